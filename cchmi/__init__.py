@@ -1,0 +1,47 @@
+"""cchmi: fast mutual-information estimators, and the Cross-modal Complementarity Hypothesis.
+
+Estimators (functions return an :class:`MIResult`; classes are scikit-learn shaped):
+
+* :func:`ksg_mi` / :class:`KSG`: I(X; Y), Kraskov-Stoegbauer-Grassberger 1 and 2, exact-ties option;
+* :func:`mixed_mi` / :class:`MixedMI`: I(X; labels), Ross (2014);
+* :func:`entropy` / :class:`KLEntropy`: differential entropy, Kozachenko-Leonenko;
+* :func:`cmi` / :class:`CMI`: I(X; Y | Z), Frenzel-Pompe;
+* :func:`permutation_test`: the null of independence.
+
+Conventions (max-norm, ties, units, standardisation, intervals) are in ``help(cchmi.ksg)``.
+Importing cchmi touches no GPU and imports neither torch, triton nor faiss.
+"""
+
+from importlib import metadata as _metadata
+
+try:
+    __version__ = _metadata.version("cchmi")
+except _metadata.PackageNotFoundError:  # running from a source tree that was not installed
+    __version__ = "0+unknown"
+
+from cchmi._backend import KNOWN_BACKENDS, available_backends, get_num_threads, set_num_threads
+from cchmi.estimators import CMI, KSG, KLEntropy, MixedMI
+from cchmi.info import info
+from cchmi.ksg import cmi, entropy, ksg_mi, mixed_mi
+from cchmi.permutation import permutation_test
+from cchmi.results import MIResult, PermutationResult
+
+__all__ = [
+    "__version__",
+    "ksg_mi",
+    "mixed_mi",
+    "entropy",
+    "cmi",
+    "permutation_test",
+    "KSG",
+    "MixedMI",
+    "KLEntropy",
+    "CMI",
+    "MIResult",
+    "PermutationResult",
+    "info",
+    "available_backends",
+    "KNOWN_BACKENDS",
+    "set_num_threads",
+    "get_num_threads",
+]

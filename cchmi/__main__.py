@@ -1,0 +1,5 @@
+import sys
+
+from cchmi.cli import main
+
+sys.exit(main())

@@ -1,0 +1,137 @@
+"""The one validation path: every public entry point checks its inputs here.
+
+Errors name the argument, what was expected and what was given. Kernels assume validated input.
+"""
+
+from __future__ import annotations
+
+import numbers
+import operator
+
+import numpy as np
+
+_FLOAT_TYPES = {"float32": np.float32, "float64": np.float64}
+
+
+def _to_numpy(a, name: str) -> np.ndarray:
+    if hasattr(a, "detach") and hasattr(a, "cpu"):  # a torch tensor, without importing torch
+        a = a.detach().cpu().numpy()
+    try:
+        return np.asarray(a)
+    except Exception as exc:  # ragged lists and the like
+        raise TypeError(f"{name} could not be converted to an array: {exc}") from None
+
+
+def as_samples(a, name: str) -> np.ndarray:
+    """A finite real (n, d) sample array: 1-D input becomes one column. Keeps float32/float64,
+    turns integers and booleans into float64. Non-contiguous and Fortran-ordered input is accepted."""
+    arr = _to_numpy(a, name)
+    kind = arr.dtype.kind
+    if kind == "c":
+        raise TypeError(f"{name} must be real-valued, got complex dtype {arr.dtype}")
+    if kind not in "biuf":
+        raise TypeError(f"{name} must have a numeric dtype, got {arr.dtype}")
+    if arr.ndim == 0:
+        raise ValueError(f"{name} must be 1-D (n,) or 2-D (n, d), got a 0-d array (a scalar)")
+    if arr.ndim > 2:
+        raise ValueError(f"{name} must be 1-D (n,) or 2-D (n, d), got {arr.ndim}-D with shape {arr.shape}")
+    if arr.ndim == 1:
+        arr = arr.reshape(-1, 1)
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ValueError(f"{name} is empty (shape {arr.shape})")
+    if arr.dtype not in (np.float32, np.float64):
+        arr = arr.astype(np.float32 if arr.dtype == np.float16 else np.float64)
+    finite = np.isfinite(arr)
+    if not finite.all():
+        row, col = np.argwhere(~finite)[0]
+        raise ValueError(f"{name} contains NaN or infinite values (first at row {row}, column {col})")
+    return arr
+
+
+def as_labels(labels, name: str, n: int) -> tuple[np.ndarray, int]:
+    """Discrete labels of any hashable values -> (codes 0..C-1 as int64, C). Needs C >= 2."""
+    arr = _to_numpy(labels, name)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be 1-D (n,), got shape {arr.shape}")
+    if arr.shape[0] != n:
+        raise ValueError(f"{name} has {arr.shape[0]} entries but the samples have n={n} rows")
+    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+        raise ValueError(f"{name} contains NaN or infinite values")
+    if arr.dtype.kind == "c":
+        raise TypeError(f"{name} must hold hashable, comparable label values, got complex dtype {arr.dtype}")
+    try:
+        uniques, codes = np.unique(arr, return_inverse=True)
+        n_classes = uniques.size
+    except TypeError:  # object array of mutually incomparable values: map by hash
+        mapping: dict = {}
+        try:
+            codes = np.array([mapping.setdefault(v, len(mapping)) for v in arr], dtype=np.int64)
+        except TypeError as exc:
+            raise TypeError(f"{name} must hold hashable label values: {exc}") from None
+        n_classes = len(mapping)
+    if n_classes < 2:
+        raise ValueError(f"{name} has a single class: mutual information with a constant label is 0 by definition")
+    return codes.reshape(-1).astype(np.int64), int(n_classes)
+
+
+def same_length(**arrays: np.ndarray) -> int:
+    lengths = {name: a.shape[0] for name, a in arrays.items()}
+    if len(set(lengths.values())) != 1:
+        listed = ", ".join(f"{name} has {m}" for name, m in lengths.items())
+        raise ValueError(f"all inputs need the same number of samples (rows): {listed}")
+    n = next(iter(lengths.values()))
+    if n < 2:
+        raise ValueError(f"need at least 2 samples, got n={n}")
+    return n
+
+
+def as_int(value, name: str, low: int, high: int | None = None, high_reason: str = "") -> int:
+    """An integer in [low, high] (bools refused), or a ValueError/TypeError naming `name`."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
+    value = operator.index(value)
+    if value < low or (high is not None and value > high):
+        bound = f">= {low}" if high is None else f"between {low} and {high}"
+        raise ValueError(f"{name} must be {bound}{high_reason}, got {value}")
+    return value
+
+
+def check_k(k, n: int, what: str = "the number of samples") -> int:
+    return as_int(k, "k", 1, n - 1, f" (k < n, where n={n} is {what})")
+
+
+def choice(value, name: str, allowed) -> object:
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}; got {value!r}")
+    return value
+
+
+def working_dtype(dtype, *arrays: np.ndarray) -> np.dtype:
+    """float32 when every input is float32, else float64; `dtype` ('float32'/'float64') overrides."""
+    if dtype is None:
+        return np.dtype(np.float32) if all(a.dtype == np.float32 for a in arrays) else np.dtype(np.float64)
+    key = np.dtype(dtype).name if not isinstance(dtype, str) else dtype
+    if key not in _FLOAT_TYPES:
+        raise ValueError(f"dtype must be 'float32', 'float64' or None (follow the input), got {dtype!r}")
+    return np.dtype(_FLOAT_TYPES[key])
+
+
+def check_base(base) -> float:
+    if isinstance(base, (bool, np.bool_)) or not isinstance(base, numbers.Real):
+        raise TypeError(f"base must be a real number > 0 and != 1 (e for nats, 2 for bits), got {base!r}")
+    base = float(base)
+    if not (np.isfinite(base) and base > 0 and base != 1):
+        raise ValueError(f"base must be a real number > 0 and != 1 (e for nats, 2 for bits), got {base!r}")
+    return base
+
+
+def check_confidence(confidence) -> float | None:
+    if confidence is None:
+        return None
+    if isinstance(confidence, (bool, np.bool_)) or not isinstance(confidence, numbers.Real):
+        raise TypeError(f"confidence must be a float in (0, 1) or None, got {confidence!r}")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), e.g. 0.95, got {confidence!r}")
+    return float(confidence)

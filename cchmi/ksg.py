@@ -1,0 +1,487 @@
+"""kNN estimators of mutual information and entropy (the KSG family), on any backend.
+
+Conventions, shared by every estimator and every backend:
+
+* **Distances** are max-norm (Chebyshev): ``max_c |x_jc - x_ic|``, computed in the working dtype
+  (float32 when every input is float32, else float64; ``dtype=`` overrides) with one rounding per
+  coordinate difference, so all backends find the same neighbours and the same counts.
+* **Neighbours** exclude the point itself. Among equal distances the smaller index is nearer, which
+  fixes the k neighbours (KSG-2 uses their identity, not only the k-th distance).
+* **Counts**: KSG-1, Frenzel-Pompe and Ross count points strictly inside the k-th neighbour
+  distance (``<``); KSG-2 counts within the marginal extents of the k neighbours, boundary included
+  (``<=``); the exact-ties (Gao et al.) estimators count with ``<=``.
+* **Standardisation** (``standardize=True``, the default): each column is centred and divided by its
+  standard deviation with ddof=0 (the population s.d., as scikit-learn's ``scale``); constant
+  columns are only centred. MI is invariant to it; :func:`entropy` adds back ``sum(log s.d.)`` so
+  that it estimates the entropy of the data as given.
+* **Ties** (duplicated rows, discrete-valued columns): ``ties="jitter"`` (default) adds seeded
+  Gaussian noise of standard deviation ``noise * max(1, mean|column|)`` to every column after
+  standardisation, as scikit-learn does (``noise`` defaults to 1e-10 in float64 and 1e-5 in
+  float32, whose resolution is coarser); a warning is raised when exact ties survive it.
+  ``ties="exact"`` uses no noise and handles ties by Gao et al. (2017) (:func:`ksg_mi` variant 1
+  and :func:`mixed_mi`); ``ties="none"`` uses no noise and applies the counting rules as they are.
+* **Units**: nats; ``base=2`` gives bits. Estimates are never clipped: a negative value is the
+  estimator's sampling error around a small MI, and is returned as is.
+* **Uncertainty** (``confidence=0.95``): ``n_subsamples`` estimates on half-samples drawn without
+  replacement (stratified by label for :func:`mixed_mi`). With m = n // 2, the standard error is
+  ``sqrt(m / (n - m) * mean((theta_s - mean theta)^2))``, the delete-d jackknife of Shao & Wu (1989),
+  and the interval is ``estimate +/- z * stderr``. It covers sampling variability, not the
+  estimator's bias. A bootstrap with replacement is not offered: duplicated points break kNN
+  estimators.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from statistics import NormalDist
+from typing import Callable
+
+import numpy as np
+
+from cchmi import _backend
+from cchmi import _validate as V
+from cchmi._special import digamma
+from cchmi.results import MIResult
+
+_TIES = ("jitter", "exact", "none")
+_DEFAULT_NOISE = {np.dtype(np.float64): 1e-10, np.dtype(np.float32): 1e-5}
+# Elements of the (rows, k, d) gather computed at once by _neighbour_extent.
+_EXTENT_CHUNK = 4_000_000
+
+
+# ---------------------------------------------------------------------------------------------
+# Preparation: standardise, jitter, cast (once, before any subsample or permutation).
+
+
+def _prepare(arrays: dict[str, np.ndarray], *, dtype: np.dtype, standardize: bool, ties: str, noise, rng):
+    """Returns (prepared arrays in `dtype`, C-contiguous; sum of log standard deviations)."""
+    if noise is None:
+        noise = _DEFAULT_NOISE[dtype]
+    elif isinstance(noise, (bool, np.bool_)) or not isinstance(noise, (int, float, np.floating, np.integer)):
+        raise TypeError(f"noise must be a non-negative float or None, got {noise!r}")
+    elif not (math.isfinite(noise) and noise >= 0):
+        raise ValueError(f"noise must be a finite float >= 0, got {noise!r}")
+    out, log_scale = [], 0.0
+    for name, a in arrays.items():
+        a = np.array(a, dtype=np.float64, copy=True)
+        if standardize:
+            a -= a.mean(axis=0)
+            sd = a.std(axis=0)
+            sd[sd == 0] = 1.0
+            a /= sd
+            log_scale += float(np.log(sd).sum())
+        if ties == "jitter" and noise > 0:
+            amplitude = noise * np.maximum(1.0, np.abs(a).mean(axis=0))
+            a += amplitude * rng.standard_normal(a.shape)
+        span = a.max(axis=0) - a.min(axis=0)
+        if not np.all(span < np.finfo(dtype).max):
+            raise ValueError(
+                f"{name} spans a range too wide for {dtype.name} distances (differences overflow); "
+                "use standardize=True or dtype='float64'"
+            )
+        out.append(np.ascontiguousarray(a, dtype=dtype))
+    return out, log_scale
+
+
+def _take(a: np.ndarray, idx) -> np.ndarray:
+    return a if idx is None else np.ascontiguousarray(a[idx])
+
+
+def _hstack(*arrays: np.ndarray) -> np.ndarray:
+    return arrays[0] if len(arrays) == 1 else np.ascontiguousarray(np.hstack(arrays))
+
+
+def _warn_if_tied(rho: np.ndarray, ties: str, dtype: np.dtype) -> None:
+    if ties == "jitter":
+        tied = int(np.count_nonzero(rho == 0))
+        if tied:
+            warnings.warn(
+                f"{tied} points have their k-th neighbour at distance 0 after jitter ({dtype.name} cannot "
+                "separate them): use ties='exact', dtype='float64' or a larger noise",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+
+
+def _neighbour_extent(a: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """max over the k neighbours idx[i] of the max-norm distance to a[i] (same rounding as the kernels)."""
+    n, k = idx.shape
+    out = np.empty(n, dtype=a.dtype)
+    step = max(1, _EXTENT_CHUNK // (k * a.shape[1]))
+    for s in range(0, n, step):
+        e = min(n, s + step)
+        out[s:e] = np.abs(a[idx[s:e]] - a[s:e, None, :]).max(axis=(1, 2))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Cores: prepared arrays -> estimate in nats. `be` is a backend object (cchmi._backend).
+
+
+def _ksg_core(be, x, y, k, variant, ties):
+    n = x.shape[0]
+    joint = _hstack(x, y)
+    dist, idx = be.knn(joint, k)
+    rho = dist[:, k - 1]
+    if ties == "exact":  # Gao et al. (2017)
+        k_i = np.full(n, float(k))
+        zero = rho == 0
+        if zero.any():
+            k_i[zero] = be.count_within(joint, rho, True)[zero]
+        nx = be.count_within(x, rho, True)
+        ny = be.count_within(y, rho, True)
+        return float(np.mean(digamma(k_i) + math.log(n) - np.log(nx + 1.0) - np.log(ny + 1.0)))
+    _warn_if_tied(rho, ties, x.dtype)
+    if variant == 1:
+        nx = be.count_within(x, rho, False)
+        ny = be.count_within(y, rho, False)
+        return float(digamma(k) + digamma(n) - np.mean(digamma(nx + 1.0) + digamma(ny + 1.0)))
+    nx = be.count_within(x, _neighbour_extent(x, idx), True)
+    ny = be.count_within(y, _neighbour_extent(y, idx), True)
+    return float(digamma(k) - 1.0 / k + digamma(n) - np.mean(digamma(nx) + digamma(ny)))
+
+
+def _mixed_core(be, x, codes, k, ties):
+    sizes = np.bincount(codes)
+    keep = sizes[codes] >= 2
+    if not keep.all():
+        x, codes = np.ascontiguousarray(x[keep]), codes[keep]
+    n = x.shape[0]
+    radius = np.empty(n, dtype=x.dtype)
+    k_i = np.empty(n, dtype=np.float64)
+    for c in np.unique(codes):
+        members = np.flatnonzero(codes == c)
+        kc = min(k, members.size - 1)
+        sub = np.ascontiguousarray(x[members])
+        dist, _ = be.knn(sub, kc)
+        rho = dist[:, kc - 1]
+        radius[members] = rho
+        k_i[members] = kc
+        zero = rho == 0
+        if ties == "exact" and zero.any():
+            k_i[members[zero]] = be.count_within(sub, rho, True)[zero]
+    class_size = np.bincount(codes)[codes].astype(np.float64)
+    if ties == "exact":  # Gao et al. with the label as a discrete coordinate
+        nx = be.count_within(x, radius, True)
+        return float(np.mean(digamma(k_i) + math.log(n) - np.log(nx + 1.0) - np.log(class_size)))
+    _warn_if_tied(radius, ties, x.dtype)
+    m = be.count_within(x, radius, False) + 1.0  # + 1: the point itself, as in Ross (2014)
+    return float(digamma(n) + np.mean(digamma(k_i)) - np.mean(digamma(class_size)) - np.mean(digamma(m)))
+
+
+def _entropy_core(be, x, k, ties):
+    n, d = x.shape
+    dist, _ = be.knn(x, k)
+    eps = dist[:, k - 1].astype(np.float64)
+    if np.any(eps == 0):
+        raise ValueError(
+            f"{int(np.count_nonzero(eps == 0))} points have their k-th neighbour at distance 0 (duplicated rows): "
+            "the differential entropy estimate would be -inf. Use ties='jitter' (the default) or a larger k"
+            + (" or dtype='float64'" if ties == "jitter" else "")
+        )
+    return float(digamma(n) - digamma(k) + d * math.log(2.0) + d * np.mean(np.log(eps)))
+
+
+def _cmi_core(be, x, y, z, k, ties):
+    dist, _ = be.knn(_hstack(x, y, z), k)
+    eps = dist[:, k - 1]
+    _warn_if_tied(eps, ties, x.dtype)
+    nxz = be.count_within(_hstack(x, z), eps, False)
+    nyz = be.count_within(_hstack(y, z), eps, False)
+    nz = be.count_within(z, eps, False)
+    return float(digamma(k) - np.mean(digamma(nxz + 1.0) + digamma(nyz + 1.0) - digamma(nz + 1.0)))
+
+
+# ---------------------------------------------------------------------------------------------
+# Shared driver: timing, units, interval.
+
+
+def _unit(base: float) -> str:
+    if base == math.e:
+        return "nats"
+    if base == 2:
+        return "bits"
+    if base == 10:
+        return "hartleys"
+    return f"log{base:g} units"
+
+
+def subsample_spread(
+    core: Callable[[np.ndarray], float], n: int, rng, n_subsamples: int, strata: np.ndarray | None = None
+) -> float:
+    """Delete-d jackknife standard error of `core` from `n_subsamples` half-samples.
+
+    core(idx) estimates on the rows idx (sorted, without replacement). With strata (label codes),
+    each half-sample takes half of every stratum, so every class stays represented.
+    """
+    m_total = 0
+    estimates = []
+    for _ in range(n_subsamples):
+        if strata is None:
+            idx = rng.choice(n, size=n // 2, replace=False)
+        else:
+            parts = []
+            for c in np.unique(strata):
+                members = np.flatnonzero(strata == c)
+                parts.append(rng.choice(members, size=members.size // 2, replace=False))
+            idx = np.concatenate(parts)
+        m_total = idx.size
+        estimates.append(core(np.sort(idx)))
+    theta = np.asarray(estimates)
+    return float(math.sqrt(m_total / (n - m_total) * np.mean((theta - theta.mean()) ** 2)))
+
+
+def _run(
+    estimator: str,
+    core: Callable[[np.ndarray | None], float],
+    *,
+    n: int,
+    k: int,
+    backend_name: str,
+    base: float,
+    confidence,
+    n_subsamples,
+    rng,
+    start: float,
+    min_half: int,
+    strata=None,
+    offset: float = 0.0,
+) -> MIResult:
+    scale = 1.0 / math.log(base)
+    estimate = (core(None) + offset) * scale
+    stderr = lo = hi = None
+    if confidence is not None:
+        n_subsamples = V.as_int(n_subsamples, "n_subsamples", 2)
+        if n // 2 < min_half:
+            raise ValueError(
+                f"an interval needs half-samples of at least {min_half} points (k + 1) per estimate; "
+                f"n={n} is too small for k={k}: lower k or drop confidence"
+            )
+        stderr = subsample_spread(core, n, rng, n_subsamples, strata) * scale
+        z = NormalDist().inv_cdf(0.5 + confidence / 2)
+        lo, hi = estimate - z * stderr, estimate + z * stderr
+    return MIResult(
+        estimate=float(estimate),
+        n=n,
+        k=k,
+        estimator=estimator,
+        backend=backend_name,
+        seconds=time.perf_counter() - start,
+        unit=_unit(base),
+        stderr=stderr,
+        ci_low=lo,
+        ci_high=hi,
+        confidence=confidence if stderr is not None else None,
+        n_subsamples=n_subsamples if stderr is not None else None,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Public estimators.
+
+
+def ksg_mi(
+    x,
+    y,
+    k: int = 3,
+    *,
+    variant: int = 1,
+    ties: str = "jitter",
+    noise: float | None = None,
+    standardize: bool = True,
+    base: float = math.e,
+    dtype=None,
+    random_state=0,
+    backend: str = "auto",
+    confidence: float | None = None,
+    n_subsamples: int = 20,
+) -> MIResult:
+    """Mutual information I(X; Y) by Kraskov, Stoegbauer and Grassberger (2004), max-norm.
+
+    Parameters
+    ----------
+    x, y : array-like (n, dx) and (n, dy); a 1-D array is one column. Any real dtype; torch tensors
+        are accepted (copied to the host).
+    k : neighbours, 1 <= k <= n - 1 (3 is the usual choice: low bias, moderate variance).
+    variant : 1 (KSG-1: strict counts inside the k-th joint distance) or 2 (KSG-2: counts within the
+        marginal extents of the k neighbours, boundary included).
+    ties : "jitter" (default), "exact" (Gao et al. 2017, variant 1 only) or "none"; see the module
+        documentation (``help(cchmi.ksg)``) for all conventions.
+    noise : jitter amplitude relative to max(1, mean |column|); None: 1e-10 (float64), 1e-5 (float32).
+    standardize : centre and scale every column to unit s.d. (ddof=0) first. MI does not change;
+        the neighbour search sees commensurate columns.
+    base : logarithm base of the result: e (nats, default), 2 (bits).
+    dtype : working precision of the distances: None (float32 if all inputs are float32, else
+        float64), "float32" or "float64".
+    random_state : seed (int), None, or a numpy Generator, for the jitter and the subsamples.
+    backend : "auto", "cpu" or "numpy" (the slow reference); "cuda", "triton", "faiss" arrive with
+        the GPU kernels. The one that ran is in ``result.backend``.
+    confidence : e.g. 0.95 for a standard error and interval from ``n_subsamples`` half-samples.
+
+    Returns
+    -------
+    MIResult with ``estimate`` in the requested unit (never clipped) and how it was obtained;
+    ``float(result)`` is the estimate.
+    """
+    start = time.perf_counter()
+    xa, ya = V.as_samples(x, "x"), V.as_samples(y, "y")
+    n = V.same_length(x=xa, y=ya)
+    k = V.check_k(k, n)
+    variant = V.choice(variant, "variant", (1, 2))
+    ties = V.choice(ties, "ties", _TIES)
+    if ties == "exact" and variant == 2:
+        raise ValueError("ties='exact' (Gao et al. 2017) is defined for variant=1 only")
+    base, confidence = V.check_base(base), V.check_confidence(confidence)
+    be = _backend.resolve(backend)
+    rng = np.random.default_rng(random_state)
+    dt = V.working_dtype(dtype, xa, ya)
+    (xp, yp), _ = _prepare({"x": xa, "y": ya}, dtype=dt, standardize=standardize, ties=ties, noise=noise, rng=rng)
+
+    def core(idx):
+        return _ksg_core(be, _take(xp, idx), _take(yp, idx), k, variant, ties)
+
+    name = "gao" if ties == "exact" else f"ksg{variant}"
+    return _run(name, core, n=n, k=k, backend_name=be.name, base=base, confidence=confidence,
+                n_subsamples=n_subsamples, rng=rng, start=start, min_half=k + 1)
+
+
+def mixed_mi(
+    x,
+    labels,
+    k: int = 3,
+    *,
+    ties: str = "jitter",
+    noise: float | None = None,
+    standardize: bool = True,
+    base: float = math.e,
+    dtype=None,
+    random_state=0,
+    backend: str = "auto",
+    confidence: float | None = None,
+    n_subsamples: int = 20,
+) -> MIResult:
+    """I(X; L) between a continuous X (n, d) and discrete labels L (Ross 2014): the CCH's I(S; Y).
+
+    For each point, d_i is the distance to its k-th nearest neighbour among the points of its own
+    class, and m_i counts the points of any class strictly closer than d_i, plus the point itself:
+    I = psi(N) + <psi(k)> - <psi(N_class)> - <psi(m)>.
+    Labels may be any hashable values (ints, strings, ...), with at least two classes. A class with
+    fewer than k + 1 points uses k_c = N_c - 1 neighbours; singleton classes carry no neighbour and
+    are left out (with a warning), as in scikit-learn's ``mutual_info_classif``.
+    ``ties="exact"`` uses Gao et al.'s (2017) mixture form with the label as a discrete coordinate.
+    The other parameters are those of :func:`ksg_mi`; the interval's half-samples are stratified
+    by label.
+    """
+    start = time.perf_counter()
+    xa = V.as_samples(x, "x")
+    codes, _ = V.as_labels(labels, "labels", xa.shape[0])
+    n = V.same_length(x=xa, labels=codes)
+    k = V.check_k(k, n)
+    ties = V.choice(ties, "ties", _TIES)
+    base, confidence = V.check_base(base), V.check_confidence(confidence)
+    sizes = np.bincount(codes)
+    if np.count_nonzero(sizes >= 2) < 2:
+        raise ValueError("labels needs at least two classes with 2 or more samples each")
+    if confidence is not None and np.count_nonzero(sizes >= 4) < 2:
+        raise ValueError("an interval needs at least two classes with 4 or more samples (half-samples keep half of each)")
+    singletons = int(np.count_nonzero(sizes == 1))
+    if singletons:
+        warnings.warn(
+            f"labels: {singletons} classes have a single sample; those samples are left out of the estimate",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    be = _backend.resolve(backend)
+    rng = np.random.default_rng(random_state)
+    dt = V.working_dtype(dtype, xa)
+    (xp,), _ = _prepare({"x": xa}, dtype=dt, standardize=standardize, ties=ties, noise=noise, rng=rng)
+
+    def core(idx):
+        return _mixed_core(be, _take(xp, idx), codes if idx is None else codes[idx], k, ties)
+
+    name = "ross-gao" if ties == "exact" else "ross"
+    return _run(name, core, n=n, k=k, backend_name=be.name, base=base, confidence=confidence,
+                n_subsamples=n_subsamples, rng=rng, start=start, min_half=2, strata=codes)
+
+
+def entropy(
+    x,
+    k: int = 3,
+    *,
+    ties: str = "jitter",
+    noise: float | None = None,
+    standardize: bool = True,
+    base: float = math.e,
+    dtype=None,
+    random_state=0,
+    backend: str = "auto",
+    confidence: float | None = None,
+    n_subsamples: int = 20,
+) -> MIResult:
+    """Differential entropy H(X) by Kozachenko and Leonenko (1987), max-norm form.
+
+    H = psi(N) - psi(k) + d log 2 + (d / N) sum_i log eps_i, with eps_i the distance to the k-th
+    neighbour. With ``standardize=True`` the search runs on standardised columns and sum(log s.d.) is
+    added back, so the result estimates the entropy of X as given (in nats unless ``base``).
+    ``ties="exact"`` is not available: the differential entropy of data with ties is -inf.
+    """
+    start = time.perf_counter()
+    xa = V.as_samples(x, "x")
+    n = V.same_length(x=xa)
+    k = V.check_k(k, n)
+    ties = V.choice(ties, "ties", ("jitter", "none"))
+    base, confidence = V.check_base(base), V.check_confidence(confidence)
+    be = _backend.resolve(backend)
+    rng = np.random.default_rng(random_state)
+    dt = V.working_dtype(dtype, xa)
+    (xp,), log_scale = _prepare({"x": xa}, dtype=dt, standardize=standardize, ties=ties, noise=noise, rng=rng)
+
+    def core(idx):
+        return _entropy_core(be, _take(xp, idx), k, ties)
+
+    return _run("kl", core, n=n, k=k, backend_name=be.name, base=base, confidence=confidence,
+                n_subsamples=n_subsamples, rng=rng, start=start, min_half=k + 1, offset=log_scale)
+
+
+def cmi(
+    x,
+    y,
+    z,
+    k: int = 3,
+    *,
+    ties: str = "jitter",
+    noise: float | None = None,
+    standardize: bool = True,
+    base: float = math.e,
+    dtype=None,
+    random_state=0,
+    backend: str = "auto",
+    confidence: float | None = None,
+    n_subsamples: int = 20,
+) -> MIResult:
+    """Conditional mutual information I(X; Y | Z) by Frenzel and Pompe (2007), max-norm.
+
+    eps_i is the k-th neighbour distance in the joint (x, y, z) space; n_xz, n_yz and n_z count the
+    points strictly inside it in the (x, z), (y, z) and z subspaces:
+    I = psi(k) - <psi(n_xz + 1) + psi(n_yz + 1) - psi(n_z + 1)>.
+    ``ties`` may be "jitter" or "none". Other parameters as in :func:`ksg_mi`.
+    """
+    start = time.perf_counter()
+    xa, ya, za = V.as_samples(x, "x"), V.as_samples(y, "y"), V.as_samples(z, "z")
+    n = V.same_length(x=xa, y=ya, z=za)
+    k = V.check_k(k, n)
+    ties = V.choice(ties, "ties", ("jitter", "none"))
+    base, confidence = V.check_base(base), V.check_confidence(confidence)
+    be = _backend.resolve(backend)
+    rng = np.random.default_rng(random_state)
+    dt = V.working_dtype(dtype, xa, ya, za)
+    (xp, yp, zp), _ = _prepare({"x": xa, "y": ya, "z": za}, dtype=dt, standardize=standardize, ties=ties,
+                               noise=noise, rng=rng)
+
+    def core(idx):
+        return _cmi_core(be, _take(xp, idx), _take(yp, idx), _take(zp, idx), k, ties)
+
+    return _run("fp", core, n=n, k=k, backend_name=be.name, base=base, confidence=confidence,
+                n_subsamples=n_subsamples, rng=rng, start=start, min_half=k + 1)

@@ -1,0 +1,87 @@
+// pybind11 module cchmi._cpu: thin wrappers around csrc/cpu on NumPy buffers.
+//
+// The Python layer (cchmi/_backend.py) passes C-contiguous float32 or float64 arrays it has
+// validated; the wrappers check shapes once more and release the GIL while the kernels run.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <string>
+
+#include "common/parallel.h"
+#include "cpu/count_cpu.h"
+#include "cpu/knn_cpu.h"
+
+namespace py = pybind11;
+using cchmi::index_t;
+
+namespace {
+
+template <typename T>
+using carray = py::array_t<T, py::array::c_style>;
+
+template <typename T>
+py::tuple knn(const carray<T>& points, index_t k, int method, int n_threads) {
+  CCHMI_CHECK(points.ndim() == 2, "knn: points must be 2-D (n, d)");
+  const index_t n = points.shape(0), d = points.shape(1);
+  CCHMI_CHECK(k >= 1 && k <= n - 1, "knn: need 1 <= k <= n - 1, got k=" + std::to_string(k) +
+                                        " with n=" + std::to_string(n));
+  const auto m = cchmi::cpu::checked_method(method);
+  carray<T> dist({n, k});
+  carray<index_t> idx({n, k});
+  cchmi::cpu::Method used;
+  {
+    py::gil_scoped_release release;
+    used = cchmi::cpu::knn<T>(points.data(), n, d, k, dist.mutable_data(), idx.mutable_data(), m, n_threads);
+  }
+  return py::make_tuple(dist, idx, cchmi::cpu::method_name(used));
+}
+
+template <typename T>
+py::tuple count_within(const carray<T>& points, const carray<T>& radius, bool inclusive, int method,
+                       int n_threads) {
+  CCHMI_CHECK(points.ndim() == 2, "count_within: points must be 2-D (n, d)");
+  const index_t n = points.shape(0), d = points.shape(1);
+  CCHMI_CHECK(radius.ndim() == 1 && radius.shape(0) == n, "count_within: radius must have shape (n,)");
+  const auto m = cchmi::cpu::checked_method(method);
+  carray<index_t> counts(n);
+  cchmi::cpu::Method used;
+  {
+    py::gil_scoped_release release;
+    used = cchmi::cpu::count_within<T>(points.data(), n, d, radius.data(), inclusive, counts.mutable_data(), m,
+                                       n_threads);
+  }
+  return py::make_tuple(counts, cchmi::cpu::method_name(used));
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_cpu, m) {
+  m.doc() = "cchmi CPU kernels (C++17/OpenMP): exact max-norm kNN and radius counts";
+
+  m.def("knn", &knn<float>, py::arg("points"), py::arg("k"), py::arg("method") = 0, py::arg("n_threads") = 0);
+  m.def("knn", &knn<double>, py::arg("points"), py::arg("k"), py::arg("method") = 0, py::arg("n_threads") = 0,
+        "knn(points (n, d) float32|float64 C-contiguous, k, method=0 auto|1 tree|2 brute, n_threads=0 all)\n"
+        "-> (dist (n, k), idx (n, k) int64, method name). Self excluded; ties broken by smaller index.");
+  m.def("count_within", &count_within<float>, py::arg("points"), py::arg("radius"), py::arg("inclusive"),
+        py::arg("method") = 0, py::arg("n_threads") = 0);
+  m.def("count_within", &count_within<double>, py::arg("points"), py::arg("radius"), py::arg("inclusive"),
+        py::arg("method") = 0, py::arg("n_threads") = 0,
+        "count_within(points (n, d), radius (n,), inclusive, method=0 auto|1 tree|2 brute|3 sort, n_threads=0)\n"
+        "-> (counts (n,) int64, method name): #{j != i : dist(i, j) < radius[i]} (<= when inclusive).");
+
+  m.def("build_info", [] {
+    py::dict info;
+    info["version"] = CCHMI_VERSION;
+    info["openmp"] = cchmi::built_with_openmp();
+    info["max_threads"] = cchmi::max_threads();
+    info["march_native"] = static_cast<bool>(CCHMI_NATIVE_FLAG);
+#if defined(__clang__)
+    info["compiler"] = std::string("clang ") + __clang_version__;
+#elif defined(__GNUC__)
+    info["compiler"] = std::string("gcc ") + __VERSION__;
+#else
+    info["compiler"] = "unknown";
+#endif
+    return info;
+  });
+}

@@ -1,0 +1,69 @@
+// Blocked brute force for max-norm distances in high dimension.
+//
+// Candidates are stored transposed in blocks of W points (W = one 64-byte vector: 16 floats or
+// 8 doubles): block b holds coordinate c of points bW..bW+W-1 contiguously. A tile of QB queries
+// against one block keeps QB x W running maxima in registers; the compiler vectorises over the W
+// lanes (sub, abs, max per pair and dimension, the minimum for max-norm). Padding lanes hold +inf,
+// so their distance is +inf and never passes a '<' or '<=' test against a finite radius.
+//
+// Distances are computed exactly as in the tree and the reference: max_c |fl(x_c - q_c)|.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "common/check.h"
+
+namespace cchmi::cpu {
+
+template <typename T>
+struct Blocked {
+  static constexpr int W = 64 / static_cast<int>(sizeof(T));
+  index_t n = 0, d = 0, nb = 0;
+  std::vector<T> data;  // nb * d * W
+
+  Blocked(const T* points, index_t n_, index_t d_) : n(n_), d(d_), nb((n_ + W - 1) / W) {
+    data.assign(static_cast<size_t>(nb * d * W), std::numeric_limits<T>::infinity());
+    for (index_t i = 0; i < n; ++i) {
+      const index_t b = i / W, w = i % W;
+      for (index_t c = 0; c < d; ++c) data[static_cast<size_t>((b * d + c) * W + w)] = points[i * d + c];
+    }
+  }
+  const T* block(index_t b) const { return data.data() + b * d * W; }
+};
+
+// Number of queries per register tile.
+constexpr int kQueryTile = 4;
+
+// acc[q][w] = max-norm distance between query q (row pointers qs[q], d coordinates) and lane w of
+// the block.
+template <typename T>
+inline void distance_tile(const T* const* qs, const T* blk, index_t d, T (&acc)[kQueryTile][Blocked<T>::W]) {
+  constexpr int W = Blocked<T>::W;
+  for (int q = 0; q < kQueryTile; ++q)
+    for (int w = 0; w < W; ++w) acc[q][w] = T(0);
+  for (index_t c = 0; c < d; ++c) {
+    const T* col = blk + c * W;
+    for (int q = 0; q < kQueryTile; ++q) {
+      const T qv = qs[q][c];
+#pragma omp simd
+      for (int w = 0; w < W; ++w) {
+        const T diff = std::fabs(col[w] - qv);
+        acc[q][w] = diff > acc[q][w] ? diff : acc[q][w];
+      }
+    }
+  }
+}
+
+// Candidate blocks are visited in chunks small enough to stay in the L2 cache while a group of
+// query tiles reuses them. Returns the number of blocks per chunk.
+template <typename T>
+inline index_t blocks_per_chunk(index_t d) {
+  const index_t bytes = 192 * 1024;
+  const index_t per_block = d * Blocked<T>::W * static_cast<index_t>(sizeof(T));
+  return std::max<index_t>(1, bytes / per_block);
+}
+
+}  // namespace cchmi::cpu

@@ -1,0 +1,297 @@
+// A k-d tree for exact max-norm queries in low dimension: the k nearest neighbours of a point, and
+// the number of points within a radius.
+//
+// Exactness. A distance is max_d |fl(x_d - q_d)|: one rounding per coordinate, then exact abs/max.
+// Rounding is monotone, so for every point x of a node's bounding box [lo, hi]
+//   fl(lo_d - q_d) <= fl(x_d - q_d) <= fl(hi_d - q_d),
+// which makes the box distances computed below exact lower / upper bounds of every computed
+// distance inside the box. Pruning and whole-node counting therefore never change a result: the
+// tree returns bit for bit what a brute-force scan in the same precision returns.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+#include <vector>
+
+#include "common/check.h"
+
+namespace cchmi::cpu {
+
+// (dist, index) pairs ordered lexicographically: among equal distances the smaller index is nearer.
+// This fixes the neighbour set under ties, so every backend returns the same neighbours.
+template <typename T>
+inline bool nearer(T da, index_t ia, T db, index_t ib) {
+  return da < db || (da == db && ia < ib);
+}
+
+// The k best (distance, index) pairs seen so far, kept in caller-provided arrays of length k.
+// Small k: a sorted list with insertion (the common case, k <= 16). Large k (up to n - 1): a binary
+// max-heap, O(log k) per insertion, sorted once at the end. Either way the result is the k
+// lexicographically smallest pairs, ascending.
+template <typename T>
+class KBest {
+ public:
+  static constexpr index_t kHeapAbove = 16;
+
+  KBest(T* dist, index_t* idx, index_t k) : d_(dist), i_(idx), k_(k), heap_(k > kHeapAbove) {
+    for (index_t t = 0; t < k; ++t) {
+      d_[t] = std::numeric_limits<T>::infinity();
+      i_[t] = std::numeric_limits<index_t>::max();
+    }
+  }
+  // The entry a candidate must beat.
+  T worst() const { return heap_ ? d_[0] : d_[k_ - 1]; }
+  index_t worst_index() const { return heap_ ? i_[0] : i_[k_ - 1]; }
+  // Whether (dist, j) enters the list.
+  bool accepts(T dist, index_t j) const { return nearer(dist, j, worst(), worst_index()); }
+  // Inserts (dist, j), dropping the current worst. The caller has checked accepts(dist, j).
+  void push(T dist, index_t j) {
+    if (!heap_) {
+      index_t t = k_ - 1;
+      while (t > 0 && nearer(dist, j, d_[t - 1], i_[t - 1])) {
+        d_[t] = d_[t - 1];
+        i_[t] = i_[t - 1];
+        --t;
+      }
+      d_[t] = dist;
+      i_[t] = j;
+      return;
+    }
+    index_t t = 0;  // sift the new entry down from the root
+    for (;;) {
+      index_t c = 2 * t + 1;
+      if (c >= k_) break;
+      if (c + 1 < k_ && nearer(d_[c], i_[c], d_[c + 1], i_[c + 1])) ++c;  // the larger child
+      if (!nearer(dist, j, d_[c], i_[c])) break;
+      d_[t] = d_[c];
+      i_[t] = i_[c];
+      t = c;
+    }
+    d_[t] = dist;
+    i_[t] = j;
+  }
+  // Leaves the arrays ascending.
+  void finish() {
+    if (!heap_) return;
+    std::vector<std::pair<T, index_t>> tmp(static_cast<size_t>(k_));
+    for (index_t t = 0; t < k_; ++t) tmp[t] = {d_[t], i_[t]};
+    std::sort(tmp.begin(), tmp.end());  // pair order is the lexicographic (distance, index) order
+    for (index_t t = 0; t < k_; ++t) {
+      d_[t] = tmp[t].first;
+      i_[t] = tmp[t].second;
+    }
+  }
+
+ private:
+  T* d_;
+  index_t* i_;
+  index_t k_;
+  bool heap_;
+};
+
+template <typename T>
+class KDTree {
+ public:
+  // points: (n, d) row-major. The tree keeps a reordered copy, so `points` may be freed afterwards.
+  // Nodes are numbered as in a binary heap (children of i: 2i+1, 2i+2); every leaf is at depth
+  // `depth_`, where a range of at most leaf_size points remains after halving. Ranges split at the
+  // median of the widest side, so the node ranges depend on n alone and subtrees build in parallel.
+  KDTree(const T* points, index_t n, index_t d, index_t leaf_size, int n_threads) : n_(n), d_(d) {
+    CCHMI_CHECK(n >= 1 && d >= 1 && leaf_size >= 1, "KDTree: need n >= 1, d >= 1, leaf_size >= 1");
+    depth_ = 0;
+    while (((n + (index_t{1} << depth_) - 1) >> depth_) > leaf_size) ++depth_;
+    const index_t n_nodes = (index_t{2} << depth_) - 1;
+    first_leaf_ = (index_t{1} << depth_) - 1;
+    begin_.resize(static_cast<size_t>(n_nodes));
+    end_.resize(static_cast<size_t>(n_nodes));
+    box_.resize(static_cast<size_t>(n_nodes * 2 * d));
+    pts_.assign(points, points + n * d);
+    perm_.resize(static_cast<size_t>(n));
+    std::iota(perm_.begin(), perm_.end(), index_t{0});
+    std::vector<T> lo(static_cast<size_t>(d)), hi(static_cast<size_t>(d));
+    bounds(0, n, lo.data(), hi.data());
+#pragma omp parallel num_threads(n_threads)
+#pragma omp single
+    build(0, 0, n, lo, hi);
+  }
+
+  index_t size() const { return n_; }
+  index_t dim() const { return d_; }
+  // Reordered position -> original index. Queries are best issued in this order (locality).
+  index_t original_index(index_t p) const { return perm_[p]; }
+  const T* point(index_t p) const { return pts_.data() + p * d_; }
+
+  // The k nearest neighbours of q among all points except the one with original index `self`
+  // (pass -1 to exclude none), by lexicographic (distance, index). Writes ascending lists.
+  // `stack` is scratch space reused across calls.
+  template <int D>
+  void knn(const T* q, index_t self, index_t k, T* bd, index_t* bi,
+           std::vector<std::pair<index_t, T>>& stack) const {
+    const index_t d = D > 0 ? D : d_;
+    KBest<T> best(bd, bi, k);
+    stack.clear();
+    stack.emplace_back(0, T(0));
+    while (!stack.empty()) {
+      const auto [id, md] = stack.back();
+      stack.pop_back();
+      if (md > best.worst()) continue;  // '>' not '>=': an equal distance with a smaller index may enter
+      if (is_leaf(id)) {
+        for (index_t p = begin_[id]; p < end_[id]; ++p) {
+          const index_t j = perm_[p];
+          if (j == self) continue;
+          const T* x = pts_.data() + p * d;
+          T dist = 0;
+          for (index_t c = 0; c < d; ++c) {
+            const T diff = std::fabs(x[c] - q[c]);
+            dist = diff > dist ? diff : dist;
+          }
+          if (best.accepts(dist, j)) best.push(dist, j);
+        }
+      } else {
+        const index_t left = 2 * id + 1, right = 2 * id + 2;
+        const T dl = min_dist<D>(left, q), dr = min_dist<D>(right, q);
+        const T worst = best.worst();
+        // Push the farther child first so that the nearer one is searched first.
+        if (dl <= dr) {
+          if (dr <= worst) stack.emplace_back(right, dr);
+          if (dl <= worst) stack.emplace_back(left, dl);
+        } else {
+          if (dl <= worst) stack.emplace_back(left, dl);
+          if (dr <= worst) stack.emplace_back(right, dr);
+        }
+      }
+    }
+    best.finish();
+  }
+
+  // Number of points x (the query itself included if it is in the tree) with dist(x, q) < r, or
+  // <= r when `inclusive`. Nodes entirely inside the ball are counted without visiting them.
+  template <int D>
+  index_t count(const T* q, T r, bool inclusive, std::vector<index_t>& stack) const {
+    const index_t d = D > 0 ? D : d_;
+    index_t total = 0;
+    stack.clear();
+    stack.push_back(0);
+    while (!stack.empty()) {
+      const index_t id = stack.back();
+      stack.pop_back();
+      const T* lo = box_.data() + id * 2 * d;
+      const T* hi = lo + d;
+      T md = 0, Md = 0;
+      for (index_t c = 0; c < d; ++c) {
+        const T below = lo[c] - q[c];  // > 0 when q is below the box
+        const T above = q[c] - hi[c];  // > 0 when q is above the box
+        const T gap = below > above ? below : above;
+        md = gap > md ? gap : md;
+        const T to_hi = std::fabs(hi[c] - q[c]), to_lo = std::fabs(lo[c] - q[c]);
+        const T far = to_hi > to_lo ? to_hi : to_lo;
+        Md = far > Md ? far : Md;
+      }
+      if (inclusive ? md > r : md >= r) continue;
+      if (inclusive ? Md <= r : Md < r) {
+        total += end_[id] - begin_[id];
+        continue;
+      }
+      if (is_leaf(id)) {
+        for (index_t p = begin_[id]; p < end_[id]; ++p) {
+          const T* x = pts_.data() + p * d;
+          T dist = 0;
+          for (index_t c = 0; c < d; ++c) {
+            const T diff = std::fabs(x[c] - q[c]);
+            dist = diff > dist ? diff : dist;
+          }
+          total += inclusive ? (dist <= r) : (dist < r);
+        }
+      } else {
+        stack.push_back(2 * id + 1);
+        stack.push_back(2 * id + 2);
+      }
+    }
+    return total;
+  }
+
+ private:
+  // Lower bound of the distance from q to any point of node `id` (0 if q is inside its box).
+  template <int D>
+  T min_dist(index_t id, const T* q) const {
+    const index_t d = D > 0 ? D : d_;
+    const T* lo = box_.data() + id * 2 * d;
+    const T* hi = lo + d;
+    T md = 0;
+    for (index_t c = 0; c < d; ++c) {
+      const T below = lo[c] - q[c];
+      const T above = q[c] - hi[c];
+      const T gap = below > above ? below : above;
+      md = gap > md ? gap : md;
+    }
+    return md;
+  }
+
+  bool is_leaf(index_t id) const { return id >= first_leaf_; }
+
+  // Tight bounding box of the reordered points [b, e).
+  void bounds(index_t b, index_t e, T* lo, T* hi) const {
+    std::copy_n(pts_.data() + b * d_, d_, lo);
+    std::copy_n(pts_.data() + b * d_, d_, hi);
+    for (index_t p = b + 1; p < e; ++p) {
+      const T* x = pts_.data() + p * d_;
+      for (index_t c = 0; c < d_; ++c) {
+        lo[c] = x[c] < lo[c] ? x[c] : lo[c];
+        hi[c] = x[c] > hi[c] ? x[c] : hi[c];
+      }
+    }
+  }
+
+  // Builds node `id` over [b, e). lo/hi: a box containing the range (the parent's box cut at the
+  // split value), used only to choose the split dimension; each node stores its tight box.
+  void build(index_t id, index_t b, index_t e, std::vector<T> lo, std::vector<T> hi) {
+    begin_[id] = b;
+    end_[id] = e;
+    T* box_lo = box_.data() + id * 2 * d_;
+    bounds(b, e, box_lo, box_lo + d_);
+    if (is_leaf(id)) return;
+    index_t split = 0;
+    for (index_t c = 1; c < d_; ++c)
+      if (hi[c] - lo[c] > hi[split] - lo[split]) split = c;
+    const index_t mid = b + (e - b) / 2;
+    // Median by value on contiguous (key, position) pairs, then the rows follow.
+    std::vector<std::pair<T, index_t>> keys(static_cast<size_t>(e - b));
+    for (index_t p = b; p < e; ++p) keys[p - b] = {pts_[p * d_ + split], p};
+    std::nth_element(keys.begin(), keys.begin() + (mid - b), keys.end());
+    std::vector<T> rows(static_cast<size_t>((e - b) * d_));
+    std::vector<index_t> ids(static_cast<size_t>(e - b));
+    for (index_t p = 0; p < e - b; ++p) {
+      std::copy_n(pts_.data() + keys[p].second * d_, d_, rows.data() + p * d_);
+      ids[p] = perm_[keys[p].second];
+    }
+    std::copy(rows.begin(), rows.end(), pts_.begin() + b * d_);
+    std::copy(ids.begin(), ids.end(), perm_.begin() + b);
+    const T cut = keys[mid - b].first;
+    keys = {};
+    rows = {};
+    ids = {};
+    std::vector<T> left_hi = hi, right_lo = lo;
+    left_hi[split] = cut;
+    right_lo[split] = cut;
+    if (e - b > 32768) {
+#pragma omp task default(shared) firstprivate(id, b, mid, lo, left_hi)
+      build(2 * id + 1, b, mid, lo, left_hi);
+#pragma omp task default(shared) firstprivate(id, mid, e, right_lo, hi)
+      build(2 * id + 2, mid, e, right_lo, hi);
+#pragma omp taskwait
+    } else {
+      build(2 * id + 1, b, mid, lo, left_hi);
+      build(2 * id + 2, mid, e, right_lo, hi);
+    }
+  }
+
+  index_t n_, d_, depth_, first_leaf_;
+  std::vector<T> pts_;
+  std::vector<index_t> perm_;
+  std::vector<index_t> begin_, end_;
+  std::vector<T> box_;  // per node: lo[d] then hi[d]
+};
+
+}  // namespace cchmi::cpu

@@ -1,0 +1,104 @@
+#include "cpu/knn_cpu.h"
+
+#include <algorithm>
+#include <limits>
+#include <utility>
+#include <vector>
+
+#include "common/dispatch.h"
+#include "common/parallel.h"
+#include "cpu/blocked.h"
+#include "cpu/kdtree.h"
+
+namespace cchmi::cpu {
+namespace {
+
+constexpr index_t kLeafSize = 16;
+
+template <typename T>
+void knn_tree(const T* points, index_t n, index_t d, index_t k, T* out_dist, index_t* out_idx, int n_threads) {
+  const KDTree<T> tree(points, n, d, kLeafSize, n_threads);
+  dispatch_dim(d, [&](auto dim) {
+    constexpr int D = decltype(dim)::value;
+#pragma omp parallel num_threads(n_threads)
+    {
+      std::vector<std::pair<index_t, T>> stack;
+      // Queries in tree order: consecutive queries touch the same nodes.
+#pragma omp for schedule(dynamic, 256)
+      for (index_t p = 0; p < n; ++p) {
+        const index_t i = tree.original_index(p);
+        tree.template knn<D>(tree.point(p), i, k, out_dist + i * k, out_idx + i * k, stack);
+      }
+    }
+  });
+}
+
+template <typename T>
+void knn_brute(const T* points, index_t n, index_t d, index_t k, T* out_dist, index_t* out_idx, int n_threads) {
+  constexpr int W = Blocked<T>::W;
+  constexpr int QB = kQueryTile;
+  constexpr index_t kTilesPerGroup = 16;
+  const Blocked<T> cand(points, n, d);
+  const index_t chunk = blocks_per_chunk<T>(d);
+  const index_t n_tiles = (n + QB - 1) / QB;
+  const index_t n_groups = (n_tiles + kTilesPerGroup - 1) / kTilesPerGroup;
+
+#pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads)
+  for (index_t g = 0; g < n_groups; ++g) {
+    const index_t i_begin = g * kTilesPerGroup * QB;
+    const index_t i_end = std::min(n, i_begin + kTilesPerGroup * QB);
+    // The lists live in the output rows; padding queries of the last tile write nowhere.
+    std::vector<KBest<T>> best;
+    best.reserve(static_cast<size_t>(i_end - i_begin));
+    for (index_t i = i_begin; i < i_end; ++i) best.emplace_back(out_dist + i * k, out_idx + i * k, k);
+    for (index_t b0 = 0; b0 < cand.nb; b0 += chunk) {
+      const index_t b1 = std::min(cand.nb, b0 + chunk);
+      for (index_t i0 = i_begin; i0 < i_end; i0 += QB) {
+        const index_t nq = std::min<index_t>(QB, n - i0);
+        const T* qs[QB];
+        for (int q = 0; q < QB; ++q) qs[q] = points + (i0 + std::min<index_t>(q, nq - 1)) * d;
+        for (index_t b = b0; b < b1; ++b) {
+          T acc[QB][W];
+          distance_tile<T>(qs, cand.block(b), d, acc);
+          for (index_t q = 0; q < nq; ++q) {
+            KBest<T>& kb = best[i0 - i_begin + q];
+            const T worst = kb.worst();
+            bool any = false;
+            for (int w = 0; w < W; ++w) any |= acc[q][w] < worst;
+            if (!any) continue;
+            // Candidates arrive in increasing index order, so an equal distance never displaces
+            // an entry (the lexicographic rule): '<' is exact here.
+            for (int w = 0; w < W; ++w) {
+              const index_t j = b * W + w;
+              if (acc[q][w] < kb.worst() && j != i0 + q) kb.push(acc[q][w], j);
+            }
+          }
+        }
+      }
+    }
+    for (auto& kb : best) kb.finish();
+  }
+}
+
+}  // namespace
+
+template <typename T>
+Method knn(const T* points, index_t n, index_t d, index_t k, T* out_dist, index_t* out_idx, Method method,
+           int n_threads) {
+  CCHMI_CHECK(n >= 2, "knn: need at least 2 points");
+  CCHMI_CHECK(d >= 1, "knn: need at least 1 dimension");
+  CCHMI_CHECK(k >= 1 && k <= n - 1, "knn: need 1 <= k <= n - 1");
+  CCHMI_CHECK(method != Method::Sort, "knn: method 'sort' is for radius counts only");
+  if (method == Method::Auto) method = choose_method(n, d, /*counting=*/false);
+  n_threads = resolve_threads(n_threads);
+  if (method == Method::Tree)
+    knn_tree(points, n, d, k, out_dist, out_idx, n_threads);
+  else
+    knn_brute(points, n, d, k, out_dist, out_idx, n_threads);
+  return method;
+}
+
+template Method knn<float>(const float*, index_t, index_t, index_t, float*, index_t*, Method, int);
+template Method knn<double>(const double*, index_t, index_t, index_t, double*, index_t*, Method, int);
+
+}  // namespace cchmi::cpu

@@ -1,0 +1,57 @@
+"""Samplers with known MI and the bundled sample."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from cchmi.data import correlated_gaussian, gaussian_classes, gaussian_mi, load_sample
+
+
+@pytest.mark.parametrize("dx,dy,mi", [(1, 1, 0.3), (3, 2, 1.5), (4, 4, 0.0)])
+def test_correlated_gaussian_mi_matches_covariance_formula(dx, dy, mi):
+    s = correlated_gaussian(200_000, dx, dy, mi=mi, random_state=0)
+    assert s.mi == pytest.approx(mi, abs=1e-12)
+    cov = np.cov(np.hstack([s.x, s.y]).T)
+    assert gaussian_mi(cov, dx) == pytest.approx(mi, abs=0.01)  # sampling error of the covariance
+
+
+def test_gaussian_mi_closed_form():
+    rho = 0.6
+    assert gaussian_mi([[1, rho], [rho, 1]], 1) == pytest.approx(-0.5 * math.log(1 - rho**2), rel=1e-14)
+    with pytest.raises(ValueError, match="positive definite"):
+        gaussian_mi([[1, 2], [2, 1]], 1)
+    with pytest.raises(ValueError, match="square"):
+        gaussian_mi(np.ones((2, 3)), 1)
+
+
+def test_sampler_arguments():
+    with pytest.raises(ValueError, match="exactly one of mi"):
+        correlated_gaussian(10, 1, 1)
+    with pytest.raises(ValueError, match="rho"):
+        correlated_gaussian(10, 1, 1, rho=1.0)
+    with pytest.raises(ValueError, match="transform"):
+        correlated_gaussian(10, 1, 1, rho=0.5, transform="square")
+    s = correlated_gaussian(10, 2, 3, rho=0.5, dtype=np.float32, random_state=1)
+    assert s.x.shape == (10, 2) and s.y.shape == (10, 3) and s.x.dtype == np.float32
+    assert np.array_equal(s.x, correlated_gaussian(10, 2, 3, rho=0.5, dtype=np.float32, random_state=1).x)
+
+
+def test_gaussian_classes_mi_matches_monte_carlo():
+    """Quadrature truth against a Monte Carlo average of log p(l | x) / p(l) on the known density."""
+    s = gaussian_classes(400_000, 3, separation=1.2, random_state=0)
+    means = 1.2 * np.arange(3)
+    logp = -0.5 * (s.x[:, :1] - means) ** 2
+    post = np.exp(logp - logp.max(1, keepdims=True))
+    post /= post.sum(1, keepdims=True)
+    mc = np.mean(np.log(post[np.arange(len(s.y)), s.y] * 3))
+    assert s.mi == pytest.approx(mc, abs=0.005)
+
+
+def test_bundled_sample():
+    s = load_sample()
+    assert s.x.shape == (2000, 2) and s.y.shape == (2000, 2)
+    assert s.mi == pytest.approx(1.0)
+    assert gaussian_mi(np.cov(np.hstack([s.x, s.y]).T), 2) == pytest.approx(1.0, abs=0.06)

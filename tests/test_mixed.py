@@ -1,0 +1,107 @@
+"""The mixed continuous/discrete estimator (Ross 2014) and its exact-ties form."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import make_points
+
+import cchmi
+from cchmi import reference
+from cchmi.data import gaussian_classes
+
+TOL = {
+    "reference": 1e-12,  # same counts; summation order differs
+    "sklearn": 1e-9,  # scikit-learn draws its own 1e-10 jitter
+}
+
+
+def _labelled(kind, n, d, n_classes, seed=0):
+    x = make_points(kind, n, d, np.float64, seed=seed)
+    labels = np.random.default_rng(seed).integers(0, n_classes, n)
+    x[:, 0] += labels  # some dependence
+    return x, labels
+
+
+@pytest.mark.parametrize("backend", ["cpu", "numpy"])
+@pytest.mark.parametrize("kind,n,d,n_classes", [("gauss", 300, 1, 2), ("dup", 257, 3, 3), ("discrete", 400, 2, 5),
+                                                ("gauss", 40, 7, 6)])
+@pytest.mark.parametrize("ties", ["none", "exact"])
+def test_matches_reference(kind, n, d, n_classes, ties, backend):
+    x, labels = _labelled(kind, n, d, n_classes)
+    got = cchmi.mixed_mi(x, labels, k=3, standardize=False, ties=ties, backend=backend)
+    want = reference.mixed_mi(x, labels, 3, exact_ties=ties == "exact")
+    assert got.estimate == pytest.approx(want, rel=TOL["reference"], abs=TOL["reference"])
+    assert got.estimator == ("ross-gao" if ties == "exact" else "ross")
+
+
+@pytest.mark.parametrize("k", [1, 3, 6])
+def test_agrees_with_sklearn_mutual_info_classif(k):
+    feature_selection = pytest.importorskip("sklearn.feature_selection")
+    s = gaussian_classes(1200, 3, separation=1.0, random_state=k)
+    ours = cchmi.mixed_mi(s.x, s.y, k=k).estimate
+    theirs = feature_selection.mutual_info_classif(s.x, s.y, n_neighbors=k, random_state=0)[0]
+    assert ours == pytest.approx(theirs, abs=TOL["sklearn"])
+
+
+@pytest.mark.parametrize("n_classes,separation,dim", [(2, 2.0, 1), (4, 1.0, 3)])
+def test_known_mixture_mi(n_classes, separation, dim):
+    """Quadrature truth; bound = 4 standard errors of the mean over 4 seeds + the small bias."""
+    estimates = []
+    for seed in range(4):
+        s = gaussian_classes(3000, n_classes, separation=separation, dim=dim, random_state=seed)
+        estimates.append(cchmi.mixed_mi(s.x, s.y).estimate)
+    assert abs(np.mean(estimates) - s.mi) < 0.05, (estimates, s.mi)
+
+
+def test_any_hashable_labels():
+    s = gaussian_classes(600, 3, random_state=0)
+    as_int = cchmi.mixed_mi(s.x, s.y).estimate
+    names = np.array(["cat", "dog", "emu"])[s.y]
+    assert cchmi.mixed_mi(s.x, names).estimate == as_int
+    assert cchmi.mixed_mi(s.x, list(names)).estimate == as_int
+    objects = np.array([("t", 1), 2.5, None], dtype=object)[s.y]
+    assert cchmi.mixed_mi(s.x, objects).estimate == as_int
+    assert cchmi.mixed_mi(s.x, s.y.reshape(-1, 1)).estimate == as_int
+
+
+def test_singleton_classes_are_left_out_with_a_warning():
+    s = gaussian_classes(300, 2, random_state=0)
+    labels = s.y.copy()
+    labels[:2] = [7, 8]
+    with pytest.warns(RuntimeWarning, match="2 classes have a single sample"):
+        r = cchmi.mixed_mi(s.x, labels)
+    expected = cchmi.mixed_mi(s.x[2:], s.y[2:], ties="none", standardize=False)
+    assert np.isfinite(r.estimate) and expected.n == 298
+
+
+def test_small_classes_use_fewer_neighbours():
+    x = np.random.default_rng(0).standard_normal(50)
+    labels = np.r_[np.zeros(47, int), np.ones(3, int)]
+    got = cchmi.mixed_mi(x, labels, k=5, standardize=False, ties="none")
+    assert got.estimate == pytest.approx(reference.mixed_mi(x.reshape(-1, 1), labels, 5), rel=1e-12)
+
+
+def test_exact_ties_on_discrete_x():
+    """With x discrete too, the exact form is close to the plug-in MI of the two discrete variables."""
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, 6000)
+    x = np.where(rng.random(6000) < 0.8, labels, rng.integers(0, 3, 6000)).astype(float)
+    joint = np.zeros((3, 3))
+    np.add.at(joint, (x.astype(int), labels), 1)
+    p = joint / joint.sum()
+    plugin = float(np.sum(p * np.log(p / (p.sum(1, keepdims=True) @ p.sum(0, keepdims=True)))))
+    assert cchmi.mixed_mi(x, labels, ties="exact").estimate == pytest.approx(plugin, abs=0.01)
+
+
+def test_needs_two_classes_with_two_samples():
+    with pytest.raises(ValueError, match="single class"):
+        cchmi.mixed_mi(np.arange(10.0), np.zeros(10))
+    with pytest.raises(ValueError, match="at least two classes with 2 or more"):
+        cchmi.mixed_mi(np.arange(10.0), np.r_[np.zeros(9), 1])
+
+
+def test_class_interface():
+    s = gaussian_classes(400, 2, random_state=0)
+    est = cchmi.MixedMI(k=4).fit(s.x, s.y)
+    assert est.mi_ == cchmi.mixed_mi(s.x, s.y, k=4).estimate

@@ -3,7 +3,9 @@
 A backend provides two primitives on validated, C-contiguous float32/float64 arrays:
 
 * ``knn(points, k) -> (dist (n, k), idx (n, k))``: self excluded, ties broken by smaller index;
-* ``count_within(points, radius, inclusive) -> counts (n,)``: self excluded.
+* ``count_within(points, radius, inclusive) -> counts (n,)``: self excluded;
+* ``count_pair(x, y, radius_x, radius_y, inclusive) -> (counts_x, counts_y)``: both marginal
+  counts of a KSG estimate (a backend may do them in one pass).
 
 Estimators compose them (cchmi/ksg.py). ``auto`` picks the fastest available backend for the
 input; the one that ran is recorded in every result.
@@ -12,6 +14,7 @@ input; the one that ran is recorded in every result.
 from __future__ import annotations
 
 import importlib
+import warnings
 
 import numpy as np
 
@@ -52,6 +55,9 @@ class NumpyBackend:
     def count_within(self, points: np.ndarray, radius: np.ndarray, inclusive: bool):
         return reference.count_within(points, radius, inclusive)
 
+    def count_pair(self, x, y, radius_x, radius_y, inclusive: bool):
+        return reference.count_within(x, radius_x, inclusive), reference.count_within(y, radius_y, inclusive)
+
 
 class CpuBackend:
     """C++/OpenMP kernels (cchmi._cpu): a k-d tree in low dimension, blocked brute force in high,
@@ -70,6 +76,12 @@ class CpuBackend:
         radius = np.ascontiguousarray(radius, dtype=points.dtype)
         counts, _ = self._m.count_within(points, radius, bool(inclusive), 0, _state["n_threads"])
         return counts
+
+    def count_pair(self, x, y, radius_x, radius_y, inclusive: bool):
+        rx = np.ascontiguousarray(radius_x, dtype=x.dtype)
+        ry = np.ascontiguousarray(radius_y, dtype=y.dtype)
+        cx, cy, _ = self._m.count_within_pair(x, y, rx, ry, bool(inclusive), 0, _state["n_threads"])
+        return cx, cy
 
 
 def available_backends() -> list[str]:
@@ -94,6 +106,14 @@ def resolve(name: str):
     available = available_backends()
     if name == "auto":
         name = available[0]
+        if name == "numpy" and not _state.get("warned_fallback"):
+            _state["warned_fallback"] = True
+            warnings.warn(
+                f"backend 'auto' fell back to the slow NumPy reference: {_unavailable_reason('cpu')}. "
+                "(Running from a source checkout? `pip install -e .` builds the module in place.)",
+                RuntimeWarning,
+                stacklevel=3,
+            )
     if name not in available:
         raise ValueError(
             f"backend {name!r} is not available: {_unavailable_reason(name)}. "

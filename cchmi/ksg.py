@@ -130,16 +130,13 @@ def _ksg_core(be, x, y, k, variant, ties):
         zero = rho == 0
         if zero.any():
             k_i[zero] = be.count_within(joint, rho, True)[zero]
-        nx = be.count_within(x, rho, True)
-        ny = be.count_within(y, rho, True)
+        nx, ny = be.count_pair(x, y, rho, rho, True)
         return float(np.mean(digamma(k_i) + math.log(n) - np.log(nx + 1.0) - np.log(ny + 1.0)))
     _warn_if_tied(rho, ties, x.dtype)
     if variant == 1:
-        nx = be.count_within(x, rho, False)
-        ny = be.count_within(y, rho, False)
+        nx, ny = be.count_pair(x, y, rho, rho, False)
         return float(digamma(k) + digamma(n) - np.mean(digamma(nx + 1.0) + digamma(ny + 1.0)))
-    nx = be.count_within(x, _neighbour_extent(x, idx), True)
-    ny = be.count_within(y, _neighbour_extent(y, idx), True)
+    nx, ny = be.count_pair(x, y, _neighbour_extent(x, idx), _neighbour_extent(y, idx), True)
     return float(digamma(k) - 1.0 / k + digamma(n) - np.mean(digamma(nx) + digamma(ny)))
 
 

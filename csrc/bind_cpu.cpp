@@ -53,6 +53,28 @@ py::tuple count_within(const carray<T>& points, const carray<T>& radius, bool in
   return py::make_tuple(counts, cchmi::cpu::method_name(used));
 }
 
+template <typename T>
+py::tuple count_within_pair(const carray<T>& x, const carray<T>& y, const carray<T>& radius_x,
+                            const carray<T>& radius_y, bool inclusive, int method, int n_threads) {
+  CCHMI_CHECK(x.ndim() == 2 && y.ndim() == 2, "count_within_pair: x and y must be 2-D (n, d)");
+  const index_t n = x.shape(0);
+  CCHMI_CHECK(y.shape(0) == n, "count_within_pair: x and y need the same number of rows");
+  CCHMI_CHECK(radius_x.ndim() == 1 && radius_x.shape(0) == n && radius_y.ndim() == 1 && radius_y.shape(0) == n,
+              "count_within_pair: radii must have shape (n,)");
+  const auto m = cchmi::cpu::checked_method(method);
+  CCHMI_CHECK(m != cchmi::cpu::Method::Sort || (x.shape(1) == 1 && y.shape(1) == 1),
+              "count_within_pair: method 'sort' needs one-dimensional x and y");
+  carray<index_t> cx(n), cy(n);
+  cchmi::cpu::Method used;
+  {
+    py::gil_scoped_release release;
+    used = cchmi::cpu::count_within_pair<T>(x.data(), x.shape(1), y.data(), y.shape(1), n, radius_x.data(),
+                                            radius_y.data(), inclusive, cx.mutable_data(), cy.mutable_data(), m,
+                                            n_threads);
+  }
+  return py::make_tuple(cx, cy, cchmi::cpu::method_name(used));
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_cpu, m) {
@@ -68,6 +90,14 @@ PYBIND11_MODULE(_cpu, m) {
         py::arg("method") = 0, py::arg("n_threads") = 0,
         "count_within(points (n, d), radius (n,), inclusive, method=0 auto|1 tree|2 brute|3 sort, n_threads=0)\n"
         "-> (counts (n,) int64, method name): #{j != i : dist(i, j) < radius[i]} (<= when inclusive).");
+
+  m.def("count_within_pair", &count_within_pair<float>, py::arg("x"), py::arg("y"), py::arg("radius_x"),
+        py::arg("radius_y"), py::arg("inclusive"), py::arg("method") = 0, py::arg("n_threads") = 0);
+  m.def("count_within_pair", &count_within_pair<double>, py::arg("x"), py::arg("y"), py::arg("radius_x"),
+        py::arg("radius_y"), py::arg("inclusive"), py::arg("method") = 0, py::arg("n_threads") = 0,
+        "count_within_pair(x (n, dx), y (n, dy), radius_x (n,), radius_y (n,), inclusive, method=0, n_threads=0)\n"
+        "-> (counts_x, counts_y, method name): both marginal counts of a KSG estimate; brute force visits each\n"
+        "pair once for both points and both spaces.");
 
   m.def("build_info", [] {
     py::dict info;

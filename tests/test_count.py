@@ -45,6 +45,26 @@ def test_counts_match_reference(kind, n, d, dtype):
             assert method == "auto" or used == method
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("n,dx,dy", [(1, 1, 1), (2, 1, 3), (3, 2, 2), (17, 1, 1), (1023, 7, 9), (4099, 16, 16),
+                                     (2000, 32, 1)])
+def test_count_pair_matches_reference(n, dx, dy, dtype):
+    """Both marginals at once: the brute-force pair kernel visits each pair once for both points."""
+    x = make_points("dup", n, dx, np.dtype(dtype), seed=n + dx)
+    y = make_points("discrete", n, dy, np.dtype(dtype), seed=n + dy)
+    rng = np.random.default_rng(n)
+    rx = rng.uniform(0, 2, n).astype(dtype)
+    ry = rng.uniform(0, 2, n).astype(dtype)
+    rx[::3] = 0
+    for inclusive in (False, True):
+        want_x = reference.count_within(x, rx, inclusive)
+        want_y = reference.count_within(y, ry, inclusive)
+        for method in ("auto", "tree", "brute"):
+            got_x, got_y, used = _cpu.count_within_pair(x, y, rx, ry, inclusive, METHODS[method])
+            np.testing.assert_array_equal(got_x, want_x, err_msg=f"x, inclusive={inclusive}, {used}")
+            np.testing.assert_array_equal(got_y, want_y, err_msg=f"y, inclusive={inclusive}, {used}")
+
+
 def test_count_tree_counts_whole_nodes_exactly():
     """A radius covering everything: whole-node counting must give n - 1 for every point."""
     pts = make_points("gauss", 5000, 3, np.float32)
@@ -63,6 +83,10 @@ def test_count_kernel_rejects_bad_radius(bad):
 
 
 def test_count_kernel_rejects_shape_mismatch():
+    with pytest.raises(ValueError, match="same number of rows"):
+        _cpu.count_within_pair(np.zeros((4, 2)), np.zeros((3, 2)), np.zeros(4), np.zeros(4), False)
+    with pytest.raises(ValueError, match="radii"):
+        _cpu.count_within_pair(np.zeros((4, 2)), np.zeros((4, 2)), np.zeros(4), np.full(4, -1.0), False)
     with pytest.raises(ValueError, match="radius"):
         _cpu.count_within(np.zeros((4, 2)), np.zeros(3), False)
     with pytest.raises(ValueError, match="sort"):

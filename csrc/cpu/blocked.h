@@ -34,8 +34,13 @@ struct Blocked {
   const T* block(index_t b) const { return data.data() + b * d * W; }
 };
 
-// Number of queries per register tile.
+// Queries per register tile: QB x W running maxima must stay in registers (32 vector registers
+// with AVX-512, 16 without).
+#ifdef __AVX512F__
+constexpr int kQueryTile = 8;
+#else
 constexpr int kQueryTile = 4;
+#endif
 
 // acc[q][w] = max-norm distance between query q (row pointers qs[q], d coordinates) and lane w of
 // the block.

@@ -13,12 +13,27 @@
 namespace cchmi::cpu {
 namespace {
 
-constexpr index_t kLeafSize = 16;
-
 // Whether the query itself passes its own test (distance 0): then it is counted and taken off.
 template <typename T>
 inline bool self_counted(T r, bool inclusive) {
   return inclusive ? T(0) <= r : T(0) < r;
+}
+
+// Sorts v with OpenMP tasks: halves sorted in parallel, then merged.
+template <typename It>
+void parallel_sort(It first, It last) {
+  const auto size = last - first;
+  if (size < 65536) {
+    std::sort(first, last);
+    return;
+  }
+  const It mid = first + size / 2;
+#pragma omp task default(shared) firstprivate(first, mid)
+  parallel_sort(first, mid);
+#pragma omp task default(shared) firstprivate(mid, last)
+  parallel_sort(mid, last);
+#pragma omp taskwait
+  std::inplace_merge(first, mid, last);
 }
 
 // d == 1: sort once, then for each point gallop outwards from its own rank. fl(s - v) is
@@ -28,7 +43,9 @@ template <typename T>
 void count_sort(const T* x, index_t n, const T* radius, bool inclusive, index_t* out, int n_threads) {
   std::vector<std::pair<T, index_t>> sorted(static_cast<size_t>(n));
   for (index_t i = 0; i < n; ++i) sorted[i] = {x[i], i};
-  std::sort(sorted.begin(), sorted.end());
+#pragma omp parallel num_threads(n_threads)
+#pragma omp single
+  parallel_sort(sorted.begin(), sorted.end());
   std::vector<T> s(static_cast<size_t>(n));
   std::vector<index_t> order(static_cast<size_t>(n));
   for (index_t p = 0; p < n; ++p) {
@@ -74,7 +91,7 @@ void count_sort(const T* x, index_t n, const T* radius, bool inclusive, index_t*
 template <typename T>
 void count_tree(const T* points, index_t n, index_t d, const T* radius, bool inclusive, index_t* out,
                 int n_threads) {
-  const KDTree<T> tree(points, n, d, kLeafSize, n_threads);
+  const KDTree<T, 64> tree(points, n, d, n_threads);
   dispatch_dim(d, [&](auto dim) {
     constexpr int D = decltype(dim)::value;
 #pragma omp parallel num_threads(n_threads)
@@ -138,7 +155,124 @@ void count_brute(const T* points, index_t n, index_t d, const T* radius, bool in
   }
 }
 
+// Each pair once: query rows are grouped by candidate block; a group scans only the blocks from
+// its own on, and every pair (i, j), j > i, updates the counts of both points in both spaces.
+// Counts of the candidate side go to thread-private arrays, summed at the end.
+template <typename T>
+void count_pair_brute(const T* x, index_t dx, const T* y, index_t dy, index_t n, const T* rx, const T* ry,
+                      bool inclusive, index_t* out_x, index_t* out_y, int n_threads) {
+  constexpr int W = Blocked<T>::W;
+  constexpr int QB = kQueryTile;
+  constexpr index_t kBlocksPerGroup = 4;
+  const Blocked<T> bx(x, n, dx), by(y, n, dy);
+  const index_t nb = bx.nb;
+  // Candidate radii per lane; padding lanes get -1, which no distance passes.
+  std::vector<T> crx(static_cast<size_t>(nb * W), T(-1)), cry(static_cast<size_t>(nb * W), T(-1));
+  std::copy_n(rx, n, crx.begin());
+  std::copy_n(ry, n, cry.begin());
+  const index_t chunk = blocks_per_chunk<T>(dx + dy);
+  const index_t n_groups = (nb + kBlocksPerGroup - 1) / kBlocksPerGroup;
+  std::vector<std::vector<index_t>> part_x(static_cast<size_t>(n_threads)), part_y(static_cast<size_t>(n_threads));
+
+#pragma omp parallel num_threads(n_threads)
+  {
+#ifdef _OPENMP
+    const int tid = omp_get_thread_num();
+#else
+    const int tid = 0;
+#endif
+    std::vector<index_t>& my_x = part_x[tid];
+    std::vector<index_t>& my_y = part_y[tid];
+    my_x.assign(static_cast<size_t>(nb * W), 0);
+    my_y.assign(static_cast<size_t>(nb * W), 0);
+#pragma omp for schedule(dynamic, 1)
+    for (index_t g = 0; g < n_groups; ++g) {
+      const index_t blk_begin = g * kBlocksPerGroup;
+      const index_t i_begin = blk_begin * W, i_end = std::min(n, (blk_begin + kBlocksPerGroup) * W);
+      for (index_t b0 = blk_begin; b0 < nb; b0 += chunk) {
+        const index_t b1 = std::min(nb, b0 + chunk);
+        for (index_t i0 = i_begin; i0 < i_end; i0 += QB) {
+          const index_t nq = std::min<index_t>(QB, i_end - i0);
+          const T *qx[QB], *qy[QB];
+          T rqx[QB], rqy[QB];
+          for (int q = 0; q < QB; ++q) {
+            const index_t i = i0 + std::min<index_t>(q, nq - 1);
+            qx[q] = x + i * dx;
+            qy[q] = y + i * dy;
+            rqx[q] = rx[i];
+            rqy[q] = ry[i];
+          }
+          for (index_t b = std::max(b0, i0 / W); b < b1; ++b) {
+            T ax[QB][W], ay[QB][W];
+            distance_tile<T>(qx, bx.block(b), dx, ax);
+            distance_tile<T>(qy, by.block(b), dy, ay);
+            const T* cbx = crx.data() + b * W;
+            const T* cby = cry.data() + b * W;
+            index_t col_x[W] = {}, col_y[W] = {};
+            for (index_t q = 0; q < nq; ++q) {
+              const index_t i = i0 + q;
+              // Lanes holding j > i: all of them past the query's own block.
+              const index_t first = std::max<index_t>(0, std::min<index_t>(W, i + 1 - b * W));
+              index_t row_x = 0, row_y = 0;
+              for (int w = static_cast<int>(first); w < W; ++w) {
+                const bool px = inclusive ? ax[q][w] <= rqx[q] : ax[q][w] < rqx[q];
+                const bool py = inclusive ? ay[q][w] <= rqy[q] : ay[q][w] < rqy[q];
+                const bool cx = inclusive ? ax[q][w] <= cbx[w] : ax[q][w] < cbx[w];
+                const bool cy = inclusive ? ay[q][w] <= cby[w] : ay[q][w] < cby[w];
+                row_x += px;
+                row_y += py;
+                col_x[w] += cx;
+                col_y[w] += cy;
+              }
+              my_x[i] += row_x;
+              my_y[i] += row_y;
+            }
+            for (int w = 0; w < W; ++w) {
+              my_x[b * W + w] += col_x[w];
+              my_y[b * W + w] += col_y[w];
+            }
+          }
+        }
+      }
+    }
+  }
+  for (index_t i = 0; i < n; ++i) {
+    index_t cx = 0, cy = 0;
+    for (int t = 0; t < n_threads; ++t) {
+      if (part_x[t].empty()) continue;  // a thread that got no group never sized its arrays
+      cx += part_x[t][i];
+      cy += part_y[t][i];
+    }
+    out_x[i] = cx;
+    out_y[i] = cy;
+  }
+}
+
 }  // namespace
+
+template <typename T>
+Method count_within_pair(const T* x, index_t dx, const T* y, index_t dy, index_t n, const T* radius_x,
+                         const T* radius_y, bool inclusive, index_t* out_x, index_t* out_y, Method method,
+                         int n_threads) {
+  CCHMI_CHECK(n >= 1 && dx >= 1 && dy >= 1, "count_within_pair: need n >= 1 and dimensions >= 1");
+  for (index_t i = 0; i < n; ++i)
+    CCHMI_CHECK(std::isfinite(radius_x[i]) && radius_x[i] >= 0 && std::isfinite(radius_y[i]) && radius_y[i] >= 0,
+                "count_within_pair: radii must be finite and >= 0");
+  n_threads = resolve_threads(n_threads);
+  if (method == Method::Auto) {
+    // The pair kernel when both spaces would be scanned by brute force, and its per-thread
+    // candidate arrays stay small (n * threads entries).
+    const bool brute = choose_method(n, dx, true) == Method::Brute && choose_method(n, dy, true) == Method::Brute;
+    method = brute && n * n_threads <= (index_t{1} << 26) ? Method::Brute : Method::Auto;
+  }
+  if (method == Method::Brute) {
+    count_pair_brute(x, dx, y, dy, n, radius_x, radius_y, inclusive, out_x, out_y, n_threads);
+    return method;
+  }
+  const Method mx = count_within(x, n, dx, radius_x, inclusive, out_x, method, n_threads);
+  const Method my = count_within(y, n, dy, radius_y, inclusive, out_y, method, n_threads);
+  return mx == my ? mx : Method::Auto;  // "auto": the two spaces took different methods
+}
 
 template <typename T>
 Method count_within(const T* points, index_t n, index_t d, const T* radius, bool inclusive, index_t* out,
@@ -158,6 +292,10 @@ Method count_within(const T* points, index_t n, index_t d, const T* radius, bool
   return method;
 }
 
+template Method count_within_pair<float>(const float*, index_t, const float*, index_t, index_t, const float*,
+                                        const float*, bool, index_t*, index_t*, Method, int);
+template Method count_within_pair<double>(const double*, index_t, const double*, index_t, index_t, const double*,
+                                         const double*, bool, index_t*, index_t*, Method, int);
 template Method count_within<float>(const float*, index_t, index_t, const float*, bool, index_t*, Method, int);
 template Method count_within<double>(const double*, index_t, index_t, const double*, bool, index_t*, Method,
                                      int);

@@ -15,4 +15,14 @@ template <typename T>
 Method count_within(const T* points, index_t n, index_t d, const T* radius, bool inclusive,
                     index_t* out_count, Method method, int n_threads);
 
+// The two marginal counts of a KSG estimate at once, for the same points i in two spaces:
+//   out_x[i] = #{j != i : dist_x(i, j) < radius_x[i]},  out_y[i] likewise in y  (<= when inclusive).
+// x: (n, dx), y: (n, dy), row-major. With the brute-force method each pair (i, j) is visited once
+// for both points and both spaces (half the work of two count_within calls); the other methods
+// call count_within twice. Returns the method that ran.
+template <typename T>
+Method count_within_pair(const T* x, index_t dx, const T* y, index_t dy, index_t n, const T* radius_x,
+                         const T* radius_y, bool inclusive, index_t* out_x, index_t* out_y, Method method,
+                         int n_threads);
+
 }  // namespace cchmi::cpu

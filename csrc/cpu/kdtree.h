@@ -91,17 +91,23 @@ class KBest {
   bool heap_;
 };
 
-template <typename T>
+// Leaf: points per leaf at most, one register tile: a leaf's distances are computed in one pass of
+// vector instructions over its transposed copy (leaf_soa_). kNN queries favour small leaves (16:
+// fewer candidates once the k-th distance is small); radius counts favour large ones (64: the
+// boundary leaves are scanned wholesale, the interior counted by whole nodes).
+template <typename T, int Leaf>
 class KDTree {
  public:
+  static constexpr int kLeaf = Leaf;
+
   // points: (n, d) row-major. The tree keeps a reordered copy, so `points` may be freed afterwards.
   // Nodes are numbered as in a binary heap (children of i: 2i+1, 2i+2); every leaf is at depth
-  // `depth_`, where a range of at most leaf_size points remains after halving. Ranges split at the
+  // `depth_`, where a range of at most kLeaf points remains after halving. Ranges split at the
   // median of the widest side, so the node ranges depend on n alone and subtrees build in parallel.
-  KDTree(const T* points, index_t n, index_t d, index_t leaf_size, int n_threads) : n_(n), d_(d) {
-    CCHMI_CHECK(n >= 1 && d >= 1 && leaf_size >= 1, "KDTree: need n >= 1, d >= 1, leaf_size >= 1");
+  KDTree(const T* points, index_t n, index_t d, int n_threads) : n_(n), d_(d) {
+    CCHMI_CHECK(n >= 1 && d >= 1, "KDTree: need n >= 1, d >= 1");
     depth_ = 0;
-    while (((n + (index_t{1} << depth_) - 1) >> depth_) > leaf_size) ++depth_;
+    while (((n + (index_t{1} << depth_) - 1) >> depth_) > kLeaf) ++depth_;
     const index_t n_nodes = (index_t{2} << depth_) - 1;
     first_leaf_ = (index_t{1} << depth_) - 1;
     begin_.resize(static_cast<size_t>(n_nodes));
@@ -110,11 +116,18 @@ class KDTree {
     pts_.assign(points, points + n * d);
     perm_.resize(static_cast<size_t>(n));
     std::iota(perm_.begin(), perm_.end(), index_t{0});
-    std::vector<T> lo(static_cast<size_t>(d)), hi(static_cast<size_t>(d));
-    bounds(0, n, lo.data(), hi.data());
 #pragma omp parallel num_threads(n_threads)
 #pragma omp single
-    build(0, 0, n, lo, hi);
+    build(0, 0, n);
+    // Transposed leaves, padded with +inf (a padding lane's distance is +inf).
+    const index_t n_leaves = n_nodes - first_leaf_;
+    leaf_soa_.assign(static_cast<size_t>(n_leaves * d * kLeaf), std::numeric_limits<T>::infinity());
+    for (index_t l = 0; l < n_leaves; ++l) {
+      const index_t b = begin_[first_leaf_ + l], e = end_[first_leaf_ + l];
+      T* tile = leaf_soa_.data() + l * d * kLeaf;
+      for (index_t p = b; p < e; ++p)
+        for (index_t c = 0; c < d; ++c) tile[c * kLeaf + (p - b)] = pts_[p * d + c];
+    }
   }
 
   index_t size() const { return n_; }
@@ -138,16 +151,12 @@ class KDTree {
       stack.pop_back();
       if (md > best.worst()) continue;  // '>' not '>=': an equal distance with a smaller index may enter
       if (is_leaf(id)) {
-        for (index_t p = begin_[id]; p < end_[id]; ++p) {
-          const index_t j = perm_[p];
-          if (j == self) continue;
-          const T* x = pts_.data() + p * d;
-          T dist = 0;
-          for (index_t c = 0; c < d; ++c) {
-            const T diff = std::fabs(x[c] - q[c]);
-            dist = diff > dist ? diff : dist;
-          }
-          if (best.accepts(dist, j)) best.push(dist, j);
+        T dist[kLeaf];
+        leaf_distances<D>(id, q, dist);
+        const index_t b = begin_[id], size = end_[id] - b;
+        for (index_t w = 0; w < size; ++w) {
+          const index_t j = perm_[b + w];
+          if (j != self && best.accepts(dist[w], j)) best.push(dist[w], j);
         }
       } else {
         const index_t left = 2 * id + 1, right = 2 * id + 2;
@@ -170,49 +179,79 @@ class KDTree {
   // <= r when `inclusive`. Nodes entirely inside the ball are counted without visiting them.
   template <int D>
   index_t count(const T* q, T r, bool inclusive, std::vector<index_t>& stack) const {
-    const index_t d = D > 0 ? D : d_;
     index_t total = 0;
     stack.clear();
-    stack.push_back(0);
+    // Each node is classified once, by its parent: outside the ball (skipped), inside it
+    // (counted whole), or straddling its boundary (pushed, or scanned if a leaf).
+    auto visit = [&](index_t id) {
+      T md, Md;
+      box_distances<D>(id, q, md, Md);
+      if (inclusive ? md > r : md >= r) return;
+      if (inclusive ? Md <= r : Md < r) {
+        total += end_[id] - begin_[id];
+        return;
+      }
+      if (!is_leaf(id)) {
+        stack.push_back(id);
+        return;
+      }
+      T dist[kLeaf];
+      leaf_distances<D>(id, q, dist);
+      int inside = 0;  // padding lanes hold +inf and never pass
+      if (inclusive) {
+        for (int w = 0; w < kLeaf; ++w) inside += dist[w] <= r;
+      } else {
+        for (int w = 0; w < kLeaf; ++w) inside += dist[w] < r;
+      }
+      total += inside;
+    };
+    visit(0);
     while (!stack.empty()) {
       const index_t id = stack.back();
       stack.pop_back();
-      const T* lo = box_.data() + id * 2 * d;
-      const T* hi = lo + d;
-      T md = 0, Md = 0;
-      for (index_t c = 0; c < d; ++c) {
-        const T below = lo[c] - q[c];  // > 0 when q is below the box
-        const T above = q[c] - hi[c];  // > 0 when q is above the box
-        const T gap = below > above ? below : above;
-        md = gap > md ? gap : md;
-        const T to_hi = std::fabs(hi[c] - q[c]), to_lo = std::fabs(lo[c] - q[c]);
-        const T far = to_hi > to_lo ? to_hi : to_lo;
-        Md = far > Md ? far : Md;
-      }
-      if (inclusive ? md > r : md >= r) continue;
-      if (inclusive ? Md <= r : Md < r) {
-        total += end_[id] - begin_[id];
-        continue;
-      }
-      if (is_leaf(id)) {
-        for (index_t p = begin_[id]; p < end_[id]; ++p) {
-          const T* x = pts_.data() + p * d;
-          T dist = 0;
-          for (index_t c = 0; c < d; ++c) {
-            const T diff = std::fabs(x[c] - q[c]);
-            dist = diff > dist ? diff : dist;
-          }
-          total += inclusive ? (dist <= r) : (dist < r);
-        }
-      } else {
-        stack.push_back(2 * id + 1);
-        stack.push_back(2 * id + 2);
-      }
+      visit(2 * id + 1);
+      visit(2 * id + 2);
     }
     return total;
   }
 
  private:
+  // md: lower bound, Md: upper bound of the distance from q to any point of node `id`.
+  template <int D>
+  void box_distances(index_t id, const T* q, T& md, T& Md) const {
+    const index_t d = D > 0 ? D : d_;
+    const T* lo = box_.data() + id * 2 * d;
+    const T* hi = lo + d;
+    md = 0;
+    Md = 0;
+    for (index_t c = 0; c < d; ++c) {
+      const T below = lo[c] - q[c];  // > 0 when q is below the box
+      const T above = q[c] - hi[c];  // > 0 when q is above the box
+      const T gap = below > above ? below : above;
+      md = gap > md ? gap : md;
+      const T to_hi = std::fabs(hi[c] - q[c]), to_lo = std::fabs(lo[c] - q[c]);
+      const T far = to_hi > to_lo ? to_hi : to_lo;
+      Md = far > Md ? far : Md;
+    }
+  }
+
+  // out[w] = distance from q to lane w of leaf `id` (+inf for padding lanes), vectorised over lanes.
+  template <int D>
+  void leaf_distances(index_t id, const T* q, T (&out)[kLeaf]) const {
+    const index_t d = D > 0 ? D : d_;
+    const T* tile = leaf_soa_.data() + (id - first_leaf_) * d * kLeaf;
+    for (int w = 0; w < kLeaf; ++w) out[w] = T(0);
+    for (index_t c = 0; c < d; ++c) {
+      const T qc = q[c];
+      const T* col = tile + c * kLeaf;
+#pragma omp simd
+      for (int w = 0; w < kLeaf; ++w) {
+        const T diff = std::fabs(col[w] - qc);
+        out[w] = diff > out[w] ? diff : out[w];
+      }
+    }
+  }
+
   // Lower bound of the distance from q to any point of node `id` (0 if q is inside its box).
   template <int D>
   T min_dist(index_t id, const T* q) const {
@@ -244,46 +283,42 @@ class KDTree {
     }
   }
 
-  // Builds node `id` over [b, e). lo/hi: a box containing the range (the parent's box cut at the
-  // split value), used only to choose the split dimension; each node stores its tight box.
-  void build(index_t id, index_t b, index_t e, std::vector<T> lo, std::vector<T> hi) {
+  // Builds node `id` over [b, e): its tight box, then (unless a leaf) a split at the median of the
+  // box's widest side, the rows reordered so that each child holds a contiguous range.
+  void build(index_t id, index_t b, index_t e) {
     begin_[id] = b;
     end_[id] = e;
-    T* box_lo = box_.data() + id * 2 * d_;
-    bounds(b, e, box_lo, box_lo + d_);
+    const T* lo = box_.data() + id * 2 * d_;
+    const T* hi = lo + d_;
+    bounds(b, e, box_.data() + id * 2 * d_, box_.data() + id * 2 * d_ + d_);
     if (is_leaf(id)) return;
     index_t split = 0;
     for (index_t c = 1; c < d_; ++c)
       if (hi[c] - lo[c] > hi[split] - lo[split]) split = c;
     const index_t mid = b + (e - b) / 2;
-    // Median by value on contiguous (key, position) pairs, then the rows follow.
-    std::vector<std::pair<T, index_t>> keys(static_cast<size_t>(e - b));
-    for (index_t p = b; p < e; ++p) keys[p - b] = {pts_[p * d_ + split], p};
-    std::nth_element(keys.begin(), keys.begin() + (mid - b), keys.end());
-    std::vector<T> rows(static_cast<size_t>((e - b) * d_));
-    std::vector<index_t> ids(static_cast<size_t>(e - b));
-    for (index_t p = 0; p < e - b; ++p) {
-      std::copy_n(pts_.data() + keys[p].second * d_, d_, rows.data() + p * d_);
-      ids[p] = perm_[keys[p].second];
+    {
+      // Median by value on contiguous (key, position) pairs, then the rows follow.
+      std::vector<std::pair<T, index_t>> keys(static_cast<size_t>(e - b));
+      for (index_t p = b; p < e; ++p) keys[p - b] = {pts_[p * d_ + split], p};
+      std::nth_element(keys.begin(), keys.begin() + (mid - b), keys.end());
+      std::vector<T> rows(static_cast<size_t>((e - b) * d_));
+      std::vector<index_t> ids(static_cast<size_t>(e - b));
+      for (index_t p = 0; p < e - b; ++p) {
+        std::copy_n(pts_.data() + keys[p].second * d_, d_, rows.data() + p * d_);
+        ids[p] = perm_[keys[p].second];
+      }
+      std::copy(rows.begin(), rows.end(), pts_.begin() + b * d_);
+      std::copy(ids.begin(), ids.end(), perm_.begin() + b);
     }
-    std::copy(rows.begin(), rows.end(), pts_.begin() + b * d_);
-    std::copy(ids.begin(), ids.end(), perm_.begin() + b);
-    const T cut = keys[mid - b].first;
-    keys = {};
-    rows = {};
-    ids = {};
-    std::vector<T> left_hi = hi, right_lo = lo;
-    left_hi[split] = cut;
-    right_lo[split] = cut;
-    if (e - b > 32768) {
-#pragma omp task default(shared) firstprivate(id, b, mid, lo, left_hi)
-      build(2 * id + 1, b, mid, lo, left_hi);
-#pragma omp task default(shared) firstprivate(id, mid, e, right_lo, hi)
-      build(2 * id + 2, mid, e, right_lo, hi);
+    if (e - b > 32768) {  // large subtrees in parallel: disjoint ranges, disjoint node ids
+#pragma omp task default(shared) firstprivate(id, b, mid)
+      build(2 * id + 1, b, mid);
+#pragma omp task default(shared) firstprivate(id, mid, e)
+      build(2 * id + 2, mid, e);
 #pragma omp taskwait
     } else {
-      build(2 * id + 1, b, mid, lo, left_hi);
-      build(2 * id + 2, mid, e, right_lo, hi);
+      build(2 * id + 1, b, mid);
+      build(2 * id + 2, mid, e);
     }
   }
 
@@ -291,7 +326,8 @@ class KDTree {
   std::vector<T> pts_;
   std::vector<index_t> perm_;
   std::vector<index_t> begin_, end_;
-  std::vector<T> box_;  // per node: lo[d] then hi[d]
+  std::vector<T> box_;       // per node: lo[d] then hi[d]
+  std::vector<T> leaf_soa_;  // per leaf: d columns of kLeaf lanes
 };
 
 }  // namespace cchmi::cpu

@@ -13,11 +13,9 @@
 namespace cchmi::cpu {
 namespace {
 
-constexpr index_t kLeafSize = 16;
-
 template <typename T>
 void knn_tree(const T* points, index_t n, index_t d, index_t k, T* out_dist, index_t* out_idx, int n_threads) {
-  const KDTree<T> tree(points, n, d, kLeafSize, n_threads);
+  const KDTree<T, 16> tree(points, n, d, n_threads);
   dispatch_dim(d, [&](auto dim) {
     constexpr int D = decltype(dim)::value;
 #pragma omp parallel num_threads(n_threads)

@@ -1,0 +1,1 @@
+"""cchmi benchmarks: run as ``python -m bench.<name>`` from the repository root."""

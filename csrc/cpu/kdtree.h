@@ -136,6 +136,71 @@ class KDTree {
   index_t original_index(index_t p) const { return perm_[p]; }
   const T* point(index_t p) const { return pts_.data() + p * d_; }
 
+  index_t n_leaves() const { return first_leaf_ + 1; }
+
+  // The k nearest other points of every point of leaf number `leaf` (0 <= leaf < n_leaves()),
+  // written to out_dist / out_idx at each point's original row (k entries per row), ascending by
+  // (distance, index). The leaf's queries share one traversal: a node is skipped when its box is
+  // farther from the leaf's box than the worst current k-th distance of the group.
+  template <int D>
+  void knn_leaf(index_t leaf, index_t k, T* out_dist, index_t* out_idx,
+                std::vector<std::pair<index_t, T>>& stack, std::vector<KBest<T>>& best) const {
+    const index_t d = D > 0 ? D : d_;
+    const index_t self_id = first_leaf_ + leaf;
+    const index_t b = begin_[self_id], nq = end_[self_id] - b;
+    best.clear();
+    for (index_t q = 0; q < nq; ++q) {
+      const index_t i = perm_[b + q];
+      best.emplace_back(out_dist + i * k, out_idx + i * k, k);
+    }
+    auto scan = [&](index_t id) {
+      const index_t cb = begin_[id], size = end_[id] - cb;
+      for (index_t q = 0; q < nq; ++q) {
+        const T* qp = pts_.data() + (b + q) * d;
+        KBest<T>& kb = best[q];
+        if (min_dist<D>(id, qp) > kb.worst()) continue;
+        T dist[kLeaf];
+        leaf_distances<D>(id, qp, dist);
+        const index_t self = perm_[b + q];
+        for (index_t w = 0; w < size; ++w) {
+          const index_t j = perm_[cb + w];
+          if (j != self && kb.accepts(dist[w], j)) kb.push(dist[w], j);
+        }
+      }
+    };
+    auto group_worst = [&] {
+      T worst = 0;
+      for (const auto& kb : best) worst = kb.worst() > worst ? kb.worst() : worst;
+      return worst;
+    };
+    scan(self_id);  // the own leaf first: finite bounds early
+    T bound = group_worst();
+    stack.clear();
+    stack.emplace_back(0, T(0));
+    while (!stack.empty()) {
+      const auto [id, md] = stack.back();
+      stack.pop_back();
+      if (md > bound) continue;
+      if (is_leaf(id)) {
+        if (id != self_id) {
+          scan(id);
+          bound = group_worst();
+        }
+        continue;
+      }
+      const index_t left = 2 * id + 1, right = 2 * id + 2;
+      const T dl = box_gap<D>(left, self_id), dr = box_gap<D>(right, self_id);
+      if (dl <= dr) {
+        if (dr <= bound) stack.emplace_back(right, dr);
+        if (dl <= bound) stack.emplace_back(left, dl);
+      } else {
+        if (dl <= bound) stack.emplace_back(left, dl);
+        if (dr <= bound) stack.emplace_back(right, dr);
+      }
+    }
+    for (auto& kb : best) kb.finish();
+  }
+
   // The k nearest neighbours of q among all points except the one with original index `self`
   // (pass -1 to exclude none), by lexicographic (distance, index). Writes ascending lists.
   // `stack` is scratch space reused across calls.
@@ -216,6 +281,24 @@ class KDTree {
   }
 
  private:
+  // Lower bound of the distance between any point of node `a` and any point of node `b`: for x in
+  // a and q in b, fl(x_c - q_c) >= fl(lo_a - hi_b) by monotonicity of the rounded difference.
+  template <int D>
+  T box_gap(index_t a, index_t b) const {
+    const index_t d = D > 0 ? D : d_;
+    const T* alo = box_.data() + a * 2 * d;
+    const T* ahi = alo + d;
+    const T* blo = box_.data() + b * 2 * d;
+    const T* bhi = blo + d;
+    T gap = 0;
+    for (index_t c = 0; c < d; ++c) {
+      const T g1 = alo[c] - bhi[c], g2 = blo[c] - ahi[c];
+      const T g = g1 > g2 ? g1 : g2;
+      gap = g > gap ? g : gap;
+    }
+    return gap;
+  }
+
   // md: lower bound, Md: upper bound of the distance from q to any point of node `id`.
   template <int D>
   void box_distances(index_t id, const T* q, T& md, T& Md) const {
@@ -310,7 +393,7 @@ class KDTree {
       std::copy(rows.begin(), rows.end(), pts_.begin() + b * d_);
       std::copy(ids.begin(), ids.end(), perm_.begin() + b);
     }
-    if (e - b > 32768) {  // large subtrees in parallel: disjoint ranges, disjoint node ids
+    if (e - b > 4096) {  // large subtrees in parallel: disjoint ranges, disjoint node ids
 #pragma omp task default(shared) firstprivate(id, b, mid)
       build(2 * id + 1, b, mid);
 #pragma omp task default(shared) firstprivate(id, mid, e)

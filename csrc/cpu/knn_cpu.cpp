@@ -13,6 +13,11 @@
 namespace cchmi::cpu {
 namespace {
 
+// In one to three dimensions the queries of a leaf share one traversal (KDTree::knn_leaf): the
+// group's bound is nearly as tight as each query's own. Beyond that the group bound gets loose and
+// every query traverses the tree on its own, in tree order for locality.
+constexpr index_t kMaxBatchedDim = 3;
+
 template <typename T>
 void knn_tree(const T* points, index_t n, index_t d, index_t k, T* out_dist, index_t* out_idx, int n_threads) {
   const KDTree<T, 16> tree(points, n, d, n_threads);
@@ -21,11 +26,17 @@ void knn_tree(const T* points, index_t n, index_t d, index_t k, T* out_dist, ind
 #pragma omp parallel num_threads(n_threads)
     {
       std::vector<std::pair<index_t, T>> stack;
-      // Queries in tree order: consecutive queries touch the same nodes.
+      if (d <= kMaxBatchedDim) {
+        std::vector<KBest<T>> best;
+#pragma omp for schedule(dynamic, 16)
+        for (index_t leaf = 0; leaf < tree.n_leaves(); ++leaf)
+          tree.template knn_leaf<D>(leaf, k, out_dist, out_idx, stack, best);
+      } else {
 #pragma omp for schedule(dynamic, 256)
-      for (index_t p = 0; p < n; ++p) {
-        const index_t i = tree.original_index(p);
-        tree.template knn<D>(tree.point(p), i, k, out_dist + i * k, out_idx + i * k, stack);
+        for (index_t p = 0; p < n; ++p) {
+          const index_t i = tree.original_index(p);
+          tree.template knn<D>(tree.point(p), i, k, out_dist + i * k, out_idx + i * k, stack);
+        }
       }
     }
   });

@@ -28,3 +28,16 @@ def digamma(x) -> np.ndarray:
     for c in reversed(_ASYMPTOTIC):
         series = (series + c) * inv2
     return out + np.log(x) - 0.5 / x - series
+
+
+def digamma_int(values) -> np.ndarray:
+    """digamma at positive integers (neighbour counts), through a table of psi(1..max): the same
+    values as :func:`digamma`, computed once per distinct magnitude instead of once per point."""
+    values = np.asarray(values, dtype=np.int64)
+    if values.size == 0:
+        return np.zeros(0)
+    low = int(values.min())
+    if low < 1:
+        raise ValueError("digamma: arguments must be > 0")
+    table = digamma(np.arange(low, int(values.max()) + 1, dtype=np.float64))
+    return table[values - low]

@@ -42,7 +42,7 @@ import numpy as np
 
 from cchmi import _backend
 from cchmi import _validate as V
-from cchmi._special import digamma
+from cchmi._special import digamma, digamma_int
 from cchmi.results import MIResult
 
 _TIES = ("jitter", "exact", "none")
@@ -135,9 +135,9 @@ def _ksg_core(be, x, y, k, variant, ties):
     _warn_if_tied(rho, ties, x.dtype)
     if variant == 1:
         nx, ny = be.count_pair(x, y, rho, rho, False)
-        return float(digamma(k) + digamma(n) - np.mean(digamma(nx + 1.0) + digamma(ny + 1.0)))
+        return float(digamma(k) + digamma(n) - np.mean(digamma_int(nx + 1) + digamma_int(ny + 1)))
     nx, ny = be.count_pair(x, y, _neighbour_extent(x, idx), _neighbour_extent(y, idx), True)
-    return float(digamma(k) - 1.0 / k + digamma(n) - np.mean(digamma(nx) + digamma(ny)))
+    return float(digamma(k) - 1.0 / k + digamma(n) - np.mean(digamma_int(nx) + digamma_int(ny)))
 
 
 def _mixed_core(be, x, codes, k, ties):
@@ -164,8 +164,8 @@ def _mixed_core(be, x, codes, k, ties):
         nx = be.count_within(x, radius, True)
         return float(np.mean(digamma(k_i) + math.log(n) - np.log(nx + 1.0) - np.log(class_size)))
     _warn_if_tied(radius, ties, x.dtype)
-    m = be.count_within(x, radius, False) + 1.0  # + 1: the point itself, as in Ross (2014)
-    return float(digamma(n) + np.mean(digamma(k_i)) - np.mean(digamma(class_size)) - np.mean(digamma(m)))
+    m = be.count_within(x, radius, False) + 1  # + 1: the point itself, as in Ross (2014)
+    return float(digamma(n) + np.mean(digamma(k_i)) - np.mean(digamma(class_size)) - np.mean(digamma_int(m)))
 
 
 def _entropy_core(be, x, k, ties):
@@ -188,7 +188,7 @@ def _cmi_core(be, x, y, z, k, ties):
     nxz = be.count_within(_hstack(x, z), eps, False)
     nyz = be.count_within(_hstack(y, z), eps, False)
     nz = be.count_within(z, eps, False)
-    return float(digamma(k) - np.mean(digamma(nxz + 1.0) + digamma(nyz + 1.0) - digamma(nz + 1.0)))
+    return float(digamma(k) - np.mean(digamma_int(nxz + 1) + digamma_int(nyz + 1) - digamma_int(nz + 1)))
 
 
 # ---------------------------------------------------------------------------------------------

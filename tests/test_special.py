@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from cchmi._special import digamma
+from cchmi._special import digamma, digamma_int
 
 
 def test_digamma_matches_scipy():
@@ -13,3 +13,11 @@ def test_digamma_matches_scipy():
 def test_digamma_rejects_non_positive():
     with pytest.raises(ValueError, match="> 0"):
         digamma([1.0, 0.0])
+
+
+def test_digamma_int_equals_digamma():
+    values = np.array([1, 2, 7, 7, 10, 11, 5000, 3, 1])
+    np.testing.assert_array_equal(digamma_int(values), digamma(values.astype(float)))
+    assert digamma_int(np.array([], dtype=int)).shape == (0,)
+    with pytest.raises(ValueError, match="> 0"):
+        digamma_int([0, 1])

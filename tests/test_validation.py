@@ -145,3 +145,15 @@ def test_set_num_threads():
             cchmi.set_num_threads(-1)
     finally:
         cchmi.set_num_threads(before)
+
+
+def test_auto_falls_back_to_numpy_with_a_warning(monkeypatch):
+    from cchmi import _backend
+
+    monkeypatch.setattr(_backend, "_import_compiled", lambda name: None)
+    monkeypatch.setitem(_backend._state, "warned_fallback", False)
+    with pytest.warns(RuntimeWarning, match="fell back to the slow NumPy reference"):
+        r = cchmi.ksg_mi(X, Y)
+    assert r.backend == "numpy"
+    with pytest.raises(ValueError, match="backend 'cpu' is not available: the compiled module"):
+        cchmi.ksg_mi(X, Y, backend="cpu")

@@ -14,6 +14,10 @@
 #include <limits>
 #include <vector>
 
+#if defined(__AVX512F__) && defined(__AVX512DQ__)
+#include <immintrin.h>
+#endif
+
 #include "common/check.h"
 
 namespace cchmi::cpu {
@@ -61,6 +65,37 @@ inline void distance_tile(const T* const* qs, const T* blk, index_t d, T (&acc)[
     }
   }
 }
+
+#if defined(__AVX512F__) && defined(__AVX512DQ__)
+// AVX-512DQ: VRANGEPS/PD with imm 0b1011 returns max(|a|, |b|) with the sign cleared, so each pair
+// and dimension costs two instructions (subtract, range) instead of three (subtract, abs, max).
+// Bit for bit the same value: the max of exact absolute values of the same rounded differences.
+template <>
+inline void distance_tile<float>(const float* const* qs, const float* blk, index_t d,
+                                 float (&acc)[kQueryTile][Blocked<float>::W]) {
+  __m512 a[kQueryTile];
+  for (int q = 0; q < kQueryTile; ++q) a[q] = _mm512_setzero_ps();
+  for (index_t c = 0; c < d; ++c) {
+    const __m512 col = _mm512_loadu_ps(blk + c * 16);
+    for (int q = 0; q < kQueryTile; ++q)
+      a[q] = _mm512_range_ps(a[q], _mm512_sub_ps(col, _mm512_set1_ps(qs[q][c])), 0x0B);
+  }
+  for (int q = 0; q < kQueryTile; ++q) _mm512_storeu_ps(acc[q], a[q]);
+}
+
+template <>
+inline void distance_tile<double>(const double* const* qs, const double* blk, index_t d,
+                                  double (&acc)[kQueryTile][Blocked<double>::W]) {
+  __m512d a[kQueryTile];
+  for (int q = 0; q < kQueryTile; ++q) a[q] = _mm512_setzero_pd();
+  for (index_t c = 0; c < d; ++c) {
+    const __m512d col = _mm512_loadu_pd(blk + c * 8);
+    for (int q = 0; q < kQueryTile; ++q)
+      a[q] = _mm512_range_pd(a[q], _mm512_sub_pd(col, _mm512_set1_pd(qs[q][c])), 0x0B);
+  }
+  for (int q = 0; q < kQueryTile; ++q) _mm512_storeu_pd(acc[q], a[q]);
+}
+#endif
 
 // Candidate blocks are visited in chunks small enough to stay in the L2 cache while a group of
 // query tiles reuses them. Returns the number of blocks per chunk.

@@ -116,12 +116,21 @@ class KDTree {
     pts_.assign(points, points + n * d);
     perm_.resize(static_cast<size_t>(n));
     std::iota(perm_.begin(), perm_.end(), index_t{0});
+    // Scratch for the splits: a node over [b, e) uses entries [b, e) only, so concurrent subtree
+    // builds never overlap. Freed after the build.
+    scratch_keys_.resize(static_cast<size_t>(n));
+    scratch_rows_.resize(static_cast<size_t>(n * d));
+    scratch_ids_.resize(static_cast<size_t>(n));
 #pragma omp parallel num_threads(n_threads)
 #pragma omp single
     build(0, 0, n);
+    scratch_keys_ = {};
+    scratch_rows_ = {};
+    scratch_ids_ = {};
     // Transposed leaves, padded with +inf (a padding lane's distance is +inf).
     const index_t n_leaves = n_nodes - first_leaf_;
     leaf_soa_.assign(static_cast<size_t>(n_leaves * d * kLeaf), std::numeric_limits<T>::infinity());
+#pragma omp parallel for schedule(static) num_threads(n_threads)
     for (index_t l = 0; l < n_leaves; ++l) {
       const index_t b = begin_[first_leaf_ + l], e = end_[first_leaf_ + l];
       T* tile = leaf_soa_.data() + l * d * kLeaf;
@@ -381,17 +390,17 @@ class KDTree {
     const index_t mid = b + (e - b) / 2;
     {
       // Median by value on contiguous (key, position) pairs, then the rows follow.
-      std::vector<std::pair<T, index_t>> keys(static_cast<size_t>(e - b));
+      const auto keys = scratch_keys_.begin() + b;
       for (index_t p = b; p < e; ++p) keys[p - b] = {pts_[p * d_ + split], p};
-      std::nth_element(keys.begin(), keys.begin() + (mid - b), keys.end());
-      std::vector<T> rows(static_cast<size_t>((e - b) * d_));
-      std::vector<index_t> ids(static_cast<size_t>(e - b));
+      std::nth_element(keys, keys + (mid - b), keys + (e - b));
+      T* rows = scratch_rows_.data() + b * d_;
+      index_t* ids = scratch_ids_.data() + b;
       for (index_t p = 0; p < e - b; ++p) {
-        std::copy_n(pts_.data() + keys[p].second * d_, d_, rows.data() + p * d_);
+        std::copy_n(pts_.data() + keys[p].second * d_, d_, rows + p * d_);
         ids[p] = perm_[keys[p].second];
       }
-      std::copy(rows.begin(), rows.end(), pts_.begin() + b * d_);
-      std::copy(ids.begin(), ids.end(), perm_.begin() + b);
+      std::copy_n(rows, (e - b) * d_, pts_.begin() + b * d_);
+      std::copy_n(ids, e - b, perm_.begin() + b);
     }
     if (e - b > 4096) {  // large subtrees in parallel: disjoint ranges, disjoint node ids
 #pragma omp task default(shared) firstprivate(id, b, mid)
@@ -411,6 +420,9 @@ class KDTree {
   std::vector<index_t> begin_, end_;
   std::vector<T> box_;       // per node: lo[d] then hi[d]
   std::vector<T> leaf_soa_;  // per leaf: d columns of kLeaf lanes
+  std::vector<std::pair<T, index_t>> scratch_keys_;
+  std::vector<T> scratch_rows_;
+  std::vector<index_t> scratch_ids_;
 };
 
 }  // namespace cchmi::cpu

@@ -16,11 +16,46 @@
 
 #if defined(__AVX512F__) && defined(__AVX512DQ__)
 #include <immintrin.h>
+#define CCHMI_HAVE_RANGE 1
+#else
+#define CCHMI_HAVE_RANGE 0
 #endif
 
 #include "common/check.h"
 
 namespace cchmi::cpu {
+
+#if CCHMI_HAVE_RANGE
+// AVX-512DQ: VRANGEPS/PD with imm 0b1011 returns max(|a|, |b|) with the sign cleared, so each pair
+// and dimension costs two instructions (subtract, range) instead of three (subtract, abs, max).
+// Bit for bit the same value: the max of exact absolute values of the same rounded differences.
+template <typename T>
+struct Lanes;
+
+template <>
+struct Lanes<float> {
+  using vec = __m512;
+  static constexpr int n = 16;
+  static vec zero() { return _mm512_setzero_ps(); }
+  static vec load(const float* p) { return _mm512_loadu_ps(p); }
+  static void store(float* p, vec v) { _mm512_storeu_ps(p, v); }
+  static vec max_abs_diff(vec acc, vec col, float q) {
+    return _mm512_range_ps(acc, _mm512_sub_ps(col, _mm512_set1_ps(q)), 0x0B);
+  }
+};
+
+template <>
+struct Lanes<double> {
+  using vec = __m512d;
+  static constexpr int n = 8;
+  static vec zero() { return _mm512_setzero_pd(); }
+  static vec load(const double* p) { return _mm512_loadu_pd(p); }
+  static void store(double* p, vec v) { _mm512_storeu_pd(p, v); }
+  static vec max_abs_diff(vec acc, vec col, double q) {
+    return _mm512_range_pd(acc, _mm512_sub_pd(col, _mm512_set1_pd(q)), 0x0B);
+  }
+};
+#endif
 
 template <typename T>
 struct Blocked {
@@ -51,6 +86,16 @@ constexpr int kQueryTile = 4;
 template <typename T>
 inline void distance_tile(const T* const* qs, const T* blk, index_t d, T (&acc)[kQueryTile][Blocked<T>::W]) {
   constexpr int W = Blocked<T>::W;
+#if CCHMI_HAVE_RANGE
+  static_assert(W == Lanes<T>::n, "one vector per block");
+  typename Lanes<T>::vec a[kQueryTile];
+  for (int q = 0; q < kQueryTile; ++q) a[q] = Lanes<T>::zero();
+  for (index_t c = 0; c < d; ++c) {
+    const auto col = Lanes<T>::load(blk + c * W);
+    for (int q = 0; q < kQueryTile; ++q) a[q] = Lanes<T>::max_abs_diff(a[q], col, qs[q][c]);
+  }
+  for (int q = 0; q < kQueryTile; ++q) Lanes<T>::store(acc[q], a[q]);
+#else
   for (int q = 0; q < kQueryTile; ++q)
     for (int w = 0; w < W; ++w) acc[q][w] = T(0);
   for (index_t c = 0; c < d; ++c) {
@@ -64,38 +109,34 @@ inline void distance_tile(const T* const* qs, const T* blk, index_t d, T (&acc)[
       }
     }
   }
-}
-
-#if defined(__AVX512F__) && defined(__AVX512DQ__)
-// AVX-512DQ: VRANGEPS/PD with imm 0b1011 returns max(|a|, |b|) with the sign cleared, so each pair
-// and dimension costs two instructions (subtract, range) instead of three (subtract, abs, max).
-// Bit for bit the same value: the max of exact absolute values of the same rounded differences.
-template <>
-inline void distance_tile<float>(const float* const* qs, const float* blk, index_t d,
-                                 float (&acc)[kQueryTile][Blocked<float>::W]) {
-  __m512 a[kQueryTile];
-  for (int q = 0; q < kQueryTile; ++q) a[q] = _mm512_setzero_ps();
-  for (index_t c = 0; c < d; ++c) {
-    const __m512 col = _mm512_loadu_ps(blk + c * 16);
-    for (int q = 0; q < kQueryTile; ++q)
-      a[q] = _mm512_range_ps(a[q], _mm512_sub_ps(col, _mm512_set1_ps(qs[q][c])), 0x0B);
-  }
-  for (int q = 0; q < kQueryTile; ++q) _mm512_storeu_ps(acc[q], a[q]);
-}
-
-template <>
-inline void distance_tile<double>(const double* const* qs, const double* blk, index_t d,
-                                  double (&acc)[kQueryTile][Blocked<double>::W]) {
-  __m512d a[kQueryTile];
-  for (int q = 0; q < kQueryTile; ++q) a[q] = _mm512_setzero_pd();
-  for (index_t c = 0; c < d; ++c) {
-    const __m512d col = _mm512_loadu_pd(blk + c * 8);
-    for (int q = 0; q < kQueryTile; ++q)
-      a[q] = _mm512_range_pd(a[q], _mm512_sub_pd(col, _mm512_set1_pd(qs[q][c])), 0x0B);
-  }
-  for (int q = 0; q < kQueryTile; ++q) _mm512_storeu_pd(acc[q], a[q]);
-}
 #endif
+}
+
+// out[w] = max-norm distance between q and lane w of a transposed tile of L lanes (d columns of L
+// values each), for L a multiple of the vector width. Used for the k-d tree's leaves.
+template <typename T, int L>
+inline void lane_distances(const T* tile, const T* q, index_t d, T (&out)[L]) {
+#if CCHMI_HAVE_RANGE
+  static_assert(L % Lanes<T>::n == 0, "whole vectors per tile");
+  constexpr int V = L / Lanes<T>::n;
+  typename Lanes<T>::vec a[V];
+  for (int v = 0; v < V; ++v) a[v] = Lanes<T>::zero();
+  for (index_t c = 0; c < d; ++c)
+    for (int v = 0; v < V; ++v) a[v] = Lanes<T>::max_abs_diff(a[v], Lanes<T>::load(tile + c * L + v * Lanes<T>::n), q[c]);
+  for (int v = 0; v < V; ++v) Lanes<T>::store(out + v * Lanes<T>::n, a[v]);
+#else
+  for (int w = 0; w < L; ++w) out[w] = T(0);
+  for (index_t c = 0; c < d; ++c) {
+    const T qc = q[c];
+    const T* col = tile + c * L;
+#pragma omp simd
+    for (int w = 0; w < L; ++w) {
+      const T diff = std::fabs(col[w] - qc);
+      out[w] = diff > out[w] ? diff : out[w];
+    }
+  }
+#endif
+}
 
 // Candidate blocks are visited in chunks small enough to stay in the L2 cache while a group of
 // query tiles reuses them. Returns the number of blocks per chunk.

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "common/check.h"
+#include "cpu/blocked.h"
 
 namespace cchmi::cpu {
 
@@ -331,17 +332,7 @@ class KDTree {
   template <int D>
   void leaf_distances(index_t id, const T* q, T (&out)[kLeaf]) const {
     const index_t d = D > 0 ? D : d_;
-    const T* tile = leaf_soa_.data() + (id - first_leaf_) * d * kLeaf;
-    for (int w = 0; w < kLeaf; ++w) out[w] = T(0);
-    for (index_t c = 0; c < d; ++c) {
-      const T qc = q[c];
-      const T* col = tile + c * kLeaf;
-#pragma omp simd
-      for (int w = 0; w < kLeaf; ++w) {
-        const T diff = std::fabs(col[w] - qc);
-        out[w] = diff > out[w] ? diff : out[w];
-      }
-    }
+    lane_distances<T, kLeaf>(leaf_soa_.data() + (id - first_leaf_) * d * kLeaf, q, d, out);
   }
 
   // Lower bound of the distance from q to any point of node `id` (0 if q is inside its box).

@@ -120,10 +120,14 @@ def main(argv=None) -> int:
             if t.status != "ok":
                 rows.append([case, label, t.status, "", "", ""])
             else:
-                ratio = fastest / ours.median if label.startswith("cchmi") else t.median / ours.median
                 spread = f"{t.median:.3g} [{t.low:.3g}, {t.high:.3g}]"
-                rows.append([case, label, f"{t.value:.5f}", f"{t.value - ours.value:+.1e}" if not label.startswith("cchmi") else "",
-                             spread, f"{ratio:.1f}x" + (" (fastest peer / cchmi)" if label.startswith("cchmi") else "")])
+                if label.startswith("cchmi"):
+                    diff = ""
+                    ratio = f"{fastest / ours.median:.1f}x (fastest peer / cchmi)" if timed else "no peer finished"
+                else:
+                    diff = f"{t.value - ours.value:+.1e}"
+                    ratio = f"{t.median / ours.median:.1f}x"
+                rows.append([case, label, f"{t.value:.5f}", diff, spread, ratio])
             csv_rows.append({**tags, "case": case, "n": n, "dx": dx, "dy": dy, "k": K, "true_mi": truth, "tool": label,
                              "status": t.status, "estimate": t.value, "seconds_median": t.median,
                              "seconds_min": t.low, "seconds_max": t.high, "repeats": t.repeats})

@@ -113,6 +113,9 @@ def test_huge_float32_range_is_refused_not_overflowed():
     with pytest.raises(ValueError, match="too wide for float32"):
         cchmi.entropy(big, k=1, standardize=False)
     assert np.isfinite(cchmi.entropy(big.astype(np.float64), k=1, standardize=False).estimate)
+    constant_huge = np.c_[np.full(4, 1e39), np.arange(4.0)]
+    with pytest.raises(ValueError, match="too wide for float32"):
+        cchmi.entropy(constant_huge, k=1, standardize=False, dtype="float32")
 
 
 def test_layouts_and_dtypes_give_the_same_answer():

@@ -28,8 +28,8 @@ inline Method checked_method(int m) {
 }
 
 // A k-d tree prunes well while n is large against 2^d; past that every query visits most leaves
-// and the blocked scan, which vectorises, is faster. The thresholds come from bench/bench_ksg.py
-// (--methods) on a 2-core AVX-512 machine.
+// and the blocked scan, which vectorises, is faster. The thresholds come from bench/bench_knn.py on
+// a 2-core AVX-512 machine (e.g. n = 1e5: the tree wins up to d = 12; n = 1e4, d = 16: brute).
 inline Method choose_method(index_t n, index_t d, bool counting) {
   if (n < 256) return Method::Brute;
   if (counting && d == 1) return Method::Sort;

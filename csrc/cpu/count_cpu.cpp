@@ -261,9 +261,9 @@ Method count_within_pair(const T* x, index_t dx, const T* y, index_t dy, index_t
   n_threads = resolve_threads(n_threads);
   if (method == Method::Auto) {
     // The pair kernel when both spaces would be scanned by brute force, and its per-thread
-    // candidate arrays stay small (n * threads entries).
+    // candidate arrays stay small (n * threads entries of 2 x 8 bytes: at most 256 MiB).
     const bool brute = choose_method(n, dx, true) == Method::Brute && choose_method(n, dy, true) == Method::Brute;
-    method = brute && n * n_threads <= (index_t{1} << 26) ? Method::Brute : Method::Auto;
+    method = brute && n * n_threads <= (index_t{1} << 24) ? Method::Brute : Method::Auto;
   }
   if (method == Method::Brute) {
     count_pair_brute(x, dx, y, dy, n, radius_x, radius_y, inclusive, out_x, out_y, n_threads);

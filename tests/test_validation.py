@@ -14,7 +14,7 @@ Y = X[:, :1] + rng.standard_normal((50, 1))
 LABELS = rng.integers(0, 2, 50)
 
 
-def _all_estimators(x):
+def _all_estimators():
     """(name, callable) for each estimator taking x as its first argument."""
     return [
         ("ksg_mi", lambda a: cchmi.ksg_mi(a, Y)),
@@ -41,7 +41,7 @@ BAD_X = [
 @pytest.mark.parametrize("name_fn", range(4))
 @pytest.mark.parametrize("bad,exc,message", BAD_X)
 def test_bad_x_is_named(bad, exc, message, name_fn):
-    _, fn = _all_estimators(X)[name_fn]
+    _, fn = _all_estimators()[name_fn]
     with pytest.raises(exc, match=message):
         fn(bad)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import make_points
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import cchmi
 from cchmi import reference
@@ -105,3 +107,17 @@ def test_class_interface():
     s = gaussian_classes(400, 2, random_state=0)
     est = cchmi.MixedMI(k=4).fit(s.x, s.y)
     assert est.mi_ == cchmi.mixed_mi(s.x, s.y, k=4).estimate
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(30, 300), st.integers(2, 5), st.integers(1, 5), st.integers(0, 2**31 - 1))
+def test_relabelling_and_permutation_invariance(n, n_classes, k, seed):
+    rng = np.random.default_rng(seed)
+    labels = rng.permutation(np.arange(n) % n_classes)  # every class has at least 6 samples
+    x = rng.standard_normal((n, 2)) + labels[:, None]
+    base = cchmi.mixed_mi(x, labels, k=k, ties="none")
+    # relabelling (any bijection, any value type) leaves the estimate exactly as it was
+    names = np.array([f"class-{c}" for c in rng.permutation(n_classes)])[labels]
+    assert cchmi.mixed_mi(x, names, k=k, ties="none").estimate == base.estimate
+    perm = rng.permutation(n)
+    assert cchmi.mixed_mi(x[perm], labels[perm], k=k, ties="none").estimate == pytest.approx(base.estimate, abs=1e-12)

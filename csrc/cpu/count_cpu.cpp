@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -248,6 +249,26 @@ void count_pair_brute(const T* x, index_t dx, const T* y, index_t dy, index_t n,
   }
 }
 
+template <typename T>
+void check_radii(const T* radius, index_t n, const char* what) {
+  for (index_t i = 0; i < n; ++i)
+    CCHMI_CHECK(std::isfinite(radius[i]) && radius[i] >= 0, std::string(what) + ": radii must be finite and >= 0");
+}
+
+// count_within on checked arguments: resolves `auto` and runs the method.
+template <typename T>
+Method count_checked(const T* points, index_t n, index_t d, const T* radius, bool inclusive, index_t* out,
+                     Method method, int n_threads) {
+  CCHMI_CHECK(method != Method::Sort || d == 1, "count_within: method 'sort' needs d == 1");
+  if (method == Method::Auto) method = choose_method(n, d, /*counting=*/true);
+  switch (method) {
+    case Method::Sort: count_sort(points, n, radius, inclusive, out, n_threads); break;
+    case Method::Tree: count_tree(points, n, d, radius, inclusive, out, n_threads); break;
+    default: count_brute(points, n, d, radius, inclusive, out, n_threads); break;
+  }
+  return method;
+}
+
 }  // namespace
 
 template <typename T>
@@ -255,9 +276,8 @@ Method count_within_pair(const T* x, index_t dx, const T* y, index_t dy, index_t
                          const T* radius_y, bool inclusive, index_t* out_x, index_t* out_y, Method method,
                          int n_threads) {
   CCHMI_CHECK(n >= 1 && dx >= 1 && dy >= 1, "count_within_pair: need n >= 1 and dimensions >= 1");
-  for (index_t i = 0; i < n; ++i)
-    CCHMI_CHECK(std::isfinite(radius_x[i]) && radius_x[i] >= 0 && std::isfinite(radius_y[i]) && radius_y[i] >= 0,
-                "count_within_pair: radii must be finite and >= 0");
+  check_radii(radius_x, n, "count_within_pair");
+  check_radii(radius_y, n, "count_within_pair");
   n_threads = resolve_threads(n_threads);
   if (method == Method::Auto) {
     // The pair kernel when both spaces would be scanned by brute force, and its per-thread
@@ -269,8 +289,8 @@ Method count_within_pair(const T* x, index_t dx, const T* y, index_t dy, index_t
     count_pair_brute(x, dx, y, dy, n, radius_x, radius_y, inclusive, out_x, out_y, n_threads);
     return method;
   }
-  const Method mx = count_within(x, n, dx, radius_x, inclusive, out_x, method, n_threads);
-  const Method my = count_within(y, n, dy, radius_y, inclusive, out_y, method, n_threads);
+  const Method mx = count_checked(x, n, dx, radius_x, inclusive, out_x, method, n_threads);
+  const Method my = count_checked(y, n, dy, radius_y, inclusive, out_y, method, n_threads);
   return mx == my ? mx : Method::Auto;  // "auto": the two spaces took different methods
 }
 
@@ -279,17 +299,8 @@ Method count_within(const T* points, index_t n, index_t d, const T* radius, bool
                     Method method, int n_threads) {
   CCHMI_CHECK(n >= 1, "count_within: need at least 1 point");
   CCHMI_CHECK(d >= 1, "count_within: need at least 1 dimension");
-  for (index_t i = 0; i < n; ++i)
-    CCHMI_CHECK(std::isfinite(radius[i]) && radius[i] >= 0, "count_within: radii must be finite and >= 0");
-  CCHMI_CHECK(method != Method::Sort || d == 1, "count_within: method 'sort' needs d == 1");
-  if (method == Method::Auto) method = choose_method(n, d, /*counting=*/true);
-  n_threads = resolve_threads(n_threads);
-  switch (method) {
-    case Method::Sort: count_sort(points, n, radius, inclusive, out, n_threads); break;
-    case Method::Tree: count_tree(points, n, d, radius, inclusive, out, n_threads); break;
-    default: count_brute(points, n, d, radius, inclusive, out, n_threads); break;
-  }
-  return method;
+  check_radii(radius, n, "count_within");
+  return count_checked(points, n, d, radius, inclusive, out, method, resolve_threads(n_threads));
 }
 
 template Method count_within_pair<float>(const float*, index_t, const float*, index_t, index_t, const float*,

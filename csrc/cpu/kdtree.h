@@ -129,10 +129,9 @@ class KDTree {
     scratch_rows_ = {};
     scratch_ids_ = {};
     // Transposed leaves, padded with +inf (a padding lane's distance is +inf).
-    const index_t n_leaves = n_nodes - first_leaf_;
-    leaf_soa_.assign(static_cast<size_t>(n_leaves * d * kLeaf), std::numeric_limits<T>::infinity());
+    leaf_soa_.assign(static_cast<size_t>(n_leaves() * d * kLeaf), std::numeric_limits<T>::infinity());
 #pragma omp parallel for schedule(static) num_threads(n_threads)
-    for (index_t l = 0; l < n_leaves; ++l) {
+    for (index_t l = 0; l < n_leaves(); ++l) {
       const index_t b = begin_[first_leaf_ + l], e = end_[first_leaf_ + l];
       T* tile = leaf_soa_.data() + l * d * kLeaf;
       for (index_t p = b; p < e; ++p)
@@ -198,15 +197,7 @@ class KDTree {
         }
         continue;
       }
-      const index_t left = 2 * id + 1, right = 2 * id + 2;
-      const T dl = box_gap<D>(left, self_id), dr = box_gap<D>(right, self_id);
-      if (dl <= dr) {
-        if (dr <= bound) stack.emplace_back(right, dr);
-        if (dl <= bound) stack.emplace_back(left, dl);
-      } else {
-        if (dl <= bound) stack.emplace_back(left, dl);
-        if (dr <= bound) stack.emplace_back(right, dr);
-      }
+      push_children(stack, id, box_gap<D>(2 * id + 1, self_id), box_gap<D>(2 * id + 2, self_id), bound);
     }
     for (auto& kb : best) kb.finish();
   }
@@ -217,7 +208,6 @@ class KDTree {
   template <int D>
   void knn(const T* q, index_t self, index_t k, T* bd, index_t* bi,
            std::vector<std::pair<index_t, T>>& stack) const {
-    const index_t d = D > 0 ? D : d_;
     KBest<T> best(bd, bi, k);
     stack.clear();
     stack.emplace_back(0, T(0));
@@ -234,17 +224,7 @@ class KDTree {
           if (j != self && best.accepts(dist[w], j)) best.push(dist[w], j);
         }
       } else {
-        const index_t left = 2 * id + 1, right = 2 * id + 2;
-        const T dl = min_dist<D>(left, q), dr = min_dist<D>(right, q);
-        const T worst = best.worst();
-        // Push the farther child first so that the nearer one is searched first.
-        if (dl <= dr) {
-          if (dr <= worst) stack.emplace_back(right, dr);
-          if (dl <= worst) stack.emplace_back(left, dl);
-        } else {
-          if (dl <= worst) stack.emplace_back(left, dl);
-          if (dr <= worst) stack.emplace_back(right, dr);
-        }
+        push_children(stack, id, min_dist<D>(2 * id + 1, q), min_dist<D>(2 * id + 2, q), best.worst());
       }
     }
     best.finish();
@@ -352,6 +332,19 @@ class KDTree {
   }
 
   bool is_leaf(index_t id) const { return id >= first_leaf_; }
+
+  // Pushes the children of `id` whose lower bounds dl (left) and dr (right) do not exceed `bound`,
+  // the farther first so that the nearer one is searched first (depth-first, stack order).
+  static void push_children(std::vector<std::pair<index_t, T>>& stack, index_t id, T dl, T dr, T bound) {
+    const index_t left = 2 * id + 1, right = 2 * id + 2;
+    if (dl <= dr) {
+      if (dr <= bound) stack.emplace_back(right, dr);
+      if (dl <= bound) stack.emplace_back(left, dl);
+    } else {
+      if (dl <= bound) stack.emplace_back(left, dl);
+      if (dr <= bound) stack.emplace_back(right, dr);
+    }
+  }
 
   // Tight bounding box of the reordered points [b, e).
   void bounds(index_t b, index_t e, T* lo, T* hi) const {

@@ -19,6 +19,7 @@ import warnings
 import numpy as np
 
 from cchmi import reference
+from cchmi._validate import as_int
 
 KNOWN_BACKENDS = ("auto", "cpu", "cuda", "triton", "faiss", "numpy")
 
@@ -27,8 +28,6 @@ _state = {"n_threads": 0}
 
 def set_num_threads(n: int) -> None:
     """Threads used by the CPU kernels; 0 restores OpenMP's default (all cores, or OMP_NUM_THREADS)."""
-    from cchmi._validate import as_int
-
     _state["n_threads"] = as_int(n, "n", 0)
 
 

@@ -12,7 +12,7 @@ def digamma(x) -> np.ndarray:
     """The digamma function psi(x) for real x > 0, elementwise, in float64.
 
     Shifts x up to at least 10 with psi(x) = psi(x + 1) - 1/x, then sums the asymptotic series;
-    the error is below 1e-15 relative (checked against scipy.special.digamma in the tests).
+    it agrees with scipy.special.digamma to 2e-15 (tested).
     """
     x = np.array(x, dtype=np.float64, copy=True)
     if np.any(~(x > 0)):

@@ -205,6 +205,35 @@ def _unit(base: float) -> str:
     return f"log{base:g} units"
 
 
+def _check_ties_for_variant(ties: str, variant: int) -> None:
+    if ties == "exact" and variant == 2:
+        raise ValueError("ties='exact' (Gao et al. 2017) is defined for variant=1 only")
+
+
+def _check_classes(codes: np.ndarray, name: str) -> np.ndarray:
+    """Class sizes of label codes; needs two classes with 2+ samples, warns about singletons
+    (they have no same-class neighbour and are left out of the estimate)."""
+    sizes = np.bincount(codes)
+    if np.count_nonzero(sizes >= 2) < 2:
+        raise ValueError(f"{name} needs at least two classes with 2 or more samples each")
+    singletons = int(np.count_nonzero(sizes == 1))
+    if singletons:
+        warnings.warn(
+            f"{name}: {singletons} classes have a single sample; those samples are left out of the estimate",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    return sizes
+
+
+def _ksg_name(ties: str, variant: int) -> str:
+    return "gao" if ties == "exact" else f"ksg{variant}"
+
+
+def _mixed_name(ties: str) -> str:
+    return "ross-gao" if ties == "exact" else "ross"
+
+
 def subsample_spread(
     core: Callable[[np.ndarray], float], n: int, rng, n_subsamples: int, strata: np.ndarray | None = None
 ) -> float:
@@ -328,8 +357,7 @@ def ksg_mi(
     k = V.check_k(k, n)
     variant = V.choice(variant, "variant", (1, 2))
     ties = V.choice(ties, "ties", _TIES)
-    if ties == "exact" and variant == 2:
-        raise ValueError("ties='exact' (Gao et al. 2017) is defined for variant=1 only")
+    _check_ties_for_variant(ties, variant)
     base, confidence = V.check_base(base), V.check_confidence(confidence)
     be = _backend.resolve(backend)
     rng = np.random.default_rng(random_state)
@@ -339,8 +367,7 @@ def ksg_mi(
     def core(idx):
         return _ksg_core(be, _take(xp, idx), _take(yp, idx), k, variant, ties)
 
-    name = "gao" if ties == "exact" else f"ksg{variant}"
-    return _run(name, core, n=n, k=k, backend_name=be.name, base=base, confidence=confidence,
+    return _run(_ksg_name(ties, variant), core, n=n, k=k, backend_name=be.name, base=base, confidence=confidence,
                 n_subsamples=n_subsamples, rng=rng, start=start, min_half=k + 1)
 
 
@@ -378,18 +405,9 @@ def mixed_mi(
     k = V.check_k(k, n)
     ties = V.choice(ties, "ties", _TIES)
     base, confidence = V.check_base(base), V.check_confidence(confidence)
-    sizes = np.bincount(codes)
-    if np.count_nonzero(sizes >= 2) < 2:
-        raise ValueError("labels needs at least two classes with 2 or more samples each")
+    sizes = _check_classes(codes, "labels")
     if confidence is not None and np.count_nonzero(sizes >= 4) < 2:
         raise ValueError("an interval needs at least two classes with 4 or more samples (half-samples keep half of each)")
-    singletons = int(np.count_nonzero(sizes == 1))
-    if singletons:
-        warnings.warn(
-            f"labels: {singletons} classes have a single sample; those samples are left out of the estimate",
-            RuntimeWarning,
-            stacklevel=2,
-        )
     be = _backend.resolve(backend)
     rng = np.random.default_rng(random_state)
     dt = V.working_dtype(dtype, xa)
@@ -398,8 +416,7 @@ def mixed_mi(
     def core(idx):
         return _mixed_core(be, _take(xp, idx), codes if idx is None else codes[idx], k, ties)
 
-    name = "ross-gao" if ties == "exact" else "ross"
-    return _run(name, core, n=n, k=k, backend_name=be.name, base=base, confidence=confidence,
+    return _run(_mixed_name(ties), core, n=n, k=k, backend_name=be.name, base=base, confidence=confidence,
                 n_subsamples=n_subsamples, rng=rng, start=start, min_half=2, strata=codes)
 
 

@@ -9,7 +9,18 @@ import numpy as np
 
 from cchmi import _backend
 from cchmi import _validate as V
-from cchmi.ksg import _TIES, _ksg_core, _mixed_core, _prepare, _take, _unit
+from cchmi.ksg import (
+    _TIES,
+    _check_classes,
+    _check_ties_for_variant,
+    _ksg_core,
+    _ksg_name,
+    _mixed_core,
+    _mixed_name,
+    _prepare,
+    _take,
+    _unit,
+)
 from cchmi.results import PermutationResult
 
 
@@ -50,28 +61,26 @@ def permutation_test(
         codes, _ = V.as_labels(y, "y", xa.shape[0])
         n = V.same_length(x=xa, y=codes)
         k = V.check_k(k, n)
-        if np.count_nonzero(np.bincount(codes) >= 2) < 2:
-            raise ValueError("y needs at least two classes with 2 or more samples each")
+        _check_classes(codes, "y")
         (xp,), _ = _prepare({"x": xa}, dtype=V.working_dtype(dtype, xa), standardize=standardize, ties=ties,
                             noise=noise, rng=rng)
 
         def core(perm):
             return _mixed_core(be, xp, codes if perm is None else codes[perm], k, ties)
 
-        name = "ross-gao" if ties == "exact" else "ross"
+        name = _mixed_name(ties)
     else:
         ya = V.as_samples(y, "y")
         n = V.same_length(x=xa, y=ya)
         k = V.check_k(k, n)
-        if ties == "exact" and variant == 2:
-            raise ValueError("ties='exact' (Gao et al. 2017) is defined for variant=1 only")
+        _check_ties_for_variant(ties, variant)
         (xp, yp), _ = _prepare({"x": xa, "y": ya}, dtype=V.working_dtype(dtype, xa, ya), standardize=standardize,
                                ties=ties, noise=noise, rng=rng)
 
         def core(perm):
             return _ksg_core(be, xp, _take(yp, perm), k, variant, ties)
 
-        name = "gao" if ties == "exact" else f"ksg{variant}"
+        name = _ksg_name(ties, variant)
     scale = 1.0 / math.log(base)
     observed = core(None) * scale
     null = np.array([core(rng.permutation(n)) * scale for _ in range(n_permutations)])

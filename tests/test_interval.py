@@ -71,3 +71,11 @@ def test_permutation_test_mixed():
         cchmi.permutation_test(c.x, c.y, estimator="neural")
     with pytest.raises(ValueError, match="n_permutations"):
         cchmi.permutation_test(c.x, c.y, n_permutations=0)
+
+
+def test_permutation_test_mixed_warns_about_singleton_classes():
+    c = gaussian_classes(200, 2, random_state=0)
+    labels = c.y.copy()
+    labels[0] = 9
+    with pytest.warns(RuntimeWarning, match="1 classes have a single sample"):
+        cchmi.permutation_test(c.x, labels, estimator="mixed", n_permutations=5)

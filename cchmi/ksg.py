@@ -235,12 +235,14 @@ def _mixed_name(ties: str) -> str:
 
 
 def subsample_spread(
-    core: Callable[[np.ndarray], float], n: int, rng, n_subsamples: int, strata: np.ndarray | None = None
-) -> float:
+    core: Callable[[np.ndarray], float | np.ndarray], n: int, rng, n_subsamples: int, strata: np.ndarray | None = None
+) -> float | np.ndarray:
     """Delete-d jackknife standard error of `core` from `n_subsamples` half-samples.
 
     core(idx) estimates on the rows idx (sorted, without replacement). With strata (label codes),
-    each half-sample takes half of every stratum, so every class stays represented.
+    each half-sample takes half of every stratum, so every class stays represented. A core that
+    returns several values (an array) gets one standard error per value, all from the same
+    half-samples, so a difference of two estimates can be one of the values.
     """
     m_total = 0
     estimates = []
@@ -255,8 +257,9 @@ def subsample_spread(
             idx = np.concatenate(parts)
         m_total = idx.size
         estimates.append(core(np.sort(idx)))
-    theta = np.asarray(estimates)
-    return float(math.sqrt(m_total / (n - m_total) * np.mean((theta - theta.mean()) ** 2)))
+    theta = np.asarray(estimates, dtype=np.float64)
+    se = np.sqrt(m_total / (n - m_total) * np.mean((theta - theta.mean(axis=0)) ** 2, axis=0))
+    return float(se) if se.ndim == 0 else se
 
 
 def _run(

@@ -8,6 +8,9 @@ Estimators (functions return an :class:`MIResult`; classes are scikit-learn shap
 * :func:`cmi` / :class:`CMI`: I(X; Y | Z), Frenzel-Pompe;
 * :func:`permutation_test`: the null of independence.
 
+The CCH: :func:`cch` (I(T; S) - I(S; Y) with an interval and a verdict), :func:`rank_teachers`;
+the joint Gaussian theory in :mod:`cchmi.theory`; the KD trainer in :mod:`cchmi.distill` (torch).
+
 Conventions (max-norm, ties, units, standardisation, intervals) are in ``help(cchmi.ksg)``.
 Importing cchmi touches no GPU and imports neither torch, triton nor faiss.
 """
@@ -20,6 +23,7 @@ except _metadata.PackageNotFoundError:  # running from a source tree that was no
     __version__ = "0+unknown"
 
 from cchmi._backend import KNOWN_BACKENDS, available_backends, get_num_threads, set_num_threads
+from cchmi.cch import CCHResult, TeacherRanking, cch, rank_teachers
 from cchmi.estimators import CMI, KSG, KLEntropy, MixedMI
 from cchmi.info import info
 from cchmi.ksg import cmi, entropy, ksg_mi, mixed_mi
@@ -33,6 +37,10 @@ __all__ = [
     "entropy",
     "cmi",
     "permutation_test",
+    "cch",
+    "rank_teachers",
+    "CCHResult",
+    "TeacherRanking",
     "KSG",
     "MixedMI",
     "KLEntropy",

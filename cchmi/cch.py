@@ -1,0 +1,296 @@
+"""The Cross-modal Complementarity Hypothesis (CCH) as a decision with uncertainty.
+
+Xie, Xu and Sanguinetti (2025): knowledge distillation (KD) from a teacher representation T into a
+student representation S helps when I(T; S) > I(S; Y), Y the label. :func:`cch` estimates both
+terms with one estimator family on the same rows, and the interval of their difference from the
+same half-samples (so the interval is of the gap itself, not two intervals side by side); the
+verdict is "distil" when the whole interval is above 0, "do not distil" when it is below, and
+"undecided" when it straddles 0. :func:`rank_teachers` does it for several teacher modalities.
+
+kNN estimates lose accuracy (they shrink towards 0) as the dimension grows, and both terms shrink,
+but not equally: I(T; S) lives in dim T + dim S dimensions, I(S; Y) in dim S. Compare gaps computed
+with the same settings and, for wide representations, reduce them first (``pca=``, or logits rather
+than penultimate features).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from statistics import NormalDist
+
+import numpy as np
+
+from cchmi import _backend
+from cchmi import _validate as V
+from cchmi.ksg import _check_classes, _ksg_core, _mixed_core, _prepare, _take, _unit, subsample_spread
+
+ESTIMATORS = ("ksg",)
+REPRESENTATIONS = ("features", "logits", "probabilities")
+VERDICTS = ("distil", "do not distil", "undecided")
+
+
+@dataclass(frozen=True)
+class CCHResult:
+    """I(T; S), I(S; Y), their gap and the verdict of the CCH.
+
+    i_ts, i_sy, gap: estimates in `unit` (gap = i_ts - i_sy). The stderr and interval fields are set
+    when an interval was asked for (``confidence``); they come from the same half-samples for all
+    three quantities. verdict: "distil" (interval above 0), "do not distil" (below 0) or "undecided";
+    without an interval the verdict is the sign of the gap. n: rows the estimates used (fewer than
+    given when ``pca`` held some out to fit the projection); dims: (teacher, student) dimensions
+    after the representation and PCA.
+    """
+
+    i_ts: float
+    i_sy: float
+    gap: float
+    verdict: str
+    estimator: str
+    n: int
+    k: int
+    dims: tuple[int, int]
+    backend: str
+    seconds: float
+    unit: str = "nats"
+    stderr_ts: float | None = None
+    stderr_sy: float | None = None
+    gap_stderr: float | None = None
+    gap_ci_low: float | None = None
+    gap_ci_high: float | None = None
+    confidence: float | None = None
+    n_subsamples: int | None = None
+    representation: tuple[str, str] = ("features", "features")
+    pca: int | None = None
+
+    def __str__(self) -> str:
+        text = f"I(T;S) = {self.i_ts:.4f}, I(S;Y) = {self.i_sy:.4f}, gap = {self.gap:+.4f} {self.unit}"
+        if self.gap_stderr is not None:
+            text += f" ({100 * self.confidence:g}% CI [{self.gap_ci_low:+.4f}, {self.gap_ci_high:+.4f}])"
+        return (f"{text}: {self.verdict} ({self.estimator}, k={self.k}, n={self.n}, dims {self.dims[0]}+"
+                f"{self.dims[1]}, {self.backend}, {self.seconds:.3g} s)")
+
+    def as_dict(self) -> dict:
+        """Plain JSON-serialisable values."""
+        out = asdict(self)
+        out["dims"] = list(self.dims)
+        out["representation"] = list(self.representation)
+        return out
+
+
+def _verdict(gap: float, lo: float | None, hi: float | None) -> str:
+    if lo is None:
+        return VERDICTS[0] if gap > 0 else VERDICTS[1]
+    if lo > 0:
+        return VERDICTS[0]
+    if hi < 0:
+        return VERDICTS[1]
+    return VERDICTS[2]
+
+
+def _represent(a: np.ndarray, kind: str, name: str) -> np.ndarray:
+    """Features and logits are used as given; probabilities (rows on the simplex) become additive
+    log-ratios log(p_c / p_C), c < C: an invertible map of the open simplex, so MI is unchanged and
+    the redundant coordinate (rows sum to 1) is gone."""
+    if kind != "probabilities":
+        return a
+    if a.shape[1] < 2:
+        raise ValueError(f"{name}: probabilities need 2 or more columns (one per class), got {a.shape[1]}")
+    if a.min() < 0 or not np.allclose(a.sum(axis=1), 1.0, atol=1e-3):
+        raise ValueError(f"{name}: representation 'probabilities' needs non-negative rows that sum to 1")
+    logp = np.log(np.clip(a.astype(np.float64), 1e-12, None))
+    return logp[:, :-1] - logp[:, -1:]
+
+
+def _representations(representation) -> tuple[str, str]:
+    if isinstance(representation, str):
+        representation = (representation, representation)
+    if not isinstance(representation, (tuple, list)) or len(representation) != 2:
+        raise ValueError(f"representation must be one of {REPRESENTATIONS} or a (teacher, student) pair of them, "
+                         f"got {representation!r}")
+    return tuple(V.choice(r, "representation", REPRESENTATIONS) for r in representation)
+
+
+def _stratified_split(codes: np.ndarray, fraction: float, rng) -> tuple[np.ndarray, np.ndarray]:
+    """(fit rows, estimate rows): `fraction` of every class (at least one row) goes to the fit part."""
+    fit = []
+    for c in np.unique(codes):
+        members = np.flatnonzero(codes == c)
+        take = min(members.size - 1, max(1, round(fraction * members.size)))
+        fit.append(rng.choice(members, size=take, replace=False))
+    fit = np.sort(np.concatenate(fit))
+    rest = np.setdiff1d(np.arange(codes.size), fit)
+    return fit, rest
+
+
+def _pca(a: np.ndarray, fit: np.ndarray, rows: np.ndarray, dim: int) -> np.ndarray:
+    """Project `rows` onto the top `dim` principal axes of the standardised `fit` rows (a when dim >= d)."""
+    if dim >= a.shape[1]:
+        return a[rows]
+    mean = a[fit].mean(axis=0)
+    sd = a[fit].std(axis=0)
+    sd[sd == 0] = 1.0
+    _, _, vt = np.linalg.svd((a[fit] - mean) / sd, full_matrices=False)
+    return ((a[rows] - mean) / sd) @ vt[:dim].T
+
+
+def cch(
+    teacher,
+    student,
+    labels,
+    *,
+    estimator: str = "ksg",
+    k: int = 3,
+    representation="features",
+    pca: int | None = None,
+    pca_fraction: float = 0.3,
+    base: float = math.e,
+    dtype=None,
+    confidence: float | None = 0.95,
+    n_subsamples: int = 20,
+    random_state=0,
+    backend: str = "auto",
+) -> CCHResult:
+    """Test the CCH, I(T; S) > I(S; Y), on representations a user already has.
+
+    Parameters
+    ----------
+    teacher, student : (n, d_t) and (n, d_s) representations of the same n samples, row i of each
+        from sample i (NumPy arrays or torch tensors).
+    labels : (n,) discrete labels of any hashable type, at least two classes.
+    estimator : "ksg": KSG-1 for I(T; S) and the Ross mixed estimator (the same kNN family and
+        max-norm conventions) for I(S; Y). Neural and latent estimators are not in this version.
+    k : neighbours for both terms.
+    representation : "features", "logits" (used as given) or "probabilities" (additive log-ratio
+        transform), or a (teacher, student) pair of these.
+    pca : reduce each representation wider than this to `pca` principal components (after
+        standardising), fitted on a stratified `pca_fraction` of the rows that the estimates then do
+        not use.
+    base, dtype, random_state, backend : as in :func:`cchmi.ksg_mi` (jitter ties, standardised columns).
+    confidence : interval level for the gap (None: no interval; the verdict is then the gap's sign).
+    n_subsamples : half-samples for the interval, stratified by label and shared by both terms.
+    """
+    start = time.perf_counter()
+    ta, sa = V.as_samples(teacher, "teacher"), V.as_samples(student, "student")
+    codes, _ = V.as_labels(labels, "labels", sa.shape[0])
+    n = V.same_length(teacher=ta, student=sa, labels=codes)
+    estimator = V.choice(estimator, "estimator", ESTIMATORS)
+    reps = _representations(representation)
+    ta, sa = _represent(ta, reps[0], "teacher"), _represent(sa, reps[1], "student")
+    base, confidence = V.check_base(base), V.check_confidence(confidence)
+    be = _backend.resolve(backend)
+    # Independent streams for the split, the jitter of each variable and the half-samples, so that
+    # the same seed gives the same student rows whatever the teacher (rank_teachers relies on it).
+    rng_split, rng_student, rng_teacher, rng_sub = np.random.default_rng(random_state).spawn(4)
+    if pca is not None:
+        pca = V.as_int(pca, "pca", 1)
+        if not (isinstance(pca_fraction, (int, float)) and 0 < pca_fraction < 1):
+            raise ValueError(f"pca_fraction must be a number in (0, 1), got {pca_fraction!r}")
+        fit, rows = _stratified_split(codes, pca_fraction, rng_split)
+        ta, sa, codes = _pca(ta, fit, rows, pca), _pca(sa, fit, rows, pca), codes[rows]
+        n = rows.size
+    k = V.check_k(k, n, "the number of rows used for the estimate")
+    sizes = _check_classes(codes, "labels")
+    if confidence is not None and np.count_nonzero(sizes >= 4) < 2:
+        raise ValueError("an interval needs at least two classes with 4 or more samples (half-samples keep half of each)")
+    if confidence is not None and n // 2 < k + 1:
+        raise ValueError(f"an interval needs half-samples of at least k + 1 = {k + 1} rows; n={n} is too small")
+    dt = V.working_dtype(dtype, ta, sa)
+    (sp,), _ = _prepare({"student": sa}, dtype=dt, standardize=True, ties="jitter", noise=None, rng=rng_student)
+    (tp,), _ = _prepare({"teacher": ta}, dtype=dt, standardize=True, ties="jitter", noise=None, rng=rng_teacher)
+
+    def core(idx):
+        c = codes if idx is None else codes[idx]
+        i_ts = _ksg_core(be, _take(tp, idx), _take(sp, idx), k, 1, "jitter")
+        i_sy = _mixed_core(be, _take(sp, idx), c, k, "jitter")
+        return np.array([i_ts, i_sy, i_ts - i_sy])
+
+    scale = 1.0 / math.log(base)
+    i_ts, i_sy, gap = core(None) * scale
+    se = lo = hi = None
+    if confidence is not None:
+        n_subsamples = V.as_int(n_subsamples, "n_subsamples", 2)
+        se = subsample_spread(core, n, rng_sub, n_subsamples, strata=codes) * scale
+        z = NormalDist().inv_cdf(0.5 + confidence / 2)
+        lo, hi = gap - z * se[2], gap + z * se[2]
+    return CCHResult(
+        i_ts=float(i_ts),
+        i_sy=float(i_sy),
+        gap=float(gap),
+        verdict=_verdict(gap, lo, hi),
+        estimator="ksg1 + ross",
+        n=n,
+        k=k,
+        dims=(tp.shape[1], sp.shape[1]),
+        backend=be.name,
+        seconds=time.perf_counter() - start,
+        unit=_unit(base),
+        stderr_ts=None if se is None else float(se[0]),
+        stderr_sy=None if se is None else float(se[1]),
+        gap_stderr=None if se is None else float(se[2]),
+        gap_ci_low=None if lo is None else float(lo),
+        gap_ci_high=None if hi is None else float(hi),
+        confidence=confidence if se is not None else None,
+        n_subsamples=n_subsamples if se is not None else None,
+        representation=reps,
+        pca=pca,
+    )
+
+
+@dataclass(frozen=True)
+class TeacherRanking:
+    """Teacher modalities sorted by CCH gap, largest first: ``rows`` is a list of (name, CCHResult)."""
+
+    rows: list
+
+    @property
+    def best(self) -> str:
+        """The teacher with the largest gap."""
+        return self.rows[0][0]
+
+    def __str__(self) -> str:
+        width = max(7, *(len(name) for name, _ in self.rows))
+        lines = [f"{'teacher':<{width}} {'I(T;S)':>8} {'I(S;Y)':>8} {'gap':>8} {'interval':>20}  verdict"]
+        for name, r in self.rows:
+            ci = "" if r.gap_ci_low is None else f"[{r.gap_ci_low:+.3f}, {r.gap_ci_high:+.3f}]"
+            lines.append(f"{name:<{width}} {r.i_ts:>8.4f} {r.i_sy:>8.4f} {r.gap:>+8.4f} {ci:>20}  {r.verdict}")
+        return "\n".join(lines)
+
+
+def rank_teachers(
+    teachers: Mapping[str, object],
+    student,
+    labels,
+    *,
+    estimator: str = "ksg",
+    k: int = 3,
+    representation="features",
+    pca: int | None = None,
+    pca_fraction: float = 0.3,
+    base: float = math.e,
+    dtype=None,
+    confidence: float | None = 0.95,
+    n_subsamples: int = 20,
+    random_state=0,
+    backend: str = "auto",
+) -> TeacherRanking:
+    """Rank teacher modalities for one student by the CCH gap I(T; S) - I(S; Y).
+
+    `teachers` maps a name to a representation of the same n samples. Every teacher is evaluated
+    with the same seed, hence the same jitter of the student, the same PCA split and the same
+    half-samples, so the gaps differ only through I(T; S). Parameters as in :func:`cch`.
+    """
+    if not isinstance(teachers, Mapping) or not teachers:
+        raise ValueError("teachers must be a non-empty mapping of name -> representation")
+    if not isinstance(random_state, (int, np.integer)):  # None or a Generator: one seed for all teachers
+        random_state = int(np.random.default_rng(random_state).integers(2**62))
+    rows = []
+    for name, rep in teachers.items():
+        result = cch(rep, student, labels, estimator=estimator, k=k, representation=representation, pca=pca,
+                     pca_fraction=pca_fraction, base=base, dtype=dtype, confidence=confidence,
+                     n_subsamples=n_subsamples, random_state=random_state, backend=backend)
+        rows.append((str(name), result))
+    rows.sort(key=lambda row: -row[1].gap)
+    return TeacherRanking(rows)

@@ -1,0 +1,192 @@
+"""The CCH criterion: its terms agree with the estimators they are built from, known gaps are
+recovered, the interval is of the difference, verdicts, representations, PCA, teacher ranking."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import cchmi
+from cchmi.data import gaussian_classes
+
+# Tolerances (reasons):
+EXACT = 1e-9  # same neighbours and counts as the standalone estimators: only the summation order differs
+KNOWN_BAND = 0.08  # nats; KSG at n=3000 in 1-2 dims: bias ~0.02, sampling s.d. ~0.02
+
+
+def known_gap_sample(n, rho=0.8, random_state=0):
+    """S = (S1, S2): S1 a two-class Gaussian mixture (I(S; Y) known by quadrature), S2 ~ N(0, 1)
+    independent of the label; T correlated with S2 only, so I(T; S) = -1/2 log(1 - rho^2)."""
+    rng = np.random.default_rng(random_state)
+    classes = gaussian_classes(n, 2, separation=2.0, random_state=rng)
+    s2 = rng.standard_normal(n)
+    t = rho * s2 + math.sqrt(1 - rho * rho) * rng.standard_normal(n)
+    return t[:, None], np.column_stack([classes.x[:, 0], s2]), classes.y, -0.5 * math.log1p(-rho * rho), classes.mi
+
+
+def test_terms_equal_the_standalone_estimators():
+    t, s, y, _, _ = known_gap_sample(800)
+    r = cchmi.cch(t, s, y, k=4, confidence=None)
+    assert r.i_ts == pytest.approx(cchmi.ksg_mi(t, s, k=4).estimate, abs=EXACT)
+    assert r.i_sy == pytest.approx(cchmi.mixed_mi(s, y, k=4).estimate, abs=EXACT)
+    assert r.gap == pytest.approx(r.i_ts - r.i_sy, abs=1e-12)
+    assert r.estimator == "ksg1 + ross" and r.backend == "cpu" and r.dims == (1, 2) and r.n == 800
+
+
+@pytest.mark.parametrize("rho", [0.5, 0.9])
+def test_known_gap_is_recovered(rho):
+    t, s, y, i_ts, i_sy = known_gap_sample(3000, rho=rho, random_state=1)
+    r = cchmi.cch(t, s, y)
+    assert abs(r.i_ts - i_ts) < KNOWN_BAND
+    assert abs(r.i_sy - i_sy) < KNOWN_BAND
+    assert abs(r.gap - (i_ts - i_sy)) < KNOWN_BAND
+    assert r.gap_ci_low < r.gap < r.gap_ci_high
+
+
+def test_interval_is_of_the_difference():
+    # T close to S: both terms move together across half-samples, so the gap's s.e. is below the
+    # sum of the two s.e. (it would equal it for independent intervals only in the worst case).
+    rng = np.random.default_rng(2)
+    y = rng.integers(0, 3, 1500)
+    s = y[:, None] + rng.standard_normal((1500, 2))
+    t = s + 0.5 * rng.standard_normal((1500, 2))
+    r = cchmi.cch(t, s, y, n_subsamples=30)
+    assert r.gap_stderr < r.stderr_ts + r.stderr_sy
+    z = (r.gap_ci_high - r.gap) / r.gap_stderr
+    assert z == pytest.approx(1.959964, rel=1e-5)
+    assert r.n_subsamples == 30 and r.confidence == 0.95
+
+
+def test_gap_stderr_matches_the_spread_over_independent_samples():
+    ses, gaps = [], []
+    for seed in range(16):
+        t, s, y, _, _ = known_gap_sample(600, rho=0.8, random_state=100 + seed)
+        r = cchmi.cch(t, s, y, random_state=seed)
+        ses.append(r.gap_stderr)
+        gaps.append(r.gap)
+    ratio = np.mean(ses) / np.std(gaps, ddof=1)
+    assert 0.5 < ratio < 2.0, ratio
+
+
+def test_verdicts():
+    rng = np.random.default_rng(3)
+    n = 1500
+    y = rng.integers(0, 3, n)
+    s = y[:, None] + rng.standard_normal((n, 2))
+    close = s + 0.2 * rng.standard_normal((n, 2))
+    # A teacher that knows the sample only through its label: S - Y - T is a Markov chain, so
+    # I(T; S) <= I(S; Y) (data processing).
+    label_only = y[:, None] + rng.standard_normal((n, 2))
+    assert cchmi.cch(close, s, y).verdict == "distil"
+    assert cchmi.cch(label_only, s, y).verdict == "do not distil"
+    assert cchmi.cch(close, s, y, confidence=None).verdict == "distil"
+    # Small n, gap near 0: the interval straddles 0.
+    t, s2, y2, _, _ = known_gap_sample(300, rho=math.sqrt(1 - math.exp(-2 * 0.32)), random_state=4)
+    assert cchmi.cch(t, s2, y2).verdict == "undecided"
+
+
+def test_str_and_dict():
+    t, s, y, _, _ = known_gap_sample(400)
+    r = cchmi.cch(t, s, y)
+    text = str(r)
+    assert "I(T;S)" in text and r.verdict in text and "95% CI" in text
+    d = r.as_dict()
+    assert d["gap"] == r.gap and d["dims"] == [1, 2] and d["representation"] == ["features", "features"]
+
+
+def test_probabilities_are_additive_log_ratios():
+    rng = np.random.default_rng(5)
+    y = rng.integers(0, 3, 600)
+    logits_t = y[:, None] * np.array([1.0, 0.0, -1.0]) + rng.standard_normal((600, 3))
+    logits_s = logits_t + rng.standard_normal((600, 3))
+
+    def softmax(z):
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+    def alr(z):
+        return z[:, :-1] - z[:, -1:]
+
+    by_prob = cchmi.cch(softmax(logits_t), softmax(logits_s), y, representation="probabilities")
+    by_alr = cchmi.cch(alr(logits_t), alr(logits_s), y)
+    assert by_prob.dims == (2, 2) and by_prob.representation == ("probabilities", "probabilities")
+    assert by_prob.gap == pytest.approx(by_alr.gap, abs=1e-6)
+    mixed = cchmi.cch(softmax(logits_t), logits_s, y, representation=("probabilities", "logits"))
+    assert mixed.dims == (2, 3)
+
+
+def test_pca_holds_out_its_fitting_rows():
+    rng = np.random.default_rng(6)
+    y = rng.integers(0, 2, 1000)
+    s = np.hstack([y[:, None] + rng.standard_normal((1000, 1)), 0.1 * rng.standard_normal((1000, 9))])
+    t = s + 0.3 * rng.standard_normal((1000, 10))
+    r = cchmi.cch(t, s, y, pca=2, pca_fraction=0.3)
+    assert r.dims == (2, 2) and r.pca == 2
+    assert r.n == 1000 - 300
+    wide = cchmi.cch(t, s, y, pca=20)  # wider than the data: nothing to reduce, rows still held out
+    assert wide.dims == (10, 10) and wide.n == 700
+
+
+def test_accepts_torch_tensors():
+    torch = pytest.importorskip("torch")
+    t, s, y, _, _ = known_gap_sample(300)
+    a = cchmi.cch(torch.from_numpy(t), torch.from_numpy(s), torch.from_numpy(y))
+    b = cchmi.cch(t, s, y)
+    assert a.gap == b.gap
+
+
+def test_rank_teachers_shares_student_rows_and_orders_by_gap():
+    rng = np.random.default_rng(7)
+    n = 1000
+    y = rng.integers(0, 3, n)
+    s = y[:, None] + rng.standard_normal((n, 2))
+    teachers = {
+        "noise": rng.standard_normal((n, 3)),
+        "close": s + 0.2 * rng.standard_normal((n, 2)),
+        "label": y[:, None] + rng.standard_normal((n, 1)),
+    }
+    ranking = cchmi.rank_teachers(teachers, s, y)
+    assert [name for name, _ in ranking.rows] == ["close", "label", "noise"]
+    assert ranking.best == "close"
+    i_sy = {r.i_sy for _, r in ranking.rows}
+    se_sy = {r.stderr_sy for _, r in ranking.rows}
+    assert len(i_sy) == 1 and len(se_sy) == 1  # the same jitter, split and half-samples for the student
+    assert "close" in str(ranking) and "verdict" in str(ranking)
+    # Reproducible: a Generator seed is drawn once and shared by all teachers.
+    again = cchmi.rank_teachers(teachers, s, y, random_state=np.random.default_rng(1))
+    assert len({r.i_sy for _, r in again.rows}) == 1
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    (dict(estimator="mine"), "estimator must be one of"),
+    (dict(representation="embeddings"), "representation must be one of"),
+    (dict(representation=("features",)), "representation must be one of"),
+    (dict(pca=0), "pca must be >= 1"),
+    (dict(pca=2, pca_fraction=1.0), "pca_fraction"),
+    (dict(k=0), "k must be between"),
+    (dict(confidence=1.5), "confidence"),
+])
+def test_bad_options(kwargs, message):
+    t, s, y, _, _ = known_gap_sample(200)
+    with pytest.raises(ValueError, match=message):
+        cchmi.cch(t, s, y, **kwargs)
+
+
+def test_bad_inputs():
+    t, s, y, _, _ = known_gap_sample(200)
+    with pytest.raises(ValueError, match="teacher"):
+        cchmi.cch(t[:150], s, y)
+    bad = s.copy()
+    bad[3, 1] = np.nan
+    with pytest.raises(ValueError, match="student contains NaN"):
+        cchmi.cch(t, bad, y)
+    with pytest.raises(ValueError, match="labels has a single class"):
+        cchmi.cch(t, s, np.zeros(200, dtype=int))
+    with pytest.raises(ValueError, match="labels has 150 entries"):
+        cchmi.cch(t, s, y[:150])
+    with pytest.raises(ValueError, match="probabilities"):
+        cchmi.cch(np.abs(s), s, y, representation="probabilities")
+    with pytest.raises(ValueError, match="teachers must be a non-empty mapping"):
+        cchmi.rank_teachers({}, s, y)

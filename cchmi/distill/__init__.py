@@ -1,0 +1,11 @@
+"""The reference cross-modal KD trainer and experiment runner (needs torch).
+
+* :func:`run_kd`: one teacher view -> student view configuration, end to end (trainer.py);
+* :func:`run_experiment`: sweeps from a config, resumable, parallel (experiment.py);
+* :mod:`cchmi.distill.report`: aggregation over seeds, agreement of verdict and gain, plots.
+"""
+
+from cchmi.distill.pairing import PAIRINGS, pairing_index
+from cchmi.distill.trainer import SplitConfig, TrainConfig, run_kd
+
+__all__ = ["run_kd", "TrainConfig", "SplitConfig", "pairing_index", "PAIRINGS"]

@@ -1,4 +1,8 @@
-"""The ``cchmi`` command line: ``cchmi info``, ``cchmi demo``, ``cchmi mi X Y``."""
+"""The ``cchmi`` command line.
+
+``cchmi demo`` (the CCH end to end on bundled data), ``cchmi cch T S LABELS``, ``cchmi experiment
+CONFIG``, ``cchmi mi X Y``, ``cchmi mi-demo``, ``cchmi info``. Bad input: one line on stderr, status 2.
+"""
 
 from __future__ import annotations
 
@@ -24,9 +28,32 @@ def _load_array(path: str) -> np.ndarray:
                 return z[z.files[0]]
         if suffix in (".csv", ".txt"):
             return np.loadtxt(p, delimiter="," if suffix == ".csv" else None, ndmin=2)
-    except (OSError, ValueError) as exc:
+        if suffix == ".pt":
+            return _load_torch(p)
+    except (OSError, ValueError, RuntimeError, EOFError) as exc:
         raise ValueError(f"{path}: could not read it: {exc}") from None
-    raise ValueError(f"{path}: unsupported file type {suffix!r} (use .npy, .npz, .csv or .txt)")
+    raise ValueError(f"{path}: unsupported file type {suffix!r} (use .npy, .npz, .csv, .txt or .pt)")
+
+
+def _load_torch(p: Path) -> np.ndarray:
+    """A tensor saved with torch.save, alone or as the only tensor of a dict (weights_only: no code runs)."""
+    try:
+        import torch
+    except ImportError:
+        raise ValueError(f"{p}: reading .pt files needs torch (pip install torch)") from None
+    try:
+        obj = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises pickle, runtime and zip errors with long multi-line texts
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise ValueError(f"not a file torch.load reads safely (weights_only): {type(exc).__name__}: {first}") from None
+    if isinstance(obj, dict):
+        tensors = [v for v in obj.values() if isinstance(v, torch.Tensor)]
+        if len(tensors) != 1:
+            raise ValueError(f"expected one tensor in the saved dict, found {len(tensors)}")
+        obj = tensors[0]
+    if not isinstance(obj, torch.Tensor):
+        raise ValueError(f"expected a tensor, found {type(obj).__name__}")
+    return obj.detach().float().numpy() if obj.is_floating_point() else obj.numpy()
 
 
 def _cmd_info(args) -> int:
@@ -36,7 +63,7 @@ def _cmd_info(args) -> int:
     return 0
 
 
-def _cmd_demo(args) -> int:
+def _cmd_mi_demo(args) -> int:
     import cchmi
     from cchmi.data import load_sample
 
@@ -56,6 +83,109 @@ def _cmd_demo(args) -> int:
     return 0
 
 
+def _bundled_config(name_or_path: str) -> dict:
+    """A config file, or the name of one bundled in cchmi/distill/configs (digits, synthetic, ...)."""
+    from importlib import resources
+
+    from cchmi.distill.experiment import _check_config, load_config
+
+    if Path(name_or_path).is_file():
+        return load_config(name_or_path)
+    bundled = resources.files("cchmi.distill").joinpath("configs", f"{name_or_path}.toml")
+    if not bundled.is_file():
+        names = sorted(f.name[:-5] for f in resources.files("cchmi.distill").joinpath("configs").iterdir()
+                       if f.name.endswith(".toml"))
+        raise ValueError(f"{name_or_path}: no such file, nor a bundled config ({', '.join(names)})")
+    from cchmi.distill.experiment import parse_toml
+
+    return _check_config(parse_toml(bundled.read_text()))
+
+
+def _print_report(summaries, out, title) -> None:
+    from cchmi.distill.report import aggregate, format_agreement, format_table, write_report
+
+    stats = write_report(summaries, out, title)
+    print(format_table(aggregate(summaries)))
+    print()
+    print(format_agreement(stats))
+    print(f"\nwritten to {out}/: runs.csv, configs.csv, report.json, report.md, gain_vs_gap.png")
+
+
+def _cmd_demo(args) -> int:
+    from cchmi.distill.experiment import run_experiment
+
+    out = Path(args.out)
+    print("cchmi demo: does distilling a teacher modality help the student? The CCH says yes when\n"
+          "I(T;S) > I(S;Y). Teachers and students are trained on two bundled datasets (six-view UCI\n"
+          "digits; the synthetic shared/specific-information task), with and without KD, 3 seeds each.\n",
+          flush=True)
+    summaries = []
+    for name in ("demo_digits", "demo_synthetic"):
+        config = _bundled_config(name)
+        summaries += run_experiment(config, out / name, jobs=args.jobs, progress=not args.no_progress)
+    _print_report(summaries, out, "cchmi demo: KD gain against the CCH gap")
+    return 0
+
+
+def _cmd_cch(args) -> int:
+    import cchmi
+
+    teacher, student, labels = _load_array(args.teacher), _load_array(args.student), _load_array(args.labels)
+    if labels.ndim == 2 and labels.shape[1] == 1:
+        labels = labels[:, 0]
+    result = cchmi.cch(teacher, student, labels, k=args.k, representation=args.representation, pca=args.pca,
+                       confidence=args.confidence, random_state=args.seed, backend=args.backend)
+    if args.json:
+        import json
+
+        print(json.dumps(result.as_dict(), indent=1))
+    else:
+        print(result)
+    return 0
+
+
+def _cmd_experiment(args) -> int:
+    from cchmi.distill.experiment import run_experiment
+
+    config = _bundled_config(args.config)
+    out = Path(args.out or f"cchmi-{config.get('name', 'experiment')}")
+    devices = args.devices.split(",") if args.devices else None
+    rank = _init_torchrun()
+    try:
+        summaries = run_experiment(config, out, jobs=args.jobs, devices=devices, progress=not args.no_progress)
+    finally:
+        _leave_torchrun()
+    if rank == 0:
+        _print_report(summaries, out, f"{config.get('name', 'experiment')}: KD gain against the CCH gap")
+    return 0
+
+
+def _leave_torchrun() -> None:
+    import sys
+
+    if "torch.distributed" in sys.modules:
+        import torch.distributed as dist
+
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def _init_torchrun() -> int:
+    """Join the process group when started by torchrun (WORLD_SIZE > 1); returns this process's rank."""
+    import os
+
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return 0
+    import torch
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        if torch.cuda.is_available():
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
+    return dist.get_rank()
+
+
 def _cmd_mi(args) -> int:
     import cchmi
 
@@ -69,12 +199,51 @@ def _cmd_mi(args) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, status 2 (argparse prints the whole usage)
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cchmi", description="Fast mutual-information estimators and the CCH.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="cchmi", description="Fast mutual-information estimators and the CCH.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     sub.add_parser("info", help="what was built and what is importable").set_defaults(run=_cmd_info)
-    sub.add_parser("demo", help="estimate MI on the bundled sample with known MI").set_defaults(run=_cmd_demo)
-    mi = sub.add_parser("mi", help="estimate I(X; Y) for two arrays stored in files (.npy, .npz, .csv, .txt)")
+
+    demo = sub.add_parser("demo", help="the CCH end to end on bundled data (a few minutes on 2 CPU cores)")
+    demo.add_argument("--out", default="cchmi-demo", help="output folder (default ./cchmi-demo; reruns resume)")
+    demo.add_argument("--jobs", type=_positive_int, default=2, help="worker processes (default 2)")
+    demo.add_argument("--no-progress", action="store_true", help="no progress bar")
+    demo.set_defaults(run=_cmd_demo)
+
+    crit = sub.add_parser("cch", help="test the CCH on your own representations (.npy, .npz, .csv, .txt, .pt)")
+    crit.add_argument("teacher")
+    crit.add_argument("student")
+    crit.add_argument("labels")
+    crit.add_argument("-k", type=int, default=3, help="neighbours (default 3)")
+    crit.add_argument("--representation", default="features", choices=("features", "logits", "probabilities"))
+    crit.add_argument("--pca", type=int, default=None, help="reduce each representation to this many components")
+    crit.add_argument("--confidence", type=float, default=0.95, help="interval level for the gap (default 0.95)")
+    crit.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    crit.add_argument("--backend", default="auto", help="auto, cpu or numpy")
+    crit.add_argument("--json", action="store_true", help="print the result as JSON")
+    crit.set_defaults(run=_cmd_cch)
+
+    exp = sub.add_parser("experiment", help="run a KD sweep from a TOML config (or a bundled one: digits, synthetic)")
+    exp.add_argument("config")
+    exp.add_argument("--out", default=None, help="output folder (default ./cchmi-<name>; reruns resume)")
+    exp.add_argument("--jobs", type=_positive_int, default=1, help="worker processes (default 1)")
+    exp.add_argument("--devices", default=None, help="e.g. cuda:0,cuda:1: jobs go to them round-robin")
+    exp.add_argument("--no-progress", action="store_true", help="no progress bar")
+    exp.set_defaults(run=_cmd_experiment)
+
+    mi = sub.add_parser("mi", help="estimate I(X; Y) for two arrays stored in files (.npy, .npz, .csv, .txt, .pt)")
     mi.add_argument("x")
     mi.add_argument("y")
     mi.add_argument("-k", type=int, default=3, help="neighbours (default 3)")
@@ -84,6 +253,7 @@ def _parser() -> argparse.ArgumentParser:
     mi.add_argument("--confidence", type=float, default=None, help="add a standard error and interval, e.g. 0.95")
     mi.add_argument("--backend", default="auto", help="auto, cpu or numpy")
     mi.set_defaults(run=_cmd_mi)
+    sub.add_parser("mi-demo", help="MI estimators on the bundled sample with known MI").set_defaults(run=_cmd_mi_demo)
     return parser
 
 
@@ -91,9 +261,13 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)  # argparse exits with status 2 on unknown options
     try:
         return args.run(args)
-    except (ValueError, TypeError) as exc:
-        print(f"cchmi {args.command}: error: {exc}", file=sys.stderr)
+    except (ValueError, TypeError, FileNotFoundError, ImportError) as exc:
+        message = " ".join(str(exc).split())  # one line, whatever the exception's text
+        print(f"cchmi {args.command}: error: {message}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"cchmi {args.command}: interrupted (finished runs are kept: a rerun resumes)", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

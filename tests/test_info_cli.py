@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import json
 import os
 import subprocess
 import sys
@@ -38,10 +40,10 @@ def test_import_has_no_side_effects():
     assert out.stdout.strip() == "[]" and out.stderr == ""
 
 
-def test_cli_info_and_demo(capsys):
+def test_cli_info_and_mi_demo(capsys):
     assert main(["info"]) == 0
     assert "cpu_module" in capsys.readouterr().out
-    assert main(["demo"]) == 0
+    assert main(["mi-demo"]) == 0
     out = capsys.readouterr().out
     assert "true MI 1.0000" in out and "KSG-1" in out and "p = " in out
 
@@ -74,10 +76,88 @@ def test_cli_errors_are_one_line_with_status_2(tmp_path, capsys, argv, message):
     assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err
 
 
-def test_cli_unknown_option_exits_2():
+@pytest.mark.parametrize("argv", [["mi", "--frobnicate"], ["cch", "a.npy"], ["demo", "--jobs", "0"], ["frobnicate"]])
+def test_cli_usage_errors_exit_2_with_one_line(capsys, argv):
     with pytest.raises(SystemExit) as exc:
-        main(["mi", "--frobnicate"])
+        main(argv)
     assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("cchmi") and "error:" in err and len(err.splitlines()) == 1
+
+
+def _cch_files(tmp_path):
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 400)
+    s = y[:, None] + rng.standard_normal((400, 2))
+    t = s + 0.3 * rng.standard_normal((400, 2))
+    np.save(tmp_path / "t.npy", t)
+    np.savetxt(tmp_path / "s.csv", s, delimiter=",")
+    np.save(tmp_path / "y.npy", y)
+    return t, s, y
+
+
+def test_cli_cch_on_files(tmp_path, capsys):
+    t, s, y = _cch_files(tmp_path)
+    assert main(["cch", str(tmp_path / "t.npy"), str(tmp_path / "s.csv"), str(tmp_path / "y.npy")]) == 0
+    out = capsys.readouterr().out
+    assert f"gap = {cchmi.cch(t, s, y).gap:+.4f}" in out and "distil" in out
+    torch = pytest.importorskip("torch")
+    torch.save(torch.from_numpy(t), tmp_path / "t.pt")
+    torch.save({"labels": torch.from_numpy(y)}, tmp_path / "y.pt")
+    assert main(["cch", str(tmp_path / "t.pt"), str(tmp_path / "s.csv"), str(tmp_path / "y.pt"), "--json",
+                 "-k", "5", "--pca", "1"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["k"] == 5 and result["dims"] == [1, 1] and result["verdict"] in ("distil", "undecided")
+
+
+@pytest.mark.parametrize("files,message", [
+    (("missing.npy", "s.csv", "y.npy"), "no such file"),
+    (("t.npy", "s.csv", "short.npy"), "labels has 100 entries"),
+    (("t.npy", "nan.npy", "y.npy"), "NaN"),
+    (("t.npy", "s.csv", "one.npy"), "single class"),
+    (("t.npy", "s.csv", "junk.pt"), "could not read it"),
+])
+def test_cli_cch_errors(tmp_path, capsys, files, message):
+    _cch_files(tmp_path)
+    np.save(tmp_path / "short.npy", np.zeros(100, dtype=int))
+    np.save(tmp_path / "nan.npy", np.full((400, 2), np.nan))
+    np.save(tmp_path / "one.npy", np.zeros(400, dtype=int))
+    (tmp_path / "junk.pt").write_bytes(b"not a torch file")
+    assert main(["cch", *(str(tmp_path / f) for f in files)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_cli_experiment(tmp_path, capsys):
+    config = tmp_path / "tiny.toml"
+    config.write_text(
+        'name = "tiny"\nseeds = 2\npairs = [["teacher", "student"]]\n'
+        '[data]\nname = "mfh"\nn = 300\n[train]\nepochs = 2\nhidden = 16\n[sweep]\npairing = ["aligned", "label"]\n')
+    out = tmp_path / "out"
+    assert main(["experiment", str(config), "--out", str(out), "--no-progress"]) == 0
+    text = capsys.readouterr().out
+    assert "teacher->student aligned" in text and "Spearman" in text
+    assert len(list(out.glob("runs/*/summary.json"))) == 4 and (out / "gain_vs_gap.png").is_file()
+    assert main(["experiment", "no-such-config"]) == 2
+    err = capsys.readouterr().err
+    assert "nor a bundled config (" in err and all(n in err for n in ("digits", "synthetic", "fashion"))
+    config.write_text("name = \"tiny\"\nseeds = 2\ncolour = 3\n")
+    assert main(["experiment", str(config)]) == 2
+    assert "unknown config key(s) colour" in capsys.readouterr().err
+
+
+def test_cli_demo_end_to_end(tmp_path):
+    """The README's main job, as a user runs it (console script, two worker processes)."""
+    out = tmp_path / "demo"
+    run = subprocess.run([sys.executable, "-m", "cchmi", "demo", "--out", str(out), "--no-progress"],
+                         capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stderr
+    assert "morphological->pixel aligned" in run.stdout and "Spearman" in run.stdout
+    configs = list(csv.DictReader((out / "configs.csv").read_text().splitlines()))
+    assert len(configs) == 10 and all(int(c["seeds"]) == 3 for c in configs)
+    assert (out / "gain_vs_gap.png").read_bytes()[:4] == b"\x89PNG"
+    report = json.loads((out / "report.json").read_text())
+    assert report["agreement"]["configurations"] == 10
 
 
 def test_python_dash_m():

@@ -178,6 +178,8 @@ def test_aggregate_and_agreement(tmp_path):
     stats = agreement(list(configs.values()))
     assert stats["with_definite_gain"] == 3 and stats["agree"] == 2
     assert stats["agreement"] == pytest.approx(2 / 3)
+    assert (stats["gains_positive"], stats["gains_negative"]) == (2, 1)
+    assert stats["majority_baseline"] == pytest.approx(2 / 3)
     written = write_report(summaries, tmp_path)
     assert written["agree"] == 2
     for name in ("runs.csv", "configs.csv", "report.json", "report.md", "gain_vs_gap.png"):

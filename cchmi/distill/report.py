@@ -6,7 +6,8 @@ the CCH gap. The configuration's gain is "+" or "-" when its interval excludes 0
 verdict is "distil" / "do not distil" when the gap's interval excludes 0, else "undecided".
 
 Agreement is measured among configurations with a gain of definite sign: the share whose mean gap
-has the same sign (Wilson 95% interval). The gap is compared with teacher accuracy alone as a
+has the same sign (Wilson 95% interval), next to what always predicting the more frequent sign of
+the gain would score (the base rate the agreement has to beat). The gap is compared with teacher accuracy alone as a
 predictor of the gain by Spearman rank correlation (bootstrap 95% interval over configurations).
 """
 
@@ -166,6 +167,7 @@ def agreement(configs: list[dict]) -> dict:
     """Agreement of the gap's sign with the gain's, and the rank correlations (see the module text)."""
     decided = [c for c in configs if c["gain_sign"] != "0"]
     agree = sum(c["agree"] == "yes" for c in decided)
+    positive = sum(c["gain_sign"] == "+" for c in decided)
     lo, hi = wilson(agree, len(decided))
     gains = [c["gain"] for c in configs]
     rho_gap = spearman_interval([c["gap"] for c in configs], gains)
@@ -176,6 +178,10 @@ def agreement(configs: list[dict]) -> dict:
         "agree": agree,
         "agreement": agree / len(decided) if decided else math.nan,
         "agreement_ci": [lo, hi],
+        "gains_positive": positive,
+        "gains_negative": len(decided) - positive,
+        # What always predicting the more frequent sign would score: agreement must beat it to mean much.
+        "majority_baseline": max(positive, len(decided) - positive) / len(decided) if decided else math.nan,
         "verdict_undecided": sum(c["verdict"] == "undecided" for c in configs),
         "spearman_gap_gain": list(rho_gap),
         "spearman_teacher_acc_gain": list(rho_teacher),
@@ -208,6 +214,8 @@ def format_agreement(stats: dict) -> str:
         f"sign of the CCH gap agrees with the sign of the gain: {a['agree']}/{a['with_definite_gain']} = "
         f"{_fmt(a['agreement'], '.2f')} (Wilson 95% CI [{_fmt(a['agreement_ci'][0], '.2f')}, "
         f"{_fmt(a['agreement_ci'][1], '.2f')}]); verdict undecided for {a['verdict_undecided']} configurations\n"
+        f"definite gains: {a['gains_positive']} positive, {a['gains_negative']} negative; always predicting the more "
+        f"frequent sign would agree {_fmt(a['majority_baseline'], '.2f')}\n"
         f"Spearman rank correlation with the gain: CCH gap {_fmt(rg[0], '+.2f')} [{_fmt(rg[1], '+.2f')}, "
         f"{_fmt(rg[2], '+.2f')}], teacher accuracy {_fmt(rt[0], '+.2f')} [{_fmt(rt[1], '+.2f')}, {_fmt(rt[2], '+.2f')}]"
     )

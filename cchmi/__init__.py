@@ -11,6 +11,9 @@ Estimators (functions return an :class:`MIResult`; classes are scikit-learn shap
 The CCH: :func:`cch` (I(T; S) - I(S; Y) with an interval and a verdict), :func:`rank_teachers`;
 the joint Gaussian theory in :mod:`cchmi.theory`; the KD trainer in :mod:`cchmi.distill` (torch).
 
+Neural estimators (torch, imported on first use): :func:`neural_mi` / :class:`NeuralMI` (InfoNCE,
+NWJ, MINE, SMILE, JS with learned critics) and :func:`latent_mi`, from :mod:`cchmi.neural`.
+
 Conventions (max-norm, ties, units, standardisation, intervals) are in ``help(cchmi.ksg)``.
 Importing cchmi touches no GPU and imports neither torch, triton nor faiss.
 """
@@ -30,6 +33,18 @@ from cchmi.ksg import cmi, entropy, ksg_mi, mixed_mi
 from cchmi.permutation import permutation_test
 from cchmi.results import MIResult, PermutationResult
 
+_LAZY = {"neural_mi", "NeuralMI", "latent_mi"}
+
+
+def __getattr__(name: str):
+    """The neural estimators need torch: imported when first asked for, not with cchmi."""
+    if name in _LAZY:
+        import cchmi.neural
+
+        return getattr(cchmi.neural, name)
+    raise AttributeError(f"module 'cchmi' has no attribute {name!r}")
+
+
 __all__ = [
     "__version__",
     "ksg_mi",
@@ -41,6 +56,9 @@ __all__ = [
     "rank_teachers",
     "CCHResult",
     "TeacherRanking",
+    "neural_mi",
+    "NeuralMI",
+    "latent_mi",
     "KSG",
     "MixedMI",
     "KLEntropy",

@@ -14,6 +14,8 @@ ESTIMATOR_NAMES = {
     "ross-gao": "Ross mixed, exact ties",
     "kl": "Kozachenko-Leonenko",
     "fp": "Frenzel-Pompe",
+    "latent-ksg1": "latent MI, KSG-1",
+    "latent-ross": "latent MI, Ross mixed",
 }
 
 
@@ -45,7 +47,8 @@ class MIResult:
 
     def __str__(self) -> str:
         name = ESTIMATOR_NAMES.get(self.estimator, self.estimator)
-        text = f"{self.estimate:.4f} {self.unit} ({name}, k={self.k}, n={self.n}, {self.backend}, {self.seconds:.3g} s)"
+        k = f"k={self.k}, " if self.k else ""  # k = 0: not a kNN estimate
+        text = f"{self.estimate:.4f} {self.unit} ({name}, {k}n={self.n}, {self.backend}, {self.seconds:.3g} s)"
         if self.stderr is not None:
             text += f" +/- {self.stderr:.4f} se, {100 * self.confidence:g}% CI [{self.ci_low:.4f}, {self.ci_high:.4f}]"
         return text

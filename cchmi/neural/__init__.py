@@ -1,0 +1,14 @@
+"""Neural MI estimators (torch): variational bounds with learned critics, and latent MI.
+
+* :func:`neural_mi` / :class:`NeuralMI`: InfoNCE, NWJ, MINE (DV), SMILE, JS with separable, bilinear
+  or joint critics; fused Triton kernels for separable critics on GPUs (estimator.py);
+* :func:`latent_mi`: KSG on learned low-dimensional embeddings (latent.py);
+* :mod:`cchmi.neural.bounds`: the bounds from a score matrix (the torch references).
+"""
+
+from cchmi.neural.bounds import BOUNDS
+from cchmi.neural.critics import CRITICS
+from cchmi.neural.estimator import NeuralMI, neural_mi
+from cchmi.neural.latent import latent_mi
+
+__all__ = ["neural_mi", "NeuralMI", "latent_mi", "BOUNDS", "CRITICS"]

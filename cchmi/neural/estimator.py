@@ -1,0 +1,277 @@
+"""Neural MI estimation: train a critic on one part of the data, report a bound on held-out data.
+
+The rows are split (seeded) into train / validation / test. Columns are standardised with the
+training part's mean and s.d. only. The critic maximises the bound's training objective on
+mini-batches of ``batch_size`` training pairs; after every epoch the bound is evaluated on the
+validation batches, and training stops when it has not improved for ``patience`` epochs (the best
+epoch's weights are kept). The estimate is the mean of the bound over disjoint test batches of
+``batch_size`` pairs (the bounds depend on the batch size: InfoNCE cannot exceed log(batch_size)),
+and its standard error is their standard deviation over sqrt(number of batches).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import sys
+import time
+from statistics import NormalDist
+
+import numpy as np
+import torch
+
+from cchmi import _validate as V
+from cchmi.ksg import _unit
+from cchmi.neural import bounds as B
+from cchmi.neural.critics import CRITICS, build_critic
+from cchmi.neural.rowstats import bound_from_stats
+from cchmi.results import MIResult
+
+
+def resolve_device(device) -> torch.device:
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} asked for, but torch sees no CUDA GPU")
+    return dev
+
+
+def _fused_allowed(dev: torch.device) -> bool:
+    import os
+
+    if dev.type != "cuda" and os.environ.get("TRITON_INTERPRET") != "1":
+        return False
+    try:
+        import triton  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def split_rows(n: int, val_fraction: float, test_fraction: float, rng) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    for name, f in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
+        if isinstance(f, bool) or not isinstance(f, (int, float)) or not 0 < f < 1:
+            raise ValueError(f"{name} must be a number in (0, 1), got {f!r}")
+    if val_fraction + test_fraction >= 0.9:
+        raise ValueError("val_fraction + test_fraction must leave at least 10% of the rows for training")
+    order = rng.permutation(n)
+    n_val, n_test = int(round(val_fraction * n)), int(round(test_fraction * n))
+    return np.sort(order[n_val + n_test :]), np.sort(order[:n_val]), np.sort(order[n_val : n_val + n_test])
+
+
+def standardise(arrays: list[np.ndarray], fit_rows: np.ndarray) -> list[np.ndarray]:
+    out = []
+    for a in arrays:
+        mean, sd = a[fit_rows].mean(axis=0), a[fit_rows].std(axis=0)
+        sd[sd == 0] = 1.0
+        out.append(((a - mean) / sd).astype(np.float32))
+    return out
+
+
+def _batches(n_rows: int, batch_size: int, gen: torch.Generator | None) -> list[torch.Tensor]:
+    """Disjoint full batches (a remainder smaller than batch_size is left out)."""
+    order = torch.randperm(n_rows, generator=gen) if gen is not None else torch.arange(n_rows)
+    return [order[s : s + batch_size] for s in range(0, n_rows - batch_size + 1, batch_size)]
+
+
+class _Progress:
+    def __init__(self, enabled: bool, total: int):
+        self.enabled, self.total = enabled, total
+
+    def update(self, epoch: int, value: float):
+        if self.enabled:
+            print(f"\rneural MI: epoch {epoch + 1}/{self.total}, validation estimate {value:.4f} nats",
+                  end="", file=sys.stderr, flush=True)
+
+    def close(self):
+        if self.enabled:
+            print(file=sys.stderr)
+
+
+def _fit_neural(
+    x,
+    y,
+    *,
+    bound: str,
+    critic: str,
+    tau: float,
+    hidden: int,
+    layers: int,
+    embed_dim: int,
+    batch_size: int,
+    epochs: int,
+    lr: float,
+    patience: int,
+    val_fraction: float,
+    test_fraction: float,
+    fused: bool | None,
+    device,
+    random_state: int,
+    confidence: float | None,
+    base: float,
+    progress: bool,
+):
+    """Validate, train, estimate: (MIResult, trained critic, validation history)."""
+    start = time.perf_counter()
+    xa, ya = V.as_samples(x, "x"), V.as_samples(y, "y")
+    n = V.same_length(x=xa, y=ya)
+    bound = V.choice(bound, "bound", B.BOUNDS)
+    critic = V.choice(critic, "critic", CRITICS)
+    base, confidence = V.check_base(base), V.check_confidence(confidence)
+    for name, value in (("hidden", hidden), ("layers", layers), ("embed_dim", embed_dim), ("epochs", epochs),
+                        ("patience", patience)):
+        V.as_int(value, name, 0 if name == "layers" else 1)
+    batch_size = V.as_int(batch_size, "batch_size", 2)
+    random_state = V.as_int(random_state, "random_state", 0)
+    if not (isinstance(tau, (int, float)) and tau > 0):
+        raise ValueError(f"tau must be a number > 0, got {tau!r}")
+    if not (isinstance(lr, (int, float)) and lr > 0):
+        raise ValueError(f"lr must be a number > 0, got {lr!r}")
+    dev = resolve_device(device)
+    separable = critic != "joint"
+    if fused and not separable:
+        raise ValueError("fused kernels need a separable critic ('separable' or 'bilinear'), not 'joint'")
+    if fused is None:
+        fused = separable and dev.type == "cuda" and _fused_allowed(dev)
+    elif fused and not _fused_allowed(dev):
+        raise ValueError("fused=True needs Triton and a CUDA device (or TRITON_INTERPRET=1 to run it on the CPU)")
+
+    rng = np.random.default_rng(random_state)
+    train, val, test = split_rows(n, val_fraction, test_fraction, rng)
+    smallest = min(train.size, val.size, test.size)
+    if batch_size > smallest:
+        raise ValueError(f"batch_size={batch_size} is above the smallest split ({smallest} rows of n={n}: "
+                         f"{train.size} train, {val.size} validation, {test.size} test); lower it or give more rows")
+    xs, ys = standardise([xa, ya], train)
+    X, Y = torch.as_tensor(xs, device=dev), torch.as_tensor(ys, device=dev)
+    torch.manual_seed(random_state)
+    model = build_critic(critic, X.shape[1], Y.shape[1], hidden=hidden, layers=layers, embed_dim=embed_dim).to(dev)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    gen = torch.Generator().manual_seed(random_state)
+    state: dict = {}
+
+    def value(rows: torch.Tensor, objective: bool) -> torch.Tensor:
+        xb, yb = X[rows.to(dev)], Y[rows.to(dev)]
+        if separable:
+            a, b = model.encode(xb, yb)
+            return bound_from_stats(bound, a, b, tau=tau, fused=fused, state=state, objective=objective)
+        scores = model(xb, yb)
+        if objective:
+            return B.training_objective(bound, scores, tau=tau, state=state)
+        return B.estimate(bound, scores, tau=tau)
+
+    def evaluate(rows: np.ndarray) -> np.ndarray:
+        model.eval()
+        with torch.no_grad():
+            out = [float(value(torch.as_tensor(rows)[idx], False)) for idx in _batches(rows.size, batch_size, None)]
+        model.train()
+        return np.asarray(out)
+
+    history, best, best_state, since = [], -math.inf, None, 0
+    bar = _Progress(progress, epochs)
+    train_t = torch.as_tensor(train)
+    for epoch in range(epochs):
+        for idx in _batches(train.size, batch_size, gen):
+            loss = -value(train_t[idx], True)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"the {bound} objective became non-finite at epoch {epoch}: lower lr")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        current = float(evaluate(val).mean())
+        history.append(current)
+        bar.update(epoch, current)
+        if current > best:
+            best, best_state, since = current, copy.deepcopy(model.state_dict()), 0
+        else:
+            since += 1
+            if since >= patience:
+                break
+    bar.close()
+    if best_state is None:
+        raise FloatingPointError(f"the {bound} bound was not finite on the validation rows in any epoch: lower lr")
+    model.load_state_dict(best_state)
+    per_batch = evaluate(test)
+    scale = 1.0 / math.log(base)
+    estimate = float(per_batch.mean()) * scale
+    se = lo = hi = None
+    if confidence is not None and per_batch.size >= 2:
+        se = float(per_batch.std(ddof=1) / math.sqrt(per_batch.size)) * scale
+        z = NormalDist().inv_cdf(0.5 + confidence / 2)
+        lo, hi = estimate - z * se, estimate + z * se
+    backend = "triton" if fused else f"torch-{dev.type}"
+    result = MIResult(
+        estimate=estimate, n=int(test.size), k=0, estimator=f"{bound}/{critic}", backend=backend,
+        seconds=time.perf_counter() - start, unit=_unit(base),
+        stderr=se, ci_low=lo, ci_high=hi, confidence=confidence if se is not None else None,
+        n_subsamples=int(per_batch.size) if se is not None else None,
+    )
+    return result, model, history
+
+
+def neural_mi(
+    x,
+    y,
+    *,
+    bound: str = "smile",
+    critic: str = "separable",
+    tau: float = 5.0,
+    hidden: int = 256,
+    layers: int = 2,
+    embed_dim: int = 32,
+    batch_size: int = 256,
+    epochs: int = 200,
+    lr: float = 5e-4,
+    patience: int = 20,
+    val_fraction: float = 0.2,
+    test_fraction: float = 0.2,
+    fused: bool | None = None,
+    device=None,
+    random_state: int = 0,
+    confidence: float | None = 0.95,
+    base: float = math.e,
+    progress: bool = False,
+) -> MIResult:
+    """I(X; Y) from a variational bound with a learned critic (see :mod:`cchmi.neural.bounds`).
+
+    bound : "infonce", "nwj", "mine", "smile" (default; clip ``tau``) or "js".
+    critic : "separable" (default), "bilinear" or "joint"; hidden, layers, embed_dim size the MLPs.
+    fused : use the fused Triton row-statistics kernels (separable and bilinear critics only);
+        None (default) uses them when the data are on a CUDA device and Triton is installed.
+    device : "cuda", "cpu" or None (CUDA when available).
+    random_state : seed of the split, the initial weights and the batches (an int).
+    confidence : interval level from the spread over test batches (None: no interval).
+    Returns an MIResult: ``n`` the test rows, ``n_subsamples`` the test batches, ``k`` 0.
+    """
+    return _fit_neural(
+        x, y, bound=bound, critic=critic, tau=tau, hidden=hidden, layers=layers, embed_dim=embed_dim,
+        batch_size=batch_size, epochs=epochs, lr=lr, patience=patience, val_fraction=val_fraction,
+        test_fraction=test_fraction, fused=fused, device=device, random_state=random_state, confidence=confidence,
+        base=base, progress=progress)[0]
+
+
+class NeuralMI:
+    """scikit-learn-shaped :func:`neural_mi`: ``fit(x, y)`` stores ``mi_`` (the estimate),
+    ``result_`` (the MIResult), ``critic_`` (the trained critic, on its device) and ``history_``
+    (the validation estimate after each epoch)."""
+
+    def __init__(self, bound: str = "smile", critic: str = "separable", *, tau: float = 5.0, hidden: int = 256,
+                 layers: int = 2, embed_dim: int = 32, batch_size: int = 256, epochs: int = 200, lr: float = 5e-4,
+                 patience: int = 20, val_fraction: float = 0.2, test_fraction: float = 0.2, fused: bool | None = None,
+                 device=None, random_state: int = 0, confidence: float | None = 0.95, base: float = math.e,
+                 progress: bool = False):
+        self.bound, self.critic, self.tau, self.hidden, self.layers = bound, critic, tau, hidden, layers
+        self.embed_dim, self.batch_size, self.epochs, self.lr, self.patience = embed_dim, batch_size, epochs, lr, patience
+        self.val_fraction, self.test_fraction, self.fused, self.device = val_fraction, test_fraction, fused, device
+        self.random_state, self.confidence, self.base, self.progress = random_state, confidence, base, progress
+
+    def fit(self, x, y) -> NeuralMI:
+        self.result_, self.critic_, self.history_ = _fit_neural(
+            x, y, bound=self.bound, critic=self.critic, tau=self.tau, hidden=self.hidden, layers=self.layers,
+            embed_dim=self.embed_dim, batch_size=self.batch_size, epochs=self.epochs, lr=self.lr,
+            patience=self.patience, val_fraction=self.val_fraction, test_fraction=self.test_fraction,
+            fused=self.fused, device=self.device, random_state=self.random_state, confidence=self.confidence,
+            base=self.base, progress=self.progress)
+        self.mi_ = self.result_.estimate
+        return self

@@ -27,7 +27,7 @@ from cchmi import _backend
 from cchmi import _validate as V
 from cchmi.ksg import _check_classes, _ksg_core, _mixed_core, _prepare, _take, _unit, subsample_spread
 
-ESTIMATORS = ("ksg",)
+ESTIMATORS = ("ksg", "latent")
 REPRESENTATIONS = ("features", "logits", "probabilities")
 VERDICTS = ("distil", "do not distil", "undecided")
 
@@ -145,7 +145,8 @@ def cch(
     k: int = 3,
     representation="features",
     pca: int | None = None,
-    pca_fraction: float = 0.3,
+    fit_fraction: float | None = None,
+    embed_dim: int = 8,
     base: float = math.e,
     dtype=None,
     confidence: float | None = 0.95,
@@ -161,13 +162,17 @@ def cch(
         from sample i (NumPy arrays or torch tensors).
     labels : (n,) discrete labels of any hashable type, at least two classes.
     estimator : "ksg": KSG-1 for I(T; S) and the Ross mixed estimator (the same kNN family and
-        max-norm conventions) for I(S; Y). Neural and latent estimators are not in this version.
+        max-norm conventions) for I(S; Y). "latent" (torch): the same two estimators on learned
+        ``embed_dim``-dimensional embeddings (:func:`cchmi.latent_mi`'s cross-predictive
+        autoencoders: one model for (T, S), one for (S, labels)), trained on a stratified
+        ``fit_fraction`` of the rows (0.5 by default; a fifth of them for early stopping) and
+        applied to the others, where both terms and the interval are estimated.
     k : neighbours for both terms.
     representation : "features", "logits" (used as given) or "probabilities" (additive log-ratio
         transform), or a (teacher, student) pair of these.
     pca : reduce each representation wider than this to `pca` principal components (after
-        standardising), fitted on a stratified `pca_fraction` of the rows that the estimates then do
-        not use.
+        standardising), fitted on a stratified `fit_fraction` (0.3 by default) of the rows that the
+        estimates then do not use. For estimator "ksg" only.
     base, dtype, random_state, backend : as in :func:`cchmi.ksg_mi` (jitter ties, standardised columns).
     confidence : interval level for the gap (None: no interval; the verdict is then the gap's sign).
     n_subsamples : half-samples for the interval, stratified by label and shared by both terms.
@@ -184,11 +189,19 @@ def cch(
     # Independent streams for the split, the jitter of each variable and the half-samples, so that
     # the same seed gives the same student rows whatever the teacher (rank_teachers relies on it).
     rng_split, rng_student, rng_teacher, rng_sub = np.random.default_rng(random_state).spawn(4)
-    if pca is not None:
+    if fit_fraction is not None and not (isinstance(fit_fraction, (int, float)) and 0 < fit_fraction < 1):
+        raise ValueError(f"fit_fraction must be a number in (0, 1), got {fit_fraction!r}")
+    s_for_labels = None
+    if estimator == "latent":
+        if pca is not None:
+            raise ValueError("pca applies to estimator='ksg' only (the latent estimator learns its own embeddings)")
+        fit, rows = _stratified_split(codes, fit_fraction or 0.5, rng_split)
+        ta, sa, s_for_labels = _latent_embeddings(ta, sa, codes, fit, rows, embed_dim, rng_split)
+        codes = codes[rows]
+        n = rows.size
+    elif pca is not None:
         pca = V.as_int(pca, "pca", 1)
-        if not (isinstance(pca_fraction, (int, float)) and 0 < pca_fraction < 1):
-            raise ValueError(f"pca_fraction must be a number in (0, 1), got {pca_fraction!r}")
-        fit, rows = _stratified_split(codes, pca_fraction, rng_split)
+        fit, rows = _stratified_split(codes, fit_fraction or 0.3, rng_split)
         ta, sa, codes = _pca(ta, fit, rows, pca), _pca(sa, fit, rows, pca), codes[rows]
         n = rows.size
     k = V.check_k(k, n, "the number of rows used for the estimate")
@@ -200,11 +213,15 @@ def cch(
     dt = V.working_dtype(dtype, ta, sa)
     (sp,), _ = _prepare({"student": sa}, dtype=dt, standardize=True, ties="jitter", noise=None, rng=rng_student)
     (tp,), _ = _prepare({"teacher": ta}, dtype=dt, standardize=True, ties="jitter", noise=None, rng=rng_teacher)
+    sp_labels = sp
+    if s_for_labels is not None:
+        (sp_labels,), _ = _prepare({"student": s_for_labels}, dtype=dt, standardize=True, ties="jitter", noise=None,
+                                   rng=rng_student)
 
     def core(idx):
         c = codes if idx is None else codes[idx]
         i_ts = _ksg_core(be, _take(tp, idx), _take(sp, idx), k, 1, "jitter")
-        i_sy = _mixed_core(be, _take(sp, idx), c, k, "jitter")
+        i_sy = _mixed_core(be, _take(sp_labels, idx), c, k, "jitter")
         return np.array([i_ts, i_sy, i_ts - i_sy])
 
     scale = 1.0 / math.log(base)
@@ -220,7 +237,7 @@ def cch(
         i_sy=float(i_sy),
         gap=float(gap),
         verdict=_verdict(gap, lo, hi),
-        estimator="ksg1 + ross",
+        estimator="ksg1 + ross" if estimator == "ksg" else "latent-ksg1 + latent-ross",
         n=n,
         k=k,
         dims=(tp.shape[1], sp.shape[1]),
@@ -237,6 +254,23 @@ def cch(
         representation=reps,
         pca=pca,
     )
+
+
+def _latent_embeddings(ta, sa, codes, fit, rows, embed_dim, rng):
+    """Embeddings of `rows`: (z_T, z_S) from a (T, S) cross-predictive model and z_S from an
+    (S, labels) one, both trained on `fit` (a fifth of it for early stopping)."""
+    from cchmi.neural.latent import embed
+
+    embed_dim = V.as_int(embed_dim, "embed_dim", 1)
+    order = rng.permutation(fit)
+    n_val = max(1, fit.size // 5)
+    val, train = np.sort(order[:n_val]), np.sort(order[n_val:])
+    seed = int(rng.integers(2**31))
+    options = dict(embed_dim=embed_dim, hidden=128, layers=2, reconstruction_weight=1.0, cross_weight=1.0,
+                   batch_size=min(128, train.size), epochs=200, lr=1e-3, patience=15, device=None, seed=seed)
+    zt, zs = embed(ta, sa, train, val, rows, n_classes=0, **options)
+    zs_labels, _ = embed(sa, codes, train, val, rows, n_classes=int(codes.max()) + 1, **options)
+    return zt, zs, zs_labels
 
 
 @dataclass(frozen=True)
@@ -268,7 +302,8 @@ def rank_teachers(
     k: int = 3,
     representation="features",
     pca: int | None = None,
-    pca_fraction: float = 0.3,
+    fit_fraction: float | None = None,
+    embed_dim: int = 8,
     base: float = math.e,
     dtype=None,
     confidence: float | None = 0.95,
@@ -289,7 +324,7 @@ def rank_teachers(
     rows = []
     for name, rep in teachers.items():
         result = cch(rep, student, labels, estimator=estimator, k=k, representation=representation, pca=pca,
-                     pca_fraction=pca_fraction, base=base, dtype=dtype, confidence=confidence,
+                     fit_fraction=fit_fraction, embed_dim=embed_dim, base=base, dtype=dtype, confidence=confidence,
                      n_subsamples=n_subsamples, random_state=random_state, backend=backend)
         rows.append((str(name), result))
     rows.sort(key=lambda row: -row[1].gap)

@@ -122,11 +122,27 @@ def test_pca_holds_out_its_fitting_rows():
     y = rng.integers(0, 2, 1000)
     s = np.hstack([y[:, None] + rng.standard_normal((1000, 1)), 0.1 * rng.standard_normal((1000, 9))])
     t = s + 0.3 * rng.standard_normal((1000, 10))
-    r = cchmi.cch(t, s, y, pca=2, pca_fraction=0.3)
+    r = cchmi.cch(t, s, y, pca=2, fit_fraction=0.3)
     assert r.dims == (2, 2) and r.pca == 2
     assert r.n == 1000 - 300
     wide = cchmi.cch(t, s, y, pca=20)  # wider than the data: nothing to reduce, rows still held out
     assert wide.dims == (10, 10) and wide.n == 700
+
+
+def test_latent_estimator():
+    pytest.importorskip("torch")
+    rng = np.random.default_rng(8)
+    n = 1200
+    y = rng.integers(0, 3, n)
+    s = np.hstack([y[:, None] + rng.standard_normal((n, 1)), rng.standard_normal((n, 5))])
+    close = s + 0.2 * rng.standard_normal((n, 6))
+    label_only = y[:, None] + rng.standard_normal((n, 6))
+    a = cchmi.cch(close, s, y, estimator="latent", embed_dim=3)
+    assert a.estimator == "latent-ksg1 + latent-ross" and a.dims == (3, 3) and a.n == n // 2
+    assert a.verdict == "distil"
+    ranking = cchmi.rank_teachers({"label": label_only, "close": close}, s, y, estimator="latent", embed_dim=3)
+    assert ranking.best == "close"
+    assert len({r.i_sy for _, r in ranking.rows}) == 1  # the (S, labels) embedding is the same for both
 
 
 def test_accepts_torch_tensors():
@@ -164,7 +180,8 @@ def test_rank_teachers_shares_student_rows_and_orders_by_gap():
     (dict(representation="embeddings"), "representation must be one of"),
     (dict(representation=("features",)), "representation must be one of"),
     (dict(pca=0), "pca must be >= 1"),
-    (dict(pca=2, pca_fraction=1.0), "pca_fraction"),
+    (dict(pca=2, fit_fraction=1.0), "fit_fraction"),
+    (dict(estimator="latent", pca=2), "pca applies to estimator='ksg' only"),
     (dict(k=0), "k must be between"),
     (dict(confidence=1.5), "confidence"),
 ])

@@ -1,0 +1,155 @@
+"""Neural MI: the fused kernels against the materialised score matrix (GPU), and the accuracy and
+time of the neural and latent estimators against KSG and the latentmi package (CPU or GPU).
+
+    python -m bench.bench_neural            # both parts (the GPU part only where CUDA is usable)
+    python -m bench.bench_neural --quick    # small sizes (a few minutes on 2 CPU cores)
+    python -m bench.bench_neural --part kernels|accuracy
+
+Kernels (GPU only): forward + backward of InfoNCE for encoded batches A, B (n, d=128): the torch
+path materialises S = A B^T (what a user writes: ``infonce(a @ b.T)``), the fused path computes
+the row log-sum-exps tile by tile. Median of 5 timed calls (CUDA events) after a warm-up; peak
+memory from torch.cuda.max_memory_allocated; ratio torch / fused in the same run.
+
+Accuracy: correlated Gaussians with true MI 2 nats and 2 to 256 dims per side, the same sample for
+every method: cchmi KSG-1 (k=3), cchmi neural_mi (SMILE, separable critic, defaults), cchmi
+latent_mi (defaults), and latentmi's ``lmi.estimate`` with its defaults (optional; a crash is
+recorded as such; latentmi 0.1.3 refers to ``np.NaN``, gone in NumPy 2, so the bench sets
+``np.NaN = np.nan`` in its process first). Rows go to bench/results/bench_neural.csv with the machine and the git SHA.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import math
+import time
+
+import numpy as np
+
+from bench._harness import append_csv, machine, markdown_table, require_compiled, run_with_timeout
+
+
+def _gpu_name() -> str:
+    import torch
+
+    return torch.cuda.get_device_name(0) if torch.cuda.is_available() else ""
+
+
+def bench_kernels(sizes: list[int], d: int = 128) -> list[dict]:
+    import torch
+
+    from cchmi.neural.bounds import infonce
+    from cchmi.neural.rowstats import bound_from_stats
+
+    rows = []
+    for n in sizes:
+        for dtype, tf32 in ((torch.float32, False), (torch.float32, True), (torch.bfloat16, False)):
+            gen = torch.Generator(device="cuda").manual_seed(0)
+            a0 = (torch.randn(n, d, device="cuda", generator=gen) / d**0.25).to(dtype)
+            b0 = (torch.randn(n, d, device="cuda", generator=gen) / d**0.25).to(dtype)
+            paths = {
+                "torch (materialised)": lambda a, b: infonce((a @ b.T).float()),  # torch's default matmul precision
+                "fused (triton)": lambda a, b: bound_from_stats("infonce", a, b, fused=True, allow_tf32=tf32),
+            }
+            result = {}
+            for name, fn in paths.items():
+                a, b = a0.clone().requires_grad_(True), b0.clone().requires_grad_(True)
+
+                def step(a=a, b=b, fn=fn):
+                    value = fn(a, b)
+                    value.backward()
+                    return value
+
+                try:
+                    torch.cuda.synchronize()
+                    step()
+                    torch.cuda.reset_peak_memory_stats()
+                    times = []
+                    for _ in range(5):
+                        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                        start.record()
+                        value = step()
+                        end.record()
+                        torch.cuda.synchronize()
+                        times.append(start.elapsed_time(end) / 1e3)
+                    peak = torch.cuda.max_memory_allocated() / 2**30
+                    result[name] = (float(np.median(times)), peak, float(value), "")
+                except torch.cuda.OutOfMemoryError:
+                    result[name] = (math.nan, math.nan, math.nan, "out of memory")
+                    torch.cuda.empty_cache()
+            base = result["torch (materialised)"][0]
+            for name, (seconds, peak, value, note) in result.items():
+                label = f"n={n}, d={d}, {str(dtype)[6:]}{' (tf32 allowed)' if tf32 else ''}"
+                rows.append({"part": "kernels", "case": label, "method": name,
+                             "estimate": value, "truth": "", "abs_error": "", "seconds": seconds,
+                             "peak_gib": peak, "ratio": base / seconds if seconds == seconds else "", "note": note})
+    return rows
+
+
+def _latentmi_estimate(x, y):
+    from latentmi import lmi
+
+    if not hasattr(np, "NaN"):  # latentmi 0.1.3 uses np.NaN, removed in NumPy 2.0: a one-line shim
+        np.NaN = np.nan
+    pmi, _, _ = lmi.estimate(x, y, quiet=True)
+    return float(np.nanmean(pmi))
+
+
+def bench_accuracy(dims: list[int], n: int, timeout: float) -> list[dict]:
+    import cchmi
+    from cchmi.data import correlated_gaussian
+
+    methods = {
+        "cchmi KSG-1": lambda x, y: cchmi.ksg_mi(x, y).estimate,
+        "cchmi neural_mi (smile)": lambda x, y: cchmi.neural_mi(x, y).estimate,
+        "cchmi latent_mi": lambda x, y: cchmi.latent_mi(x, y).estimate,
+    }
+    if importlib.util.find_spec("latentmi") is not None:
+        methods["latentmi (defaults)"] = _latentmi_estimate
+    rows = []
+    for dim in dims:
+        s = correlated_gaussian(n, dim, dim, mi=2.0, random_state=0)
+        for name, fn in methods.items():
+            t = run_with_timeout(lambda fn=fn: fn(s.x, s.y), timeout)
+            value = t.value if t.value is not None else math.nan
+            rows.append({"part": "accuracy", "case": f"n={n}, {dim}+{dim} dims, MI 2 nats", "method": name,
+                         "estimate": value, "truth": s.mi, "abs_error": abs(value - s.mi), "seconds": t.median,
+                         "peak_gib": "", "ratio": "", "note": "" if t.status == "ok" else t.status})
+    return rows
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--part", choices=("kernels", "accuracy", "all"), default="all")
+    parser.add_argument("--timeout", type=float, default=1200.0, help="seconds per accuracy run (default 1200)")
+    args = parser.parse_args(argv)
+    require_compiled()
+    import torch
+
+    facts = machine()
+    facts["gpu"] = _gpu_name()
+    rows = []
+    if args.part in ("kernels", "all"):
+        if torch.cuda.is_available():
+            rows += bench_kernels([16384] if args.quick else [16384, 65536])
+        else:
+            print("kernels: no CUDA device, skipped")
+    if args.part in ("accuracy", "all"):
+        rows += bench_accuracy([2, 8, 32] if args.quick else [2, 8, 32, 128, 256], 4000 if args.quick else 10000,
+                               args.timeout)
+    if not rows:
+        return
+    append_csv("bench_neural", [{**facts, **r} for r in rows])
+    print(f"machine: {facts['cpu']} ({facts['cores']} cores) {facts['gpu']}, git {facts['git']}, {time.strftime('%Y-%m-%d')}")
+    table = [[r["case"], r["method"], f"{r['estimate']:.3f}" if r["estimate"] == r["estimate"] else "-",
+              f"{r['abs_error']:.3f}" if r["abs_error"] not in ("", None) and r["abs_error"] == r["abs_error"] else "-",
+              f"{r['seconds']:.3g}" if r["seconds"] == r["seconds"] else "-",
+              f"{r['peak_gib']:.2f}" if r["peak_gib"] not in ("",) and r["peak_gib"] == r["peak_gib"] else "",
+              f"{r['ratio']:.1f}x" if r["ratio"] not in ("",) else "", r["note"]] for r in rows]
+    print(markdown_table(["case", "method", "estimate", "|error|", "seconds", "peak GiB", "torch / fused", "note"],
+                         table))
+
+
+if __name__ == "__main__":
+    main()

@@ -186,6 +186,21 @@ def _init_torchrun() -> int:
     return dist.get_rank()
 
 
+def _cmd_bench(args) -> int:
+    from cchmi import benchmark
+
+    out = Path(args.out)
+    progress = not args.no_progress
+    if args.kind == "accuracy":
+        tasks = args.tasks.split(",") if args.tasks else None
+        text = benchmark.main_accuracy(out, quick=args.quick, seeds=args.seeds, tasks=tasks, neural=args.neural,
+                                       device=args.device, timeout=args.timeout, progress=progress)
+    else:
+        text = benchmark.main_speed(out, quick=args.quick, timeout=args.timeout, progress=progress)
+    print(text)
+    return 0
+
+
 def _cmd_mi(args) -> int:
     import cchmi
 
@@ -242,6 +257,18 @@ def _parser() -> argparse.ArgumentParser:
     exp.add_argument("--devices", default=None, help="e.g. cuda:0,cuda:1: jobs go to them round-robin")
     exp.add_argument("--no-progress", action="store_true", help="no progress bar")
     exp.set_defaults(run=_cmd_experiment)
+
+    bench = sub.add_parser("bench", help="accuracy or speed of cchmi and the installed peers on tasks with known MI")
+    bench.add_argument("kind", choices=("accuracy", "speed"))
+    bench.add_argument("--quick", action="store_true", help="a subset that runs in minutes on 2 CPU cores")
+    bench.add_argument("--seeds", type=_positive_int, default=None, help="seeds per task and n (accuracy)")
+    bench.add_argument("--tasks", default=None, help="comma-separated task names (accuracy; default: all)")
+    bench.add_argument("--neural", action="store_true", help="also cchmi's neural estimators (accuracy)")
+    bench.add_argument("--device", default=None, help="device of the neural estimators, e.g. cuda")
+    bench.add_argument("--timeout", type=float, default=300.0, help="seconds before a call is killed (default 300)")
+    bench.add_argument("--out", default="cchmi-bench", help="output folder (default ./cchmi-bench)")
+    bench.add_argument("--no-progress", action="store_true", help="no progress bar")
+    bench.set_defaults(run=_cmd_bench)
 
     mi = sub.add_parser("mi", help="estimate I(X; Y) for two arrays stored in files (.npy, .npz, .csv, .txt, .pt)")
     mi.add_argument("x")

@@ -17,6 +17,8 @@ comparison: natural log units (NPEET's default is bits: base=e is passed) and th
 * NPEET (``npeet_plus.mi(x, y, k=3, base=e)``; ``micd`` for labels);
 * ennemi ``estimate_mi(y, x, k=3)`` (1+1; ``discrete_y=True`` for labels);
 * infomeasure ``mutual_information(x, y, approach="ksg", k=3, base="e")``;
+* benchmark-mi ``KSGEnsembleFirstEstimator(neighborhoods=(3,)).estimate(x, y)`` (its default
+  neighbourhoods are (5, 10); it pins NumPy < 2, so it cannot share an environment with NumPy 2);
 * latentmi ``lmi.estimate(x, y)`` (continuous; slow, accuracy only; np.NaN shimmed on NumPy 2).
 
 Every call runs in its own forked process, killed after ``timeout`` seconds; peers' modules are
@@ -92,6 +94,12 @@ def _infomeasure(x, y, task, device):
     return float(infomeasure.mutual_information(x, y, approach="ksg", k=K, base="e"))
 
 
+def _bmi(x, y, task, device):
+    from bmi.estimators import KSGEnsembleFirstEstimator
+
+    return float(KSGEnsembleFirstEstimator(neighborhoods=(K,)).estimate(x, y))
+
+
 def _latentmi(x, y, task, device):
     from latentmi import lmi
 
@@ -112,6 +120,7 @@ PEERS = [
     ("NPEET", "npeet_plus", _npeet, lambda t: True),
     ("ennemi", "ennemi", _ennemi, lambda t: t.dim_x == 1 and (t.kind == "labels" or t.dim_y == 1)),
     ("infomeasure", "infomeasure", _infomeasure, lambda t: t.kind == "continuous"),
+    ("benchmark-mi (bmi)", "bmi", _bmi, lambda t: t.kind == "continuous"),
 ]
 SLOW_PEERS = [("latentmi", "latentmi", _latentmi, lambda t: t.kind == "continuous")]
 
@@ -121,7 +130,7 @@ def _installed(module: str) -> bool:
 
 
 # Imported in the parent before any forked call, so that no timing includes an import.
-_PRELOAD = {"sklearn": "sklearn.feature_selection", "npeet_plus": "npeet_plus", "ennemi": "ennemi",
+_PRELOAD = {"sklearn": "sklearn.feature_selection", "npeet_plus": "npeet_plus", "ennemi": "ennemi", "bmi": "bmi",
             "infomeasure": "infomeasure", "latentmi": "latentmi.lmi", "torch": "cchmi.neural"}
 
 

@@ -144,6 +144,17 @@ def methods(neural: bool = False, slow_peers: bool = False) -> list:
     return CCHMI_METHODS + (NEURAL_METHODS if neural else []) + PEERS + (SLOW_PEERS if slow_peers else [])
 
 
+def _call(method, task: Task, s, device, timeout: float, warmup: bool) -> tuple[float, float, str]:
+    """(estimate, seconds, status) of one method on one sample, in a forked process with a timeout."""
+    _, module, fn, supports = method
+    if not _installed(module):
+        return math.nan, math.nan, "not installed"
+    if not supports(task):
+        return math.nan, math.nan, "unsupported"
+    t = run_with_timeout(lambda: fn(s.x, s.y, task, device), timeout, warmup=warmup)
+    return (t.value if t.value is not None else math.nan), t.median, t.status
+
+
 # -- progress -------------------------------------------------------------------------------------
 
 class _Bar:
@@ -171,20 +182,12 @@ def run_accuracy(tasks: list[Task], sizes: list[int], seeds: int, *, method_list
         for n in sizes:
             for seed in range(seeds):
                 s = task.sample(n, seed)
-                for name, module, fn, supports in method_list:
-                    bar.step(f"{task.name} n={n} {name}")
-                    if not _installed(module):
-                        status, t = "not installed", None
-                    elif not supports(task):
-                        status, t = "unsupported", None
-                    else:
-                        t = run_with_timeout(lambda fn=fn: fn(s.x, s.y, task, device), timeout)
-                        status = t.status
-                    value = t.value if t is not None and t.value is not None else math.nan
+                for method in method_list:
+                    bar.step(f"{task.name} n={n} {method[0]}")
+                    value, seconds, status = _call(method, task, s, device, timeout, warmup=False)
                     rows.append({"task": task.name, "kind": task.kind, "dims": f"{task.dim_x}+{task.dim_y}", "n": n,
-                                 "seed": seed, "method": name, "estimate": value, "truth": task.mi,
-                                 "error": value - task.mi, "seconds": t.median if t is not None else math.nan,
-                                 "status": status})
+                                 "seed": seed, "method": method[0], "estimate": value, "truth": task.mi,
+                                 "error": value - task.mi, "seconds": seconds, "status": status})
     return rows
 
 
@@ -269,18 +272,11 @@ def run_speed(cases: list[tuple[int, int]], *, method_list: list, timeout: float
     for n, dim in cases:
         s = correlated_gaussian(n, dim, dim, mi=1.0, random_state=0)
         task = Task(f"gauss-{dim}x{dim}-1", "", "continuous", dim, dim, 1.0, lambda n_, seed: s)
-        for name, module, fn, supports in method_list:
-            bar.step(f"n={n} {dim}+{dim} {name}")
-            if not _installed(module):
-                status, t = "not installed", None
-            elif not supports(task):
-                status, t = "unsupported", None
-            else:
-                t = run_with_timeout(lambda fn=fn: fn(s.x, s.y, task, None), timeout, warmup=True)
-                status = t.status
-            rows.append({"n": n, "dims": f"{dim}+{dim}", "method": name,
-                         "estimate": t.value if t is not None and t.value is not None else math.nan,
-                         "seconds": t.median if t is not None else math.nan, "status": status})
+        for method in method_list:
+            bar.step(f"n={n} {dim}+{dim} {method[0]}")
+            value, seconds, status = _call(method, task, s, None, timeout, warmup=True)
+            rows.append({"n": n, "dims": f"{dim}+{dim}", "method": method[0], "estimate": value, "seconds": seconds,
+                         "status": status})
     return rows
 
 

@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from cchmi import _validate as V
+from cchmi._torch import resolve_device
 from cchmi.cch import cch
 from cchmi.data.multiview import MultiView
 from cchmi.distill.losses import feature_kd_loss, kd_loss
@@ -129,15 +130,6 @@ def fingerprint(*arrays: np.ndarray) -> str:
         h.update(f"{a.shape}{a.dtype}".encode())
         h.update(a.tobytes())
     return h.hexdigest()[:16]
-
-
-def resolve_device(device) -> torch.device:
-    if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} asked for, but torch sees no CUDA GPU")
-    return dev
 
 
 def _model_kind(model: str, data: MultiView, view: str) -> str:

@@ -21,20 +21,12 @@ import numpy as np
 import torch
 
 from cchmi import _validate as V
+from cchmi._torch import resolve_device
 from cchmi.ksg import _unit
 from cchmi.neural import bounds as B
 from cchmi.neural.critics import CRITICS, build_critic
 from cchmi.neural.rowstats import bound_from_stats
 from cchmi.results import MIResult
-
-
-def resolve_device(device) -> torch.device:
-    if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} asked for, but torch sees no CUDA GPU")
-    return dev
 
 
 def _fused_allowed(dev: torch.device) -> bool:

@@ -22,9 +22,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from cchmi import _validate as V
+from cchmi._torch import resolve_device
 from cchmi.ksg import ksg_mi, mixed_mi
 from cchmi.neural.critics import mlp
-from cchmi.neural.estimator import _batches, resolve_device, split_rows, standardise
+from cchmi.neural.estimator import _batches, split_rows, standardise
 from cchmi.results import MIResult
 
 

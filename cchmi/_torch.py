@@ -1,0 +1,17 @@
+"""Small torch helpers shared by the KD trainer and the neural estimators (imported only by code
+that needs torch)."""
+
+from __future__ import annotations
+
+import torch
+
+
+def resolve_device(device) -> torch.device:
+    """None or "auto": CUDA when torch sees a GPU, else the CPU; otherwise the device asked for,
+    refused with a clear error when it is a CUDA device and none is visible."""
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} asked for, but torch sees no CUDA GPU")
+    return dev

@@ -33,12 +33,12 @@ import importlib.util
 import json
 import math
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 from cchmi._harness import append_csv, machine, markdown_table, run_with_timeout
+from cchmi._progress import Progress
 from cchmi.data.tasks import QUICK_TASKS, Task, catalogue
 
 K = 3
@@ -155,21 +155,6 @@ def _call(method, task: Task, s, device, timeout: float, warmup: bool) -> tuple[
     return (t.value if t.value is not None else math.nan), t.median, t.status
 
 
-# -- progress -------------------------------------------------------------------------------------
-
-class _Bar:
-    def __init__(self, total: int, label: str, enabled: bool):
-        self.total, self.label, self.enabled, self.done, self.start = total, label, enabled, 0, time.perf_counter()
-
-    def step(self, what: str):
-        self.done += 1
-        if self.enabled:
-            elapsed = time.perf_counter() - self.start
-            eta = elapsed / self.done * (self.total - self.done)
-            print(f"\r{self.label}: {self.done}/{self.total} ({what[:40]:<40}) {elapsed:.0f}s, ~{eta:.0f}s left",
-                  end="" if self.done < self.total else "\n", file=sys.stderr, flush=True)
-
-
 # -- accuracy -------------------------------------------------------------------------------------
 
 def run_accuracy(tasks: list[Task], sizes: list[int], seeds: int, *, method_list: list, timeout: float,
@@ -177,7 +162,7 @@ def run_accuracy(tasks: list[Task], sizes: list[int], seeds: int, *, method_list
     """One row per (task, n, seed, method): estimate, truth, error, seconds, status."""
     _preload(method_list)
     rows = []
-    bar = _Bar(len(tasks) * len(sizes) * seeds * len(method_list), "accuracy", progress)
+    bar = Progress(len(tasks) * len(sizes) * seeds * len(method_list), "accuracy", progress)
     for task in tasks:
         for n in sizes:
             for seed in range(seeds):
@@ -268,7 +253,7 @@ def run_speed(cases: list[tuple[int, int]], *, method_list: list, timeout: float
 
     _preload(method_list)
     rows = []
-    bar = _Bar(len(cases) * len(method_list), "speed", progress)
+    bar = Progress(len(cases) * len(method_list), "speed", progress)
     for n, dim in cases:
         s = correlated_gaussian(n, dim, dim, mi=1.0, random_state=0)
         task = Task(f"gauss-{dim}x{dim}-1", "", "continuous", dim, dim, 1.0, lambda n_, seed: s)

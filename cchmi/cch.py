@@ -25,7 +25,16 @@ import numpy as np
 
 from cchmi import _backend
 from cchmi import _validate as V
-from cchmi.ksg import _check_classes, _ksg_core, _mixed_core, _prepare, _take, _unit, subsample_spread
+from cchmi._scaling import standardise
+from cchmi.ksg import (
+    _check_classes,
+    _ksg_core,
+    _mixed_core,
+    _prepare,
+    _take,
+    _unit,
+    subsample_spread,
+)
 
 ESTIMATORS = ("ksg", "latent")
 REPRESENTATIONS = ("features", "logits", "probabilities")
@@ -129,11 +138,9 @@ def _pca(a: np.ndarray, fit: np.ndarray, rows: np.ndarray, dim: int) -> np.ndarr
     """Project `rows` onto the top `dim` principal axes of the standardised `fit` rows (a when dim >= d)."""
     if dim >= a.shape[1]:
         return a[rows]
-    mean = a[fit].mean(axis=0)
-    sd = a[fit].std(axis=0)
-    sd[sd == 0] = 1.0
-    _, _, vt = np.linalg.svd((a[fit] - mean) / sd, full_matrices=False)
-    return ((a[rows] - mean) / sd) @ vt[:dim].T
+    z = standardise(a, fit, np.float64)
+    _, _, vt = np.linalg.svd(z[fit], full_matrices=False)
+    return z[rows] @ vt[:dim].T
 
 
 def cch(

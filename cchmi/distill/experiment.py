@@ -31,11 +31,11 @@ import hashlib
 import itertools
 import json
 import os
-import sys
-import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
 from pathlib import Path
+
+from cchmi._progress import Progress
 
 DATASETS = ("mfeat", "mfh", "fashion_mnist")
 TOP_KEYS = {"name", "seeds", "pairs", "data", "train", "split", "cch", "sweep", "pairing", "p"}
@@ -190,29 +190,6 @@ def run_job(job: dict, out: str, device=None, threads: int | None = None) -> dic
 
 def _summary_path(out, job) -> Path:
     return Path(out) / "runs" / job["key"] / "summary.json"
-
-
-class Progress:
-    """A one-line progress bar on stderr (redrawn on a terminal, a line per 10% otherwise)."""
-
-    def __init__(self, total: int, label: str, enabled: bool = True):
-        self.total, self.label, self.enabled = total, label, enabled and total > 0
-        self.done, self.start, self.last_decile = 0, time.perf_counter(), -1
-        self.tty = sys.stderr.isatty()
-
-    def step(self, n: int = 1):
-        self.done += n
-        if not self.enabled:
-            return
-        elapsed = time.perf_counter() - self.start
-        eta = elapsed / self.done * (self.total - self.done) if self.done else 0.0
-        bar = "#" * int(30 * self.done / self.total)
-        text = f"{self.label} [{bar:<30}] {self.done}/{self.total} {elapsed:.0f}s elapsed, ~{eta:.0f}s left"
-        if self.tty:
-            print("\r" + text, end="\n" if self.done == self.total else "", file=sys.stderr, flush=True)
-        elif self.done * 10 // self.total != self.last_decile:
-            self.last_decile = self.done * 10 // self.total
-            print(text, file=sys.stderr, flush=True)
 
 
 def _run_distributed(todo: list[dict], out: Path, bar: Progress) -> None:

@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from cchmi import _validate as V
+from cchmi._scaling import standardise
 from cchmi._torch import resolve_device
 from cchmi.cch import cch
 from cchmi.data.multiview import MultiView
@@ -136,12 +137,6 @@ def _model_kind(model: str, data: MultiView, view: str) -> str:
     if model == "auto":
         return "cnn" if view in data.image_shapes else "mlp"
     return model
-
-
-def _standardise(x: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    mean, sd = x[rows].mean(axis=0), x[rows].std(axis=0)
-    sd[sd == 0] = 1.0
-    return ((x - mean) / sd).astype(np.float32)
 
 
 @torch.no_grad()
@@ -289,8 +284,8 @@ def run_kd(
     xt_raw = xt_raw[pair]  # teacher row paired with student row i; same class as i
     kinds = {view: _model_kind(train.model, data, view) for view in (teacher_view, student_view)}
     # MLP inputs are standardised with their training rows' statistics; CNN inputs stay as given.
-    xt = _standardise(xt_raw, rows["teacher_train"]) if kinds[teacher_view] == "mlp" else xt_raw.astype(np.float32)
-    xs = _standardise(xs_raw, rows["train"]) if kinds[student_view] == "mlp" else xs_raw.astype(np.float32)
+    xt = standardise(xt_raw, rows["teacher_train"]) if kinds[teacher_view] == "mlp" else xt_raw.astype(np.float32)
+    xs = standardise(xs_raw, rows["train"]) if kinds[student_view] == "mlp" else xs_raw.astype(np.float32)
 
     out = Path(out_dir) if out_dir is not None and distributed()[0] == 0 else None  # one writer under torchrun
     log_file = None

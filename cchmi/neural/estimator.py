@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import copy
 import math
-import sys
 import time
 from statistics import NormalDist
 
@@ -21,6 +20,8 @@ import numpy as np
 import torch
 
 from cchmi import _validate as V
+from cchmi._progress import Progress
+from cchmi._scaling import standardise
 from cchmi._torch import resolve_device
 from cchmi.ksg import _unit
 from cchmi.neural import bounds as B
@@ -52,33 +53,10 @@ def split_rows(n: int, val_fraction: float, test_fraction: float, rng) -> tuple[
     return np.sort(order[n_val + n_test :]), np.sort(order[:n_val]), np.sort(order[n_val : n_val + n_test])
 
 
-def standardise(arrays: list[np.ndarray], fit_rows: np.ndarray) -> list[np.ndarray]:
-    out = []
-    for a in arrays:
-        mean, sd = a[fit_rows].mean(axis=0), a[fit_rows].std(axis=0)
-        sd[sd == 0] = 1.0
-        out.append(((a - mean) / sd).astype(np.float32))
-    return out
-
-
 def _batches(n_rows: int, batch_size: int, gen: torch.Generator | None) -> list[torch.Tensor]:
     """Disjoint full batches (a remainder smaller than batch_size is left out)."""
     order = torch.randperm(n_rows, generator=gen) if gen is not None else torch.arange(n_rows)
     return [order[s : s + batch_size] for s in range(0, n_rows - batch_size + 1, batch_size)]
-
-
-class _Progress:
-    def __init__(self, enabled: bool, total: int):
-        self.enabled, self.total = enabled, total
-
-    def update(self, epoch: int, value: float):
-        if self.enabled:
-            print(f"\rneural MI: epoch {epoch + 1}/{self.total}, validation estimate {value:.4f} nats",
-                  end="", file=sys.stderr, flush=True)
-
-    def close(self):
-        if self.enabled:
-            print(file=sys.stderr)
 
 
 def _fit_neural(
@@ -135,7 +113,7 @@ def _fit_neural(
     if batch_size > smallest:
         raise ValueError(f"batch_size={batch_size} is above the smallest split ({smallest} rows of n={n}: "
                          f"{train.size} train, {val.size} validation, {test.size} test); lower it or give more rows")
-    xs, ys = standardise([xa, ya], train)
+    xs, ys = standardise(xa, train), standardise(ya, train)
     X, Y = torch.as_tensor(xs, device=dev), torch.as_tensor(ys, device=dev)
     torch.manual_seed(random_state)
     model = build_critic(critic, X.shape[1], Y.shape[1], hidden=hidden, layers=layers, embed_dim=embed_dim).to(dev)
@@ -161,7 +139,7 @@ def _fit_neural(
         return np.asarray(out)
 
     history, best, best_state, since = [], -math.inf, None, 0
-    bar = _Progress(progress, epochs)
+    bar = Progress(epochs, "neural MI (epochs)", progress)
     train_t = torch.as_tensor(train)
     for epoch in range(epochs):
         for idx in _batches(train.size, batch_size, gen):
@@ -173,7 +151,7 @@ def _fit_neural(
             opt.step()
         current = float(evaluate(val).mean())
         history.append(current)
-        bar.update(epoch, current)
+        bar.step(f"validation estimate {current:.4f} nats")
         if current > best:
             best, best_state, since = current, copy.deepcopy(model.state_dict()), 0
         else:

@@ -22,10 +22,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from cchmi import _validate as V
+from cchmi._scaling import standardise
 from cchmi._torch import resolve_device
 from cchmi.ksg import ksg_mi, mixed_mi
 from cchmi.neural.critics import mlp
-from cchmi.neural.estimator import _batches, split_rows, standardise
+from cchmi.neural.estimator import _batches, split_rows
 from cchmi.results import MIResult
 
 
@@ -59,10 +60,10 @@ def embed(x: np.ndarray, y: np.ndarray, train: np.ndarray, val: np.ndarray, rows
     Validated input expected; the scaler is fitted on `train`."""
     dev = resolve_device(device)
     if n_classes:
-        (xs,) = standardise([x], train)
+        xs = standardise(x, train)
         Y = torch.as_tensor(y, device=dev)
     else:
-        xs, ys = standardise([x, y], train)
+        xs, ys = standardise(x, train), standardise(y, train)
         Y = torch.as_tensor(ys, device=dev)
     X = torch.as_tensor(xs, device=dev)
     torch.manual_seed(seed)

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import functools
 import gzip
 import io
 import lzma
@@ -65,6 +66,14 @@ class MultiView:
         return self.views[name]
 
 
+@functools.lru_cache(maxsize=1)
+def _mfeat_arrays() -> dict:
+    """The bundled arrays, decompressed once per process (a sweep loads the dataset for every run)."""
+    raw = lzma.decompress(resources.files("cchmi.data").joinpath("mfeat.npz.xz").read_bytes())
+    with np.load(io.BytesIO(raw)) as z:
+        return {k: z[k] for k in z.files}
+
+
 def load_mfeat(views=None) -> MultiView:
     """UCI Multiple Features: 2000 handwritten digits (200 per class 0-9), each described by six views:
     fourier (76 Fourier coefficients of the contour), profile (216 profile correlations),
@@ -79,10 +88,9 @@ def load_mfeat(views=None) -> MultiView:
     unknown = [v for v in names if v not in MFEAT_VIEWS]
     if unknown or not names:
         raise ValueError(f"views must be a non-empty subset of {MFEAT_VIEWS}, got {views!r}")
-    raw = lzma.decompress(resources.files("cchmi.data").joinpath("mfeat.npz.xz").read_bytes())
-    with np.load(io.BytesIO(raw)) as z:
-        data = {v: z[v].astype(np.float64) for v in names}
-        labels = z["labels"].astype(np.int64)
+    arrays = _mfeat_arrays()
+    data = {v: arrays[v].astype(np.float64) for v in names}  # copies: the cache stays untouched
+    labels = arrays["labels"].astype(np.int64)
     return MultiView(
         name="mfeat",
         views=data,

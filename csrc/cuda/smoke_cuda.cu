@@ -1,5 +1,7 @@
 #include "cuda/smoke_cuda.h"
 
+#include "cuda/common_cuda.cuh"
+
 #include <cuda_runtime.h>
 
 #include <stdexcept>
@@ -8,10 +10,6 @@
 
 namespace cchmi::cuda {
 namespace {
-
-void throw_on_error(cudaError_t err, const char* what) {
-  if (err != cudaSuccess) throw std::runtime_error(std::string("cchmi._cuda: ") + what + ": " + cudaGetErrorString(err));
-}
 
 __global__ void iota_kernel(long long* out, index_t n) {
   // 64-bit index arithmetic, as everywhere N can be large.

@@ -1,0 +1,18 @@
+// Per-point-radius counts in max-norm on an NVIDIA GPU: the marginal counts of the KSG family.
+// Torch-free: device pointers, sizes, the device and the caller's stream (cudaStream_t as void*).
+#pragma once
+
+#include "common/check.h"
+
+namespace cchmi::cuda {
+
+// For each of `batch` problems and every point i, in one pass over the pairs:
+//   out_x[i] = #{j != i : dist_x(i, j) < radius_x[i]},  out_y[i] likewise in y,
+// with <= instead of < when `inclusive` (KSG-2 extents, Gao et al.), dist = max_c |fl(a_jc - a_ic)|.
+// x: (batch, n, dx), y: (batch, n, dy) row-major, radius_*: (batch, n), out_*: (batch, n).
+// y == nullptr with dy == 0 counts in x only (out_y and radius_y unused). n < 2^31.
+template <typename T>
+void count_within_pair(const T* x, index_t dx, const T* y, index_t dy, index_t batch, index_t n, const T* radius_x,
+                       const T* radius_y, bool inclusive, index_t* out_x, index_t* out_y, int device, void* stream);
+
+}  // namespace cchmi::cuda

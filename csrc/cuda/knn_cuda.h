@@ -1,0 +1,22 @@
+// Exact k nearest neighbours in max-norm on an NVIDIA GPU. Torch-free: device pointers, sizes, the
+// device and the caller's stream (a cudaStream_t passed as void*; 0 is the legacy default stream).
+#pragma once
+
+#include "common/check.h"
+
+namespace cchmi::cuda {
+
+// Largest k: the k best candidates of every query live in registers.
+constexpr index_t kMaxK = 64;
+
+// For each of `batch` problems (points: (batch, n, d) row-major on `device`, finite) and every point
+// i, the k nearest other points of the same problem:
+//   out_dist (batch, n, k): max_c |fl(x_jc - x_ic)|, ascending;
+//   out_idx  (batch, n, k): indices within the problem; among equal distances the smaller comes first.
+// Requires 1 <= k <= min(n - 1, kMaxK), n < 2^31. Asynchronous on `stream`; throws std::invalid_argument
+// on bad sizes and std::runtime_error on a CUDA error.
+template <typename T>
+void knn(const T* points, index_t batch, index_t n, index_t d, index_t k, T* out_dist, index_t* out_idx,
+         int device, void* stream);
+
+}  // namespace cchmi::cuda

@@ -1,0 +1,199 @@
+"""Exact max-norm kNN and per-point-radius counts in Triton: the `triton` backend's kernels.
+
+Both kernels take a batch of problems, ``points`` of shape (B, n, d) (float32 or float64,
+contiguous), and launch one program per block of BLOCK_M queries of one problem (grid (n / BLOCK_M,
+B)). Candidate tiles of BLOCK_N points stream past the block; a distance tile is built one
+coordinate at a time as max_c |fl(p_jc - q_ic)| (one rounding, then exact abs and max), the
+numerical contract shared with the C++ and CUDA kernels, so neighbour counts are bit-identical.
+No n x n matrix exists: memory is O(B n (d + k)). Offsets are 64-bit.
+
+kNN keeps the k best candidates of every query in registers as unsorted slots (distance, index),
+ordered lexicographically (ties: the smaller index is nearer), and tracks the worst slot. A tile is
+merged only when one of its candidates beats some query's worst (after the first tiles, most are
+skipped by one comparison); merging extracts the tile's best candidate per query at most k times.
+The wrapper sorts the k slots at the end. k is limited to MAX_K (the slots live in registers).
+
+Counting visits every pair once per query and counts both marginal spaces (x and y) in the same
+pass: strict ``<`` (KSG-1, Ross, Frenzel-Pompe) or ``<=`` (KSG-2 extents, Gao et al.).
+"""
+
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+BLOCK_M = 32
+BLOCK_N = 32
+MAX_K = 64  # slots are registers of every query: beyond this they spill (checked in the wrappers)
+_BIG_INIT = 2**62  # index of an empty slot: larger than every point index
+_BIG_GONE = 2**62 + 1  # index of a masked candidate (self, padding, extracted): never enters a slot
+
+
+@triton.jit
+def _distance_tile(P, rows, cols, n, d, rmask, cmask):
+    """(BLOCK_M, BLOCK_N) max-norm distances between rows `rows` and `cols` of one (n, d) problem."""
+    dist = tl.zeros([rows.shape[0], cols.shape[0]], dtype=P.dtype.element_ty)
+    roff = rows.to(tl.int64) * d
+    coff = cols.to(tl.int64) * d
+    for c in range(d):
+        q = tl.load(P + roff + c, mask=rmask, other=0.0)
+        p = tl.load(P + coff + c, mask=cmask, other=0.0)
+        dist = tl.maximum(dist, tl.abs(p[None, :] - q[:, None]))
+    return dist
+
+
+@triton.jit
+def _worst(top_d, top_i, slots, KP: tl.constexpr):
+    """Lexicographically largest (distance, index) slot of each row, and its position."""
+    wd = tl.max(top_d, 1)
+    at_wd = top_d == wd[:, None]
+    wi = tl.max(tl.where(at_wd, top_i, -1), 1)
+    wpos = tl.min(tl.where(at_wd & (top_i == wi[:, None]), slots[None, :], KP), 1)
+    return wd, wi, wpos
+
+
+@triton.jit
+def _knn_kernel(P, OUT_D, OUT_I, n, d, k, KP: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
+    problem = tl.program_id(1).to(tl.int64)
+    P = P + problem * n * d
+    rows = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
+    rmask = rows < n
+    slots = tl.arange(0, KP)
+    inf = float("inf")
+    # Slots s < k start empty (inf, _BIG_INIT); padding slots s >= k hold (-inf, -1): never the worst.
+    live = slots[None, :] < k
+    zero_d = tl.zeros([BLOCK_M, KP], dtype=P.dtype.element_ty)
+    top_d = tl.where(live, zero_d + inf, zero_d - inf)
+    top_i = tl.where(live, tl.full([BLOCK_M, KP], _BIG_INIT, tl.int64), -1)
+    wd, wi, wpos = _worst(top_d, top_i, slots, KP)
+    for start in range(0, n, BLOCK_N):
+        cols = start + tl.arange(0, BLOCK_N)
+        cmask = cols < n
+        dist = _distance_tile(P, rows, cols, n, d, rmask, cmask)
+        gone = (cols[None, :] == rows[:, None]) | (cmask[None, :] == 0)
+        dist = tl.where(gone, inf, dist)
+        cand = tl.where(gone, _BIG_GONE, cols[None, :].to(tl.int64))
+        # Columns come in increasing index order, so a candidate at the worst's distance has a larger
+        # index than the worst and cannot enter: only a strictly smaller distance can.
+        hopeful = tl.min(dist, 1) < wd
+        if tl.max(hopeful.to(tl.int32), 0) > 0:
+            for _ in range(KP):  # at most k candidates of a tile can enter; extra rounds change nothing
+                m = tl.min(dist, 1)
+                jm = tl.min(tl.where(dist == m[:, None], cand, _BIG_GONE), 1)
+                better = (m < wd) | ((m == wd) & (jm < wi))
+                put = better[:, None] & (slots[None, :] == wpos[:, None])
+                top_d = tl.where(put, m[:, None], top_d)
+                top_i = tl.where(put, jm[:, None], top_i)
+                taken = cand == jm[:, None]
+                dist = tl.where(taken, inf, dist)
+                cand = tl.where(taken, _BIG_GONE, cand)
+                wd, wi, wpos = _worst(top_d, top_i, slots, KP)
+    out = (problem * n + rows.to(tl.int64))[:, None] * k + slots[None, :]
+    omask = rmask[:, None] & live
+    tl.store(OUT_D + out, top_d, mask=omask)
+    tl.store(OUT_I + out, top_i, mask=omask)
+
+
+@triton.jit
+def _count_kernel(X, Y, RX, RY, OUT_X, OUT_Y, n, dx, dy,
+                  HAS_Y: tl.constexpr, INCLUSIVE: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
+    problem = tl.program_id(1).to(tl.int64)
+    X = X + problem * n * dx
+    rows = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
+    rmask = rows < n
+    prow = problem * n + rows.to(tl.int64)
+    rx = tl.load(RX + prow, mask=rmask, other=0.0)
+    cx = tl.zeros([BLOCK_M], dtype=tl.int32)
+    if HAS_Y:
+        Y = Y + problem * n * dy
+        ry = tl.load(RY + prow, mask=rmask, other=0.0)
+        cy = tl.zeros([BLOCK_M], dtype=tl.int32)
+    for start in range(0, n, BLOCK_N):
+        cols = start + tl.arange(0, BLOCK_N)
+        cmask = cols < n
+        other = (cols[None, :] != rows[:, None]) & (cmask[None, :] != 0)
+        dist_x = _distance_tile(X, rows, cols, n, dx, rmask, cmask)
+        if INCLUSIVE:
+            inside_x = dist_x <= rx[:, None]
+        else:
+            inside_x = dist_x < rx[:, None]
+        cx += tl.sum((inside_x & other).to(tl.int32), 1)
+        if HAS_Y:
+            dist_y = _distance_tile(Y, rows, cols, n, dy, rmask, cmask)
+            if INCLUSIVE:
+                inside_y = dist_y <= ry[:, None]
+            else:
+                inside_y = dist_y < ry[:, None]
+            cy += tl.sum((inside_y & other).to(tl.int32), 1)
+    tl.store(OUT_X + prow, cx.to(tl.int64), mask=rmask)
+    if HAS_Y:
+        tl.store(OUT_Y + prow, cy.to(tl.int64), mask=rmask)
+
+
+def _batched(points: torch.Tensor, name: str) -> torch.Tensor:
+    if points.dim() == 2:
+        points = points.unsqueeze(0)
+    if points.dim() != 3 or points.dtype not in (torch.float32, torch.float64):
+        raise ValueError(f"{name} must be a (n, d) or (B, n, d) float32/float64 tensor, got {tuple(points.shape)} "
+                         f"{points.dtype}")
+    return points.contiguous()
+
+
+def check_k(k: int, n: int) -> None:
+    if not 1 <= k <= n - 1:
+        raise ValueError(f"k must satisfy 1 <= k <= n - 1 = {n - 1}; got k={k}")
+    if k > MAX_K:
+        raise ValueError(f"k={k} is above the triton backend's limit MAX_K={MAX_K} (the k best candidates live in "
+                         "registers); use backend='cpu' for larger k")
+
+
+def knn(points: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """k nearest neighbours of every point ((n, d) or (B, n, d)), self excluded, ties by smaller index.
+
+    Returns (dist, idx) of shape (..., n, k), ascending by (distance, index); idx is int64.
+    """
+    p = _batched(points, "points")
+    b, n, d = p.shape
+    check_k(k, n)
+    out_d = torch.empty((b, n, k), dtype=p.dtype, device=p.device)
+    out_i = torch.empty((b, n, k), dtype=torch.int64, device=p.device)
+    kp = triton.next_power_of_2(k)
+    grid = (triton.cdiv(n, BLOCK_M), b)
+    # KP (k rounded up to a power of two) is the only compile-time size: one compiled kernel per KP.
+    _knn_kernel[grid](p, out_d, out_i, n, d, k, KP=kp, BLOCK_M=BLOCK_M, BLOCK_N=BLOCK_N)
+    # Sort the slots by (distance, index): by index first, then stably by distance.
+    out_i, order = torch.sort(out_i, dim=-1)
+    out_d = torch.gather(out_d, -1, order)
+    out_d, order = torch.sort(out_d, dim=-1, stable=True)
+    out_i = torch.gather(out_i, -1, order)
+    if points.dim() == 2:
+        return out_d[0], out_i[0]
+    return out_d, out_i
+
+
+def count_within(x: torch.Tensor, radius_x: torch.Tensor, inclusive: bool, y: torch.Tensor | None = None,
+                 radius_y: torch.Tensor | None = None):
+    """#{j != i : dist(i, j) < radius[i]} (``<=`` when inclusive) for every point, in x and (when
+    given) in y in the same pass. Shapes (n, d) / (n,) or batched (B, n, d) / (B, n).
+    Returns counts_x, or (counts_x, counts_y), int64."""
+    xb = _batched(x, "x")
+    b, n, dx = xb.shape
+    rx = radius_x.reshape(b, n).to(dtype=xb.dtype).contiguous()
+    out_x = torch.empty((b, n), dtype=torch.int64, device=xb.device)
+    if y is not None:
+        yb = _batched(y, "y")
+        if yb.shape[:2] != (b, n) or yb.dtype != xb.dtype:
+            raise ValueError("y must have the batch and row sizes and the dtype of x")
+        ry = radius_y.reshape(b, n).to(dtype=yb.dtype).contiguous()
+        out_y = torch.empty((b, n), dtype=torch.int64, device=xb.device)
+        dy = yb.shape[2]
+    else:
+        yb, ry, out_y, dy = xb, rx, out_x, 0
+    grid = (triton.cdiv(n, BLOCK_M), b)
+    _count_kernel[grid](xb, yb, rx, ry, out_x, out_y, n, dx, dy, HAS_Y=y is not None, INCLUSIVE=bool(inclusive),
+                        BLOCK_M=BLOCK_M, BLOCK_N=BLOCK_N)
+    shape = (n,) if x.dim() == 2 else (b, n)
+    if y is None:
+        return out_x.reshape(shape)
+    return out_x.reshape(shape), out_y.reshape(shape)

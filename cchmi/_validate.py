@@ -48,6 +48,45 @@ def as_samples(a, name: str) -> np.ndarray:
     return arr
 
 
+def _is_cuda_tensor(a) -> bool:
+    dev = getattr(a, "device", None)
+    return hasattr(a, "detach") and getattr(dev, "type", None) == "cuda"
+
+
+def as_kernel_samples(a, name: str):
+    """as_samples for the kNN estimators, except that a torch CUDA tensor stays where it is (validated
+    on its device; float32/float64 kept, other real dtypes cast): the GPU backends use it in place."""
+    if not _is_cuda_tensor(a):
+        return as_samples(a, name)
+    import torch
+
+    t = a.detach()
+    if t.is_complex():
+        raise TypeError(f"{name} must be real-valued, got complex dtype {t.dtype}")
+    if t.dim() not in (1, 2):
+        raise ValueError(f"{name} must be 1-D (n,) or 2-D (n, d), got shape {tuple(t.shape)}")
+    if t.dim() == 1:
+        t = t.reshape(-1, 1)
+    if t.shape[0] == 0 or t.shape[1] == 0:
+        raise ValueError(f"{name} is empty (shape {tuple(t.shape)})")
+    if t.dtype not in (torch.float32, torch.float64):
+        t = t.to(torch.float32 if t.dtype in (torch.float16, torch.bfloat16) else torch.float64)
+    bad = ~torch.isfinite(t)
+    if bool(bad.any()):
+        row, col = (int(v) for v in bad.nonzero()[0])
+        raise ValueError(f"{name} contains NaN or infinite values (first at row {row}, column {col})")
+    return t
+
+
+def to_host(a) -> np.ndarray:
+    """A NumPy array of `a` (a torch tensor on any device is copied to the host)."""
+    return a if isinstance(a, np.ndarray) else _to_numpy(a, "array")
+
+
+def is_float32(a) -> bool:
+    return a.dtype == np.float32 if isinstance(a, np.ndarray) else str(a.dtype) == "torch.float32"
+
+
 def as_labels(labels, name: str, n: int) -> tuple[np.ndarray, int]:
     """Discrete labels of any hashable values -> (codes 0..C-1 as int64, C). Needs C >= 2."""
     arr = _to_numpy(labels, name)
@@ -111,7 +150,7 @@ def choice(value, name: str, allowed) -> object:
 def working_dtype(dtype, *arrays: np.ndarray) -> np.dtype:
     """float32 when every input is float32, else float64; `dtype` ('float32'/'float64') overrides."""
     if dtype is None:
-        return np.dtype(np.float32) if all(a.dtype == np.float32 for a in arrays) else np.dtype(np.float64)
+        return np.dtype(np.float32) if all(is_float32(a) for a in arrays) else np.dtype(np.float64)
     key = np.dtype(dtype).name if not isinstance(dtype, str) else dtype
     if key not in _FLOAT_TYPES:
         raise ValueError(f"dtype must be 'float32', 'float64' or None (follow the input), got {dtype!r}")

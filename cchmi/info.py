@@ -42,6 +42,7 @@ def info() -> dict:
             "runtime": _cuda.runtime_version(),
             "driver": _cuda.driver_version(),
             "devices": [_cuda.device_name(i) for i in range(_cuda.device_count())],
+            "max_k": _cuda.max_k,
         }
     except ImportError:
         facts["cuda_module"] = "not built (no CUDA compiler at build time, or CCHMI_CUDA=OFF)"

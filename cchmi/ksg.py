@@ -49,23 +49,42 @@ _TIES = ("jitter", "exact", "none")
 _DEFAULT_NOISE = {np.dtype(np.float64): 1e-10, np.dtype(np.float32): 1e-5}
 # Elements of the (rows, k, d) gather computed at once by _neighbour_extent.
 _EXTENT_CHUNK = 4_000_000
+# Elements of the stacked (B, m, dx + dy) problems sent to a device backend in one launch.
+_BATCH_ELEMENTS = 1 << 26
 
 
 # ---------------------------------------------------------------------------------------------
 # Preparation: standardise, jitter, cast (once, before any subsample or permutation).
 
 
-def _prepare(arrays: dict[str, np.ndarray], *, dtype: np.dtype, standardize: bool, ties: str, noise, rng):
-    """Returns (prepared arrays in `dtype`, C-contiguous; sum of log standard deviations)."""
+def _check_noise(noise, dtype: np.dtype) -> float:
     if noise is None:
-        noise = _DEFAULT_NOISE[dtype]
-    elif isinstance(noise, (bool, np.bool_)) or not isinstance(noise, (int, float, np.floating, np.integer)):
+        return _DEFAULT_NOISE[dtype]
+    if isinstance(noise, (bool, np.bool_)) or not isinstance(noise, (int, float, np.floating, np.integer)):
         raise TypeError(f"noise must be a non-negative float or None, got {noise!r}")
-    elif not (math.isfinite(noise) and noise >= 0):
+    if not (math.isfinite(noise) and noise >= 0):
         raise ValueError(f"noise must be a finite float >= 0, got {noise!r}")
+    return float(noise)
+
+
+def _range_error(name: str, dtype: np.dtype) -> ValueError:
+    return ValueError(
+        f"{name} spans a range too wide for {dtype.name} distances (differences overflow); "
+        "use standardize=True or dtype='float64'"
+    )
+
+
+def _prepare(arrays: dict, *, dtype: np.dtype, standardize: bool, ties: str, noise, rng, be=None):
+    """Returns (prepared arrays in `dtype`, C-contiguous, where backend `be` computes; sum of log
+    standard deviations). Host data is prepared on the host (then moved to a device backend once);
+    torch CUDA tensors going to a device backend are prepared on their device."""
+    noise = _check_noise(noise, dtype)
+    on_device = be is not None and be.on_device
+    if on_device and any(not isinstance(a, np.ndarray) for a in arrays.values()):
+        return _prepare_on_device(arrays, dtype=dtype, standardize=standardize, ties=ties, noise=noise, rng=rng, be=be)
     out, log_scale = [], 0.0
     for name, a in arrays.items():
-        a = np.array(a, dtype=np.float64, copy=True)
+        a = np.array(V.to_host(a), dtype=np.float64, copy=True)
         if standardize:
             a -= a.mean(axis=0)
             sd = a.std(axis=0)
@@ -77,43 +96,90 @@ def _prepare(arrays: dict[str, np.ndarray], *, dtype: np.dtype, standardize: boo
             a += amplitude * rng.standard_normal(a.shape)
         # |values| < max / 2 keeps every difference, hence every distance, finite in `dtype`.
         if not np.abs(a).max() < np.finfo(dtype).max / 2:
-            raise ValueError(
-                f"{name} spans a range too wide for {dtype.name} distances (differences overflow); "
-                "use standardize=True or dtype='float64'"
-            )
-        out.append(np.ascontiguousarray(a, dtype=dtype))
+            raise _range_error(name, dtype)
+        a = np.ascontiguousarray(a, dtype=dtype)
+        out.append(be.put(a) if on_device else a)
     return out, log_scale
 
 
-def _take(a: np.ndarray, idx) -> np.ndarray:
-    return a if idx is None else np.ascontiguousarray(a[idx])
+def _prepare_on_device(arrays: dict, *, dtype, standardize, ties, noise, rng, be):
+    """_prepare's arithmetic in torch on the backend's device (float64, then cast). The jitter comes
+    from a torch generator seeded by `rng`: estimates agree with the host path statistically, and
+    exactly when no jitter is drawn (ties="none" or noise=0)."""
+    torch = be._torch
+    target = torch.float32 if dtype == np.float32 else torch.float64
+    gen = torch.Generator(device=be.device)
+    gen.manual_seed(int(rng.integers(2**63 - 1)))
+    out, log_scale = [], 0.0
+    for name, a in arrays.items():
+        a = be.put(a).to(torch.float64, copy=True)
+        if standardize:
+            a -= a.mean(dim=0)
+            sd = a.std(dim=0, correction=0)
+            sd[sd == 0] = 1.0
+            a /= sd
+            log_scale += float(torch.log(sd).sum())
+        if ties == "jitter" and noise > 0:
+            amplitude = noise * torch.clamp(a.abs().mean(dim=0), min=1.0)
+            a += amplitude * torch.randn(a.shape, generator=gen, device=a.device, dtype=torch.float64)
+        if not float(a.abs().max()) < np.finfo(dtype).max / 2:
+            raise _range_error(name, dtype)
+        out.append(a.to(target).contiguous())
+    return out, log_scale
 
 
-def _hstack(*arrays: np.ndarray) -> np.ndarray:
-    return arrays[0] if len(arrays) == 1 else np.ascontiguousarray(np.hstack(arrays))
+def _host(a) -> np.ndarray:
+    """Per-point results (distances, counts) on the host, where the digamma sums are taken."""
+    return V.to_host(a)
 
 
-def _warn_if_tied(rho: np.ndarray, ties: str, dtype: np.dtype) -> None:
+def _take(a, idx):
+    """Rows `idx` (NumPy integer or boolean index) of a NumPy array or a torch tensor; None: all."""
+    if idx is None:
+        return a
+    if isinstance(a, np.ndarray):
+        return np.ascontiguousarray(a[idx])
+    import torch
+
+    return a[torch.as_tensor(np.asarray(idx), device=a.device)].contiguous()
+
+
+def _hstack(*arrays):
+    if len(arrays) == 1:
+        return arrays[0]
+    if isinstance(arrays[0], np.ndarray):
+        return np.ascontiguousarray(np.concatenate(arrays, axis=-1))
+    import torch
+
+    return torch.cat(arrays, dim=-1).contiguous()
+
+
+def _dtype_name(a) -> str:
+    return a.dtype.name if isinstance(a, np.ndarray) else str(a.dtype).removeprefix("torch.")
+
+
+def _warn_if_tied(rho: np.ndarray, ties: str, dtype_name: str) -> None:
     if ties == "jitter":
         tied = int(np.count_nonzero(rho == 0))
         if tied:
             warnings.warn(
-                f"{tied} points have their k-th neighbour at distance 0 after jitter ({dtype.name} cannot "
+                f"{tied} points have their k-th neighbour at distance 0 after jitter ({dtype_name} cannot "
                 "separate them): use ties='exact', dtype='float64' or a larger noise",
                 RuntimeWarning,
                 stacklevel=4,
             )
 
 
-def _neighbour_extent(a: np.ndarray, idx: np.ndarray) -> np.ndarray:
+def _neighbour_extent(a, idx) -> np.ndarray:
     """max over the k neighbours idx[i] of the max-norm distance to a[i] (same rounding as the kernels)."""
     n, k = idx.shape
-    out = np.empty(n, dtype=a.dtype)
+    out = []
     step = max(1, _EXTENT_CHUNK // (k * a.shape[1]))
     for s in range(0, n, step):
         e = min(n, s + step)
-        out[s:e] = np.abs(a[idx[s:e]] - a[s:e, None, :]).max(axis=(1, 2))
-    return out
+        diff = abs(a[idx[s:e]] - a[s:e, None, :])
+        out.append(_host(diff.amax(dim=(1, 2)) if not isinstance(diff, np.ndarray) else diff.max(axis=(1, 2))))
+    return np.concatenate(out)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -124,54 +190,87 @@ def _ksg_core(be, x, y, k, variant, ties):
     n = x.shape[0]
     joint = _hstack(x, y)
     dist, idx = be.knn(joint, k)
-    rho = dist[:, k - 1]
+    rho = _host(dist[:, k - 1])
     if ties == "exact":  # Gao et al. (2017)
         k_i = np.full(n, float(k))
         zero = rho == 0
         if zero.any():
-            k_i[zero] = be.count_within(joint, rho, True)[zero]
-        nx, ny = be.count_pair(x, y, rho, rho, True)
+            k_i[zero] = _host(be.count_within(joint, rho, True))[zero]
+        nx, ny = map(_host, be.count_pair(x, y, rho, rho, True))
         return float(np.mean(digamma(k_i) + math.log(n) - np.log(nx + 1.0) - np.log(ny + 1.0)))
-    _warn_if_tied(rho, ties, x.dtype)
+    _warn_if_tied(rho, ties, _dtype_name(x))
     if variant == 1:
-        nx, ny = be.count_pair(x, y, rho, rho, False)
+        nx, ny = map(_host, be.count_pair(x, y, rho, rho, False))
         return float(digamma(k) + digamma(n) - np.mean(digamma_int(nx + 1) + digamma_int(ny + 1)))
-    nx, ny = be.count_pair(x, y, _neighbour_extent(x, idx), _neighbour_extent(y, idx), True)
+    nx, ny = map(_host, be.count_pair(x, y, _neighbour_extent(x, idx), _neighbour_extent(y, idx), True))
     return float(digamma(k) - 1.0 / k + digamma(n) - np.mean(digamma_int(nx) + digamma_int(ny)))
+
+
+def _stack_rows(a, rows: list[np.ndarray]):
+    """(B, m, d): the rows rows[b] of `a` for every b (NumPy array or torch tensor)."""
+    if isinstance(a, np.ndarray):
+        return np.ascontiguousarray(a[np.stack(rows)])
+    import torch
+
+    return a[torch.as_tensor(np.stack(rows), device=a.device)].contiguous()
+
+
+def _ksg1_batch(be, x, y, x_rows: list[np.ndarray], y_rows: list[np.ndarray], k: int, ties: str) -> np.ndarray:
+    """KSG-1 estimates of many problems of one size at once: problem b pairs x[x_rows[b]] with
+    y[y_rows[b]] (half-samples: the same rows; permutations: all rows of x, permuted rows of y).
+    Each chunk is one kNN launch and one counting launch on a (B, m, d) batch; equal, problem by
+    problem, to _ksg_core (same kernels, same counts)."""
+    m = len(x_rows[0])
+    per_chunk = max(1, _BATCH_ELEMENTS // (m * (x.shape[1] + y.shape[1])))
+    out = []
+    for s in range(0, len(x_rows), per_chunk):
+        xs, ys = _stack_rows(x, x_rows[s:s + per_chunk]), _stack_rows(y, y_rows[s:s + per_chunk])
+        dist, _ = be.knn(_hstack(xs, ys), k)
+        rho = dist[..., k - 1]
+        nx, ny = map(_host, be.count_pair(xs, ys, rho, rho, False))
+        _warn_if_tied(_host(rho), ties, _dtype_name(x))
+        terms = digamma_int(nx.ravel() + 1).reshape(nx.shape) + digamma_int(ny.ravel() + 1).reshape(ny.shape)
+        out.append(digamma(k) + digamma(m) - terms.mean(axis=1))
+    return np.concatenate(out)
+
+
+def _batchable(be, variant: int, ties: str) -> bool:
+    """Whether KSG estimates of many same-size problems go to the device in batches."""
+    return be.on_device and variant == 1 and ties != "exact"
 
 
 def _mixed_core(be, x, codes, k, ties):
     sizes = np.bincount(codes)
     keep = sizes[codes] >= 2
     if not keep.all():
-        x, codes = np.ascontiguousarray(x[keep]), codes[keep]
+        x, codes = _take(x, keep), codes[keep]
     n = x.shape[0]
-    radius = np.empty(n, dtype=x.dtype)
+    radius = np.empty(n, dtype=np.float64)  # holds float32 distances exactly too
     k_i = np.empty(n, dtype=np.float64)
     for c in np.unique(codes):
         members = np.flatnonzero(codes == c)
         kc = min(k, members.size - 1)
-        sub = np.ascontiguousarray(x[members])
+        sub = _take(x, members)
         dist, _ = be.knn(sub, kc)
-        rho = dist[:, kc - 1]
+        rho = _host(dist[:, kc - 1])
         radius[members] = rho
         k_i[members] = kc
         zero = rho == 0
         if ties == "exact" and zero.any():
-            k_i[members[zero]] = be.count_within(sub, rho, True)[zero]
+            k_i[members[zero]] = _host(be.count_within(sub, rho, True))[zero]
     class_size = np.bincount(codes)[codes].astype(np.float64)
     if ties == "exact":  # Gao et al. with the label as a discrete coordinate
-        nx = be.count_within(x, radius, True)
+        nx = _host(be.count_within(x, radius, True))
         return float(np.mean(digamma(k_i) + math.log(n) - np.log(nx + 1.0) - np.log(class_size)))
-    _warn_if_tied(radius, ties, x.dtype)
-    m = be.count_within(x, radius, False) + 1  # + 1: the point itself, as in Ross (2014)
+    _warn_if_tied(radius, ties, _dtype_name(x))
+    m = _host(be.count_within(x, radius, False)) + 1  # + 1: the point itself, as in Ross (2014)
     return float(digamma(n) + np.mean(digamma(k_i)) - np.mean(digamma(class_size)) - np.mean(digamma_int(m)))
 
 
 def _entropy_core(be, x, k, ties):
     n, d = x.shape
     dist, _ = be.knn(x, k)
-    eps = dist[:, k - 1].astype(np.float64)
+    eps = _host(dist[:, k - 1]).astype(np.float64)
     if np.any(eps == 0):
         raise ValueError(
             f"{int(np.count_nonzero(eps == 0))} points have their k-th neighbour at distance 0 (duplicated rows): "
@@ -183,11 +282,11 @@ def _entropy_core(be, x, k, ties):
 
 def _cmi_core(be, x, y, z, k, ties):
     dist, _ = be.knn(_hstack(x, y, z), k)
-    eps = dist[:, k - 1]
-    _warn_if_tied(eps, ties, x.dtype)
-    nxz = be.count_within(_hstack(x, z), eps, False)
-    nyz = be.count_within(_hstack(y, z), eps, False)
-    nz = be.count_within(z, eps, False)
+    eps = _host(dist[:, k - 1])
+    _warn_if_tied(eps, ties, _dtype_name(x))
+    nxz = _host(be.count_within(_hstack(x, z), eps, False))
+    nyz = _host(be.count_within(_hstack(y, z), eps, False))
+    nz = _host(be.count_within(z, eps, False))
     return float(digamma(k) - np.mean(digamma_int(nxz + 1) + digamma_int(nyz + 1) - digamma_int(nz + 1)))
 
 
@@ -235,17 +334,23 @@ def _mixed_name(ties: str) -> str:
 
 
 def subsample_spread(
-    core: Callable[[np.ndarray], float | np.ndarray], n: int, rng, n_subsamples: int, strata: np.ndarray | None = None
+    core: Callable[[np.ndarray], float | np.ndarray],
+    n: int,
+    rng,
+    n_subsamples: int,
+    strata: np.ndarray | None = None,
+    batch_core: Callable[[list[np.ndarray]], np.ndarray] | None = None,
 ) -> float | np.ndarray:
     """Delete-d jackknife standard error of `core` from `n_subsamples` half-samples.
 
     core(idx) estimates on the rows idx (sorted, without replacement). With strata (label codes),
     each half-sample takes half of every stratum, so every class stays represented. A core that
     returns several values (an array) gets one standard error per value, all from the same
-    half-samples, so a difference of two estimates can be one of the values.
+    half-samples, so a difference of two estimates can be one of the values. batch_core(list of
+    idx), when given, returns all the estimates at once (one batched launch on a GPU backend).
     """
     m_total = 0
-    estimates = []
+    subsets = []
     for _ in range(n_subsamples):
         if strata is None:
             idx = rng.choice(n, size=n // 2, replace=False)
@@ -256,7 +361,8 @@ def subsample_spread(
                 parts.append(rng.choice(members, size=members.size // 2, replace=False))
             idx = np.concatenate(parts)
         m_total = idx.size
-        estimates.append(core(np.sort(idx)))
+        subsets.append(np.sort(idx))
+    estimates = batch_core(subsets) if batch_core is not None else [core(idx) for idx in subsets]
     theta = np.asarray(estimates, dtype=np.float64)
     se = np.sqrt(m_total / (n - m_total) * np.mean((theta - theta.mean(axis=0)) ** 2, axis=0))
     return float(se) if se.ndim == 0 else se
@@ -277,6 +383,7 @@ def _run(
     min_half: int,
     strata=None,
     offset: float = 0.0,
+    batch_core=None,
 ) -> MIResult:
     scale = 1.0 / math.log(base)
     estimate = (core(None) + offset) * scale
@@ -288,7 +395,7 @@ def _run(
                 f"an interval needs half-samples of at least {min_half} points (k + 1) per estimate; "
                 f"n={n} is too small for k={k}: lower k or drop confidence"
             )
-        stderr = subsample_spread(core, n, rng, n_subsamples, strata) * scale
+        stderr = subsample_spread(core, n, rng, n_subsamples, strata, batch_core) * scale
         z = NormalDist().inv_cdf(0.5 + confidence / 2)
         lo, hi = estimate - z * stderr, estimate + z * stderr
     return MIResult(
@@ -331,8 +438,9 @@ def ksg_mi(
 
     Parameters
     ----------
-    x, y : array-like (n, dx) and (n, dy); a 1-D array is one column. Any real dtype; torch tensors
-        are accepted (copied to the host).
+    x, y : array-like (n, dx) and (n, dy); a 1-D array is one column. Any real dtype. Torch CUDA
+        tensors stay on their device for the cuda and triton backends (prepared there, no host
+        round trip); other torch tensors are host data.
     k : neighbours, 1 <= k <= n - 1 (3 is the usual choice: low bias, moderate variance).
     variant : 1 (KSG-1: strict counts inside the k-th joint distance) or 2 (KSG-2: counts within the
         marginal extents of the k neighbours, boundary included).
@@ -345,8 +453,9 @@ def ksg_mi(
     dtype : working precision of the distances: None (float32 if all inputs are float32, else
         float64), "float32" or "float64".
     random_state : seed (int), None, or a numpy Generator, for the jitter and the subsamples.
-    backend : "auto", "cpu" or "numpy" (the slow reference); "cuda", "triton", "faiss" arrive with
-        the GPU kernels. The one that ran is in ``result.backend``.
+    backend : "auto", "cpu", "cuda", "triton", "faiss" or "numpy" (the slow reference); ``auto``
+        takes cuda, then triton, for CUDA tensors and for host problems of 50,000+ points when a
+        GPU is visible, else cpu (cchmi._backend). The one that ran is in ``result.backend``.
     confidence : e.g. 0.95 for a standard error and interval from ``n_subsamples`` half-samples.
 
     Returns
@@ -355,23 +464,28 @@ def ksg_mi(
     ``float(result)`` is the estimate.
     """
     start = time.perf_counter()
-    xa, ya = V.as_samples(x, "x"), V.as_samples(y, "y")
+    xa, ya = V.as_kernel_samples(x, "x"), V.as_kernel_samples(y, "y")
     n = V.same_length(x=xa, y=ya)
     k = V.check_k(k, n)
     variant = V.choice(variant, "variant", (1, 2))
     ties = V.choice(ties, "ties", _TIES)
     _check_ties_for_variant(ties, variant)
     base, confidence = V.check_base(base), V.check_confidence(confidence)
-    be = _backend.resolve(backend)
+    be = _backend.resolve(backend, device=_backend.input_device(xa, ya), n=n)
     rng = np.random.default_rng(random_state)
     dt = V.working_dtype(dtype, xa, ya)
-    (xp, yp), _ = _prepare({"x": xa, "y": ya}, dtype=dt, standardize=standardize, ties=ties, noise=noise, rng=rng)
+    (xp, yp), _ = _prepare({"x": xa, "y": ya}, dtype=dt, standardize=standardize, ties=ties, noise=noise, rng=rng,
+                           be=be)
 
     def core(idx):
         return _ksg_core(be, _take(xp, idx), _take(yp, idx), k, variant, ties)
 
+    def batch_core(subsets):
+        return _ksg1_batch(be, xp, yp, subsets, subsets, k, ties)
+
     return _run(_ksg_name(ties, variant), core, n=n, k=k, backend_name=be.name, base=base, confidence=confidence,
-                n_subsamples=n_subsamples, rng=rng, start=start, min_half=k + 1)
+                n_subsamples=n_subsamples, rng=rng, start=start, min_half=k + 1,
+                batch_core=batch_core if _batchable(be, variant, ties) else None)
 
 
 def mixed_mi(
@@ -402,7 +516,7 @@ def mixed_mi(
     by label.
     """
     start = time.perf_counter()
-    xa = V.as_samples(x, "x")
+    xa = V.as_kernel_samples(x, "x")
     codes, _ = V.as_labels(labels, "labels", xa.shape[0])
     n = V.same_length(x=xa, labels=codes)
     k = V.check_k(k, n)
@@ -411,10 +525,10 @@ def mixed_mi(
     sizes = _check_classes(codes, "labels")
     if confidence is not None and np.count_nonzero(sizes >= 4) < 2:
         raise ValueError("an interval needs at least two classes with 4 or more samples (half-samples keep half of each)")
-    be = _backend.resolve(backend)
+    be = _backend.resolve(backend, device=_backend.input_device(xa), n=n)
     rng = np.random.default_rng(random_state)
     dt = V.working_dtype(dtype, xa)
-    (xp,), _ = _prepare({"x": xa}, dtype=dt, standardize=standardize, ties=ties, noise=noise, rng=rng)
+    (xp,), _ = _prepare({"x": xa}, dtype=dt, standardize=standardize, ties=ties, noise=noise, rng=rng, be=be)
 
     def core(idx):
         return _mixed_core(be, _take(xp, idx), codes if idx is None else codes[idx], k, ties)
@@ -445,15 +559,16 @@ def entropy(
     ``ties="exact"`` is not available: the differential entropy of data with ties is -inf.
     """
     start = time.perf_counter()
-    xa = V.as_samples(x, "x")
+    xa = V.as_kernel_samples(x, "x")
     n = V.same_length(x=xa)
     k = V.check_k(k, n)
     ties = V.choice(ties, "ties", ("jitter", "none"))
     base, confidence = V.check_base(base), V.check_confidence(confidence)
-    be = _backend.resolve(backend)
+    be = _backend.resolve(backend, device=_backend.input_device(xa), n=n)
     rng = np.random.default_rng(random_state)
     dt = V.working_dtype(dtype, xa)
-    (xp,), log_scale = _prepare({"x": xa}, dtype=dt, standardize=standardize, ties=ties, noise=noise, rng=rng)
+    (xp,), log_scale = _prepare({"x": xa}, dtype=dt, standardize=standardize, ties=ties, noise=noise, rng=rng,
+                                be=be)
 
     def core(idx):
         return _entropy_core(be, _take(xp, idx), k, ties)
@@ -486,16 +601,16 @@ def cmi(
     ``ties`` may be "jitter" or "none". Other parameters as in :func:`ksg_mi`.
     """
     start = time.perf_counter()
-    xa, ya, za = V.as_samples(x, "x"), V.as_samples(y, "y"), V.as_samples(z, "z")
+    xa, ya, za = V.as_kernel_samples(x, "x"), V.as_kernel_samples(y, "y"), V.as_kernel_samples(z, "z")
     n = V.same_length(x=xa, y=ya, z=za)
     k = V.check_k(k, n)
     ties = V.choice(ties, "ties", ("jitter", "none"))
     base, confidence = V.check_base(base), V.check_confidence(confidence)
-    be = _backend.resolve(backend)
+    be = _backend.resolve(backend, device=_backend.input_device(xa, ya, za), n=n)
     rng = np.random.default_rng(random_state)
     dt = V.working_dtype(dtype, xa, ya, za)
     (xp, yp, zp), _ = _prepare({"x": xa, "y": ya, "z": za}, dtype=dt, standardize=standardize, ties=ties,
-                               noise=noise, rng=rng)
+                               noise=noise, rng=rng, be=be)
 
     def core(idx):
         return _cmi_core(be, _take(xp, idx), _take(yp, idx), _take(zp, idx), k, ties)

@@ -20,7 +20,7 @@ def test_info_reports_build():
     assert facts["cchmi"] == cchmi.__version__
     assert facts["cpu_module"]["openmp"] in (True, False)
     assert facts["cpu_module"]["max_threads"] >= 1
-    assert facts["backends"][0] == "cpu"
+    assert "cpu" in facts["backends"] and facts["backends"][-1] == "numpy"
     for name in ("torch", "triton", "faiss", "cuda_module"):
         assert name in facts
 

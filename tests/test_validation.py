@@ -77,8 +77,9 @@ def test_bad_options_are_named():
         cchmi.ksg_mi(X, Y, ties="maybe")
     with pytest.raises(ValueError, match="backend"):
         cchmi.ksg_mi(X, Y, backend="gpu")
-    with pytest.raises(ValueError, match="backend 'cuda' is not available.*Available here: cpu, numpy"):
-        cchmi.ksg_mi(X, Y, backend="cuda")
+    if "cuda" not in cchmi.available_backends():
+        with pytest.raises(ValueError, match="backend 'cuda' is not available: .*Available here: .*cpu.*numpy"):
+            cchmi.ksg_mi(X, Y, backend="cuda")
     with pytest.raises(ValueError, match="base"):
         cchmi.ksg_mi(X, Y, base=1)
     with pytest.raises(TypeError, match="base"):

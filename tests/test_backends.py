@@ -1,0 +1,164 @@
+"""Every kNN estimator gives the same estimate on every backend (same float32/float64 input, same
+counts), backend selection, and the backends' errors. The triton backend runs under
+TRITON_INTERPRET=1 here when there is no GPU (small sizes); faiss is tested with faiss-cpu."""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+if not torch.cuda.is_available():
+    os.environ["TRITON_INTERPRET"] = "1"
+
+import cchmi
+from cchmi import _backend
+
+HAS_TRITON = _backend._triton_usable()
+HAS_FAISS = _backend._faiss() is not None
+OTHERS = ["numpy"] + (["triton"] if HAS_TRITON else []) + (["faiss"] if HAS_FAISS else [])
+
+
+def _data(n=120, seed=0, dtype=np.float32):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, 2))
+    y = x[:, :1] + 0.7 * rng.standard_normal((n, 1))
+    z = x[:, 1:] + rng.standard_normal((n, 1))
+    labels = (x[:, 0] > 0).astype(int) + (x[:, 1] > 0.5)
+    return x.astype(dtype), y.astype(dtype), z.astype(dtype), labels
+
+
+ESTIMATES = {
+    "ksg1": lambda x, y, z, lab, be: cchmi.ksg_mi(x, y, backend=be),
+    "ksg2": lambda x, y, z, lab, be: cchmi.ksg_mi(x, y, variant=2, backend=be),
+    "gao": lambda x, y, z, lab, be: cchmi.ksg_mi(np.round(x, 1), np.round(y, 1), ties="exact", backend=be),
+    "ksg1-interval": lambda x, y, z, lab, be: cchmi.ksg_mi(x, y, confidence=0.9, n_subsamples=3, backend=be),
+    "mixed": lambda x, y, z, lab, be: cchmi.mixed_mi(x, lab, backend=be),
+    "mixed-exact": lambda x, y, z, lab, be: cchmi.mixed_mi(np.round(x, 1), lab, ties="exact", backend=be),
+    "entropy": lambda x, y, z, lab, be: cchmi.entropy(x, backend=be),
+    "cmi": lambda x, y, z, lab, be: cchmi.cmi(x, y, z, backend=be),
+    "permutation": lambda x, y, z, lab, be: cchmi.permutation_test(x, y, n_permutations=4, backend=be),
+}
+
+
+@pytest.mark.parametrize("other", OTHERS)
+@pytest.mark.parametrize("what", sorted(ESTIMATES))
+def test_every_backend_gives_the_cpu_estimate(what, other):
+    x, y, z, lab = _data()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # rounded data: surviving ties are warned about
+        want = ESTIMATES[what](x, y, z, lab, "cpu")
+        got = ESTIMATES[what](x, y, z, lab, other)
+    assert got.backend == other
+    assert got.estimate == want.estimate
+    assert getattr(got, "stderr", None) == getattr(want, "stderr", None)
+    np.testing.assert_array_equal(getattr(got, "null", 0), getattr(want, "null", 0))
+
+
+@pytest.mark.skipif(not HAS_TRITON, reason="triton not installed")
+def test_triton_float64_and_torch_inputs():
+    x, y, _, _ = _data(dtype=np.float64)
+    want = cchmi.ksg_mi(x, y, backend="cpu")
+    assert cchmi.ksg_mi(x, y, backend="triton").estimate == want.estimate
+    # CPU tensors are host data: prepared like NumPy arrays, so the estimate is the same.
+    assert cchmi.ksg_mi(torch.from_numpy(x), torch.from_numpy(y), backend="triton").estimate == want.estimate
+
+
+@pytest.mark.skipif(not HAS_TRITON, reason="triton not installed")
+def test_device_preparation_matches_the_host_without_jitter():
+    """The torch path of the preparation (used for CUDA tensors) standardises like the host path."""
+    from cchmi.ksg import _prepare
+
+    x, y, _, _ = _data(dtype=np.float64)
+    be = _backend.resolve("triton")
+    rng = np.random.default_rng(0)
+    host, log_host = _prepare({"x": x, "y": y}, dtype=np.dtype(np.float64), standardize=True, ties="none",
+                              noise=None, rng=rng, be=be)
+    dev, log_dev = _prepare({"x": torch.from_numpy(x), "y": torch.from_numpy(y)}, dtype=np.dtype(np.float64),
+                            standardize=True, ties="none", noise=None, rng=rng, be=be)
+    for a, b in zip(host, dev):
+        np.testing.assert_allclose(a.cpu().numpy(), b.cpu().numpy(), rtol=0, atol=1e-12)
+    assert log_dev == pytest.approx(log_host, abs=1e-12)
+    jittered, _ = _prepare({"x": torch.from_numpy(x)}, dtype=np.dtype(np.float32), standardize=True, ties="jitter",
+                           noise=1e-3, rng=rng, be=be)
+    assert jittered[0].dtype == torch.float32
+    spread = (jittered[0].double() - dev[0]).abs()
+    assert 0 < float(spread.max()) < 0.01
+
+
+def test_auto_stays_on_the_cpu_for_small_host_problems():
+    x, y, _, _ = _data()
+    assert cchmi.ksg_mi(x, y).backend == "cpu"
+    if not torch.cuda.is_available():
+        # The Triton interpreter is never chosen automatically, however large the problem.
+        assert _backend._auto(None, 10**7) == "cpu"
+
+
+@pytest.mark.skipif(not HAS_FAISS, reason="faiss not installed")
+def test_faiss_refuses_float64_with_a_clear_error():
+    x, y, _, _ = _data(dtype=np.float64)
+    with pytest.raises(ValueError, match="faiss.*float32.*dtype='float32'"):
+        cchmi.ksg_mi(x, y, backend="faiss")
+    assert cchmi.ksg_mi(x, y, backend="faiss", dtype="float32").estimate == \
+        cchmi.ksg_mi(x, y, backend="cpu", dtype="float32").estimate
+
+
+@pytest.mark.skipif(not HAS_FAISS, reason="faiss not installed")
+@pytest.mark.parametrize("kind", ["dup", "grid", "discrete"])
+def test_faiss_neighbours_are_exact_with_ties(kind):
+    """faiss orders ties its own way; the backend must still return the reference's neighbours."""
+    from conftest import make_points
+
+    from cchmi import reference
+
+    pts = make_points(kind, 301, 3, np.float32, seed=5)
+    be = _backend.resolve("faiss")
+    for k in (1, 4, 9):
+        dist, idx = be.knn(pts, k)
+        ref_d, ref_i = reference.knn(pts, k)
+        np.testing.assert_array_equal(dist, ref_d)
+        np.testing.assert_array_equal(idx, ref_i)
+
+
+def test_missing_faiss_names_the_extra(monkeypatch):
+    monkeypatch.setattr(_backend, "_faiss", lambda: None)
+    with pytest.raises(ValueError, match=r"pip install cchmi\[faiss\]"):
+        cchmi.ksg_mi(*_data()[:2], backend="faiss")
+
+
+def test_missing_cuda_module_says_how_to_build(monkeypatch):
+    real = _backend._import_compiled
+    monkeypatch.setattr(_backend, "_import_compiled", lambda name: None if name == "_cuda" else real(name))
+    with pytest.raises(ValueError, match="CCHMI_CUDA=ON"):
+        cchmi.ksg_mi(*_data()[:2], backend="cuda")
+
+
+@pytest.mark.skipif(not HAS_TRITON, reason="triton not installed")
+def test_k_above_the_gpu_limit_is_refused_by_name():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((70, 1)).astype(np.float32)
+    with pytest.raises(ValueError, match="k=65 is above the triton backend's limit"):
+        cchmi.entropy(x, k=65, backend="triton")
+
+
+def test_host_backends_batch_problem_by_problem():
+    from conftest import make_points
+
+    pts = np.stack([make_points("dup", 40, 3, np.float32, seed=s) for s in range(3)])
+    for name in ["cpu"] + (["faiss"] if HAS_FAISS else []):
+        be = _backend.resolve(name)
+        dist, idx = be.knn(pts, 3)
+        radius = np.ascontiguousarray(dist[..., -1])
+        counts = be.count_within(pts, radius, False)
+        y = pts[..., :1].copy()
+        cx, cy = be.count_pair(pts, y, radius, radius, True)
+        for b in range(3):
+            d1, i1 = be.knn(pts[b], 3)
+            np.testing.assert_array_equal(dist[b], d1)
+            np.testing.assert_array_equal(idx[b], i1)
+            np.testing.assert_array_equal(counts[b], be.count_within(pts[b], radius[b], False))
+            np.testing.assert_array_equal(cx[b], be.count_within(pts[b], radius[b], True))
+            np.testing.assert_array_equal(cy[b], be.count_within(y[b], radius[b], True))

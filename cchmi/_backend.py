@@ -196,9 +196,11 @@ def _lex_order(dist: np.ndarray, idx: np.ndarray) -> np.ndarray:
 
 
 class _DeviceBackend:
-    """Kernels on torch tensors of one device; NumPy inputs are moved there once (``put``)."""
+    """Kernels on torch tensors of one device; NumPy inputs are moved there once (``put``).
+    ``prune=False`` turns off the spatial sort and tile pruning (brute force, for benchmarks)."""
 
     on_device = True
+    prune = True
 
     def __init__(self, device):
         import torch
@@ -233,17 +235,18 @@ class TritonBackend(_DeviceBackend):
 
     def knn(self, points, k: int):
         with self._on_device():
-            return self._k.knn(self.put(points), k)
+            return self._k.knn(self.put(points), k, prune=self.prune)
 
     def count_within(self, points, radius, inclusive: bool):
         points = self.put(points)
         with self._on_device():
-            return self._k.count_within(points, self._like(radius, points), inclusive)
+            return self._k.count_within(points, self._like(radius, points), inclusive, prune=self.prune)
 
     def count_pair(self, x, y, radius_x, radius_y, inclusive: bool):
         x, y = self.put(x), self.put(y)
         with self._on_device():
-            return self._k.count_within(x, self._like(radius_x, x), inclusive, y, self._like(radius_y, y))
+            return self._k.count_within(x, self._like(radius_x, x), inclusive, y, self._like(radius_y, y),
+                                        prune=self.prune)
 
 
 class CudaBackend(_DeviceBackend):
@@ -255,6 +258,7 @@ class CudaBackend(_DeviceBackend):
         super().__init__(device)
         self._m = module
         self.max_k = int(module.max_k)
+        self.tile_rows = int(module.tile_rows)
 
     def _launch_args(self, a):
         return a.dtype == self._torch.float64, a.device.index, self._torch.cuda.current_stream(a.device).cuda_stream
@@ -264,33 +268,53 @@ class CudaBackend(_DeviceBackend):
         return a if a.dim() == 3 else a.unsqueeze(0)
 
     def knn(self, points, k: int):
+        from cchmi import _spatial
+
         p = self.put(points)
         b = self._batched(p)
         batch, n, d = b.shape
-        if not 1 <= k <= min(n - 1, self.max_k):
-            hint = f" (the cuda backend keeps at most {self.max_k} neighbours in registers; use backend='cpu')"
-            raise ValueError(f"k must satisfy 1 <= k <= n - 1 = {n - 1}; got k={k}" + (hint if k > self.max_k else ""))
+        if not 1 <= k <= n - 1:
+            raise ValueError(f"k must satisfy 1 <= k <= n - 1 = {n - 1}; got k={k}")
+        if k > self.max_k:
+            raise ValueError(f"k={k} is above the cuda backend's limit of {self.max_k} (the k best candidates live "
+                             "in registers); use backend='cpu' for larger k")
+        sp, order, lo, hi = _spatial.sorted_with_boxes(b, self.tile_rows, prune=self.prune)
         dist = self._torch.empty((batch, n, k), dtype=p.dtype, device=p.device)
         idx = self._torch.empty((batch, n, k), dtype=self._torch.int64, device=p.device)
-        self._m.knn(b.data_ptr(), batch, n, d, k, dist.data_ptr(), idx.data_ptr(), *self._launch_args(p))
+        self._m.knn(sp.data_ptr(), order.data_ptr(), lo.data_ptr(), hi.data_ptr(), batch, n, d, k, dist.data_ptr(),
+                    idx.data_ptr(), *self._launch_args(p))
+        dist, idx = _spatial.from_sorted(dist, order), _spatial.from_sorted(idx, order)
         return (dist, idx) if p.dim() == 3 else (dist[0], idx[0])
 
     def _counts(self, x, rx, y, ry, inclusive):
+        from cchmi import _spatial
+
         xb = self._batched(x)
         batch, n, dx = xb.shape
-        out_x = self._torch.empty((batch, n), dtype=self._torch.int64, device=x.device)
-        if y is None:
-            self._m.count_within_pair(xb.data_ptr(), dx, 0, 0, batch, n, rx.data_ptr(), 0, bool(inclusive),
-                                      out_x.data_ptr(), 0, *self._launch_args(x))
-            return out_x.reshape(rx.shape), None
-        yb = self._batched(y)
-        if yb.shape[:2] != (batch, n) or y.dtype != x.dtype:
+        yb = None if y is None else self._batched(y)
+        if yb is not None and (yb.shape[:2] != (batch, n) or y.dtype != x.dtype):
             raise ValueError("y must have the batch and row sizes and the dtype of x")
-        out_y = self._torch.empty((batch, n), dtype=self._torch.int64, device=x.device)
-        self._m.count_within_pair(xb.data_ptr(), dx, yb.data_ptr(), yb.shape[2], batch, n, rx.data_ptr(),
-                                  ry.data_ptr(), bool(inclusive), out_x.data_ptr(), out_y.data_ptr(),
+        # One spatial order for both spaces (that of the joint points): both boxes stay tight.
+        order = None
+        if self.prune:
+            order = _spatial.morton_order(xb if yb is None else self._torch.cat([xb, yb], dim=-1))
+        xs, order, lox, hix = _spatial.sorted_with_boxes(xb, self.tile_rows, order, self.prune)
+        rxs = _spatial.to_sorted(rx.reshape(batch, n), order)
+        out_x = self._torch.empty((batch, n), dtype=self._torch.int64, device=x.device)
+        y_ptr = loy_ptr = hiy_ptr = ry_ptr = oy_ptr = dy = 0  # no y: the kernel counts in x only
+        if yb is not None:
+            ys, _, loy, hiy = _spatial.sorted_with_boxes(yb, self.tile_rows, order, self.prune)
+            rys = _spatial.to_sorted(ry.reshape(batch, n), order)
+            out_y = self._torch.empty((batch, n), dtype=self._torch.int64, device=x.device)
+            y_ptr, loy_ptr, hiy_ptr, ry_ptr, oy_ptr = (t.data_ptr() for t in (ys, loy, hiy, rys, out_y))
+            dy = ys.shape[2]
+        self._m.count_within_pair(xs.data_ptr(), lox.data_ptr(), hix.data_ptr(), dx, y_ptr, loy_ptr, hiy_ptr, dy,
+                                  batch, n, rxs.data_ptr(), ry_ptr, bool(inclusive), out_x.data_ptr(), oy_ptr,
                                   *self._launch_args(x))
-        return out_x.reshape(rx.shape), out_y.reshape(ry.shape)
+        counts_x = _spatial.from_sorted(out_x, order).reshape(rx.shape)
+        if yb is None:
+            return counts_x, None
+        return counts_x, _spatial.from_sorted(out_y, order).reshape(ry.shape)
 
     def count_within(self, points, radius, inclusive: bool):
         p = self.put(points)

@@ -24,29 +24,41 @@ T* out(std::uintptr_t p) {
   return reinterpret_cast<T*>(p);
 }
 
-void knn(std::uintptr_t points, index_t batch, index_t n, index_t d, index_t k, std::uintptr_t out_dist,
-         std::uintptr_t out_idx, bool double_precision, int device, std::uintptr_t stream) {
+void knn(std::uintptr_t points, std::uintptr_t order, std::uintptr_t box_lo, std::uintptr_t box_hi, index_t batch,
+         index_t n, index_t d, index_t k, std::uintptr_t out_dist, std::uintptr_t out_idx, bool double_precision,
+         int device, std::uintptr_t stream) {
   py::gil_scoped_release release;
   auto s = reinterpret_cast<void*>(stream);
   if (double_precision)
-    cchmi::cuda::knn<double>(in<double>(points), batch, n, d, k, out<double>(out_dist), out<index_t>(out_idx), device, s);
+    cchmi::cuda::knn<double>(in<double>(points), in<index_t>(order), in<double>(box_lo), in<double>(box_hi), batch, n,
+                             d, k, out<double>(out_dist), out<index_t>(out_idx), device, s);
   else
-    cchmi::cuda::knn<float>(in<float>(points), batch, n, d, k, out<float>(out_dist), out<index_t>(out_idx), device, s);
+    cchmi::cuda::knn<float>(in<float>(points), in<index_t>(order), in<float>(box_lo), in<float>(box_hi), batch, n, d,
+                            k, out<float>(out_dist), out<index_t>(out_idx), device, s);
 }
 
-void count_within_pair(std::uintptr_t x, index_t dx, std::uintptr_t y, index_t dy, index_t batch, index_t n,
+template <typename T>
+void count_typed(std::uintptr_t x, std::uintptr_t lox, std::uintptr_t hix, index_t dx, std::uintptr_t y,
+                 std::uintptr_t loy, std::uintptr_t hiy, index_t dy, index_t batch, index_t n, std::uintptr_t radius_x,
+                 std::uintptr_t radius_y, bool inclusive, std::uintptr_t out_x, std::uintptr_t out_y, int device,
+                 void* s) {
+  cchmi::cuda::count_within_pair<T>(in<T>(x), in<T>(lox), in<T>(hix), dx, in<T>(y), in<T>(loy), in<T>(hiy), dy, batch,
+                                    n, in<T>(radius_x), in<T>(radius_y), inclusive, out<index_t>(out_x),
+                                    out<index_t>(out_y), device, s);
+}
+
+void count_within_pair(std::uintptr_t x, std::uintptr_t lox, std::uintptr_t hix, index_t dx, std::uintptr_t y,
+                       std::uintptr_t loy, std::uintptr_t hiy, index_t dy, index_t batch, index_t n,
                        std::uintptr_t radius_x, std::uintptr_t radius_y, bool inclusive, std::uintptr_t out_x,
                        std::uintptr_t out_y, bool double_precision, int device, std::uintptr_t stream) {
   py::gil_scoped_release release;
   auto s = reinterpret_cast<void*>(stream);
   if (double_precision)
-    cchmi::cuda::count_within_pair<double>(in<double>(x), dx, in<double>(y), dy, batch, n, in<double>(radius_x),
-                                           in<double>(radius_y), inclusive, out<index_t>(out_x), out<index_t>(out_y),
-                                           device, s);
+    count_typed<double>(x, lox, hix, dx, y, loy, hiy, dy, batch, n, radius_x, radius_y, inclusive, out_x, out_y,
+                        device, s);
   else
-    cchmi::cuda::count_within_pair<float>(in<float>(x), dx, in<float>(y), dy, batch, n, in<float>(radius_x),
-                                          in<float>(radius_y), inclusive, out<index_t>(out_x), out<index_t>(out_y),
-                                          device, s);
+    count_typed<float>(x, lox, hix, dx, y, loy, hiy, dy, batch, n, radius_x, radius_y, inclusive, out_x, out_y,
+                       device, s);
 }
 
 }  // namespace
@@ -65,15 +77,21 @@ PYBIND11_MODULE(_cuda, m) {
       },
       py::arg("n"), py::arg("stream") = 0,
       "Self-test: writes 0..n-1 on the current device and returns their sum (n(n-1)/2).");
-  m.def("knn", &knn, py::arg("points"), py::arg("batch"), py::arg("n"), py::arg("d"), py::arg("k"),
-        py::arg("out_dist"), py::arg("out_idx"), py::arg("double_precision"), py::arg("device"), py::arg("stream"),
-        "knn(points, batch, n, d, k, out_dist, out_idx, double_precision, device, stream): device pointers of a\n"
-        "(batch, n, d) array and of (batch, n, k) outputs (idx int64); asynchronous on `stream`. k <= max_k.");
-  m.def("count_within_pair", &count_within_pair, py::arg("x"), py::arg("dx"), py::arg("y"), py::arg("dy"),
-        py::arg("batch"), py::arg("n"), py::arg("radius_x"), py::arg("radius_y"), py::arg("inclusive"),
-        py::arg("out_x"), py::arg("out_y"), py::arg("double_precision"), py::arg("device"), py::arg("stream"),
-        "count_within_pair(x, dx, y, dy, batch, n, radius_x, radius_y, inclusive, out_x, out_y, double_precision,\n"
-        "device, stream): per-point-radius counts in x and (dy > 0) y in one pass; y = 0 with dy = 0 counts x only.");
+  m.def("knn", &knn, py::arg("points"), py::arg("order"), py::arg("box_lo"), py::arg("box_hi"), py::arg("batch"),
+        py::arg("n"), py::arg("d"), py::arg("k"), py::arg("out_dist"), py::arg("out_idx"), py::arg("double_precision"),
+        py::arg("device"), py::arg("stream"),
+        "knn(points, order, box_lo, box_hi, batch, n, d, k, out_dist, out_idx, double_precision, device, stream):\n"
+        "device pointers of spatially sorted (batch, n, d) points, their original indices (batch, n) int64, the\n"
+        "boxes of every run of tile_rows points (batch, tiles, d) and the (batch, n, k) outputs (idx int64,\n"
+        "original indices, rows in sorted order); asynchronous on `stream`. k <= max_k.");
+  m.def("count_within_pair", &count_within_pair, py::arg("x"), py::arg("box_lo_x"), py::arg("box_hi_x"), py::arg("dx"),
+        py::arg("y"), py::arg("box_lo_y"), py::arg("box_hi_y"), py::arg("dy"), py::arg("batch"), py::arg("n"),
+        py::arg("radius_x"), py::arg("radius_y"), py::arg("inclusive"), py::arg("out_x"), py::arg("out_y"),
+        py::arg("double_precision"), py::arg("device"), py::arg("stream"),
+        "count_within_pair(x, box_lo_x, box_hi_x, dx, y, box_lo_y, box_hi_y, dy, batch, n, radius_x, radius_y,\n"
+        "inclusive, out_x, out_y, double_precision, device, stream): per-point-radius counts in x and (dy > 0) y\n"
+        "in one pass, with tile boxes for pruning; y = 0 with dy = 0 counts x only.");
+  m.attr("tile_rows") = cchmi::cuda::kTileRows;
   m.attr("max_k") = cchmi::cuda::kMaxK;
   m.attr("arches") = CCHMI_CUDA_ARCHES;
   m.attr("compiler_version") = CCHMI_CUDA_COMPILER_VERSION;

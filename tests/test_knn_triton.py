@@ -89,3 +89,44 @@ def test_triton_batches_equal_problem_by_problem():
         np.testing.assert_array_equal(_np(dist[i]), ref_d)
         np.testing.assert_array_equal(_np(cx[i]), reference.count_within(pts[i], rx[i], False))
         np.testing.assert_array_equal(_np(cy[i]), reference.count_within(y[i], rx[i], False))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_pruned_tiles_give_the_reference_results(dtype):
+    """Well-separated clusters: far tiles are skipped by their bounding boxes, near ones counted
+    whole or scanned; every path must give the reference's neighbours and counts exactly."""
+    rng = np.random.default_rng(7)
+    centres = np.array([[0, 0, 0], [50, 0, 0], [0, 50, 0], [0, 0, 50]], dtype=np.float64)
+    pts = centres[rng.integers(0, 4, 161)] + rng.standard_normal((161, 3))
+    pts[::9] = pts[1::9][: pts[::9].shape[0]]  # duplicated rows: ties at distance 0
+    pts = np.ascontiguousarray(pts, dtype=dtype)
+    ref_d, ref_i = reference.knn(pts, 5)
+    for prune in (True, False):  # pruned, and brute force (the benchmarks' baseline)
+        dist, idx = tk.knn(_t(pts), 5, prune=prune)
+        np.testing.assert_array_equal(_np(idx), ref_i)
+        np.testing.assert_array_equal(_np(dist), ref_d)
+    y = np.ascontiguousarray(pts[:, :2])
+    for radius in (ref_d[:, -1], np.full(161, 10.0, dtype=dtype), np.full(161, 200.0, dtype=dtype)):
+        radius = np.ascontiguousarray(radius)
+        for inclusive in (False, True):
+            cx, cy = tk.count_within(_t(pts), _t(radius), inclusive, _t(y), _t(radius))
+            np.testing.assert_array_equal(_np(cx), reference.count_within(pts, radius, inclusive))
+            np.testing.assert_array_equal(_np(cy), reference.count_within(y, radius, inclusive))
+    brute = tk.count_within(_t(pts), _t(radius), True, _t(y), _t(radius), prune=False)
+    np.testing.assert_array_equal(_np(brute[0]), reference.count_within(pts, radius, True))
+
+
+def test_spatial_order_is_a_permutation_and_boxes_hold_their_tiles():
+    from cchmi import _spatial
+
+    pts = torch.from_numpy(np.stack([make_points(kind, 77, 5, np.float32, seed=1) for kind in ("gauss", "grid")]))
+    sp, order, lo, hi = _spatial.sorted_with_boxes(pts, 32)
+    for b in range(2):
+        assert sorted(order[b].tolist()) == list(range(77))
+        np.testing.assert_array_equal(_np(sp[b]), _np(pts[b][order[b]]))
+    assert tuple(lo.shape) == (2, 3, 5)
+    for t in range(3):
+        tile = sp[:, 32 * t: 32 * (t + 1)]
+        assert bool((tile >= lo[:, t:t + 1]).all()) and bool((tile <= hi[:, t:t + 1]).all())
+    values = torch.arange(2 * 77).reshape(2, 77)
+    assert torch.equal(_spatial.from_sorted(_spatial.to_sorted(values, order), order), values)

@@ -23,6 +23,8 @@ import torch
 import triton
 import triton.language as tl
 
+from cchmi import _spatial as spatial
+
 BLOCK_M = 32
 BLOCK_N = 32
 MAX_K = 64  # slots are registers of every query: beyond this they spill (checked in the wrappers)
@@ -54,9 +56,30 @@ def _worst(top_d, top_i, slots, KP: tl.constexpr):
 
 
 @triton.jit
-def _knn_kernel(P, OUT_D, OUT_I, n, d, k, KP: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
+def _box_bounds(P, LO, HI, rows, tile, n, d, rmask):
+    """Per row, lower and upper bounds of its distance to any point of candidate tile `tile`:
+    max_c max(fl(lo_c - q_c), fl(q_c - hi_c), 0) and max_c max(fl(hi_c - q_c), fl(q_c - lo_c))."""
+    near = tl.zeros([rows.shape[0]], dtype=P.dtype.element_ty)
+    far = tl.zeros([rows.shape[0]], dtype=P.dtype.element_ty)
+    roff = rows.to(tl.int64) * d
+    boff = tile * d  # < n * d / BLOCK_N: 32-bit is enough for the box arrays
+    for c in range(d):
+        q = tl.load(P + roff + c, mask=rmask, other=0.0)
+        lo = tl.load(LO + boff + c)
+        hi = tl.load(HI + boff + c)
+        near = tl.maximum(near, tl.maximum(lo - q, q - hi))
+        far = tl.maximum(far, tl.maximum(hi - q, q - lo))
+    return near, far
+
+
+@triton.jit
+def _knn_kernel(P, IDX, LO, HI, OUT_D, OUT_I, n, d, k, n_tiles,
+                KP: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
     problem = tl.program_id(1).to(tl.int64)
     P = P + problem * n * d
+    IDX = IDX + problem * n
+    LO = LO + problem * n_tiles * d
+    HI = HI + problem * n_tiles * d
     rows = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
     rmask = rows < n
     slots = tl.arange(0, KP)
@@ -67,17 +90,22 @@ def _knn_kernel(P, OUT_D, OUT_I, n, d, k, KP: tl.constexpr, BLOCK_M: tl.constexp
     top_d = tl.where(live, zero_d + inf, zero_d - inf)
     top_i = tl.where(live, tl.full([BLOCK_M, KP], _BIG_INIT, tl.int64), -1)
     wd, wi, wpos = _worst(top_d, top_i, slots, KP)
-    for start in range(0, n, BLOCK_N):
-        cols = start + tl.arange(0, BLOCK_N)
-        cmask = cols < n
-        dist = _distance_tile(P, rows, cols, n, d, rmask, cmask)
-        gone = (cols[None, :] == rows[:, None]) | (cmask[None, :] == 0)
-        dist = tl.where(gone, inf, dist)
-        cand = tl.where(gone, _BIG_GONE, cols[None, :].to(tl.int64))
-        # Columns come in increasing index order, so a candidate at the worst's distance has a larger
-        # index than the worst and cannot enter: only a strictly smaller distance can.
-        hopeful = tl.min(dist, 1) < wd
-        if tl.max(hopeful.to(tl.int32), 0) > 0:
+    # Candidate tiles from the block's own one onwards (nearby first: the k-th distances tighten fast).
+    first = (tl.program_id(0) * BLOCK_M) // BLOCK_N
+    for step in range(0, n_tiles):
+        tile = (first + step) % n_tiles
+        near, _ = _box_bounds(P, LO, HI, rows, tile, n, d, rmask)
+        # A tile is needed by a row unless its box is farther than the row's k-th distance so far
+        # (at equal distance a smaller original index could still enter).
+        needed = rmask & (near <= wd)
+        if tl.max(needed.to(tl.int32), 0) > 0:
+            cols = tile * BLOCK_N + tl.arange(0, BLOCK_N)
+            cmask = cols < n
+            dist = _distance_tile(P, rows, cols, n, d, rmask, cmask)
+            gone = (cols[None, :] == rows[:, None]) | (cmask[None, :] == 0)
+            dist = tl.where(gone, inf, dist)
+            orig = tl.load(IDX + cols, mask=cmask, other=0)
+            cand = tl.where(gone, _BIG_GONE, orig[None, :])
             for _ in range(KP):  # at most k candidates of a tile can enter; extra rounds change nothing
                 m = tl.min(dist, 1)
                 jm = tl.min(tl.where(dist == m[:, None], cand, _BIG_GONE), 1)
@@ -96,10 +124,39 @@ def _knn_kernel(P, OUT_D, OUT_I, n, d, k, KP: tl.constexpr, BLOCK_M: tl.constexp
 
 
 @triton.jit
-def _count_kernel(X, Y, RX, RY, OUT_X, OUT_Y, n, dx, dy,
+def _tile_counts(P, LO, HI, R, rows, tile, n, d, rmask, cols, cmask, other,
+                 INCLUSIVE: tl.constexpr, BLOCK_N: tl.constexpr):
+    """Per row, the number of points of candidate tile `tile` within its radius: whole tiles are
+    settled from their box (all inside, or none), the others by their distances."""
+    near, far = _box_bounds(P, LO, HI, rows, tile, n, d, rmask)
+    if INCLUSIVE:
+        none = near > R
+        every = far <= R
+    else:
+        none = near >= R
+        every = far < R
+    start = tile * BLOCK_N
+    own = ((rows >= start) & (rows < start + BLOCK_N)).to(tl.int32)
+    size = tl.minimum(n - start, BLOCK_N) - own  # points of the tile other than the row itself
+    counts = tl.where(every, size, 0)
+    scan = rmask & (none == 0) & (every == 0)
+    if tl.max(scan.to(tl.int32), 0) > 0:
+        dist = _distance_tile(P, rows, cols, n, d, rmask, cmask)
+        if INCLUSIVE:
+            inside = dist <= R[:, None]
+        else:
+            inside = dist < R[:, None]
+        counts += tl.where(scan, tl.sum((inside & other).to(tl.int32), 1), 0)
+    return counts
+
+
+@triton.jit
+def _count_kernel(X, Y, LOX, HIX, LOY, HIY, RX, RY, OUT_X, OUT_Y, n, dx, dy, n_tiles,
                   HAS_Y: tl.constexpr, INCLUSIVE: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
     problem = tl.program_id(1).to(tl.int64)
     X = X + problem * n * dx
+    LOX = LOX + problem * n_tiles * dx
+    HIX = HIX + problem * n_tiles * dx
     rows = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
     rmask = rows < n
     prow = problem * n + rows.to(tl.int64)
@@ -107,25 +164,17 @@ def _count_kernel(X, Y, RX, RY, OUT_X, OUT_Y, n, dx, dy,
     cx = tl.zeros([BLOCK_M], dtype=tl.int32)
     if HAS_Y:
         Y = Y + problem * n * dy
+        LOY = LOY + problem * n_tiles * dy
+        HIY = HIY + problem * n_tiles * dy
         ry = tl.load(RY + prow, mask=rmask, other=0.0)
         cy = tl.zeros([BLOCK_M], dtype=tl.int32)
-    for start in range(0, n, BLOCK_N):
-        cols = start + tl.arange(0, BLOCK_N)
+    for tile in range(0, n_tiles):
+        cols = tile * BLOCK_N + tl.arange(0, BLOCK_N)
         cmask = cols < n
         other = (cols[None, :] != rows[:, None]) & (cmask[None, :] != 0)
-        dist_x = _distance_tile(X, rows, cols, n, dx, rmask, cmask)
-        if INCLUSIVE:
-            inside_x = dist_x <= rx[:, None]
-        else:
-            inside_x = dist_x < rx[:, None]
-        cx += tl.sum((inside_x & other).to(tl.int32), 1)
+        cx += _tile_counts(X, LOX, HIX, rx, rows, tile, n, dx, rmask, cols, cmask, other, INCLUSIVE, BLOCK_N)
         if HAS_Y:
-            dist_y = _distance_tile(Y, rows, cols, n, dy, rmask, cmask)
-            if INCLUSIVE:
-                inside_y = dist_y <= ry[:, None]
-            else:
-                inside_y = dist_y < ry[:, None]
-            cy += tl.sum((inside_y & other).to(tl.int32), 1)
+            cy += _tile_counts(Y, LOY, HIY, ry, rows, tile, n, dy, rmask, cols, cmask, other, INCLUSIVE, BLOCK_N)
     tl.store(OUT_X + prow, cx.to(tl.int64), mask=rmask)
     if HAS_Y:
         tl.store(OUT_Y + prow, cy.to(tl.int64), mask=rmask)
@@ -148,10 +197,11 @@ def check_k(k: int, n: int) -> None:
                          "registers); use backend='cpu' for larger k")
 
 
-def knn(points: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+def knn(points: torch.Tensor, k: int, prune: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """k nearest neighbours of every point ((n, d) or (B, n, d)), self excluded, ties by smaller index.
 
     Returns (dist, idx) of shape (..., n, k), ascending by (distance, index); idx is int64.
+    prune=False: brute force (no spatial sort, no tile pruning), for benchmarks.
     """
     p = _batched(points, "points")
     b, n, d = p.shape
@@ -159,9 +209,12 @@ def knn(points: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     out_d = torch.empty((b, n, k), dtype=p.dtype, device=p.device)
     out_i = torch.empty((b, n, k), dtype=torch.int64, device=p.device)
     kp = triton.next_power_of_2(k)
+    sp, order, lo, hi = spatial.sorted_with_boxes(p, BLOCK_N, prune=prune)
     grid = (triton.cdiv(n, BLOCK_M), b)
     # KP (k rounded up to a power of two) is the only compile-time size: one compiled kernel per KP.
-    _knn_kernel[grid](p, out_d, out_i, n, d, k, KP=kp, BLOCK_M=BLOCK_M, BLOCK_N=BLOCK_N)
+    _knn_kernel[grid](sp, order, lo, hi, out_d, out_i, n, d, k, lo.shape[1], KP=kp, BLOCK_M=BLOCK_M,
+                      BLOCK_N=BLOCK_N)
+    out_d, out_i = spatial.from_sorted(out_d, order), spatial.from_sorted(out_i, order)
     # Sort the slots by (distance, index): by index first, then stably by distance.
     out_i, order = torch.sort(out_i, dim=-1)
     out_d = torch.gather(out_d, -1, order)
@@ -173,27 +226,34 @@ def knn(points: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def count_within(x: torch.Tensor, radius_x: torch.Tensor, inclusive: bool, y: torch.Tensor | None = None,
-                 radius_y: torch.Tensor | None = None):
+                 radius_y: torch.Tensor | None = None, prune: bool = True):
     """#{j != i : dist(i, j) < radius[i]} (``<=`` when inclusive) for every point, in x and (when
     given) in y in the same pass. Shapes (n, d) / (n,) or batched (B, n, d) / (B, n).
-    Returns counts_x, or (counts_x, counts_y), int64."""
+    Returns counts_x, or (counts_x, counts_y), int64. prune=False: brute force (benchmarks)."""
     xb = _batched(x, "x")
     b, n, dx = xb.shape
-    rx = radius_x.reshape(b, n).to(dtype=xb.dtype).contiguous()
-    out_x = torch.empty((b, n), dtype=torch.int64, device=xb.device)
+    yb = None
     if y is not None:
         yb = _batched(y, "y")
         if yb.shape[:2] != (b, n) or yb.dtype != xb.dtype:
             raise ValueError("y must have the batch and row sizes and the dtype of x")
-        ry = radius_y.reshape(b, n).to(dtype=yb.dtype).contiguous()
+    # One spatial order for both spaces (that of the joint points): both boxes stay tight.
+    order = spatial.morton_order(xb if yb is None else torch.cat([xb, yb], dim=-1)) if prune else None
+    xs, order, lox, hix = spatial.sorted_with_boxes(xb, BLOCK_N, order, prune)
+    rx = spatial.to_sorted(radius_x.reshape(b, n).to(dtype=xb.dtype), order)
+    out_x = torch.empty((b, n), dtype=torch.int64, device=xb.device)
+    if yb is not None:
+        ys, _, loy, hiy = spatial.sorted_with_boxes(yb, BLOCK_N, order, prune)
+        ry = spatial.to_sorted(radius_y.reshape(b, n).to(dtype=yb.dtype), order)
         out_y = torch.empty((b, n), dtype=torch.int64, device=xb.device)
-        dy = yb.shape[2]
+        dy = ys.shape[2]
     else:
-        yb, ry, out_y, dy = xb, rx, out_x, 0
+        ys, loy, hiy, ry, out_y, dy = xs, lox, hix, rx, out_x, 0
     grid = (triton.cdiv(n, BLOCK_M), b)
-    _count_kernel[grid](xb, yb, rx, ry, out_x, out_y, n, dx, dy, HAS_Y=y is not None, INCLUSIVE=bool(inclusive),
-                        BLOCK_M=BLOCK_M, BLOCK_N=BLOCK_N)
+    _count_kernel[grid](xs, ys, lox, hix, loy, hiy, rx, ry, out_x, out_y, n, dx, dy, lox.shape[1],
+                        HAS_Y=yb is not None, INCLUSIVE=bool(inclusive), BLOCK_M=BLOCK_M, BLOCK_N=BLOCK_N)
     shape = (n,) if x.dim() == 2 else (b, n)
-    if y is None:
-        return out_x.reshape(shape)
-    return out_x.reshape(shape), out_y.reshape(shape)
+    counts_x = spatial.from_sorted(out_x, order).reshape(shape)
+    if yb is None:
+        return counts_x
+    return counts_x, spatial.from_sorted(out_y, order).reshape(shape)

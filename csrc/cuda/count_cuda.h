@@ -3,6 +3,7 @@
 #pragma once
 
 #include "common/check.h"
+#include "cuda/tiles.h"
 
 namespace cchmi::cuda {
 
@@ -10,9 +11,13 @@ namespace cchmi::cuda {
 //   out_x[i] = #{j != i : dist_x(i, j) < radius_x[i]},  out_y[i] likewise in y,
 // with <= instead of < when `inclusive` (KSG-2 extents, Gao et al.), dist = max_c |fl(a_jc - a_ic)|.
 // x: (batch, n, dx), y: (batch, n, dy) row-major, radius_*: (batch, n), out_*: (batch, n).
-// y == nullptr with dy == 0 counts in x only (out_y and radius_y unused). n < 2^31.
+// box_lo_x, box_hi_x (batch, ceil(n / kTileRows), dx): per run of kTileRows points, a box containing
+// them in x (likewise in y): a tile whose box lies outside a point's radius is skipped for it, one
+// inside is counted whole. Any point order is correct; a spatial sort makes the boxes small.
+// y == nullptr with dy == 0 counts in x only (out_y, radius_y and the y boxes unused). n < 2^31.
 template <typename T>
-void count_within_pair(const T* x, index_t dx, const T* y, index_t dy, index_t batch, index_t n, const T* radius_x,
-                       const T* radius_y, bool inclusive, index_t* out_x, index_t* out_y, int device, void* stream);
+void count_within_pair(const T* x, const T* box_lo_x, const T* box_hi_x, index_t dx, const T* y, const T* box_lo_y,
+                       const T* box_hi_y, index_t dy, index_t batch, index_t n, const T* radius_x, const T* radius_y,
+                       bool inclusive, index_t* out_x, index_t* out_y, int device, void* stream);
 
 }  // namespace cchmi::cuda

@@ -1,16 +1,18 @@
 // Fused exact max-norm kNN on the GPU (see knn_cuda.h).
 //
-// Tiled kernel (d <= 64): a block of kThreads threads owns kThreads * Q queries, Q per thread, with
-// their coordinates in registers (zero-padded to DP, a compile-time width). Candidate rows stream
-// through shared memory kTile at a time; every thread reads the same candidate (a broadcast), so a
+// The points arrive sorted along a Morton curve, with the bounding box of every run of kTileRows
+// sorted points (cchmi/_spatial.py); `order` maps sorted positions to original indices.
+// Tiled kernel (d <= 64): a block of kThreads threads owns kThreads * Q consecutive queries, Q per
+// thread, with their coordinates in registers (zero-padded to DP, a compile-time width). A
+// candidate tile is skipped when its box is farther from every query of the block than that
+// query's k-th distance so far (one bound per query and tile, exact: see _spatial.py); the others
+// stream through shared memory, where every thread reads the same candidate (a broadcast), so a
 // pair-dimension costs one subtraction and one max with an |x| operand. The k best candidates of a
-// query are a sorted register array of K >= k slots (distance, index); a candidate enters only when
-// it beats the k-th (one comparison per pair otherwise). Candidates are visited in increasing index
-// order and compared lexicographically, so ties go to the smaller index.
+// query are register slots (topk.cuh); a candidate enters only when it beats the k-th (one
+// comparison per pair otherwise), compared by (distance, original index), so ties go to the
+// smaller original index whatever the visiting order.
 // Generic kernel (d > 64): one query per thread, coordinates read from global memory (cached).
 #include "cuda/knn_cuda.h"
-
-#include <cuda_runtime.h>
 
 #include <cmath>
 
@@ -24,49 +26,71 @@ namespace {
 constexpr int queries_per_thread(int dp, int k) { return dp + 2 * k <= 24 ? 4 : (dp + 2 * k <= 48 ? 2 : 1); }
 
 template <typename T, int DP, int K>
-__global__ void __launch_bounds__(kThreads) knn_tiled(const T* __restrict__ points, index_t n, int d, int k,
-                                                      T* __restrict__ out_d, index_t* __restrict__ out_i) {
+__global__ void __launch_bounds__(kThreads) knn_tiled(const T* __restrict__ points, const index_t* __restrict__ order,
+                                                      const T* __restrict__ box_lo, const T* __restrict__ box_hi,
+                                                      index_t n, int d, int k, T* __restrict__ out_d,
+                                                      index_t* __restrict__ out_i) {
   constexpr int Q = queries_per_thread(DP, K);
-  // At most 32 KiB of shared memory: 128 rows, fewer for wide double rows.
-  constexpr int Rows = kTile * DP * static_cast<int>(sizeof(T)) <= 32768 ? kTile : 32768 / (DP * static_cast<int>(sizeof(T)));
-  __shared__ T tile[Rows * DP];
+  __shared__ T tile[kTileRows * DP];
+  __shared__ int tile_idx[kTileRows];
   const index_t problem = blockIdx.y;
+  const index_t n_tiles = (n + kTileRows - 1) / kTileRows;
   points += problem * n * d;
+  order += problem * n;
+  box_lo += problem * n_tiles * d;
+  box_hi += problem * n_tiles * d;
   out_d += problem * n * k;
   out_i += problem * n * k;
 
+  // A thread's queries are consecutive in the spatial order, so a warp's are close together and
+  // its pruning decisions agree.
+  const index_t first = static_cast<index_t>(blockIdx.x) * (kThreads * Q);
   T q[Q][DP];
   index_t qi[Q];
   Best<T, K> best[Q];
 #pragma unroll
   for (int r = 0; r < Q; ++r) {
-    qi[r] = static_cast<index_t>(blockIdx.x) * (kThreads * Q) + r * kThreads + threadIdx.x;
+    qi[r] = first + static_cast<index_t>(threadIdx.x) * Q + r;
     const bool live = qi[r] < n;
 #pragma unroll
     for (int c = 0; c < DP; ++c) q[r][c] = (live && c < d) ? points[qi[r] * d + c] : static_cast<T>(0);
     best[r].init(k);
   }
   // Padding columns [d, DP) of the tile stay zero: only columns < d are written below.
-  for (int e = threadIdx.x; e < Rows * DP; e += kThreads) tile[e] = static_cast<T>(0);
+  for (int e = threadIdx.x; e < kTileRows * DP; e += kThreads) tile[e] = static_cast<T>(0);
 
-  for (index_t start = 0; start < n; start += Rows) {
-    const int rows = static_cast<int>(n - start < Rows ? n - start : Rows);
-    __syncthreads();  // the previous tile is consumed (and the zero fill done)
+  // Candidate tiles from the block's own one onwards: near candidates first tighten the bars early.
+  const index_t t0 = first / kTileRows;
+  for (index_t step = 0; step < n_tiles; ++step) {
+    const index_t t = t0 + step < n_tiles ? t0 + step : t0 + step - n_tiles;
+    const T* lo = box_lo + t * d;
+    const T* hi = box_hi + t * d;
+    bool need = false;
+#pragma unroll
+    for (int s = 0; s < Q; ++s)  // at equal distance a smaller index may still enter: prune on > only
+      need |= qi[s] < n && !(box_near<T, DP>(q[s], lo, hi, d) > best[s].d[0]);
+    // Also the barrier between the previous tile's reads and this tile's writes.
+    if (!__syncthreads_or(need)) continue;
+    const index_t start = t * kTileRows;
+    const int rows = static_cast<int>(n - start < kTileRows ? n - start : kTileRows);
     const T* src = points + start * d;
     for (int e = threadIdx.x; e < rows * d; e += kThreads) {
       const int r = e / d;
       tile[r * DP + (e - r * d)] = src[e];
     }
+    for (int r = threadIdx.x; r < rows; r += kThreads) tile_idx[r] = static_cast<int>(order[start + r]);
     __syncthreads();
+    if (!need) continue;
     for (int r = 0; r < rows; ++r) {
       const T* cand = tile + r * DP;
-      const int j = static_cast<int>(start + r);
+      const int j = tile_idx[r];  // original index: ties go to the smaller one
+      const index_t pos = start + r;
 #pragma unroll
       for (int s = 0; s < Q; ++s) {
         T dist = absdiff(cand[0], q[s][0]);
 #pragma unroll
         for (int c = 1; c < DP; ++c) dist = maxof(dist, absdiff(cand[c], q[s][c]));
-        if (best[s].beats_worst(dist, j) && j != qi[s]) best[s].insert(dist, j);
+        if (best[s].beats_worst(dist, j) && pos != qi[s]) best[s].insert(dist, j);
       }
     }
   }
@@ -76,10 +100,12 @@ __global__ void __launch_bounds__(kThreads) knn_tiled(const T* __restrict__ poin
 }
 
 template <typename T, int K>
-__global__ void __launch_bounds__(kThreads) knn_generic(const T* __restrict__ points, index_t n, index_t d, int k,
-                                                        T* __restrict__ out_d, index_t* __restrict__ out_i) {
+__global__ void __launch_bounds__(kThreads) knn_generic(const T* __restrict__ points, const index_t* __restrict__ order,
+                                                        index_t n, index_t d, int k, T* __restrict__ out_d,
+                                                        index_t* __restrict__ out_i) {
   const index_t problem = blockIdx.y;
   points += problem * n * d;
+  order += problem * n;
   out_d += problem * n * k;
   out_i += problem * n * k;
   const index_t i = static_cast<index_t>(blockIdx.x) * kThreads + threadIdx.x;
@@ -91,25 +117,31 @@ __global__ void __launch_bounds__(kThreads) knn_generic(const T* __restrict__ po
     const T* crow = points + j * d;
     T dist = static_cast<T>(0);
     for (index_t c = 0; c < d; ++c) dist = maxof(dist, absdiff(crow[c], qrow[c]));
-    if (best.beats_worst(dist, static_cast<int>(j)) && j != i) best.insert(dist, static_cast<int>(j));
+    const int orig = static_cast<int>(order[j]);
+    if (best.beats_worst(dist, orig) && j != i) best.insert(dist, orig);
   }
   best.store(out_d + i * k, out_i + i * k, k);
 }
 
 template <typename T, int K>
-void launch_k(const T* points, index_t batch, index_t n, index_t d, int k, T* out_d, index_t* out_i,
-              cudaStream_t s) {
+void launch_k(const T* points, const index_t* order, const T* box_lo, const T* box_hi, index_t batch, index_t n,
+              index_t d, int k, T* out_d, index_t* out_i, cudaStream_t s) {
   const int dp = padded_dim(d);
+  const index_t n_tiles = (n + kTileRows - 1) / kTileRows;
   for (index_t b0 = 0; b0 < batch; b0 += kMaxGridY) {
     const index_t nb = batch - b0 < kMaxGridY ? batch - b0 : kMaxGridY;
     const T* p = points + b0 * n * d;
+    const index_t* o = order + b0 * n;
+    const T* lo = box_lo + b0 * n_tiles * d;
+    const T* hi = box_hi + b0 * n_tiles * d;
     T* od = out_d + b0 * n * k;
     index_t* oi = out_i + b0 * n * k;
     auto tiled = [&](auto dpc) {
       constexpr int DP = decltype(dpc)::value;
       constexpr int Q = queries_per_thread(DP, K);
       dim3 grid(blocks_for(n, kThreads * Q), static_cast<unsigned>(nb));
-      knn_tiled<T, DP, K><<<grid, kThreads, 0, s>>>(p, n, static_cast<int>(d), k, od, oi);
+      auto kernel = knn_tiled<T, DP, K>;
+      CCHMI_LAUNCH(kernel, grid, kThreads, s, p, o, lo, hi, n, static_cast<int>(d), k, od, oi);
     };
     switch (dp) {
       case 4: tiled(std::integral_constant<int, 4>{}); break;
@@ -119,7 +151,8 @@ void launch_k(const T* points, index_t batch, index_t n, index_t d, int k, T* ou
       case 64: tiled(std::integral_constant<int, 64>{}); break;
       default: {
         dim3 grid(blocks_for(n, kThreads), static_cast<unsigned>(nb));
-        knn_generic<T, K><<<grid, kThreads, 0, s>>>(p, n, d, k, od, oi);
+        auto kernel = knn_generic<T, K>;
+        CCHMI_LAUNCH(kernel, grid, kThreads, s, p, o, n, d, k, od, oi);
       }
     }
     throw_on_error(cudaGetLastError(), "knn kernel launch");
@@ -129,8 +162,8 @@ void launch_k(const T* points, index_t batch, index_t n, index_t d, int k, T* ou
 }  // namespace
 
 template <typename T>
-void knn(const T* points, index_t batch, index_t n, index_t d, index_t k, T* out_dist, index_t* out_idx, int device,
-         void* stream) {
+void knn(const T* points, const index_t* order, const T* box_lo, const T* box_hi, index_t batch, index_t n, index_t d,
+         index_t k, T* out_dist, index_t* out_idx, int device, void* stream) {
   CCHMI_CHECK(batch >= 1 && d >= 1, "knn: need batch >= 1 and d >= 1");
   CCHMI_CHECK(n >= 2 && n <= INT_MAX, "knn: need 2 <= n < 2^31 points per problem");
   CCHMI_CHECK(k >= 1 && k <= n - 1, "knn: need 1 <= k <= n - 1");
@@ -139,14 +172,16 @@ void knn(const T* points, index_t batch, index_t n, index_t d, index_t k, T* out
   auto s = static_cast<cudaStream_t>(stream);
   const int kk = static_cast<int>(k);
   if (k <= 8)
-    launch_k<T, 8>(points, batch, n, d, kk, out_dist, out_idx, s);
+    launch_k<T, 8>(points, order, box_lo, box_hi, batch, n, d, kk, out_dist, out_idx, s);
   else if (k <= 16)
-    launch_k<T, 16>(points, batch, n, d, kk, out_dist, out_idx, s);
+    launch_k<T, 16>(points, order, box_lo, box_hi, batch, n, d, kk, out_dist, out_idx, s);
   else
-    launch_k<T, 64>(points, batch, n, d, kk, out_dist, out_idx, s);
+    launch_k<T, 64>(points, order, box_lo, box_hi, batch, n, d, kk, out_dist, out_idx, s);
 }
 
-template void knn<float>(const float*, index_t, index_t, index_t, index_t, float*, index_t*, int, void*);
-template void knn<double>(const double*, index_t, index_t, index_t, index_t, double*, index_t*, int, void*);
+template void knn<float>(const float*, const index_t*, const float*, const float*, index_t, index_t, index_t, index_t,
+                         float*, index_t*, int, void*);
+template void knn<double>(const double*, const index_t*, const double*, const double*, index_t, index_t, index_t,
+                          index_t, double*, index_t*, int, void*);
 
 }  // namespace cchmi::cuda

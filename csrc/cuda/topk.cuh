@@ -1,5 +1,5 @@
-// The register top-k of the CUDA kNN kernel, host-callable too so that it is tested on the CPU
-// (tests/test_cuda_topk.py compiles tests/cuda/topk_check.cu with nvcc and runs it).
+// The register top-k of the CUDA kNN kernel (host-callable too: the kernels are tested on the CPU
+// by tests/test_cuda_emulated.py).
 #pragma once
 
 #include <climits>

@@ -132,3 +132,22 @@ def test_large_host_problems_go_to_the_gpu():
     x = rng.standard_normal((n, 2)).astype(np.float32)
     r = cchmi.ksg_mi(x[:, :1], x[:, 1:] + x[:, :1])
     assert r.backend == "cuda"
+
+
+def test_pruning_changes_nothing(backends):
+    """The spatial sort and tile pruning against brute force on the same kernels (prune=False)."""
+    rng = np.random.default_rng(3)
+    centres = rng.standard_normal((8, 5)) * 20
+    pts = np.ascontiguousarray(centres[rng.integers(0, 8, 5003)] + rng.standard_normal((5003, 5)), dtype=np.float32)
+    y = np.ascontiguousarray(pts[:, :2])
+    for name, be in backends.items():
+        results = []
+        for prune in (True, False):
+            be.prune = prune
+            dist, idx = be.knn(be.put(pts), 7)
+            radius = dist[:, -1]
+            cx, cy = be.count_pair(be.put(pts), be.put(y), radius, radius, False)
+            results.append([t.cpu().numpy() for t in (dist, idx, cx, cy)])
+        be.prune = True
+        for a, b in zip(*results):
+            np.testing.assert_array_equal(a, b, err_msg=name)

@@ -6,7 +6,8 @@ Estimators (functions return an :class:`MIResult`; classes are scikit-learn shap
 * :func:`mixed_mi` / :class:`MixedMI`: I(X; labels), Ross (2014);
 * :func:`entropy` / :class:`KLEntropy`: differential entropy, Kozachenko-Leonenko;
 * :func:`cmi` / :class:`CMI`: I(X; Y | Z), Frenzel-Pompe;
-* :func:`permutation_test`: the null of independence.
+* :func:`permutation_test`: the null of independence;
+* :func:`ksg_mi_batch`: many KSG problems of one size at once (batched launches on a GPU).
 
 The CCH: :func:`cch` (I(T; S) - I(S; Y) with an interval and a verdict), :func:`rank_teachers`;
 the joint Gaussian theory in :mod:`cchmi.theory`; the KD trainer in :mod:`cchmi.distill` (torch).
@@ -29,7 +30,7 @@ from cchmi._backend import KNOWN_BACKENDS, available_backends, get_num_threads, 
 from cchmi.cch import CCHResult, TeacherRanking, cch, rank_teachers
 from cchmi.estimators import CMI, KSG, KLEntropy, MixedMI
 from cchmi.info import info
-from cchmi.ksg import cmi, entropy, ksg_mi, mixed_mi
+from cchmi.ksg import cmi, entropy, ksg_mi, ksg_mi_batch, mixed_mi
 from cchmi.permutation import permutation_test
 from cchmi.results import MIResult, PermutationResult
 
@@ -48,6 +49,7 @@ def __getattr__(name: str):
 __all__ = [
     "__version__",
     "ksg_mi",
+    "ksg_mi_batch",
     "mixed_mi",
     "entropy",
     "cmi",

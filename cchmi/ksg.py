@@ -215,23 +215,31 @@ def _stack_rows(a, rows: list[np.ndarray]):
     return a[torch.as_tensor(np.stack(rows), device=a.device)].contiguous()
 
 
+def _ksg1_stacked(be, xs, ys, k: int, ties: str) -> np.ndarray:
+    """KSG-1 estimates of the problems of a (B, m, dx) / (B, m, dy) stack: one kNN launch and one
+    counting launch; equal, problem by problem, to _ksg_core (same kernels, same counts)."""
+    m = xs.shape[1]
+    dist, _ = be.knn(_hstack(xs, ys), k)
+    rho = dist[..., k - 1]
+    nx, ny = map(_host, be.count_pair(xs, ys, rho, rho, False))
+    _warn_if_tied(_host(rho), ties, _dtype_name(xs))
+    terms = digamma_int(nx.ravel() + 1).reshape(nx.shape) + digamma_int(ny.ravel() + 1).reshape(ny.shape)
+    return digamma(k) + digamma(m) - terms.mean(axis=1)
+
+
+def _chunk(m: int, width: int) -> int:
+    """Problems of m points and `width` columns per batched launch (bounded memory)."""
+    return max(1, _BATCH_ELEMENTS // (m * width))
+
+
 def _ksg1_batch(be, x, y, x_rows: list[np.ndarray], y_rows: list[np.ndarray], k: int, ties: str) -> np.ndarray:
     """KSG-1 estimates of many problems of one size at once: problem b pairs x[x_rows[b]] with
-    y[y_rows[b]] (half-samples: the same rows; permutations: all rows of x, permuted rows of y).
-    Each chunk is one kNN launch and one counting launch on a (B, m, d) batch; equal, problem by
-    problem, to _ksg_core (same kernels, same counts)."""
-    m = len(x_rows[0])
-    per_chunk = max(1, _BATCH_ELEMENTS // (m * (x.shape[1] + y.shape[1])))
-    out = []
-    for s in range(0, len(x_rows), per_chunk):
-        xs, ys = _stack_rows(x, x_rows[s:s + per_chunk]), _stack_rows(y, y_rows[s:s + per_chunk])
-        dist, _ = be.knn(_hstack(xs, ys), k)
-        rho = dist[..., k - 1]
-        nx, ny = map(_host, be.count_pair(xs, ys, rho, rho, False))
-        _warn_if_tied(_host(rho), ties, _dtype_name(x))
-        terms = digamma_int(nx.ravel() + 1).reshape(nx.shape) + digamma_int(ny.ravel() + 1).reshape(ny.shape)
-        out.append(digamma(k) + digamma(m) - terms.mean(axis=1))
-    return np.concatenate(out)
+    y[y_rows[b]] (half-samples: the same rows; permutations: all rows of x, permuted rows of y)."""
+    per_chunk = _chunk(len(x_rows[0]), x.shape[1] + y.shape[1])
+    return np.concatenate([
+        _ksg1_stacked(be, _stack_rows(x, x_rows[s:s + per_chunk]), _stack_rows(y, y_rows[s:s + per_chunk]), k, ties)
+        for s in range(0, len(x_rows), per_chunk)
+    ])
 
 
 def _batchable(be, variant: int, ties: str) -> bool:
@@ -284,8 +292,7 @@ def _cmi_core(be, x, y, z, k, ties):
     dist, _ = be.knn(_hstack(x, y, z), k)
     eps = _host(dist[:, k - 1])
     _warn_if_tied(eps, ties, _dtype_name(x))
-    nxz = _host(be.count_within(_hstack(x, z), eps, False))
-    nyz = _host(be.count_within(_hstack(y, z), eps, False))
+    nxz, nyz = map(_host, be.count_pair(_hstack(x, z), _hstack(y, z), eps, eps, False))
     nz = _host(be.count_within(z, eps, False))
     return float(digamma(k) - np.mean(digamma_int(nxz + 1) + digamma_int(nyz + 1) - digamma_int(nz + 1)))
 
@@ -617,3 +624,90 @@ def cmi(
 
     return _run("fp", core, n=n, k=k, backend_name=be.name, base=base, confidence=confidence,
                 n_subsamples=n_subsamples, rng=rng, start=start, min_half=k + 1)
+
+
+def _ndim(a) -> int | None:
+    try:
+        return a.ndim if hasattr(a, "ndim") else np.ndim(a)
+    except ValueError:  # ragged nested lists: as_samples reports them
+        return None
+
+
+def _problems(a, name: str) -> list:
+    """A (B, n, d) array/tensor or a sequence of (n, d) arrays/tensors -> list of validated (n, d)
+    samples; anything else is one (n, d) sample shared by every problem (a list of one entry)."""
+    if isinstance(a, (list, tuple)) and a and all(hasattr(p, "ndim") for p in a):
+        parts = list(a)
+    elif _ndim(a) == 3:
+        parts = list(a)
+    else:
+        return [V.as_kernel_samples(a, name)]
+    return [V.as_kernel_samples(p, f"{name}[{b}]") for b, p in enumerate(parts)]
+
+
+def ksg_mi_batch(
+    x,
+    y,
+    k: int = 3,
+    *,
+    variant: int = 1,
+    ties: str = "jitter",
+    noise: float | None = None,
+    standardize: bool = True,
+    base: float = math.e,
+    dtype=None,
+    random_state=0,
+    backend: str = "auto",
+) -> list[MIResult]:
+    """KSG estimates of many problems over the same number of samples: I(X_b; Y_b) for b = 1..B.
+
+    x, y : a (B, n, d) array or torch tensor, or a sequence of B (n, d) arrays of one shape; either
+        may instead be one (n, d) array shared by every problem (one student against many
+        teachers, say). Every problem is standardised and jittered on its own.
+    On the cuda and triton backends, KSG-1 problems (``ties`` "jitter" or "none") run as batched
+    launches: one kNN launch and one counting launch per chunk of problems, instead of one per
+    problem. Elsewhere the problems run one after another. Other parameters as in :func:`ksg_mi`.
+
+    Returns one MIResult per problem; its ``seconds`` is the batch's wall time divided by B. With
+    ``ties="none"`` each estimate equals ``ksg_mi`` on that problem alone; with jitter the noise
+    draws differ (one random stream for the whole batch).
+    """
+    start = time.perf_counter()
+    xs, ys = _problems(x, "x"), _problems(y, "y")
+    b = max(len(xs), len(ys))
+    if len(xs) not in (1, b) or len(ys) not in (1, b):
+        raise ValueError(f"x and y must hold the same number of problems (or one shared array); got {len(xs)} "
+                         f"and {len(ys)}")
+    xs, ys = xs * (b // len(xs)), ys * (b // len(ys))
+    for i, (xa, ya) in enumerate(zip(xs, ys)):
+        V.same_length(**{f"x[{i}]": xa, f"y[{i}]": ya})
+        if xa.shape != xs[0].shape or ya.shape != ys[0].shape:
+            raise ValueError(f"every problem needs the shapes of the first: x[{i}] is {tuple(xa.shape)} and y[{i}] "
+                             f"is {tuple(ya.shape)}, not {tuple(xs[0].shape)} and {tuple(ys[0].shape)}")
+    n = xs[0].shape[0]
+    k = V.check_k(k, n)
+    variant = V.choice(variant, "variant", (1, 2))
+    ties = V.choice(ties, "ties", _TIES)
+    _check_ties_for_variant(ties, variant)
+    base = V.check_base(base)
+    be = _backend.resolve(backend, device=_backend.input_device(*xs, *ys), n=n)
+    rng = np.random.default_rng(random_state)
+    dt = V.working_dtype(dtype, *xs, *ys)
+    prepared = [
+        _prepare({"x": xa, "y": ya}, dtype=dt, standardize=standardize, ties=ties, noise=noise, rng=rng, be=be)[0]
+        for xa, ya in zip(xs, ys)
+    ]
+    if _batchable(be, variant, ties):
+        stack = np.stack if not be.on_device else be._torch.stack
+        per_chunk = _chunk(n, xs[0].shape[1] + ys[0].shape[1])
+        nats = np.concatenate([
+            _ksg1_stacked(be, stack([p[0] for p in prepared[s:s + per_chunk]]),
+                          stack([p[1] for p in prepared[s:s + per_chunk]]), k, ties)
+            for s in range(0, b, per_chunk)
+        ])
+    else:
+        nats = np.array([_ksg_core(be, xp, yp, k, variant, ties) for xp, yp in prepared])
+    seconds = (time.perf_counter() - start) / b
+    scale = 1.0 / math.log(base)
+    return [MIResult(estimate=float(v * scale), n=n, k=k, estimator=_ksg_name(ties, variant), backend=be.name,
+                     seconds=seconds, unit=_unit(base)) for v in nats]

@@ -92,7 +92,7 @@ def _knn_kernel(P, IDX, LO, HI, OUT_D, OUT_I, n, d, k, n_tiles,
     wd, wi, wpos = _worst(top_d, top_i, slots, KP)
     # Candidate tiles from the block's own one onwards (nearby first: the k-th distances tighten fast).
     first = (tl.program_id(0) * BLOCK_M) // BLOCK_N
-    for step in range(0, n_tiles):
+    for step in range(n_tiles):
         tile = (first + step) % n_tiles
         near, _ = _box_bounds(P, LO, HI, rows, tile, n, d, rmask)
         # A tile is needed by a row unless its box is farther than the row's k-th distance so far
@@ -168,7 +168,7 @@ def _count_kernel(X, Y, LOX, HIX, LOY, HIY, RX, RY, OUT_X, OUT_Y, n, dx, dy, n_t
         HIY = HIY + problem * n_tiles * dy
         ry = tl.load(RY + prow, mask=rmask, other=0.0)
         cy = tl.zeros([BLOCK_M], dtype=tl.int32)
-    for tile in range(0, n_tiles):
+    for tile in range(n_tiles):
         cols = tile * BLOCK_N + tl.arange(0, BLOCK_N)
         cmask = cols < n
         other = (cols[None, :] != rows[:, None]) & (cmask[None, :] != 0)

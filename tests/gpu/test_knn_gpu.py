@@ -117,6 +117,9 @@ def test_estimators_use_cuda_tensors_in_place():
     a = cchmi.ksg_mi(x, y, backend="cuda", confidence=0.95, n_subsamples=8)
     b = cchmi.ksg_mi(x, y, backend="cpu", confidence=0.95, n_subsamples=8)
     assert (a.estimate, a.stderr) == (b.estimate, b.stderr)
+    many = cchmi.ksg_mi_batch(torch.stack([xc, xc.flip(0)]), yc, ties="none", standardize=False)
+    assert many[0].backend == "cuda" and many[0].estimate == want
+    assert many[1].estimate == cchmi.ksg_mi(x[::-1].copy(), y, backend="cpu", **opts).estimate
     p = cchmi.permutation_test(x, y, n_permutations=9, backend="cuda")
     q = cchmi.permutation_test(x, y, n_permutations=9, backend="cpu")
     np.testing.assert_array_equal(p.null, q.null)

@@ -9,8 +9,8 @@ No n x n matrix exists: memory is O(B n (d + k)). Offsets are 64-bit.
 
 kNN keeps the k best candidates of every query in registers as unsorted slots (distance, index),
 ordered lexicographically (ties: the smaller index is nearer), and tracks the worst slot. A tile is
-merged only when one of its candidates beats some query's worst (after the first tiles, most are
-skipped by one comparison); merging extracts the tile's best candidate per query at most k times.
+merged only while one of its candidates beats some query's worst: merging extracts each query's
+best remaining candidate, at most k rounds, and none for most tiles once the slots are filled.
 The wrapper sorts the k slots at the end. k is limited to MAX_K (the slots live in registers).
 
 Counting visits every pair once per query and counts both marginal spaces (x and y) in the same
@@ -106,10 +106,12 @@ def _knn_kernel(P, IDX, LO, HI, OUT_D, OUT_I, n, d, k, n_tiles,
             dist = tl.where(gone, inf, dist)
             orig = tl.load(IDX + cols, mask=cmask, other=0)
             cand = tl.where(gone, _BIG_GONE, orig[None, :])
-            for _ in range(KP):  # at most k candidates of a tile can enter; extra rounds change nothing
-                m = tl.min(dist, 1)
-                jm = tl.min(tl.where(dist == m[:, None], cand, _BIG_GONE), 1)
-                better = (m < wd) | ((m == wd) & (jm < wi))
+            # Extract each row's best remaining candidate while some row's beats its worst slot: at
+            # most k rounds, none at all for a tile that only the box bound could not rule out.
+            m = tl.min(dist, 1)
+            jm = tl.min(tl.where(dist == m[:, None], cand, _BIG_GONE), 1)
+            better = (m < wd) | ((m == wd) & (jm < wi))
+            while tl.max(better.to(tl.int32), 0) > 0:
                 put = better[:, None] & (slots[None, :] == wpos[:, None])
                 top_d = tl.where(put, m[:, None], top_d)
                 top_i = tl.where(put, jm[:, None], top_i)
@@ -117,6 +119,9 @@ def _knn_kernel(P, IDX, LO, HI, OUT_D, OUT_I, n, d, k, n_tiles,
                 dist = tl.where(taken, inf, dist)
                 cand = tl.where(taken, _BIG_GONE, cand)
                 wd, wi, wpos = _worst(top_d, top_i, slots, KP)
+                m = tl.min(dist, 1)
+                jm = tl.min(tl.where(dist == m[:, None], cand, _BIG_GONE), 1)
+                better = (m < wd) | ((m == wd) & (jm < wi))
     out = (problem * n + rows.to(tl.int64))[:, None] * k + slots[None, :]
     omask = rmask[:, None] & live
     tl.store(OUT_D + out, top_d, mask=omask)

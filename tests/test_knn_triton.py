@@ -130,3 +130,4 @@ def test_spatial_order_is_a_permutation_and_boxes_hold_their_tiles():
         assert bool((tile >= lo[:, t:t + 1]).all()) and bool((tile <= hi[:, t:t + 1]).all())
     values = torch.arange(2 * 77).reshape(2, 77)
     assert torch.equal(_spatial.from_sorted(_spatial.to_sorted(values, order), order), values)
+

@@ -28,8 +28,8 @@ from cchmi import _spatial as spatial
 BLOCK_M = 32
 BLOCK_N = 32
 MAX_K = 64  # slots are registers of every query: beyond this they spill (checked in the wrappers)
-_BIG_INIT = 2**62  # index of an empty slot: larger than every point index
-_BIG_GONE = 2**62 + 1  # index of a masked candidate (self, padding, extracted): never enters a slot
+_BIG_INIT = tl.constexpr(2**62)  # index of an empty slot: larger than every point index
+_BIG_GONE = tl.constexpr(2**62 + 1)  # index of a masked candidate (self, padding, extracted): never enters a slot
 
 
 @triton.jit

@@ -261,6 +261,10 @@ class CudaBackend(_DeviceBackend):
         self.tile_rows = int(module.tile_rows)
 
     def _launch_args(self, a):
+        """(double precision, device index, stream handle) for a launch on `a`'s device. CPU tensors
+        (the tests' emulated module) get device 0 and stream 0."""
+        if a.device.type != "cuda":
+            return a.dtype == self._torch.float64, 0, 0
         return a.dtype == self._torch.float64, a.device.index, self._torch.cuda.current_stream(a.device).cuda_stream
 
     @staticmethod

@@ -13,8 +13,14 @@ merged only while one of its candidates beats some query's worst: merging extrac
 best remaining candidate, at most k rounds, and none for most tiles once the slots are filled.
 The wrapper sorts the k slots at the end. k is limited to MAX_K (the slots live in registers).
 
-Counting visits every pair once per query and counts both marginal spaces (x and y) in the same
-pass: strict ``<`` (KSG-1, Ross, Frenzel-Pompe) or ``<=`` (KSG-2 extents, Gao et al.).
+Counting counts both marginal spaces (x and y) in the same pass: strict ``<`` (KSG-1, Ross,
+Frenzel-Pompe) or ``<=`` (KSG-2 extents, Gao et al.).
+
+Both kernels run on points sorted along a Morton curve, with a bounding box per candidate tile
+(cchmi/_spatial.py): a tile farther from every query of the block than what it looks for is skipped
+(kNN: the k-th distance so far; counts: the radius), and, for counts, a tile whose box lies inside
+a query's radius is counted whole. The bounds are exact, so results equal brute force's
+(``prune=False``, kept for benchmarks) bit for bit. Results come back in the original order.
 """
 
 from __future__ import annotations

@@ -192,7 +192,7 @@ def cch(
     reps = _representations(representation)
     ta, sa = _represent(ta, reps[0], "teacher"), _represent(sa, reps[1], "student")
     base, confidence = V.check_base(base), V.check_confidence(confidence)
-    be = _backend.resolve(backend)
+    be = _backend.resolve(backend, n=n)
     # Independent streams for the split, the jitter of each variable and the half-samples, so that
     # the same seed gives the same student rows whatever the teacher (rank_teachers relies on it).
     rng_split, rng_student, rng_teacher, rng_sub = np.random.default_rng(random_state).spawn(4)
@@ -218,12 +218,13 @@ def cch(
     if confidence is not None and n // 2 < k + 1:
         raise ValueError(f"an interval needs half-samples of at least k + 1 = {k + 1} rows; n={n} is too small")
     dt = V.working_dtype(dtype, ta, sa)
-    (sp,), _ = _prepare({"student": sa}, dtype=dt, standardize=True, ties="jitter", noise=None, rng=rng_student)
-    (tp,), _ = _prepare({"teacher": ta}, dtype=dt, standardize=True, ties="jitter", noise=None, rng=rng_teacher)
+    # Prepared on the host, then (GPU backends) moved to the device once for every estimate below.
+    (sp,), _ = _prepare({"student": sa}, dtype=dt, standardize=True, ties="jitter", noise=None, rng=rng_student, be=be)
+    (tp,), _ = _prepare({"teacher": ta}, dtype=dt, standardize=True, ties="jitter", noise=None, rng=rng_teacher, be=be)
     sp_labels = sp
     if s_for_labels is not None:
         (sp_labels,), _ = _prepare({"student": s_for_labels}, dtype=dt, standardize=True, ties="jitter", noise=None,
-                                   rng=rng_student)
+                                   rng=rng_student, be=be)
 
     def core(idx):
         c = codes if idx is None else codes[idx]

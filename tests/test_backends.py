@@ -193,3 +193,12 @@ def test_ksg_mi_batch_rejects_mismatched_problems():
         bad = rng.standard_normal((3, 20, 2))
         bad[2, 5, 1] = np.nan
         cchmi.ksg_mi_batch(bad, rng.standard_normal((20, 1)))
+
+
+@pytest.mark.skipif(not HAS_TRITON, reason="triton not installed")
+def test_cch_on_a_device_backend_equals_cpu():
+    x, y, _, lab = _data()
+    a = cchmi.cch(x, y, lab, confidence=0.9, n_subsamples=3, backend="triton")
+    b = cchmi.cch(x, y, lab, confidence=0.9, n_subsamples=3, backend="cpu")
+    assert a.backend == "triton"
+    assert (a.i_ts, a.i_sy, a.gap, a.gap_stderr) == (b.i_ts, b.i_sy, b.gap, b.gap_stderr)

@@ -18,11 +18,8 @@ Rows are appended to bench/results/bench_gpu.csv.
 from __future__ import annotations
 
 import argparse
-import time
 
-import numpy as np
-
-from bench._harness import append_csv, machine, markdown_table, require_compiled
+from bench._harness import append_csv, machine, markdown_table, require_compiled, time_call
 
 # Boost clocks (Hz) of the cards the limit is quoted for; others use 1.98 GHz and say so.
 _CLOCKS = {"H100 PCIe": 1.755e9, "H100": 1.98e9, "H200": 1.98e9}
@@ -36,16 +33,16 @@ def _limit(torch) -> tuple[float, str]:
 
 
 def _seconds(torch, fn, repeats: int, warmup: bool = True) -> tuple[float, object]:
-    if warmup:
-        fn()  # compiles Triton kernels, loads the CUDA module
-        torch.cuda.synchronize()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
+    """The harness's median of `repeats` calls, each waiting for the GPU; and the last result. The
+    warm-up call compiles Triton kernels and loads the CUDA module."""
+
+    def synced():
         out = fn()
         torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times)), out
+        return out
+
+    timing = time_call(synced, repeats, warmup)
+    return timing.median, timing.value
 
 
 def ksg_by_hand(torch, x, y, k: int, chunk: int = 4096) -> float:

@@ -298,17 +298,14 @@ class CudaBackend(_DeviceBackend):
         yb = None if y is None else self._batched(y)
         if yb is not None and (yb.shape[:2] != (batch, n) or y.dtype != x.dtype):
             raise ValueError("y must have the batch and row sizes and the dtype of x")
-        # One spatial order for both spaces (that of the joint points): both boxes stay tight.
-        order = None
-        if self.prune:
-            order = _spatial.morton_order(xb if yb is None else self._torch.cat([xb, yb], dim=-1))
-        xs, order, lox, hix = _spatial.sorted_with_boxes(xb, self.tile_rows, order, self.prune)
-        rxs = _spatial.to_sorted(rx.reshape(batch, n), order)
+        order, spaces = _spatial.sorted_for_counts(xb, rx.reshape(batch, n), yb,
+                                                   None if yb is None else ry.reshape(batch, n), self.tile_rows,
+                                                   self.prune)
+        xs, lox, hix, rxs = spaces[0]
         out_x = self._torch.empty((batch, n), dtype=self._torch.int64, device=x.device)
         y_ptr = loy_ptr = hiy_ptr = ry_ptr = oy_ptr = dy = 0  # no y: the kernel counts in x only
         if yb is not None:
-            ys, _, loy, hiy = _spatial.sorted_with_boxes(yb, self.tile_rows, order, self.prune)
-            rys = _spatial.to_sorted(ry.reshape(batch, n), order)
+            ys, loy, hiy, rys = spaces[1]
             out_y = self._torch.empty((batch, n), dtype=self._torch.int64, device=x.device)
             y_ptr, loy_ptr, hiy_ptr, ry_ptr, oy_ptr = (t.data_ptr() for t in (ys, loy, hiy, rys, out_y))
             dy = ys.shape[2]

@@ -79,3 +79,18 @@ def sorted_with_boxes(points: torch.Tensor, tile: int, order: torch.Tensor | Non
     sp = torch.gather(points, 1, order.unsqueeze(-1).expand_as(points)).contiguous()
     lo, hi = tile_boxes(sp, tile)
     return sp, order, lo, hi
+
+
+def sorted_for_counts(x: torch.Tensor, radius_x: torch.Tensor, y: torch.Tensor | None, radius_y: torch.Tensor | None,
+                      tile: int, prune: bool = True):
+    """Inputs of a counting kernel: one spatial order for x and y (that of the joint points, so both
+    spaces' boxes stay tight). x (B, n, dx), radii (B, n); y and radius_y may be None.
+    Returns (order, [(sorted points, lo, hi, sorted radii) for x, and for y when given])."""
+    order = morton_order(x if y is None else torch.cat([x, y], dim=-1)) if prune else None
+    spaces = []
+    for points, radius in ((x, radius_x), (y, radius_y)):
+        if points is None:
+            break
+        sp, order, lo, hi = sorted_with_boxes(points, tile, order, prune)
+        spaces.append((sp, lo, hi, to_sorted(radius.to(points.dtype), order)))
+    return order, spaces

@@ -248,18 +248,13 @@ def count_within(x: torch.Tensor, radius_x: torch.Tensor, inclusive: bool, y: to
         yb = _batched(y, "y")
         if yb.shape[:2] != (b, n) or yb.dtype != xb.dtype:
             raise ValueError("y must have the batch and row sizes and the dtype of x")
-    # One spatial order for both spaces (that of the joint points): both boxes stay tight.
-    order = spatial.morton_order(xb if yb is None else torch.cat([xb, yb], dim=-1)) if prune else None
-    xs, order, lox, hix = spatial.sorted_with_boxes(xb, BLOCK_N, order, prune)
-    rx = spatial.to_sorted(radius_x.reshape(b, n).to(dtype=xb.dtype), order)
+    order, spaces = spatial.sorted_for_counts(xb, radius_x.reshape(b, n), yb,
+                                              None if yb is None else radius_y.reshape(b, n), BLOCK_N, prune)
+    xs, lox, hix, rx = spaces[0]
+    ys, loy, hiy, ry = spaces[-1]  # x again when there is no y (HAS_Y=False: unused)
     out_x = torch.empty((b, n), dtype=torch.int64, device=xb.device)
-    if yb is not None:
-        ys, _, loy, hiy = spatial.sorted_with_boxes(yb, BLOCK_N, order, prune)
-        ry = spatial.to_sorted(radius_y.reshape(b, n).to(dtype=yb.dtype), order)
-        out_y = torch.empty((b, n), dtype=torch.int64, device=xb.device)
-        dy = ys.shape[2]
-    else:
-        ys, loy, hiy, ry, out_y, dy = xs, lox, hix, rx, out_x, 0
+    out_y = torch.empty((b, n), dtype=torch.int64, device=xb.device) if yb is not None else out_x
+    dy = ys.shape[2] if yb is not None else 0
     grid = (triton.cdiv(n, BLOCK_M), b)
     _count_kernel[grid](xs, ys, lox, hix, loy, hiy, rx, ry, out_x, out_y, n, dx, dy, lox.shape[1],
                         HAS_Y=yb is not None, INCLUSIVE=bool(inclusive), BLOCK_M=BLOCK_M, BLOCK_N=BLOCK_N)

@@ -178,7 +178,7 @@ def _neighbour_extent(a, idx) -> np.ndarray:
     for s in range(0, n, step):
         e = min(n, s + step)
         diff = abs(a[idx[s:e]] - a[s:e, None, :])
-        out.append(_host(diff.amax(dim=(1, 2)) if not isinstance(diff, np.ndarray) else diff.max(axis=(1, 2))))
+        out.append(diff.max(axis=(1, 2)) if isinstance(diff, np.ndarray) else _host(diff.amax(dim=(1, 2))))
     return np.concatenate(out)
 
 

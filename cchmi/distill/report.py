@@ -14,11 +14,14 @@ predictor of the gain by Spearman rank correlation (bootstrap 95% interval over 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 from pathlib import Path
 
 import numpy as np
+
+from cchmi import _io
 
 # Two-sided 95% Student t quantiles for 1..30 degrees of freedom.
 _T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
@@ -75,8 +78,48 @@ def spearman_interval(a, b, n_boot: int = 1000, seed: int = 0) -> tuple[float, f
     return rho, float(np.quantile(boots, 0.025)), float(np.quantile(boots, 0.975))
 
 
+# What the report reads from a summary: (key, kind) with kind "str", "int", "number" (None allowed:
+# summaries are strict JSON, where a NaN is written as null) or a table of such entries.
+SUMMARY_FIELDS = {
+    "dataset": "str", "teacher_view": "str", "student_view": "str", "pairing": "str", "p": "number", "seed": "int",
+    "accuracy": {"teacher": "number", "baseline": "number", "kd": "number"}, "gain": "number",
+    "cch": {"i_ts": "number", "i_sy": "number", "gap": "number", "gap_ci_low": "number", "gap_ci_high": "number",
+            "verdict": "str"},
+    "seconds": "number", "config_hash": "str",
+}
+
+
+def _kind_ok(value, kind: str) -> bool:
+    if isinstance(value, bool):
+        return False
+    if kind == "str":
+        return isinstance(value, str)
+    if kind == "int":
+        return isinstance(value, int)
+    return value is None or isinstance(value, (int, float))
+
+
+def check_summary(summary, fields: dict = SUMMARY_FIELDS, where: str = "") -> None:
+    """ValueError naming the first missing or mistyped entry of a run summary."""
+    if not isinstance(summary, dict):
+        raise ValueError(f"{where or 'the summary'} is not a JSON object")
+    for key, kind in fields.items():
+        name = f"{where}.{key}" if where else key
+        if key not in summary:
+            raise ValueError(f"{name} is missing")
+        if isinstance(kind, dict):
+            check_summary(summary[key], kind, name)
+        elif not _kind_ok(summary[key], kind):
+            raise ValueError(f"{name} must be a {'number or null' if kind == 'number' else kind}, "
+                             f"got {summary[key]!r}")
+
+
+def _num(value) -> float:
+    return math.nan if value is None else value
+
+
 def run_rows(summaries: list[dict]) -> list[dict]:
-    """One flat row per run."""
+    """One flat row per run (null numbers read as nan)."""
     rows = []
     for s in summaries:
         c = s["cch"]
@@ -87,20 +130,20 @@ def run_rows(summaries: list[dict]) -> list[dict]:
             "teacher_view": s["teacher_view"],
             "student_view": s["student_view"],
             "pairing": s["pairing"],
-            "p": s["p"],
+            "p": _num(s["p"]),
             "point": json.dumps(job.get("point", {}), sort_keys=True),
             "seed": s["seed"],
-            "acc_teacher": s["accuracy"]["teacher"],
-            "acc_baseline": s["accuracy"]["baseline"],
-            "acc_kd": s["accuracy"]["kd"],
-            "gain": s["gain"],
-            "i_ts": c["i_ts"],
-            "i_sy": c["i_sy"],
-            "gap": c["gap"],
-            "gap_ci_low": c["gap_ci_low"],
-            "gap_ci_high": c["gap_ci_high"],
+            "acc_teacher": _num(s["accuracy"]["teacher"]),
+            "acc_baseline": _num(s["accuracy"]["baseline"]),
+            "acc_kd": _num(s["accuracy"]["kd"]),
+            "gain": _num(s["gain"]),
+            "i_ts": _num(c["i_ts"]),
+            "i_sy": _num(c["i_sy"]),
+            "gap": _num(c["gap"]),
+            "gap_ci_low": _num(c["gap_ci_low"]),
+            "gap_ci_high": _num(c["gap_ci_high"]),
             "verdict": c["verdict"],
-            "seconds": s["seconds"],
+            "seconds": _num(s["seconds"]),
             "config_hash": s["config_hash"],
         })
     return rows
@@ -224,10 +267,11 @@ def format_agreement(stats: dict) -> str:
 def _write_csv(path: Path, rows: list[dict]) -> None:
     if not rows:
         return
-    with open(path, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    _io.write_atomic(path, text.getvalue())
 
 
 def _half_widths(configs: list[dict], key: str) -> list[float]:
@@ -259,19 +303,33 @@ def plot(configs: list[dict], path: Path, title: str) -> None:
     ax.set_title(title, fontsize=10)
     ax.legend(title="pairing", fontsize=8)
     fig.tight_layout()
-    fig.savefig(path)
+    png = io.BytesIO()
+    fig.savefig(png, format="png")
     plt.close(fig)
+    _io.write_atomic(path, png.getvalue())
 
 
-def write_report(summaries: list[dict], out, title: str = "KD gain against the CCH gap") -> dict:
-    """runs.csv, configs.csv, report.json, report.md and gain_vs_gap.png in `out`; returns the stats."""
+def format_failures(failures: list[dict]) -> str:
+    """One line per failed job (its key and error)."""
+    return "\n".join([f"{len(failures)} job(s) failed, left out of the report (a rerun retries them):"] +
+                     [f"- {f['key']}: {f['error']}" for f in failures])
+
+
+def write_report(summaries: list[dict], out, title: str = "KD gain against the CCH gap", failures=()) -> dict:
+    """runs.csv, configs.csv, report.json, report.md and gain_vs_gap.png in `out` (each written
+    atomically; report.json is strict JSON, undefined statistics as null); returns the stats.
+    `failures` (dicts with "key" and "error": jobs that did not finish) are listed in report.json
+    and report.md."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     configs = aggregate(summaries)
     stats = agreement(configs)
+    failures = list(failures)
     _write_csv(out / "runs.csv", run_rows(summaries))
     _write_csv(out / "configs.csv", configs)
-    (out / "report.json").write_text(json.dumps({"agreement": stats, "configurations": configs}, indent=1) + "\n")
-    (out / "report.md").write_text(f"# {title}\n\n{format_agreement(stats)}\n\n{format_table(configs)}\n")
+    _io.write_atomic(out / "report.json",
+                     _io.dumps_json({"agreement": stats, "configurations": configs, "failures": failures}))
+    failed = f"{format_failures(failures)}\n\n" if failures else ""
+    _io.write_atomic(out / "report.md", f"# {title}\n\n{failed}{format_agreement(stats)}\n\n{format_table(configs)}\n")
     plot(configs, out / "gain_vs_gap.png", title)
     return stats

@@ -20,55 +20,219 @@ A config (a TOML file for ``cchmi experiment``, or the same as a dict) looks lik
     "train.kd_weight" = [0.5, 1.0]
 
 Every (sweep point, view pair, seed) is a job. Its summary goes to
-``<out>/runs/<job key>/summary.json`` (with run.jsonl beside it); a job whose summary exists is
-skipped, so an interrupted sweep resumes where it stopped. Results are aggregated by
-:mod:`cchmi.distill.report` into ``<out>``.
+``<out>/runs/<job key>/summary.json`` (with run.jsonl beside it), written atomically; a job whose
+summary is complete and valid is skipped, so an interrupted sweep resumes where it stopped (an
+unreadable summary is named in a warning and the job runs again). A running job holds the lock of
+its folder (``lock``, an flock that dies with its process), so sweeps sharing ``<out>`` share the
+work. A failed job leaves ``error.json`` and the others still run. The config is checked whole
+(keys and values at every level, the number of jobs: ``CCHMI_MAX_JOBS``, default 100 000) before
+any job runs; ``name`` must be a plain name. Results are aggregated by :mod:`cchmi.distill.report`.
 """
 
 from __future__ import annotations
 
 import hashlib
+import inspect
 import itertools
 import json
+import math
 import os
-from concurrent.futures import ProcessPoolExecutor, as_completed
+import re
+import traceback
+import warnings
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import fields
 from multiprocessing import get_context
 from pathlib import Path
 
+from cchmi import _io
 from cchmi._progress import Progress
+from cchmi.distill.pairing import PAIRINGS
 
 DATASETS = ("mfeat", "mfh", "fashion_mnist")
 TOP_KEYS = {"name", "seeds", "pairs", "data", "train", "split", "cch", "sweep", "pairing", "p"}
 CCH_KEYS = {"representation", "k", "pca"}
+MAX_JOBS_ENV = "CCHMI_MAX_JOBS"
+DEFAULT_MAX_JOBS = 100_000
+PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+class SweepIncomplete(RuntimeError):
+    """Some jobs of a sweep failed; every other job finished. ``summaries``: those of the finished
+    jobs; ``failures``: one dict per failed job (key, error; also in ``<out>/runs/<key>/error.json``)."""
+
+    def __init__(self, summaries: list[dict], failures: list[dict]):
+        self.summaries, self.failures = summaries, failures
+        total = len(summaries) + len(failures)
+        super().__init__(f"{len(failures)} of {total} jobs failed (a rerun retries them): "
+                         + "; ".join(f"{f['key']}: {f['error']}" for f in failures[:3])
+                         + ("; ..." if len(failures) > 3 else ""))
+
+
+def max_jobs() -> int:
+    """The most jobs a config may expand to: $CCHMI_MAX_JOBS, else 100 000."""
+    text = os.environ.get(MAX_JOBS_ENV, str(DEFAULT_MAX_JOBS))
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"{MAX_JOBS_ENV} must be a positive integer, got {text!r}")
+    return int(text)
+
+
+def check_name(name) -> str:
+    """The config's name: a plain file name (letters, digits, '.', '_', '-'; no separator, not '..')."""
+    if not (isinstance(name, str) and PLAIN_NAME.fullmatch(name) and ".." not in name):
+        raise ValueError(f"name must be a plain name (letters, digits, '.', '_', '-', no path), got {name!r}")
+    return name
+
+
+def _table(config: dict, key: str) -> dict:
+    value = config.get(key, {})
+    if not isinstance(value, dict):
+        raise ValueError(f"[{key}] must be a table, got {value!r}")
+    return value
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _data_options(name: str) -> dict:
+    """The options a dataset takes in [data] (name -> default), from its loader's signature."""
+    from cchmi.data.multiview import load_fashion_mnist
+    from cchmi.data.synthetic import mfh_classification
+
+    if name == "mfeat":
+        return {"views": None}
+    loader, fixed = (mfh_classification, {"random_state"}) if name == "mfh" else (load_fashion_mnist, set())
+    return {k: p.default for k, p in inspect.signature(loader).parameters.items() if k not in fixed}
+
+
+def _check_data(data: dict) -> None:
+    """Every option of a (sweep point's) [data] table, without loading or drawing the dataset."""
+    from cchmi import _validate as V
+    from cchmi.data.multiview import MFEAT_VIEWS
+    from cchmi.data.synthetic import mfh_classification
+
+    name = data.get("name")
+    if name not in DATASETS:
+        raise ValueError(f"data.name must be one of {', '.join(DATASETS)}; got {name!r}")
+    known = _data_options(name)
+    unknown = sorted(set(data) - set(known) - {"name"})
+    if unknown:
+        raise ValueError(f"unknown data option(s) {', '.join(unknown)} for {name}; known: {', '.join(sorted(known))}")
+    for key, default in known.items():
+        if isinstance(default, bool) and key in data and not isinstance(data[key], bool):
+            raise ValueError(f"data.{key} must be true or false, got {data[key]!r}")
+    if name == "mfeat" and "views" in data:
+        views = data["views"]
+        if not (isinstance(views, list) and views and all(v in MFEAT_VIEWS for v in views)):
+            raise ValueError(f"data.views must be a non-empty list of {', '.join(MFEAT_VIEWS)}; got {views!r}")
+    elif name == "mfh":
+        options = {k: v for k, v in data.items() if k not in ("name", "n")}
+        V.as_int(data.get("n", 2000), "data.n", 2)
+        try:  # the generator's own checks, on two rows
+            mfh_classification(2, random_state=0, **options)
+        except (ValueError, TypeError) as exc:
+            raise type(exc)(f"data: {exc}") from None
+    elif name == "fashion_mnist":
+        if "split" in data:
+            V.choice(data["split"], "data.split", ("train", "test", "all"))
+        if "n" in data:
+            V.as_int(data["n"], "data.n", 1)
+        if "random_state" in data:
+            V.as_int(data["random_state"], "data.random_state", 0)
+        if not isinstance(data.get("root", ""), str):
+            raise ValueError(f"data.root must be a folder name, got {data['root']!r}")
+
+
+def _check_pairing(point: dict) -> None:
+    """The pairing and p of a config or a sweep point, where given."""
+    if "pairing" in point and point["pairing"] not in PAIRINGS:
+        raise ValueError(f"pairing must be one of {', '.join(map(repr, PAIRINGS))}; got {point['pairing']!r}")
+    if "p" in point and not (_is_number(point["p"]) and 0 <= point["p"] <= 1):
+        raise ValueError(f"p must be a probability in [0, 1], got {point['p']!r}")
+
+
+def _check_point(point: dict, train: dict, split: dict, data: dict) -> None:
+    """A sweep point's options (pairing, p, [train], [split], [data]), before any job runs."""
+    from cchmi.distill.trainer import SplitConfig, TrainConfig
+
+    _check_pairing(point)
+    TrainConfig.from_dict(train)
+    known = {f.name for f in fields(SplitConfig)}
+    unknown = sorted(set(split) - known)
+    if unknown:
+        raise ValueError(f"unknown split option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    SplitConfig(**split)
+    _check_data(data)
 
 
 def _check_config(config: dict) -> dict:
+    """Check a config's keys and values (the per-point ones: :func:`expand_jobs`) and the number of
+    jobs it makes; returns it with defaults filled in (seeds as a list)."""
+    from cchmi import _validate as V
+
     if not isinstance(config, dict):
         raise ValueError("an experiment config must be a table (dict)")
+    if not config:
+        raise ValueError("the config is empty: it needs at least a [data] table with the dataset's name")
     unknown = sorted(set(config) - TOP_KEYS)
     if unknown:
         raise ValueError(f"unknown config key(s) {', '.join(unknown)}; known: {', '.join(sorted(TOP_KEYS))}")
-    data = dict(config.get("data", {"name": "mfeat"}))
-    if data.get("name", "mfeat") not in DATASETS:
-        raise ValueError(f"data.name must be one of {', '.join(DATASETS)}; got {data.get('name')!r}")
+    if "data" not in config:
+        raise ValueError(f"the config needs a [data] table with the dataset's name ({', '.join(DATASETS)})")
+    check_name(config.get("name", "experiment"))
+    data = dict(_table(config, "data"))
+    _check_data(data)
+    for key in ("train", "split", "cch"):
+        _table(config, key)
     seeds = config.get("seeds", 3)
     if isinstance(seeds, int) and not isinstance(seeds, bool):
         if seeds < 1:
             raise ValueError(f"seeds must be >= 1 or a list of seeds, got {seeds}")
-        seeds = list(range(seeds))
-    if not (isinstance(seeds, list) and seeds and all(isinstance(s, int) and s >= 0 for s in seeds)):
+    elif not (isinstance(seeds, list) and seeds and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0
+                                                       for s in seeds)):
         raise ValueError(f"seeds must be a count or a non-empty list of non-negative integers, got {seeds!r}")
-    unknown = sorted(set(config.get("cch", {})) - CCH_KEYS)
+    cch = config.get("cch", {})
+    unknown = sorted(set(cch) - CCH_KEYS)
     if unknown:
         raise ValueError(f"unknown cch option(s) {', '.join(unknown)}; known: {', '.join(sorted(CCH_KEYS))}")
-    sweep = config.get("sweep", {})
+    V.choice(cch.get("representation", "logits"), "cch.representation", ("logits", "features"))
+    V.as_int(cch.get("k", 3), "cch.k", 1)
+    if "pca" in cch:
+        V.as_int(cch["pca"], "cch.pca", 1)
+    _check_pairing(config)
+    sweep = _table(config, "sweep")
     for key, values in sweep.items():
         if not (isinstance(values, list) and values):
             raise ValueError(f"sweep.{key} must be a non-empty list of values")
-        if key not in ("pairing", "p") and not key.startswith(("train.", "data.", "split.")):
+        if key not in ("pairing", "p") and not key.startswith(("train.", "data.", "split.")) or key == "data.name":
             raise ValueError(f"sweep key {key!r} must be 'pairing', 'p', 'train.<field>', 'split.<field>' or "
                              "'data.<option>'")
+    pairs = _pairs(config.get("pairs", "all"), data)
+    n_seeds = seeds if isinstance(seeds, int) else len(seeds)
+    n_points = math.prod(len(values) for values in sweep.values())
+    total, limit = n_points * len(pairs) * n_seeds, max_jobs()
+    if total > limit:
+        raise ValueError(f"the config would make {total} jobs ({n_points} sweep points x {len(pairs)} view pairs x "
+                         f"{n_seeds} seeds), over the limit of {limit} (set {MAX_JOBS_ENV} to raise it)")
+    if isinstance(seeds, int):
+        seeds = list(range(seeds))
     return {**config, "data": data, "seeds": seeds, "sweep": sweep}
+
+
+def _pairs(pairs, data: dict) -> list[list[str]]:
+    """The [teacher, student] view pairs of a config ("all": every ordered pair of views)."""
+    views = _view_names(data)
+    if pairs == "all":
+        return [[a, b] for a in views for b in views if a != b]
+    if not (isinstance(pairs, list) and pairs and all(isinstance(q, list) and len(q) == 2 for q in pairs)):
+        raise ValueError(f"pairs must be 'all' or a list of [teacher_view, student_view], got {pairs!r}")
+    for teacher, student in pairs:
+        for v in (teacher, student):
+            if v not in views:
+                raise ValueError(f"view {v!r} is not a view of {data.get('name', 'mfeat')}: {', '.join(views)}")
+    return pairs
 
 
 def parse_toml(text: str) -> dict:
@@ -120,19 +284,11 @@ def _view_names(data: dict) -> list[str]:
 
 
 def expand_jobs(config: dict) -> list[dict]:
-    """All jobs of a config, each a plain dict with a stable ``key``."""
+    """All jobs of a config, each a plain dict with a stable ``key``; every sweep point's options
+    are checked here, before any job runs."""
     config = _check_config(config)
     data = config["data"]
-    pairs = config.get("pairs", "all")
-    views = _view_names(data)
-    if pairs == "all":
-        pairs = [[a, b] for a in views for b in views if a != b]
-    if not (isinstance(pairs, list) and pairs and all(isinstance(q, list) and len(q) == 2 for q in pairs)):
-        raise ValueError(f"pairs must be 'all' or a list of [teacher_view, student_view], got {pairs!r}")
-    for teacher, student in pairs:
-        for v in (teacher, student):
-            if v not in views:
-                raise ValueError(f"view {v!r} is not a view of {data.get('name', 'mfeat')}: {', '.join(views)}")
+    pairs = _pairs(config.get("pairs", "all"), data)
     keys = list(config["sweep"])
     jobs = []
     for values in itertools.product(*(config["sweep"][k] for k in keys)):
@@ -147,14 +303,20 @@ def expand_jobs(config: dict) -> list[dict]:
                 split[k[6:]] = v
             elif k.startswith("data."):
                 job_data[k[5:]] = v
+        pairing, p = point.get("pairing", config.get("pairing", "aligned")), point.get("p", config.get("p", 0.0))
+        try:
+            _check_point({"pairing": pairing, "p": p}, train, split, job_data)
+        except (ValueError, TypeError) as exc:
+            where = f" (sweep point {json.dumps(point, sort_keys=True)})" if point else ""
+            raise type(exc)(f"{exc}{where}") from None
         for teacher, student in pairs:
             for seed in config["seeds"]:
                 job = {
                     "data": job_data,
                     "teacher_view": teacher,
                     "student_view": student,
-                    "pairing": point.get("pairing", config.get("pairing", "aligned")),
-                    "p": float(point.get("p", config.get("p", 0.0))),
+                    "pairing": pairing,
+                    "p": float(p),
                     "train": train,
                     "split": split,
                     "cch": dict(config.get("cch", {})),
@@ -184,12 +346,97 @@ def run_job(job: dict, out: str, device=None, threads: int | None = None) -> dic
     )
     summary["job"] = job
     if distributed()[0] == 0:
-        (Path(out) / "runs" / job["key"] / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+        _io.write_atomic(_summary_path(out, job), _io.dumps_json(summary))
     return summary
 
 
 def _summary_path(out, job) -> Path:
     return Path(out) / "runs" / job["key"] / "summary.json"
+
+
+def read_summary(out, job) -> tuple[dict | None, str]:
+    """A job's summary if it is complete and valid, else (None, why not: "" when there is none)."""
+    from cchmi.distill.report import check_summary
+
+    path = _summary_path(out, job)
+    try:
+        summary = json.loads(path.read_text())
+        check_summary(summary)
+        if not (isinstance(summary.get("job"), dict) and summary["job"].get("key") == job["key"]):
+            raise ValueError(f"job.key is not {job['key']}")
+    except FileNotFoundError:
+        return None, ""
+    except (OSError, ValueError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        return None, f"{path}: {exc}"
+    return summary, ""
+
+
+def _run_locked(job: dict, out: str, device, threads: int | None, wait: bool) -> str:
+    """Run a job under its lock: "ran"; "finished" when another process has finished it meanwhile;
+    "busy" when another process holds the lock (and wait is False)."""
+    folder = Path(out) / "runs" / job["key"]
+    with _io.job_lock(folder, wait) as held:
+        if not held:
+            return "busy"
+        if read_summary(out, job)[0] is not None:
+            return "finished"
+        _io.remove_dead_temps(folder)
+        (folder / "error.json").unlink(missing_ok=True)
+        run_job(job, out, device, threads)
+    return "ran"
+
+
+def _error_text(exc: BaseException) -> str:
+    if isinstance(exc, BrokenProcessPool):
+        return "its worker process died (killed by a signal, e.g. out of memory)"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _run_isolated(job: dict, out: str, device, threads: int, wait: bool) -> str:
+    """One job in a worker process of its own: its death is its own failure."""
+    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
+        return pool.submit(_run_locked, job, out, device, threads, wait).result()
+
+
+def _run_jobs(todo: list[dict], out: Path, devices: list, jobs: int, wait: bool, bar: Progress) -> dict:
+    """Run `todo` with `jobs` worker processes (in this one when 1); key -> "ran", "finished", "busy"
+    or the error (text) that stopped the job. A worker's death breaks the shared pool: the jobs it
+    took down are rerun each in a process of its own, so that only the job that kills its worker fails."""
+    outcome = {}
+
+    def record(job, result):
+        outcome[job["key"]] = result
+        if result != "busy":
+            bar.step()
+
+    if jobs == 1:
+        for i, job in enumerate(todo):
+            try:
+                record(job, _run_locked(job, str(out), devices[i % len(devices)], None, wait))
+            except Exception as exc:
+                record(job, _error_text(exc) + "\n" + traceback.format_exc())
+        return outcome
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    device = {job["key"]: devices[i % len(devices)] for i, job in enumerate(todo)}
+    taken_down = []
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+        futures = {pool.submit(_run_locked, job, str(out), device[job["key"]], threads, wait): job for job in todo}
+        for fut in as_completed(futures):
+            try:
+                record(futures[fut], fut.result())
+            except BrokenProcessPool:
+                taken_down.append(futures[fut])
+            except Exception as exc:
+                record(futures[fut], _error_text(exc))
+    with ThreadPoolExecutor(max_workers=jobs) as threads_pool:
+        futures = {threads_pool.submit(_run_isolated, job, str(out), device[job["key"]], threads, wait): job
+                   for job in taken_down}
+        for fut in as_completed(futures):
+            try:
+                record(futures[fut], fut.result())
+            except Exception as exc:
+                record(futures[fut], _error_text(exc))
+    return outcome
 
 
 def _run_distributed(todo: list[dict], out: Path, bar: Progress) -> None:
@@ -209,7 +456,12 @@ def run_experiment(config: dict, out, *, jobs: int = 1, devices=None, progress: 
     """Run every job of `config` not yet done in `out`, with `jobs` worker processes; devices (e.g.
     ["cuda:0", "cuda:1"]) are handed to jobs round-robin. Under torchrun (an initialised process
     group), the processes instead train each job together with DDP (jobs must be 1).
-    Returns all summaries (old and new)."""
+
+    The whole config is checked before any job runs. A job holds a lock (``runs/<key>/lock``)
+    while it runs, so two sweeps on one folder share the work; its summary is written atomically;
+    a summary that is unreadable or incomplete (warning naming the file) counts as not done.
+    Returns all summaries (old and new); when jobs failed, raises :class:`SweepIncomplete` (with
+    the finished summaries) after every other job has run, each error in ``runs/<key>/error.json``."""
     from cchmi.distill.trainer import distributed
 
     config = _check_config(config)
@@ -220,24 +472,37 @@ def run_experiment(config: dict, out, *, jobs: int = 1, devices=None, progress: 
         raise ValueError("under torchrun the processes share each job: use jobs=1 and no devices list")
     out = Path(out)
     all_jobs = expand_jobs(config)
-    todo = [j for j in all_jobs if not _summary_path(out, j).is_file()]
+    todo = []
+    for job in all_jobs:
+        summary, problem = read_summary(out, job)
+        if summary is None:
+            todo.append(job)
+            if problem:
+                warnings.warn(f"{problem}: not a finished run, it runs again", RuntimeWarning, stacklevel=2)
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
-        (out / "config.json").write_text(json.dumps(config, indent=1) + "\n")
+        _io.remove_dead_temps(out)
+        _io.write_atomic(out / "config.json", _io.dumps_json(config))
     devices = list(devices) if devices else [None]
     bar = Progress(len(todo), config.get("name", "experiment"), progress and rank == 0)
     if world > 1:
         _run_distributed(todo, out, bar)
-    elif todo and jobs == 1:
-        for i, job in enumerate(todo):
-            run_job(job, str(out), devices[i % len(devices)])
-            bar.step()
-    elif todo:
-        threads = max(1, (os.cpu_count() or 1) // jobs)
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
-            futures = [pool.submit(run_job, job, str(out), devices[i % len(devices)], threads)
-                       for i, job in enumerate(todo)]
-            for fut in as_completed(futures):
-                fut.result()
-                bar.step()
-    return [json.loads(_summary_path(out, j).read_text()) for j in all_jobs]
+        return [read_summary(out, j)[0] for j in all_jobs]
+    outcome = _run_jobs(todo, out, devices, jobs, False, bar)
+    busy = [j for j in todo if outcome[j["key"]] == "busy"]  # another sweep runs them: wait for it
+    outcome.update(_run_jobs(busy, out, devices, jobs, True, bar))
+    summaries, failures = [], []
+    for job in all_jobs:
+        summary, problem = read_summary(out, job)
+        if summary is not None:
+            summaries.append(summary)
+            continue
+        error = outcome.get(job["key"], "ran")
+        if error in ("ran", "finished", "busy"):  # it did not fail, yet left no valid summary
+            error = problem or "no summary was written"
+        failure = {"key": job["key"], "error": error.splitlines()[0], "details": error}
+        _io.write_atomic(out / "runs" / job["key"] / "error.json", _io.dumps_json(failure))
+        failures.append(failure)
+    if failures:
+        raise SweepIncomplete(summaries, failures)
+    return summaries

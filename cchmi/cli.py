@@ -14,24 +14,40 @@ import numpy as np
 
 
 def _load_array(path: str) -> np.ndarray:
+    """An array from a file; sizes (from .npy headers, else the file's or the unpacked size) are
+    checked against $CCHMI_MAX_ARRAY_BYTES (default 8 GiB) before anything is allocated."""
+    import zipfile
+
+    from cchmi import _io
+
     p = Path(path)
+    if p.is_dir():
+        raise ValueError(f"{path}: is a directory, not a file")
     if not p.is_file():
         raise ValueError(f"{path}: no such file")
     suffix = p.suffix.lower()
     try:
         if suffix == ".npy":
-            return np.load(p, allow_pickle=False)
+            return _io.load_npy(p)
         if suffix == ".npz":
-            with np.load(p, allow_pickle=False) as z:
-                if len(z.files) != 1:
-                    raise ValueError(f"{path}: expected one array in the .npz, found {len(z.files)}: {', '.join(z.files)}")
-                return z[z.files[0]]
-        if suffix in (".csv", ".txt"):
+            with zipfile.ZipFile(p) as z:
+                names = [n for n in z.namelist() if n.endswith(".npy")]
+            if len(names) != 1:
+                raise ValueError(f"{path}: expected one array in the .npz, found {len(names)}: {', '.join(names)}")
+            return next(iter(_io.load_npz(p).values()))
+        if suffix in (".csv", ".txt"):  # a number takes at least 2 bytes of text and 8 in memory
+            _io.check_size(path, 4 * p.stat().st_size, "the text read as float64")
             return np.loadtxt(p, delimiter="," if suffix == ".csv" else None, ndmin=2)
         if suffix == ".pt":
+            if zipfile.is_zipfile(p):
+                with zipfile.ZipFile(p) as z:
+                    _io.check_size(path, sum(i.file_size for i in z.infolist()), "the unpacked file")
+            else:
+                _io.check_size(path, p.stat().st_size, "the file")
             return _load_torch(p)
-    except (OSError, ValueError, RuntimeError, EOFError) as exc:
-        raise ValueError(f"{path}: could not read it: {exc}") from None
+    except (OSError, ValueError, RuntimeError, EOFError, zipfile.BadZipFile) as exc:
+        text = str(exc)
+        raise ValueError(text if text.startswith(str(path)) else f"{path}: could not read it: {text}") from None
     raise ValueError(f"{path}: unsupported file type {suffix!r} (use .npy, .npz, .csv, .txt or .pt)")
 
 
@@ -53,7 +69,10 @@ def _load_torch(p: Path) -> np.ndarray:
         obj = tensors[0]
     if not isinstance(obj, torch.Tensor):
         raise ValueError(f"expected a tensor, found {type(obj).__name__}")
-    return obj.detach().float().numpy() if obj.is_floating_point() else obj.numpy()
+    obj = obj.detach()
+    if obj.dtype in (torch.float16, torch.bfloat16):  # NumPy has no bfloat16: both widen to float32
+        obj = obj.float()
+    return obj.numpy()
 
 
 def _cmd_info(args) -> int:
@@ -89,6 +108,8 @@ def _bundled_config(name_or_path: str) -> dict:
 
     from cchmi.distill.experiment import _check_config, load_config
 
+    if Path(name_or_path).is_dir():
+        raise ValueError(f"{name_or_path}: is a directory, not a config file")
     if Path(name_or_path).is_file():
         return load_config(name_or_path)
     bundled = resources.files("cchmi.distill").joinpath("configs", f"{name_or_path}.toml")
@@ -101,30 +122,61 @@ def _bundled_config(name_or_path: str) -> dict:
     return _check_config(parse_toml(bundled.read_text()))
 
 
-def _print_report(summaries, out, title) -> None:
-    from cchmi.distill.report import aggregate, format_agreement, format_table, write_report
+def _print_report(summaries, out, title, failures=()) -> int:
+    """Write and print the report; 0, or 1 (with a line on stderr) when jobs failed."""
+    from cchmi.distill.report import aggregate, format_agreement, format_failures, format_table, write_report
 
-    stats = write_report(summaries, out, title)
+    stats = write_report(summaries, out, title, failures)
     print(format_table(aggregate(summaries)))
     print()
     print(format_agreement(stats))
     print(f"\nwritten to {out}/: runs.csv, configs.csv, report.json, report.md, gain_vs_gap.png")
+    if not failures:
+        return 0
+    print(f"\n{format_failures(failures)}")
+    print(f"cchmi: {len(failures)} of {len(failures) + len(summaries)} jobs failed (errors in runs/<key>/error.json; "
+          "a rerun retries them)", file=sys.stderr)
+    return 1
+
+
+def _output_folder(out: Path) -> Path:
+    """--out: created if missing; refused (ValueError) when it is a file, lies under a file or is not writable."""
+    import tempfile
+
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except FileExistsError:
+        raise ValueError(f"--out {out}: is a file, not a folder") from None
+    except NotADirectoryError:
+        raise ValueError(f"--out {out}: lies under a file, not a folder") from None
+    except OSError as exc:
+        raise ValueError(f"--out {out}: cannot write there: {exc.strerror or exc}") from None
+    return out
+
+
+def _run_sweep(config, out, **options):
+    """run_experiment's summaries and failures (jobs that did not finish)."""
+    from cchmi.distill.experiment import SweepIncomplete, run_experiment
+
+    try:
+        return run_experiment(config, out, **options), []
+    except SweepIncomplete as incomplete:
+        return incomplete.summaries, incomplete.failures
 
 
 def _cmd_demo(args) -> int:
-    from cchmi.distill.experiment import run_experiment
-
-    out = Path(args.out)
+    out = _output_folder(Path(args.out))
     print("cchmi demo: does distilling a teacher modality help the student? The CCH says yes when\n"
           "I(T;S) > I(S;Y). Teachers and students are trained on two bundled datasets (six-view UCI\n"
           "digits; the synthetic shared/specific-information task), with and without KD, 3 seeds each.\n",
           flush=True)
-    summaries = []
+    summaries, failures = [], []
     for name in ("demo_digits", "demo_synthetic"):
-        config = _bundled_config(name)
-        summaries += run_experiment(config, out / name, jobs=args.jobs, progress=not args.no_progress)
-    _print_report(summaries, out, "cchmi demo: KD gain against the CCH gap")
-    return 0
+        done, failed = _run_sweep(_bundled_config(name), out / name, jobs=args.jobs, progress=not args.no_progress)
+        summaries, failures = summaries + done, failures + failed
+    return _print_report(summaries, out, "cchmi demo: KD gain against the CCH gap", failures)
 
 
 def _cmd_cch(args) -> int:
@@ -145,18 +197,20 @@ def _cmd_cch(args) -> int:
 
 
 def _cmd_experiment(args) -> int:
-    from cchmi.distill.experiment import run_experiment
+    from cchmi.distill.experiment import expand_jobs
 
     config = _bundled_config(args.config)
-    out = Path(args.out or f"cchmi-{config.get('name', 'experiment')}")
-    devices = args.devices.split(",") if args.devices else None
+    expand_jobs(config)  # every option checked before the output folder is made
+    out = _output_folder(Path(args.out or f"cchmi-{config.get('name', 'experiment')}"))
     rank = _init_torchrun()
     try:
-        summaries = run_experiment(config, out, jobs=args.jobs, devices=devices, progress=not args.no_progress)
+        summaries, failures = _run_sweep(config, out, jobs=args.jobs, devices=args.devices,
+                                         progress=not args.no_progress)
     finally:
         _leave_torchrun()
     if rank == 0:
-        _print_report(summaries, out, f"{config.get('name', 'experiment')}: KD gain against the CCH gap")
+        return _print_report(summaries, out, f"{config.get('name', 'experiment')}: KD gain against the CCH gap",
+                             failures)
     return 0
 
 
@@ -226,6 +280,17 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _devices(text: str) -> list[str]:
+    """--devices: comma-separated torch devices (cpu, cuda, cuda:N, mps, xpu, xpu:N)."""
+    import re
+
+    devices = text.split(",")
+    bad = [d for d in devices if not re.fullmatch(r"cpu|mps|(cuda|xpu)(:\d+)?", d.strip())]
+    if bad:
+        raise argparse.ArgumentTypeError(f"not a device: {', '.join(map(repr, bad))} (e.g. cpu, cuda:0,cuda:1)")
+    return [d.strip() for d in devices]
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="cchmi", description="Fast mutual-information estimators and the CCH.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -254,7 +319,7 @@ def _parser() -> argparse.ArgumentParser:
     exp.add_argument("config")
     exp.add_argument("--out", default=None, help="output folder (default ./cchmi-<name>; reruns resume)")
     exp.add_argument("--jobs", type=_positive_int, default=1, help="worker processes (default 1)")
-    exp.add_argument("--devices", default=None, help="e.g. cuda:0,cuda:1: jobs go to them round-robin")
+    exp.add_argument("--devices", type=_devices, default=None, help="e.g. cuda:0,cuda:1: jobs go to them round-robin")
     exp.add_argument("--no-progress", action="store_true", help="no progress bar")
     exp.set_defaults(run=_cmd_experiment)
 

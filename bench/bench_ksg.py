@@ -1,144 +1,118 @@
-"""KSG-1 end to end: cchmi against the CPU peers, in the same run, on the same samples.
+"""Speed of KSG-1 end to end: cchmi against the installed peers, in the same run, on the same samples
+(`cchmi bench speed`; run this way, results go to bench/results/speed/).
 
-    python -m bench.bench_ksg            # the cases of the foundation issue (several minutes)
-    python -m bench.bench_ksg --quick    # small sizes, about a minute
+    python -m bench.bench_ksg --quick    # n = 1000 to 16 000 (1+1, 4+4), 4000 (16+16): about a minute
+    python -m bench.bench_ksg            # n up to 100 000 for 1+1, 4+4 and 16+16 dims (the foundation issue's cases)
 
-Every tool gets the same standardised float64 sample of a correlated Gaussian (true MI 1 nat for
-the multivariate cases, 0.5 for 1+1), k=3, nats. Peers, each optional (skipped when missing):
-
-* scikit-learn ``mutual_info_regression`` (1+1 only: it estimates one feature at a time),
-* NPEET (``npeet_plus.mi``, base e; a scikit-learn KDTree/BallTree per search),
-* ennemi ``estimate_mi`` (1+1 only: its public API pairs one x column with a 1-D y),
-* SciPy: KSG-1 written by hand with ``cKDTree`` (p=inf, ``workers=-1``): what a user writes with
-  SciPy's compiled tree, using every core.
-
-Peers run in a forked process killed after ``--timeout`` seconds (recorded as a timeout). Rows are
-appended to bench/results/bench_ksg.csv with the machine and the git SHA.
+Seconds to a KSG-1 estimate (k=3, nats) on a correlated Gaussian with 1 nat of MI, standardised
+(so that every tool's conventions match: cchmi and scikit-learn scale, NPEET does not), every method
+on the same sample: cchmi, the peer packages and KSG-1 written by hand on SciPy's cKDTree (see
+bench/peers.py for how each is called). Every method runs in a fresh forked process, killed after
+``--timeout`` seconds (recorded as a timeout), and the second of two identical calls in that
+process is timed (warm: thread pools started, caches filled, for every method alike). Reported per
+row: the estimate and its difference to cchmi's (the implementations must agree), seconds, time /
+cchmi in the same run, and the log-log slope of seconds against n per method.
 """
 
 from __future__ import annotations
 
-import argparse
-import importlib.util
 import math
+import sys
+from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 
-from bench._harness import append_csv, machine, markdown_table, require_compiled, run_with_timeout, time_call
+from bench import peers
+from bench._harness import RESULTS, fmt, markdown_table, write_report
+from cchmi._progress import Progress
+from cchmi.data.tasks import Task
 
-FULL_CASES = [(100_000, 1, 1), (100_000, 4, 4), (10_000, 16, 16), (100_000, 16, 16)]
-QUICK_CASES = [(20_000, 1, 1), (20_000, 4, 4), (4_000, 16, 16)]
-K = 3
+QUICK_CASES = [(n, 1) for n in (1000, 4000, 16000)] + [(n, 4) for n in (1000, 4000, 16000)] + [(4000, 16)]
+FULL_CASES = ([(n, 1) for n in (1000, 10_000, 100_000)] + [(n, 4) for n in (1000, 10_000, 100_000)]
+              + [(n, 16) for n in (1000, 10_000, 100_000)])
+METHODS = peers.CCHMI_METHODS[:1] + peers.PEERS + peers.BY_HAND
 
 
-def sample(n: int, dx: int, dy: int):
+def run_speed(cases: list[tuple[int, int]], *, method_list: list, timeout: float, progress: bool = True) -> list[dict]:
+    """Seconds to an estimate for (n, dims per side) cases; one sample per case, shared."""
     from cchmi.data import correlated_gaussian
 
-    s = correlated_gaussian(n, dx, dy, mi=0.5 if dx == 1 else 1.0, random_state=0)
-    x = (s.x - s.x.mean(0)) / s.x.std(0)
-    y = (s.y - s.y.mean(0)) / s.y.std(0)
-    return x, y, s.mi
+    peers.preload(method_list)
+    rows = []
+    bar = Progress(len(cases) * len(method_list), "speed", progress)
+    for n, dim in cases:
+        s = correlated_gaussian(n, dim, dim, mi=1.0, random_state=0)
+        s = replace(s, x=(s.x - s.x.mean(0)) / s.x.std(0), y=(s.y - s.y.mean(0)) / s.y.std(0))
+        task = Task(f"gauss-{dim}x{dim}-1", "", "continuous", dim, dim, 1.0, lambda n_, seed: s)
+        for method in method_list:
+            bar.step(f"n={n} {dim}+{dim} {method[0]}")
+            value, seconds, status = peers.call(method, task, s, None, timeout, warmup=True)
+            rows.append({"n": n, "dims": f"{dim}+{dim}", "method": method[0], "estimate": value, "seconds": seconds,
+                         "status": status})
+    return rows
 
 
-def cchmi_ksg(x, y):
-    import cchmi
-
-    return cchmi.ksg_mi(x, y, k=K).estimate
-
-
-def sklearn_ksg(x, y):
-    from sklearn.feature_selection import mutual_info_regression
-
-    return mutual_info_regression(x, y[:, 0], n_neighbors=K, random_state=0)[0]
-
-
-def npeet_ksg(x, y):
-    import npeet_plus
-
-    return npeet_plus.mi(x, y, k=K, base=math.e)
+def fit_slopes(rows: list[dict]) -> dict:
+    """Log-log slope of seconds against n per (method, dims), over the sizes that finished."""
+    out = {}
+    for key in {(r["method"], r["dims"]) for r in rows}:
+        pts = [(r["n"], r["seconds"]) for r in rows if (r["method"], r["dims"]) == key and r["status"] == "ok"
+               and r["seconds"] > 0]
+        if len(pts) >= 2:
+            x, y = np.log([p[0] for p in pts]), np.log([p[1] for p in pts])
+            out[key] = float(np.polyfit(x, y, 1)[0])
+    return out
 
 
-def ennemi_ksg(x, y):
-    import ennemi
-
-    return float(np.asarray(ennemi.estimate_mi(y[:, 0], x[:, 0], k=K)).ravel()[0])
-
-
-def scipy_ksg(x, y):
-    from scipy.spatial import cKDTree
-    from scipy.special import digamma
-
-    xy = np.hstack([x, y])
-    eps = cKDTree(xy).query(xy, k=K + 1, p=np.inf, workers=-1)[0][:, K]
-    r = np.nextafter(eps, 0)  # strict inequality: points at exactly eps are not counted
-    nx = cKDTree(x).query_ball_point(x, r, p=np.inf, return_length=True, workers=-1)  # includes self
-    ny = cKDTree(y).query_ball_point(y, r, p=np.inf, return_length=True, workers=-1)
-    return digamma(K) + digamma(len(x)) - np.mean(digamma(nx) + digamma(ny))
+def speed_table(rows: list[dict], slopes: dict) -> str:
+    ours = {(r["n"], r["dims"]): r for r in rows if r["method"].startswith("cchmi KSG-1")}
+    table = []
+    for r in rows:
+        ref = ours.get((r["n"], r["dims"]))
+        ratio = r["seconds"] / ref["seconds"] if ref and r["status"] == "ok" and ref["seconds"] > 0 else math.nan
+        diff = r["estimate"] - ref["estimate"] if ref and r is not ref else math.nan
+        table.append([r["n"], r["dims"], r["method"], fmt(r["estimate"], ".4f"), fmt(diff, "+.1e"),
+                      fmt(r["seconds"], ".3g"), fmt(ratio, ".1f") + ("x" if ratio == ratio else ""),
+                      fmt(slopes.get((r["method"], r["dims"]), math.nan), ".2f"),
+                      "" if r["status"] == "ok" else r["status"]])
+    return markdown_table(["n", "dims", "method", "estimate", "diff to cchmi", "seconds", "time / cchmi",
+                           "log-log slope", "note"], table)
 
 
-PEERS = [
-    ("scikit-learn", "sklearn", sklearn_ksg, lambda dx, dy: dx == 1 and dy == 1),
-    ("NPEET", "npeet_plus", npeet_ksg, lambda dx, dy: True),
-    ("ennemi", "ennemi", ennemi_ksg, lambda dx, dy: dx == 1 and dy == 1),
-    ("SciPy cKDTree", "scipy", scipy_ksg, lambda dx, dy: True),
-]
+def plot_speed(rows: list[dict], slopes: dict, folder: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4.5), dpi=110)
+    for key in sorted({(r["method"], r["dims"]) for r in rows}):
+        pts = sorted((r["n"], r["seconds"]) for r in rows if (r["method"], r["dims"]) == key and r["status"] == "ok")
+        if pts:
+            slope = slopes.get(key)
+            label = f"{key[0]} ({key[1]})" + (f", slope {slope:.2f}" if slope is not None else "")
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", ms=3, label=label)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("n")
+    ax.set_ylabel("seconds")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    path = folder / "speed.png"
+    fig.savefig(path)
+    plt.close(fig)
+    return path
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="small sizes (about a minute)")
-    parser.add_argument("--timeout", type=float, default=130.0, help="seconds before a peer call is killed")
-    parser.add_argument("--repeats", type=int, default=3, help="timed calls of cchmi (after a warm-up)")
-    parser.add_argument("--no-csv", action="store_true", help="do not append to bench/results")
-    args = parser.parse_args(argv)
-    require_compiled()
-
-    tags = machine()
-    print(f"machine: {tags['cpu']}, {tags['cores']} cores; cchmi {tags['cchmi']} ({tags['git']}), {tags['date']}")
-    rows, csv_rows = [], []
-    for n, dx, dy in QUICK_CASES if args.quick else FULL_CASES:
-        x, y, truth = sample(n, dx, dy)
-        ours = time_call(lambda: cchmi_ksg(x, y), repeats=args.repeats)
-        case = f"N={n:,}, {dx}+{dy}"
-        results = [("cchmi (cpu)", ours)]
-        for label, module, fn, supports in PEERS:
-            if importlib.util.find_spec(module) is None:
-                results.append((label, None))
-                continue
-            if not supports(dx, dy):
-                continue
-            first = run_with_timeout(lambda: fn(x, y), args.timeout)
-            if first.status == "ok" and first.median < 5:  # fast enough to repeat
-                first = run_with_timeout(lambda: fn(x, y), args.timeout, repeats=3)
-            results.append((label, first))
-        timed = [t.median for label, t in results[1:] if t is not None and t.status == "ok"]
-        fastest = min(timed) if timed else float("nan")
-        for label, t in results:
-            if t is None:
-                rows.append([case, label, "not installed", "", "", ""])
-                continue
-            if t.status != "ok":
-                rows.append([case, label, t.status, "", "", ""])
-            else:
-                spread = f"{t.median:.3g} [{t.low:.3g}, {t.high:.3g}]"
-                if label.startswith("cchmi"):
-                    diff = ""
-                    ratio = f"{fastest / ours.median:.1f}x (fastest peer / cchmi)" if timed else "no peer finished"
-                else:
-                    diff = f"{t.value - ours.value:+.1e}"
-                    ratio = f"{t.median / ours.median:.1f}x"
-                rows.append([case, label, f"{t.value:.5f}", diff, spread, ratio])
-            csv_rows.append({**tags, "case": case, "n": n, "dx": dx, "dy": dy, "k": K, "true_mi": truth, "tool": label,
-                             "status": t.status, "estimate": t.value, "seconds_median": t.median,
-                             "seconds_min": t.low, "seconds_max": t.high, "repeats": t.repeats})
-        print(f"done {case}", flush=True)
-    print()
-    print(markdown_table(["case", "tool", "estimate (nats)", "diff to cchmi", "seconds median [min, max]",
-                          "time / cchmi"], rows))
-    if not args.no_csv:
-        print(f"\nappended to {append_csv('bench_ksg', csv_rows)}")
-    return 0
+def main_speed(out: Path, *, quick: bool, timeout: float, progress: bool) -> str:
+    """`cchmi bench speed`: runs, writes the report files to `out`, returns the printed text."""
+    rows = run_speed(QUICK_CASES if quick else FULL_CASES, method_list=METHODS, timeout=timeout, progress=progress)
+    slopes = fit_slopes(rows)
+    return write_report(out, "speed", rows, speed_table(rows, slopes), lambda folder: plot_speed(rows, slopes, folder))
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from cchmi.cli import main  # the arguments of `cchmi bench speed`
+
+    sys.exit(main(["bench", "speed", "--out", str(RESULTS / "speed"), *sys.argv[1:]]))

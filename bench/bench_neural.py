@@ -13,26 +13,20 @@ memory from torch.cuda.max_memory_allocated; ratio torch / fused in the same run
 Accuracy: correlated Gaussians with true MI 2 nats and 2 to 256 dims per side, the same sample for
 every method: cchmi KSG-1 (k=3), cchmi neural_mi (SMILE, separable critic, defaults), cchmi
 latent_mi (defaults), and latentmi's ``lmi.estimate`` with its defaults (optional; a crash is
-recorded as such; latentmi 0.1.3 refers to ``np.NaN``, gone in NumPy 2, so the bench sets
-``np.NaN = np.nan`` in its process first). Rows go to bench/results/bench_neural.csv with the machine and the git SHA.
+recorded as such; called as bench/peers.py says). Rows go to bench/results/bench_neural.csv with the
+machine and the git SHA.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import math
 import time
 
 import numpy as np
 
-from bench._harness import append_csv, machine, markdown_table, require_compiled, run_with_timeout
-
-
-def _gpu_name() -> str:
-    import torch
-
-    return torch.cuda.get_device_name(0) if torch.cuda.is_available() else ""
+from bench import peers
+from bench._harness import append_csv, gpu_name, machine, markdown_table, require_compiled, run_with_timeout
 
 
 def bench_kernels(sizes: list[int], d: int = 128) -> list[dict]:
@@ -86,15 +80,6 @@ def bench_kernels(sizes: list[int], d: int = 128) -> list[dict]:
     return rows
 
 
-def _latentmi_estimate(x, y):
-    from latentmi import lmi
-
-    if not hasattr(np, "NaN"):  # latentmi 0.1.3 uses np.NaN, removed in NumPy 2.0: a one-line shim
-        np.NaN = np.nan
-    pmi, _, _ = lmi.estimate(x, y, quiet=True)
-    return float(np.nanmean(pmi))
-
-
 def bench_accuracy(dims: list[int], n: int, timeout: float) -> list[dict]:
     import cchmi
     from cchmi.data import correlated_gaussian
@@ -104,8 +89,8 @@ def bench_accuracy(dims: list[int], n: int, timeout: float) -> list[dict]:
         "cchmi neural_mi (smile)": lambda x, y: cchmi.neural_mi(x, y).estimate,
         "cchmi latent_mi": lambda x, y: cchmi.latent_mi(x, y).estimate,
     }
-    if importlib.util.find_spec("latentmi") is not None:
-        methods["latentmi (defaults)"] = _latentmi_estimate
+    if peers.installed("latentmi"):
+        methods["latentmi (defaults)"] = peers.latentmi
     rows = []
     for dim in dims:
         s = correlated_gaussian(n, dim, dim, mi=2.0, random_state=0)
@@ -128,7 +113,7 @@ def main(argv=None) -> None:
     import torch
 
     facts = machine()
-    facts["gpu"] = _gpu_name()
+    facts["gpu"] = gpu_name()
     rows = []
     if args.part in ("kernels", "all"):
         if torch.cuda.is_available():

@@ -1,18 +1,34 @@
 """The benchmark suite: the task catalogue's true MI values, the runners' bookkeeping (failures,
-timeouts, missing peers are rows, never dropped), the summaries, and `cchmi bench` end to end."""
+timeouts, missing peers are rows, never dropped), the summaries, and `cchmi bench` end to end.
+
+The runners live in the checkout's bench/ folder, not in the package: they are imported the way
+`cchmi bench` imports them (CCHMI_BENCH_DIR), so the installed cchmi stays the one imported."""
 
 from __future__ import annotations
 
 import math
+import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from cchmi.benchmark import fit_slopes, run_accuracy, summarise_accuracy
+from cchmi.cli import _bench_module
 from cchmi.data.tasks import QUICK_TASKS, Task, catalogue, student_t_mi_correction
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+
+
+@pytest.fixture
+def bench(monkeypatch):
+    """bench.<name> from this checkout."""
+    if not BENCH.is_dir():
+        pytest.skip("no bench/ folder: not a source checkout")
+    monkeypatch.setenv("CCHMI_BENCH_DIR", str(BENCH))
+    return _bench_module
 
 
 def test_catalogue_tasks_sample_what_they_say():
@@ -61,20 +77,21 @@ def test_spiral_keeps_norms_and_sparse_keeps_noise_apart():
     assert abs(corr[0, 0]) > 0.8 and np.abs(corr[1:, 1:]).max() < 0.05
 
 
-def _ok(x, y, task, device):
-    return task.mi + 0.1
+def _ok(x, y, labels, device):
+    return 0.6
 
 
-def _boom(x, y, task, device):
+def _boom(x, y, labels, device):
     raise RuntimeError("peer crashed")
 
 
-def _slow(x, y, task, device):
+def _slow(x, y, labels, device):
     time.sleep(30)
     return 0.0
 
 
-def test_failures_are_rows_not_dropped():
+def test_failures_are_rows_not_dropped(bench):
+    accuracy = bench("bench_accuracy")
     task = Task("toy", "toy", "continuous", 1, 1, 0.5, lambda n, seed: catalogue()["gauss-1x1-1"].sample(n, seed))
     methods = [
         ("good", "numpy", _ok, lambda t: True),
@@ -83,13 +100,13 @@ def test_failures_are_rows_not_dropped():
         ("missing", "no_such_module_here", _ok, lambda t: True),
         ("other kind", "numpy", _ok, lambda t: t.kind == "labels"),
     ]
-    rows = run_accuracy([task], [100], 2, method_list=methods, timeout=1.0, progress=False)
+    rows = accuracy.run_accuracy([task], [100], 2, method_list=methods, timeout=1.0, progress=False)
     assert len(rows) == 10
     status = {(r["method"], r["seed"]): r["status"] for r in rows}
     assert status[("good", 0)] == "ok" and "RuntimeError: peer crashed" in status[("crashes", 1)]
     assert status[("hangs", 0)].startswith("timeout") and status[("missing", 0)] == "not installed"
     assert status[("other kind", 1)] == "unsupported"
-    summary = {s["method"]: s for s in summarise_accuracy(rows)}
+    summary = {s["method"]: s for s in accuracy.summarise_accuracy(rows)}
     assert summary["good"]["median_abs_error"] == pytest.approx(0.1)
     assert summary["good"]["median_rel_error"] == pytest.approx(0.2)
     assert summary["good"]["ok"] == 2 and summary["good"]["seeds"] == 2
@@ -97,17 +114,20 @@ def test_failures_are_rows_not_dropped():
     assert summary["missing"]["status"] == "not installed"
 
 
-def test_slopes():
+def test_slopes(bench):
     rows = [{"method": "m", "dims": "1+1", "n": n, "seconds": 1e-6 * n**2, "status": "ok"} for n in (100, 1000, 10000)]
     rows.append({"method": "m", "dims": "1+1", "n": 100000, "seconds": math.nan, "status": "timeout > 1 s"})
-    assert fit_slopes(rows)[("m", "1+1")] == pytest.approx(2.0)
+    assert bench("bench_ksg").fit_slopes(rows)[("m", "1+1")] == pytest.approx(2.0)
 
 
 def test_cli_bench_end_to_end(tmp_path):
+    if not BENCH.is_dir():
+        pytest.skip("no bench/ folder: not a source checkout")
     out = tmp_path / "b"
+    env = {**os.environ, "CCHMI_BENCH_DIR": str(BENCH)}
     run = subprocess.run([sys.executable, "-m", "cchmi", "bench", "accuracy", "--tasks", "gauss-1x1-1,classes-2-1d",
                           "--seeds", "2", "--quick", "--out", str(out), "--no-progress"],
-                         capture_output=True, text=True, timeout=600)
+                         capture_output=True, text=True, timeout=600, cwd=tmp_path, env=env)
     assert run.returncode == 0, run.stderr
     assert "| gauss-1x1-1 | 1000 | cchmi KSG-1 / Ross |" in run.stdout
     text = (out / "accuracy.md").read_text()
@@ -115,5 +135,13 @@ def test_cli_bench_end_to_end(tmp_path):
     lines = (out / "accuracy.csv").read_text().splitlines()
     assert lines[0].startswith("date,cchmi,git,cpu,cores,gpu,versions,task")
     bad = subprocess.run([sys.executable, "-m", "cchmi", "bench", "accuracy", "--tasks", "nope"],
-                         capture_output=True, text=True, timeout=120)
+                         capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env)
     assert bad.returncode == 2 and "unknown task(s) nope" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_cli_bench_outside_a_checkout_says_where_the_suite_is(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "CCHMI_BENCH_DIR"}
+    run = subprocess.run([sys.executable, "-m", "cchmi", "bench", "speed", "--quick"], capture_output=True, text=True,
+                         timeout=120, cwd=tmp_path, env=env)
+    assert run.returncode == 2 and len(run.stderr.strip().splitlines()) == 1
+    assert "bench/ folder of the source repository" in run.stderr and "CCHMI_BENCH_DIR" in run.stderr

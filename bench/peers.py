@@ -1,0 +1,170 @@
+"""The methods the benchmarks race, in one place: cchmi's estimators and the adapters of the peers.
+
+A method is a tuple (name, module that must be importable, fn, supports): ``fn(x, y, labels,
+device)`` returns an estimate in nats (``labels``: y is a 1-D array of class labels), and
+``supports(task)`` says whether it takes a task of :mod:`cchmi.data.tasks`. Peers (each optional;
+"not installed" is recorded, a crash or a timeout too, never dropped) are called with their
+documented defaults, which already use k=3, plus the settings that matter for the comparison:
+natural log units (NPEET's default is bits: base=e is passed) and the same sample:
+
+* scikit-learn ``mutual_info_regression(x, y, n_neighbors=3)`` (1+1 tasks) and
+  ``mutual_info_classif(x, labels, n_neighbors=3)`` (1-dim labels tasks): it scores one feature at
+  a time, so multivariate tasks are "unsupported"; it scales each column and adds 1e-10 noise;
+* NPEET (``npeet_plus.mi(x, y, k=3, base=e)``; ``micd`` for labels): adds 1e-10 noise, no scaling;
+* ennemi ``estimate_mi(y, x, k=3)`` (1+1; ``discrete_y=True`` for labels): its public API pairs one
+  x column with a 1-D y;
+* infomeasure ``mutual_information(x, y, approach="ksg", k=3, base="e")``;
+* benchmark-mi ``KSGEnsembleFirstEstimator(neighborhoods=(3,)).estimate(x, y)`` (its default
+  neighbourhoods are (5, 10); it pins NumPy < 2, so it cannot share an environment with NumPy 2);
+* latentmi ``lmi.estimate(x, y)`` (continuous; slow, accuracy only; latentmi 0.1.3 refers to
+  ``np.NaN``, gone in NumPy 2, so ``np.NaN = np.nan`` is set in its process first);
+* SciPy (speed only): KSG-1 written by hand with ``cKDTree(p=inf)`` and ``workers=-1``, the fastest
+  thing a user can write with SciPy's compiled tree, using every core like cchmi.
+
+Every call runs in its own forked process (:func:`call`), killed after ``timeout`` seconds; the
+peers' modules are imported before (:func:`preload`), so no time includes an import.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import math
+
+import numpy as np
+
+from bench._harness import run_with_timeout
+
+K = 3
+
+
+# -- cchmi ----------------------------------------------------------------------------------------
+
+def cchmi_ksg(variant: int):
+    def run(x, y, labels=False, device=None):
+        import cchmi
+
+        if labels:
+            return cchmi.mixed_mi(x, y, k=K).estimate
+        return cchmi.ksg_mi(x, y, k=K, variant=variant).estimate
+    return run
+
+
+def cchmi_neural(x, y, labels=False, device=None):
+    import cchmi
+
+    if labels:
+        return cchmi.latent_mi(x, y, labels=True, device=device).estimate
+    return cchmi.neural_mi(x, y, device=device).estimate
+
+
+# -- peers ----------------------------------------------------------------------------------------
+
+def sklearn(x, y, labels=False, device=None):
+    from sklearn.feature_selection import mutual_info_classif, mutual_info_regression
+
+    if labels:
+        return float(mutual_info_classif(x, y, n_neighbors=K, random_state=0)[0])
+    return float(mutual_info_regression(x, y[:, 0], n_neighbors=K, random_state=0)[0])
+
+
+def npeet(x, y, labels=False, device=None):
+    import npeet_plus
+
+    if labels:
+        return float(npeet_plus.micd(x, y.reshape(-1, 1), k=K, base=math.e))
+    return float(npeet_plus.mi(x, y, k=K, base=math.e))
+
+
+def ennemi(x, y, labels=False, device=None):
+    import ennemi
+
+    if labels:
+        return float(np.asarray(ennemi.estimate_mi(y, x[:, 0], k=K, discrete_y=True)).ravel()[0])
+    return float(np.asarray(ennemi.estimate_mi(y[:, 0], x[:, 0], k=K)).ravel()[0])
+
+
+def infomeasure(x, y, labels=False, device=None):
+    import infomeasure
+
+    return float(infomeasure.mutual_information(x, y, approach="ksg", k=K, base="e"))
+
+
+def bmi(x, y, labels=False, device=None):
+    from bmi.estimators import KSGEnsembleFirstEstimator
+
+    return float(KSGEnsembleFirstEstimator(neighborhoods=(K,)).estimate(x, y))
+
+
+def latentmi(x, y, labels=False, device=None):
+    from latentmi import lmi
+
+    if not hasattr(np, "NaN"):
+        np.NaN = np.nan
+    pmi, _, _ = lmi.estimate(x, y, quiet=True, device=device)
+    return float(np.nanmean(pmi))
+
+
+def scipy_ksg(x, y, labels=False, device=None):
+    from scipy.spatial import cKDTree
+    from scipy.special import digamma
+
+    xy = np.hstack([x, y])
+    eps = cKDTree(xy).query(xy, k=K + 1, p=np.inf, workers=-1)[0][:, K]
+    r = np.nextafter(eps, 0)  # strict inequality: points at exactly eps are not counted
+    nx = cKDTree(x).query_ball_point(x, r, p=np.inf, return_length=True, workers=-1)  # includes self
+    ny = cKDTree(y).query_ball_point(y, r, p=np.inf, return_length=True, workers=-1)
+    return float(digamma(K) + digamma(len(x)) - np.mean(digamma(nx) + digamma(ny)))
+
+
+def _one_column(t) -> bool:
+    return t.dim_x == 1 and (t.kind == "labels" or t.dim_y == 1)
+
+
+def _continuous(t) -> bool:
+    return t.kind == "continuous"
+
+
+CCHMI_METHODS = [
+    ("cchmi KSG-1 / Ross", "cchmi", cchmi_ksg(1), lambda t: True),
+    ("cchmi KSG-2", "cchmi", cchmi_ksg(2), _continuous),
+]
+NEURAL_METHODS = [("cchmi neural (SMILE / latent for labels)", "torch", cchmi_neural, lambda t: True)]
+PEERS = [
+    ("scikit-learn", "sklearn", sklearn, _one_column),
+    ("NPEET", "npeet_plus", npeet, lambda t: True),
+    ("ennemi", "ennemi", ennemi, _one_column),
+    ("infomeasure", "infomeasure", infomeasure, _continuous),
+    ("benchmark-mi (bmi)", "bmi", bmi, _continuous),
+]
+SLOW_PEERS = [("latentmi", "latentmi", latentmi, _continuous)]
+BY_HAND = [("SciPy cKDTree", "scipy", scipy_ksg, _continuous)]
+
+
+def installed(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+# Imported in the parent before any forked call, so that no timing includes an import.
+_PRELOAD = {"sklearn": "sklearn.feature_selection", "npeet_plus": "npeet_plus", "ennemi": "ennemi", "bmi": "bmi",
+            "infomeasure": "infomeasure", "latentmi": "latentmi.lmi", "torch": "cchmi.neural",
+            "scipy": "scipy.spatial"}
+
+
+def preload(method_list: list) -> None:
+    for _, module, _, _ in method_list:
+        if module in _PRELOAD and installed(module):
+            importlib.import_module(_PRELOAD[module])
+
+
+def call(method, task, s, device, timeout: float, warmup: bool) -> tuple[float, float, str]:
+    """(estimate, seconds, status) of one method on the sample `s` of `task`, in a forked process
+    killed after `timeout` seconds; warmup: time the second of two calls in that process."""
+    _, module, fn, supports = method
+    if not installed(module):
+        return math.nan, math.nan, "not installed"
+    if not supports(task):
+        return math.nan, math.nan, "unsupported"
+    labels = task.kind == "labels"
+    t = run_with_timeout(lambda: fn(s.x, s.y, labels, device), timeout, warmup=warmup)
+    return (t.value if t.value is not None else math.nan), t.median, t.status

@@ -240,17 +240,40 @@ def _init_torchrun() -> int:
     return dist.get_rank()
 
 
-def _cmd_bench(args) -> int:
-    from cchmi import benchmark
+def _bench_module(name: str):
+    """The module bench.<name> of a source checkout: the benchmark suite is not part of the installed
+    package. Its bench/ folder is $CCHMI_BENCH_DIR if set, else ./bench; it is imported as the
+    package `bench` (nothing is added to sys.path, so the installed cchmi stays the one imported)."""
+    import importlib
+    import importlib.util
+    import os
 
+    folder = Path(os.environ.get("CCHMI_BENCH_DIR") or "bench").resolve()
+    if not (folder / f"{name}.py").is_file():
+        raise FileNotFoundError(
+            f"no benchmark suite at {folder}: it lives in the bench/ folder of the source repository; in a checkout, "
+            "`pip install -e \".[bench]\"`, then `cchmi bench ...` (or `python -m bench.bench_accuracy`) from its "
+            "root, or set CCHMI_BENCH_DIR to its bench/ folder")
+    loaded = sys.modules.get("bench")
+    if loaded is None or Path(loaded.__file__).resolve().parent != folder:
+        spec = importlib.util.spec_from_file_location("bench", folder / "__init__.py",
+                                                      submodule_search_locations=[str(folder)])
+        package = importlib.util.module_from_spec(spec)
+        sys.modules["bench"] = package
+        spec.loader.exec_module(package)
+    return importlib.import_module(f"bench.{name}")
+
+
+def _cmd_bench(args) -> int:
     out = Path(args.out)
     progress = not args.no_progress
     if args.kind == "accuracy":
         tasks = args.tasks.split(",") if args.tasks else None
-        text = benchmark.main_accuracy(out, quick=args.quick, seeds=args.seeds, tasks=tasks, neural=args.neural,
-                                       device=args.device, timeout=args.timeout, progress=progress)
+        text = _bench_module("bench_accuracy").main_accuracy(
+            out, quick=args.quick, seeds=args.seeds, tasks=tasks, neural=args.neural, device=args.device,
+            timeout=args.timeout, progress=progress)
     else:
-        text = benchmark.main_speed(out, quick=args.quick, timeout=args.timeout, progress=progress)
+        text = _bench_module("bench_ksg").main_speed(out, quick=args.quick, timeout=args.timeout, progress=progress)
     print(text)
     return 0
 
@@ -323,7 +346,11 @@ def _parser() -> argparse.ArgumentParser:
     exp.add_argument("--no-progress", action="store_true", help="no progress bar")
     exp.set_defaults(run=_cmd_experiment)
 
-    bench = sub.add_parser("bench", help="accuracy or speed of cchmi and the installed peers on tasks with known MI")
+    bench = sub.add_parser(
+        "bench", help="accuracy or speed of cchmi and the installed peers on tasks with known MI (source checkout)",
+        description="Runs the benchmark suite of a source checkout (bench/bench_accuracy.py, bench/bench_ksg.py): "
+                    "its bench/ folder is $CCHMI_BENCH_DIR if set, else ./bench (run from the checkout's root "
+                    "after `pip install -e \".[bench]\"`). The installed package does not ship the suite.")
     bench.add_argument("kind", choices=("accuracy", "speed"))
     bench.add_argument("--quick", action="store_true", help="a subset that runs in minutes on 2 CPU cores")
     bench.add_argument("--seeds", type=_positive_int, default=None, help="seeds per task and n (accuracy)")

@@ -1,4 +1,10 @@
-"""Type stub of the compiled module cchmi._cpu (csrc/bind_cpu.cpp)."""
+"""Type stub of the compiled module cchmi._cpu (csrc/bind_cpu.cpp).
+
+n_threads: 0 (OpenMP's default) or 1..4 x the processor count, else ValueError. The kernels release
+the GIL and honour Ctrl-C (KeyboardInterrupt) between work items. The SIMD level in use is chosen
+at first use (CCHMI_SIMD forces one); a level this CPU or build lacks makes every kernel raise
+RuntimeError, and build_info() reports it under "simd_error".
+"""
 
 import numpy as np
 import numpy.typing as npt
@@ -22,4 +28,6 @@ def count_within_pair(
     method: int = 0,
     n_threads: int = 0,
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], str]: ...
-def build_info() -> dict[str, object]: ...
+def build_info() -> dict[str, object]:
+    """version, openmp, max_threads, march_native, simd (level in use, or None), simd_error
+    (None, or why CCHMI_SIMD is unusable), simd_levels (compiled and supported here), compiler."""

@@ -6,7 +6,9 @@
 // lanes (sub, abs, max per pair and dimension, the minimum for max-norm). Padding lanes hold +inf,
 // so their distance is +inf and never passes a '<' or '<=' test against a finite radius.
 //
-// Distances are computed exactly as in the tree and the reference: max_c |fl(x_c - q_c)|.
+// Distances are computed exactly as in the tree and the reference: max_c |fl(x_c - q_c)|. At the
+// avx512 level the distance loops use explicit intrinsics; the baseline and avx2 levels compile the
+// same portable loops for their vector width (cpu/simd_target.h).
 #pragma once
 
 #include <algorithm>
@@ -14,16 +16,15 @@
 #include <limits>
 #include <vector>
 
-#if defined(__AVX512F__) && defined(__AVX512DQ__)
+#include "common/check.h"
+#include "cpu/simd_target.h"
+
+#define CCHMI_HAVE_RANGE (CCHMI_SIMD_LEVEL == 2)
+#if CCHMI_HAVE_RANGE
 #include <immintrin.h>
-#define CCHMI_HAVE_RANGE 1
-#else
-#define CCHMI_HAVE_RANGE 0
 #endif
 
-#include "common/check.h"
-
-namespace cchmi::cpu {
+CCHMI_SIMD_BEGIN
 
 #if CCHMI_HAVE_RANGE
 // AVX-512DQ: VRANGEPS/PD with imm 0b1011 returns max(|a|, |b|) with the sign cleared, so each pair
@@ -75,11 +76,7 @@ struct Blocked {
 
 // Queries per register tile: QB x W running maxima must stay in registers (32 vector registers
 // with AVX-512, 16 without).
-#ifdef __AVX512F__
-constexpr int kQueryTile = 8;
-#else
-constexpr int kQueryTile = 4;
-#endif
+constexpr int kQueryTile = CCHMI_HAVE_RANGE ? 8 : 4;
 
 // acc[q][w] = max-norm distance between query q (row pointers qs[q], d coordinates) and lane w of
 // the block.
@@ -147,4 +144,4 @@ inline index_t blocks_per_chunk(index_t d) {
   return std::max<index_t>(1, bytes / per_block);
 }
 
-}  // namespace cchmi::cpu
+CCHMI_SIMD_END

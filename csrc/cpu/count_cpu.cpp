@@ -1,3 +1,4 @@
+// Compiled once per SIMD level (cpu/simd_target.h); cpu/simd.cpp calls the level in use.
 #include "cpu/count_cpu.h"
 
 #include <algorithm>
@@ -7,12 +8,18 @@
 #include <vector>
 
 #include "common/dispatch.h"
+#include "common/interrupt.h"
 #include "common/parallel.h"
 #include "cpu/blocked.h"
 #include "cpu/kdtree.h"
+#include "cpu/simd_target.h"
 
-namespace cchmi::cpu {
+CCHMI_SIMD_BEGIN
 namespace {
+
+// Points per work item of the per-point loops (the unit of scheduling and of interrupt polling).
+constexpr index_t kSortPointsPerItem = 4096;
+constexpr index_t kTreePointsPerItem = 256;
 
 // Whether the query itself passes its own test (distance 0): then it is counted and taken off.
 template <typename T>
@@ -41,7 +48,8 @@ void parallel_sort(It first, It last) {
 // non-decreasing in s, so the points passing the test form one run around the query in sorted
 // order, and its two ends are found with O(log count) comparisons, each the exact test.
 template <typename T>
-void count_sort(const T* x, index_t n, const T* radius, bool inclusive, index_t* out, int n_threads) {
+void count_sort(const T* x, index_t n, const T* radius, bool inclusive, index_t* out, int n_threads,
+                Interrupt& interrupt) {
   std::vector<std::pair<T, index_t>> sorted(static_cast<size_t>(n));
   for (index_t i = 0; i < n; ++i) sorted[i] = {x[i], i};
 #pragma omp parallel num_threads(n_threads)
@@ -55,54 +63,64 @@ void count_sort(const T* x, index_t n, const T* radius, bool inclusive, index_t*
   }
   sorted = {};
 
-#pragma omp parallel for schedule(static, 4096) num_threads(n_threads)
-  for (index_t p = 0; p < n; ++p) {
-    const T v = s[p], r = radius[order[p]];
-    auto pass = [&](T diff) { return inclusive ? diff <= r : diff < r; };
-    // Upward: first index hi > p with !pass(s[hi] - v).
-    index_t step = 1, good = p;  // `good` passes (or is p itself)
-    while (p + step < n && pass(s[p + step] - v)) {
-      good = p + step;
-      step *= 2;
+  const index_t n_items = (n + kSortPointsPerItem - 1) / kSortPointsPerItem;
+#pragma omp parallel for schedule(static, 1) num_threads(n_threads)
+  for (index_t item = 0; item < n_items; ++item) {
+    if (interrupt.stop()) continue;
+    const index_t p_end = std::min(n, (item + 1) * kSortPointsPerItem);
+    for (index_t p = item * kSortPointsPerItem; p < p_end; ++p) {
+      const T v = s[p], r = radius[order[p]];
+      auto pass = [&](T diff) { return inclusive ? diff <= r : diff < r; };
+      // Upward: first index hi > p with !pass(s[hi] - v).
+      index_t step = 1, good = p;  // `good` passes (or is p itself)
+      while (p + step < n && pass(s[p + step] - v)) {
+        good = p + step;
+        step *= 2;
+      }
+      index_t bad = std::min(n, p + step);  // fails, or n
+      while (bad - good > 1) {
+        const index_t mid = good + (bad - good) / 2;
+        (pass(s[mid] - v) ? good : bad) = mid;
+      }
+      const index_t hi = bad;
+      // Downward: last index lo < p with !pass(v - s[lo]).
+      step = 1;
+      good = p;
+      while (p - step >= 0 && pass(v - s[p - step])) {
+        good = p - step;
+        step *= 2;
+      }
+      bad = std::max<index_t>(-1, p - step);
+      while (good - bad > 1) {
+        const index_t mid = bad + (good - bad) / 2;
+        (pass(v - s[mid]) ? good : bad) = mid;
+      }
+      const index_t lo = bad;
+      // (lo, hi) holds the passing points and p; p is excluded whether or not it passes.
+      out[order[p]] = hi - lo - 2;
     }
-    index_t bad = std::min(n, p + step);  // fails, or n
-    while (bad - good > 1) {
-      const index_t mid = good + (bad - good) / 2;
-      (pass(s[mid] - v) ? good : bad) = mid;
-    }
-    const index_t hi = bad;
-    // Downward: last index lo < p with !pass(v - s[lo]).
-    step = 1;
-    good = p;
-    while (p - step >= 0 && pass(v - s[p - step])) {
-      good = p - step;
-      step *= 2;
-    }
-    bad = std::max<index_t>(-1, p - step);
-    while (good - bad > 1) {
-      const index_t mid = bad + (good - bad) / 2;
-      (pass(v - s[mid]) ? good : bad) = mid;
-    }
-    const index_t lo = bad;
-    // (lo, hi) holds the passing points and p; p is excluded whether or not it passes.
-    out[order[p]] = hi - lo - 2;
   }
 }
 
 template <typename T>
 void count_tree(const T* points, index_t n, index_t d, const T* radius, bool inclusive, index_t* out,
-                int n_threads) {
+                int n_threads, Interrupt& interrupt) {
   const KDTree<T, 64> tree(points, n, d, n_threads);
   dispatch_dim(d, [&](auto dim) {
     constexpr int D = decltype(dim)::value;
 #pragma omp parallel num_threads(n_threads)
     {
       std::vector<index_t> stack;
-#pragma omp for schedule(dynamic, 256)
-      for (index_t p = 0; p < n; ++p) {
-        const index_t i = tree.original_index(p);
-        const T r = radius[i];
-        out[i] = tree.template count<D>(tree.point(p), r, inclusive, stack) - self_counted(r, inclusive);
+      const index_t n_items = (n + kTreePointsPerItem - 1) / kTreePointsPerItem;
+#pragma omp for schedule(dynamic, 1)
+      for (index_t item = 0; item < n_items; ++item) {
+        if (interrupt.stop()) continue;
+        const index_t p_end = std::min(n, (item + 1) * kTreePointsPerItem);
+        for (index_t p = item * kTreePointsPerItem; p < p_end; ++p) {
+          const index_t i = tree.original_index(p);
+          const T r = radius[i];
+          out[i] = tree.template count<D>(tree.point(p), r, inclusive, stack) - self_counted(r, inclusive);
+        }
       }
     }
   });
@@ -110,7 +128,7 @@ void count_tree(const T* points, index_t n, index_t d, const T* radius, bool inc
 
 template <typename T>
 void count_brute(const T* points, index_t n, index_t d, const T* radius, bool inclusive, index_t* out,
-                 int n_threads) {
+                 int n_threads, Interrupt& interrupt) {
   constexpr int W = Blocked<T>::W;
   constexpr int QB = kQueryTile;
   constexpr index_t kTilesPerGroup = 16;
@@ -121,6 +139,7 @@ void count_brute(const T* points, index_t n, index_t d, const T* radius, bool in
 
 #pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads)
   for (index_t g = 0; g < n_groups; ++g) {
+    if (interrupt.stop()) continue;
     const index_t t_begin = g * kTilesPerGroup, t_end = std::min(n_tiles, t_begin + kTilesPerGroup);
     for (index_t i = t_begin * QB; i < std::min(n, t_end * QB); ++i) out[i] = 0;
     for (index_t b0 = 0; b0 < cand.nb; b0 += chunk) {
@@ -161,7 +180,7 @@ void count_brute(const T* points, index_t n, index_t d, const T* radius, bool in
 // Counts of the candidate side go to thread-private arrays, summed at the end.
 template <typename T>
 void count_pair_brute(const T* x, index_t dx, const T* y, index_t dy, index_t n, const T* rx, const T* ry,
-                      bool inclusive, index_t* out_x, index_t* out_y, int n_threads) {
+                      bool inclusive, index_t* out_x, index_t* out_y, int n_threads, Interrupt& interrupt) {
   constexpr int W = Blocked<T>::W;
   constexpr int QB = kQueryTile;
   constexpr index_t kBlocksPerGroup = 4;
@@ -177,17 +196,14 @@ void count_pair_brute(const T* x, index_t dx, const T* y, index_t dy, index_t n,
 
 #pragma omp parallel num_threads(n_threads)
   {
-#ifdef _OPENMP
-    const int tid = omp_get_thread_num();
-#else
-    const int tid = 0;
-#endif
+    const int tid = thread_num();
     std::vector<index_t>& my_x = part_x[tid];
     std::vector<index_t>& my_y = part_y[tid];
     my_x.assign(static_cast<size_t>(nb * W), 0);
     my_y.assign(static_cast<size_t>(nb * W), 0);
 #pragma omp for schedule(dynamic, 1)
     for (index_t g = 0; g < n_groups; ++g) {
+      if (interrupt.stop()) continue;
       const index_t blk_begin = g * kBlocksPerGroup;
       const index_t i_begin = blk_begin * W, i_end = std::min(n, (blk_begin + kBlocksPerGroup) * W);
       for (index_t b0 = blk_begin; b0 < nb; b0 += chunk) {
@@ -258,13 +274,13 @@ void check_radii(const T* radius, index_t n, const char* what) {
 // count_within on checked arguments: resolves `auto` and runs the method.
 template <typename T>
 Method count_checked(const T* points, index_t n, index_t d, const T* radius, bool inclusive, index_t* out,
-                     Method method, int n_threads) {
+                     Method method, int n_threads, Interrupt& interrupt) {
   CCHMI_CHECK(method != Method::Sort || d == 1, "count_within: method 'sort' needs d == 1");
   if (method == Method::Auto) method = choose_method(n, d, /*counting=*/true);
   switch (method) {
-    case Method::Sort: count_sort(points, n, radius, inclusive, out, n_threads); break;
-    case Method::Tree: count_tree(points, n, d, radius, inclusive, out, n_threads); break;
-    default: count_brute(points, n, d, radius, inclusive, out, n_threads); break;
+    case Method::Sort: count_sort(points, n, radius, inclusive, out, n_threads, interrupt); break;
+    case Method::Tree: count_tree(points, n, d, radius, inclusive, out, n_threads, interrupt); break;
+    default: count_brute(points, n, d, radius, inclusive, out, n_threads, interrupt); break;
   }
   return method;
 }
@@ -274,7 +290,7 @@ Method count_checked(const T* points, index_t n, index_t d, const T* radius, boo
 template <typename T>
 Method count_within_pair(const T* x, index_t dx, const T* y, index_t dy, index_t n, const T* radius_x,
                          const T* radius_y, bool inclusive, index_t* out_x, index_t* out_y, Method method,
-                         int n_threads) {
+                         int n_threads, Interrupt& interrupt) {
   CCHMI_CHECK(n >= 1 && dx >= 1 && dy >= 1, "count_within_pair: need n >= 1 and dimensions >= 1");
   check_radii(radius_x, n, "count_within_pair");
   check_radii(radius_y, n, "count_within_pair");
@@ -286,29 +302,31 @@ Method count_within_pair(const T* x, index_t dx, const T* y, index_t dy, index_t
     method = brute && n * n_threads <= (index_t{1} << 24) ? Method::Brute : Method::Auto;
   }
   if (method == Method::Brute) {
-    count_pair_brute(x, dx, y, dy, n, radius_x, radius_y, inclusive, out_x, out_y, n_threads);
+    count_pair_brute(x, dx, y, dy, n, radius_x, radius_y, inclusive, out_x, out_y, n_threads, interrupt);
     return method;
   }
-  const Method mx = count_checked(x, n, dx, radius_x, inclusive, out_x, method, n_threads);
-  const Method my = count_checked(y, n, dy, radius_y, inclusive, out_y, method, n_threads);
+  const Method mx = count_checked(x, n, dx, radius_x, inclusive, out_x, method, n_threads, interrupt);
+  if (interrupt.stopped()) return mx;
+  const Method my = count_checked(y, n, dy, radius_y, inclusive, out_y, method, n_threads, interrupt);
   return mx == my ? mx : Method::Auto;  // "auto": the two spaces took different methods
 }
 
 template <typename T>
 Method count_within(const T* points, index_t n, index_t d, const T* radius, bool inclusive, index_t* out,
-                    Method method, int n_threads) {
+                    Method method, int n_threads, Interrupt& interrupt) {
   CCHMI_CHECK(n >= 1, "count_within: need at least 1 point");
   CCHMI_CHECK(d >= 1, "count_within: need at least 1 dimension");
   check_radii(radius, n, "count_within");
-  return count_checked(points, n, d, radius, inclusive, out, method, resolve_threads(n_threads));
+  return count_checked(points, n, d, radius, inclusive, out, method, resolve_threads(n_threads), interrupt);
 }
 
 template Method count_within_pair<float>(const float*, index_t, const float*, index_t, index_t, const float*,
-                                        const float*, bool, index_t*, index_t*, Method, int);
+                                        const float*, bool, index_t*, index_t*, Method, int, Interrupt&);
 template Method count_within_pair<double>(const double*, index_t, const double*, index_t, index_t, const double*,
-                                         const double*, bool, index_t*, index_t*, Method, int);
-template Method count_within<float>(const float*, index_t, index_t, const float*, bool, index_t*, Method, int);
-template Method count_within<double>(const double*, index_t, index_t, const double*, bool, index_t*, Method,
-                                     int);
+                                         const double*, bool, index_t*, index_t*, Method, int, Interrupt&);
+template Method count_within<float>(const float*, index_t, index_t, const float*, bool, index_t*, Method, int,
+                                    Interrupt&);
+template Method count_within<double>(const double*, index_t, index_t, const double*, bool, index_t*, Method, int,
+                                     Interrupt&);
 
-}  // namespace cchmi::cpu
+CCHMI_SIMD_END

@@ -2,7 +2,9 @@
 #pragma once
 
 #include "common/check.h"
+#include "common/interrupt.h"
 #include "cpu/method.h"
+#include "cpu/simd.h"
 
 namespace cchmi::cpu {
 
@@ -10,10 +12,11 @@ namespace cchmi::cpu {
 //   dist(i, j) <  radius[i]   (inclusive == false: KSG-1, Frenzel-Pompe, Ross), or
 //   dist(i, j) <= radius[i]   (inclusive == true: KSG-2 extents, Gao et al.),
 // where dist = max_c |fl(x_jc - x_ic)|. radius: n finite values >= 0. Writes out_count (n).
-// method: Tree, Brute, Sort (d == 1 only) or Auto. Returns the method that ran.
+// method: Tree, Brute, Sort (d == 1 only) or Auto. Returns the method that ran. When `interrupt`
+// stops the kernel (interrupt.stopped()), the counts are unspecified.
 template <typename T>
 Method count_within(const T* points, index_t n, index_t d, const T* radius, bool inclusive,
-                    index_t* out_count, Method method, int n_threads);
+                    index_t* out_count, Method method, int n_threads, Interrupt& interrupt);
 
 // The two marginal counts of a KSG estimate at once, for the same points i in two spaces:
 //   out_x[i] = #{j != i : dist_x(i, j) < radius_x[i]},  out_y[i] likewise in y  (<= when inclusive).
@@ -23,6 +26,22 @@ Method count_within(const T* points, index_t n, index_t d, const T* radius, bool
 template <typename T>
 Method count_within_pair(const T* x, index_t dx, const T* y, index_t dy, index_t n, const T* radius_x,
                          const T* radius_y, bool inclusive, index_t* out_x, index_t* out_y, Method method,
-                         int n_threads);
+                         int n_threads, Interrupt& interrupt);
+
+// Both run the implementation of the SIMD level in use (simd_level()); all levels agree bit for bit.
 
 }  // namespace cchmi::cpu
+
+// The implementations of each SIMD level (count_cpu.cpp, compiled once per level).
+#define CCHMI_DECLARE_COUNT(level)                                                                        \
+  namespace cchmi::cpu::level {                                                                           \
+  template <typename T>                                                                                   \
+  Method count_within(const T* points, index_t n, index_t d, const T* radius, bool inclusive,             \
+                      index_t* out_count, Method method, int n_threads, Interrupt& interrupt);            \
+  template <typename T>                                                                                   \
+  Method count_within_pair(const T* x, index_t dx, const T* y, index_t dy, index_t n, const T* radius_x,  \
+                           const T* radius_y, bool inclusive, index_t* out_x, index_t* out_y, Method method, \
+                           int n_threads, Interrupt& interrupt);                                          \
+  }
+CCHMI_SIMD_NAMESPACES(CCHMI_DECLARE_COUNT)
+#undef CCHMI_DECLARE_COUNT

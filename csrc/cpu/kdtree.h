@@ -13,12 +13,14 @@
 #include <cmath>
 #include <limits>
 #include <numeric>
+#include <utility>
 #include <vector>
 
 #include "common/check.h"
 #include "cpu/blocked.h"
+#include "cpu/simd_target.h"
 
-namespace cchmi::cpu {
+CCHMI_SIMD_BEGIN
 
 // (dist, index) pairs ordered lexicographically: among equal distances the smaller index is nearer.
 // This fixes the neighbour set under ties, so every backend returns the same neighbours.
@@ -409,4 +411,4 @@ class KDTree {
   std::vector<index_t> scratch_ids_;
 };
 
-}  // namespace cchmi::cpu
+CCHMI_SIMD_END

@@ -1,3 +1,4 @@
+// Compiled once per SIMD level (cpu/simd_target.h); cpu/simd.cpp calls the level in use.
 #include "cpu/knn_cpu.h"
 
 #include <algorithm>
@@ -6,20 +7,25 @@
 #include <vector>
 
 #include "common/dispatch.h"
+#include "common/interrupt.h"
 #include "common/parallel.h"
 #include "cpu/blocked.h"
 #include "cpu/kdtree.h"
+#include "cpu/simd_target.h"
 
-namespace cchmi::cpu {
+CCHMI_SIMD_BEGIN
 namespace {
 
 // In one to three dimensions the queries of a leaf share one traversal (KDTree::knn_leaf): the
 // group's bound is nearly as tight as each query's own. Beyond that the group bound gets loose and
 // every query traverses the tree on its own, in tree order for locality.
 constexpr index_t kMaxBatchedDim = 3;
+// Queries per work item when each query traverses the tree on its own.
+constexpr index_t kQueriesPerItem = 256;
 
 template <typename T>
-void knn_tree(const T* points, index_t n, index_t d, index_t k, T* out_dist, index_t* out_idx, int n_threads) {
+void knn_tree(const T* points, index_t n, index_t d, index_t k, T* out_dist, index_t* out_idx, int n_threads,
+              Interrupt& interrupt) {
   const KDTree<T, 16> tree(points, n, d, n_threads);
   dispatch_dim(d, [&](auto dim) {
     constexpr int D = decltype(dim)::value;
@@ -29,13 +35,20 @@ void knn_tree(const T* points, index_t n, index_t d, index_t k, T* out_dist, ind
       if (d <= kMaxBatchedDim) {
         std::vector<KBest<T>> best;
 #pragma omp for schedule(dynamic, 16)
-        for (index_t leaf = 0; leaf < tree.n_leaves(); ++leaf)
+        for (index_t leaf = 0; leaf < tree.n_leaves(); ++leaf) {
+          if (interrupt.stop()) continue;
           tree.template knn_leaf<D>(leaf, k, out_dist, out_idx, stack, best);
+        }
       } else {
-#pragma omp for schedule(dynamic, 256)
-        for (index_t p = 0; p < n; ++p) {
-          const index_t i = tree.original_index(p);
-          tree.template knn<D>(tree.point(p), i, k, out_dist + i * k, out_idx + i * k, stack);
+        const index_t n_items = (n + kQueriesPerItem - 1) / kQueriesPerItem;
+#pragma omp for schedule(dynamic, 1)
+        for (index_t item = 0; item < n_items; ++item) {
+          if (interrupt.stop()) continue;
+          const index_t p_end = std::min(n, (item + 1) * kQueriesPerItem);
+          for (index_t p = item * kQueriesPerItem; p < p_end; ++p) {
+            const index_t i = tree.original_index(p);
+            tree.template knn<D>(tree.point(p), i, k, out_dist + i * k, out_idx + i * k, stack);
+          }
         }
       }
     }
@@ -43,7 +56,8 @@ void knn_tree(const T* points, index_t n, index_t d, index_t k, T* out_dist, ind
 }
 
 template <typename T>
-void knn_brute(const T* points, index_t n, index_t d, index_t k, T* out_dist, index_t* out_idx, int n_threads) {
+void knn_brute(const T* points, index_t n, index_t d, index_t k, T* out_dist, index_t* out_idx, int n_threads,
+               Interrupt& interrupt) {
   constexpr int W = Blocked<T>::W;
   constexpr int QB = kQueryTile;
   constexpr index_t kTilesPerGroup = 16;
@@ -54,6 +68,7 @@ void knn_brute(const T* points, index_t n, index_t d, index_t k, T* out_dist, in
 
 #pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads)
   for (index_t g = 0; g < n_groups; ++g) {
+    if (interrupt.stop()) continue;
     const index_t i_begin = g * kTilesPerGroup * QB;
     const index_t i_end = std::min(n, i_begin + kTilesPerGroup * QB);
     // The lists live in the output rows; padding queries of the last tile write nowhere.
@@ -93,7 +108,7 @@ void knn_brute(const T* points, index_t n, index_t d, index_t k, T* out_dist, in
 
 template <typename T>
 Method knn(const T* points, index_t n, index_t d, index_t k, T* out_dist, index_t* out_idx, Method method,
-           int n_threads) {
+           int n_threads, Interrupt& interrupt) {
   CCHMI_CHECK(n >= 2, "knn: need at least 2 points");
   CCHMI_CHECK(d >= 1, "knn: need at least 1 dimension");
   CCHMI_CHECK(k >= 1 && k <= n - 1, "knn: need 1 <= k <= n - 1");
@@ -101,13 +116,13 @@ Method knn(const T* points, index_t n, index_t d, index_t k, T* out_dist, index_
   if (method == Method::Auto) method = choose_method(n, d, /*counting=*/false);
   n_threads = resolve_threads(n_threads);
   if (method == Method::Tree)
-    knn_tree(points, n, d, k, out_dist, out_idx, n_threads);
+    knn_tree(points, n, d, k, out_dist, out_idx, n_threads, interrupt);
   else
-    knn_brute(points, n, d, k, out_dist, out_idx, n_threads);
+    knn_brute(points, n, d, k, out_dist, out_idx, n_threads, interrupt);
   return method;
 }
 
-template Method knn<float>(const float*, index_t, index_t, index_t, float*, index_t*, Method, int);
-template Method knn<double>(const double*, index_t, index_t, index_t, double*, index_t*, Method, int);
+template Method knn<float>(const float*, index_t, index_t, index_t, float*, index_t*, Method, int, Interrupt&);
+template Method knn<double>(const double*, index_t, index_t, index_t, double*, index_t*, Method, int, Interrupt&);
 
-}  // namespace cchmi::cpu
+CCHMI_SIMD_END

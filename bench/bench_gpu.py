@@ -74,7 +74,7 @@ def run(log2_n: int, log2_baseline: int, huge: bool, repeats: int) -> list[dict]
     import torch
 
     import cchmi
-    from cchmi import _backend
+    from cchmi import ops
 
     limit, limit_note = _limit(torch)
     rows = []
@@ -88,7 +88,7 @@ def run(log2_n: int, log2_baseline: int, huge: bool, repeats: int) -> list[dict]
     n = 1 << log2_n
     x, y = _gaussian(torch, n, 8, 8)
     for name in ("cuda", "triton"):
-        be = _backend.resolve(name, device=x.device)
+        be = ops.resolve(name, device=x.device)
         # KSG-1 end to end (preparation, kNN, both counts, digamma sum), exact float32, k = 5.
         sec, res = _seconds(torch, lambda name=name: cchmi.ksg_mi(x, y, k=5, backend=name), repeats)
         row("KSG-1 end to end, k=5", name, n, "8+8", sec, n * (n - 1) * 16 * 2, f"{res.estimate:.4f}")

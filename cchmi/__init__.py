@@ -15,7 +15,8 @@ the joint Gaussian theory in :mod:`cchmi.theory`; the KD trainer in :mod:`cchmi.
 Neural estimators (torch, imported on first use): :func:`neural_mi` / :class:`NeuralMI` (InfoNCE,
 NWJ, MINE, SMILE, JS with learned critics) and :func:`latent_mi`, from :mod:`cchmi.neural`.
 
-Conventions (max-norm, ties, units, standardisation, intervals) are in ``help(cchmi.ksg)``.
+Conventions (max-norm, ties, units, standardisation, intervals) are in ``help(cchmi.estimators)``;
+the layers (estimators -> ops -> backends -> kernels) in docs/ARCHITECTURE.md.
 Importing cchmi touches no GPU and imports neither torch, triton nor faiss.
 """
 
@@ -26,12 +27,10 @@ try:
 except _metadata.PackageNotFoundError:  # running from a source tree that was not installed
     __version__ = "0+unknown"
 
-from cchmi._backend import KNOWN_BACKENDS, available_backends, get_num_threads, set_num_threads
 from cchmi.cch import CCHResult, TeacherRanking, cch, rank_teachers
-from cchmi.estimators import CMI, KSG, KLEntropy, MixedMI
+from cchmi.estimators import CMI, KSG, KLEntropy, MixedMI, cmi, entropy, ksg_mi, ksg_mi_batch, mixed_mi, permutation_test
 from cchmi.info import info
-from cchmi.ksg import cmi, entropy, ksg_mi, ksg_mi_batch, mixed_mi
-from cchmi.permutation import permutation_test
+from cchmi.ops import KNOWN_BACKENDS, available_backends, get_num_threads, set_num_threads
 from cchmi.results import MIResult, PermutationResult
 
 _LAZY = {"neural_mi", "NeuralMI", "latent_mi"}

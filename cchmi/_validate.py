@@ -5,6 +5,7 @@ Errors name the argument, what was expected and what was given. Kernels assume v
 
 from __future__ import annotations
 
+import math
 import numbers
 import operator
 
@@ -13,9 +14,28 @@ import numpy as np
 _FLOAT_TYPES = {"float32": np.float32, "float64": np.float64}
 
 
+def _is_tensor(a) -> bool:
+    return hasattr(a, "detach") and hasattr(a, "cpu") and hasattr(a, "is_meta")  # torch, without importing it
+
+
+def plain_tensor(t, name: str):
+    """A detached, dense, strided torch tensor with its values materialised (negative and conjugate
+    bits resolved), or a clear error: sparse and meta tensors have no plain values to estimate on."""
+    t = t.detach()
+    if str(t.layout) != "torch.strided":
+        raise TypeError(f"{name} is a {str(t.layout).removeprefix('torch.')} tensor: pass a dense one "
+                        f"({name}.to_dense())")
+    if t.is_meta:
+        raise ValueError(f"{name} is on the meta device: it has a shape but no values")
+    return t.resolve_neg().resolve_conj()
+
+
 def _to_numpy(a, name: str) -> np.ndarray:
-    if hasattr(a, "detach") and hasattr(a, "cpu"):  # a torch tensor, without importing torch
-        a = a.detach().cpu().numpy()
+    if _is_tensor(a):
+        t = plain_tensor(a, name).cpu()
+        if str(t.dtype) == "torch.bfloat16":  # NumPy has no bfloat16: widen exactly
+            t = t.float()
+        a = t.numpy()
     try:
         return np.asarray(a)
     except Exception as exc:  # ragged lists and the like
@@ -60,7 +80,7 @@ def as_kernel_samples(a, name: str):
         return as_samples(a, name)
     import torch
 
-    t = a.detach()
+    t = plain_tensor(a, name)
     if t.is_complex():
         raise TypeError(f"{name} must be real-valued, got complex dtype {t.dtype}")
     if t.dim() not in (1, 2):
@@ -98,6 +118,11 @@ def as_labels(labels, name: str, n: int) -> tuple[np.ndarray, int]:
         raise ValueError(f"{name} has {arr.shape[0]} entries but the samples have n={n} rows")
     if arr.dtype.kind == "f" and not np.isfinite(arr).all():
         raise ValueError(f"{name} contains NaN or infinite values")
+    if arr.dtype.kind == "O":
+        missing = [i for i, v in enumerate(arr) if _is_missing(v)]
+        if missing:
+            raise ValueError(f"{name} has {len(missing)} missing labels (None or NaN; first at row {missing[0]}): "
+                             "drop those rows or give them a class of their own")
     if arr.dtype.kind == "c":
         raise TypeError(f"{name} must hold hashable, comparable label values, got complex dtype {arr.dtype}")
     try:
@@ -113,6 +138,18 @@ def as_labels(labels, name: str, n: int) -> tuple[np.ndarray, int]:
     if n_classes < 2:
         raise ValueError(f"{name} has a single class: mutual information with a constant label is 0 by definition")
     return codes.reshape(-1).astype(np.int64), int(n_classes)
+
+
+def _is_missing(v) -> bool:
+    """None, a float NaN, or a value that is not equal to itself (pandas.NA, NaT-like values)."""
+    if v is None:
+        return True
+    if isinstance(v, numbers.Real) and not isinstance(v, numbers.Integral):
+        return math.isnan(v)
+    try:
+        return bool(v != v)
+    except (TypeError, ValueError):  # pandas.NA: its comparisons are NA, whose truth is undefined
+        return True
 
 
 def same_length(**arrays: np.ndarray) -> int:
@@ -151,10 +188,25 @@ def working_dtype(dtype, *arrays: np.ndarray) -> np.dtype:
     """float32 when every input is float32, else float64; `dtype` ('float32'/'float64') overrides."""
     if dtype is None:
         return np.dtype(np.float32) if all(is_float32(a) for a in arrays) else np.dtype(np.float64)
-    key = np.dtype(dtype).name if not isinstance(dtype, str) else dtype
+    try:
+        key = dtype if isinstance(dtype, str) else np.dtype(dtype).name
+    except TypeError:
+        key = None
     if key not in _FLOAT_TYPES:
         raise ValueError(f"dtype must be 'float32', 'float64' or None (follow the input), got {dtype!r}")
     return np.dtype(_FLOAT_TYPES[key])
+
+
+def as_rng(random_state, name: str = "random_state") -> np.random.Generator:
+    """A NumPy Generator from a seed (int >= 0), None (fresh entropy) or a Generator."""
+    if random_state is None or isinstance(random_state, (np.random.Generator, np.random.BitGenerator,
+                                                         np.random.SeedSequence)):
+        return np.random.default_rng(random_state)
+    if isinstance(random_state, (bool, np.bool_)) or not isinstance(random_state, numbers.Integral):
+        raise TypeError(f"{name} must be an integer seed >= 0, None or a numpy Generator, got {random_state!r}")
+    if random_state < 0:
+        raise ValueError(f"{name} must be an integer seed >= 0, None or a numpy Generator, got {random_state}")
+    return np.random.default_rng(int(random_state))
 
 
 def check_base(base) -> float:

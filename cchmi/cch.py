@@ -19,22 +19,18 @@ import math
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from statistics import NormalDist
 
 import numpy as np
 
-from cchmi import _backend
 from cchmi import _validate as V
+from cchmi import ops
 from cchmi._scaling import standardise
-from cchmi.ksg import (
-    _check_classes,
-    _ksg_core,
-    _mixed_core,
-    _prepare,
-    _take,
-    _unit,
-    subsample_spread,
-)
+from cchmi.estimators import interval
+from cchmi.estimators.ksg import ksg_nats
+from cchmi.estimators.mixed import class_sizes, mixed_nats
+from cchmi.estimators.options import KnnOptions
+from cchmi.estimators.problem import prepare_arrays
+from cchmi.ops.knn import check_k
 
 ESTIMATORS = ("ksg", "latent")
 REPRESENTATIONS = ("features", "logits", "probabilities")
@@ -191,8 +187,9 @@ def cch(
     estimator = V.choice(estimator, "estimator", ESTIMATORS)
     reps = _representations(representation)
     ta, sa = _represent(ta, reps[0], "teacher"), _represent(sa, reps[1], "student")
-    base, confidence = V.check_base(base), V.check_confidence(confidence)
-    be = _backend.resolve(backend, n=n)
+    opts = KnnOptions(k=k, base=base, dtype=dtype, backend=backend, confidence=confidence,
+                      n_subsamples=n_subsamples).validated(("jitter",))
+    be = ops.resolve(opts.backend, n=n)
     # Independent streams for the split, the jitter of each variable and the half-samples, so that
     # the same seed gives the same student rows whatever the teacher (rank_teachers relies on it).
     rng_split, rng_student, rng_teacher, rng_sub = np.random.default_rng(random_state).spawn(4)
@@ -211,34 +208,33 @@ def cch(
         fit, rows = _stratified_split(codes, fit_fraction or 0.3, rng_split)
         ta, sa, codes = _pca(ta, fit, rows, pca), _pca(sa, fit, rows, pca), codes[rows]
         n = rows.size
-    k = V.check_k(k, n, "the number of rows used for the estimate")
-    sizes = _check_classes(codes, "labels")
-    if confidence is not None and np.count_nonzero(sizes >= 4) < 2:
-        raise ValueError("an interval needs at least two classes with 4 or more samples (half-samples keep half of each)")
-    if confidence is not None and n // 2 < k + 1:
-        raise ValueError(f"an interval needs half-samples of at least k + 1 = {k + 1} rows; n={n} is too small")
-    dt = V.working_dtype(dtype, ta, sa)
+    k = check_k(be, opts.k, n, "the number of rows used for the estimate")
+    sizes = class_sizes(codes, "labels")
+    if opts.confidence is not None:
+        interval.check_interval_classes(sizes)
+        interval.check_interval_size(n, k)
+    dt = V.working_dtype(opts.dtype, ta, sa)
     # Prepared on the host, then (GPU backends) moved to the device once for every estimate below.
-    (sp,), _ = _prepare({"student": sa}, dtype=dt, standardize=True, ties="jitter", noise=None, rng=rng_student, be=be)
-    (tp,), _ = _prepare({"teacher": ta}, dtype=dt, standardize=True, ties="jitter", noise=None, rng=rng_teacher, be=be)
+    (sp,), _ = prepare_arrays(be, {"student": sa}, opts, dt, rng_student)
+    (tp,), _ = prepare_arrays(be, {"teacher": ta}, opts, dt, rng_teacher)
     sp_labels = sp
     if s_for_labels is not None:
-        (sp_labels,), _ = _prepare({"student": s_for_labels}, dtype=dt, standardize=True, ties="jitter", noise=None,
-                                   rng=rng_student, be=be)
+        (sp_labels,), _ = prepare_arrays(be, {"student": s_for_labels}, opts, dt, rng_student)
 
-    def core(idx):
-        c = codes if idx is None else codes[idx]
-        i_ts = _ksg_core(be, _take(tp, idx), _take(sp, idx), k, 1, "jitter")
-        i_sy = _mixed_core(be, _take(sp_labels, idx), c, k, "jitter")
+    def core(rows):
+        c = codes if rows is None else codes[rows]
+        i_ts = ksg_nats(be, be.take(tp, rows), be.take(sp, rows), k, 1, "jitter")
+        i_sy = mixed_nats(be, be.take(sp_labels, rows), c, k, "jitter")
         return np.array([i_ts, i_sy, i_ts - i_sy])
 
-    scale = 1.0 / math.log(base)
+    scale = 1.0 / math.log(opts.base)
     i_ts, i_sy, gap = core(None) * scale
     se = lo = hi = None
+    confidence = opts.confidence
     if confidence is not None:
-        n_subsamples = V.as_int(n_subsamples, "n_subsamples", 2)
-        se = subsample_spread(core, n, rng_sub, n_subsamples, strata=codes) * scale
-        z = NormalDist().inv_cdf(0.5 + confidence / 2)
+        se = interval.subsample_spread(core, n, rng_sub, opts.n_subsamples, strata=codes) * scale
+        interval.warn_if_no_spread(se)
+        z = interval.z_value(confidence)
         lo, hi = gap - z * se[2], gap + z * se[2]
     return CCHResult(
         i_ts=float(i_ts),
@@ -251,14 +247,14 @@ def cch(
         dims=(tp.shape[1], sp.shape[1]),
         backend=be.name,
         seconds=time.perf_counter() - start,
-        unit=_unit(base),
+        unit=interval.unit_name(opts.base),
         stderr_ts=None if se is None else float(se[0]),
         stderr_sy=None if se is None else float(se[1]),
         gap_stderr=None if se is None else float(se[2]),
         gap_ci_low=None if lo is None else float(lo),
         gap_ci_high=None if hi is None else float(hi),
         confidence=confidence if se is not None else None,
-        n_subsamples=n_subsamples if se is not None else None,
+        n_subsamples=opts.n_subsamples if se is not None else None,
         representation=reps,
         pca=pca,
     )

@@ -6,7 +6,8 @@ import importlib
 import importlib.util
 import platform
 
-from cchmi import __version__, _backend
+from cchmi import __version__, ops
+from cchmi._loader import import_cpu_module
 
 
 def _module_version(name: str) -> str | None:
@@ -26,10 +27,8 @@ def info() -> dict:
     """
     facts: dict = {"cchmi": __version__, "python": platform.python_version(), "platform": platform.platform()}
     try:
-        from cchmi import _cpu
-
-        cpu = dict(_cpu.build_info())
-        cpu["threads_in_use"] = _backend.get_num_threads() or cpu["max_threads"]
+        cpu = dict(import_cpu_module().build_info())
+        cpu["threads_in_use"] = ops.get_num_threads() or cpu["max_threads"]
         facts["cpu_module"] = cpu
     except ImportError as exc:
         facts["cpu_module"] = f"not built ({exc})"
@@ -49,7 +48,7 @@ def info() -> dict:
     facts["numpy"] = _module_version("numpy")
     for name in ("torch", "triton", "faiss"):
         facts[name] = _module_version(name)
-    facts["backends"] = _backend.available_backends()
+    facts["backends"] = ops.available_backends()
     return facts
 
 

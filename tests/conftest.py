@@ -3,15 +3,32 @@
 Tests marked ``gpu`` are skipped on machines without a usable NVIDIA GPU, unless ``--require-gpu``
 or ``CCHMI_REQUIRE_GPU=1`` is given: then a missing GPU fails them, so a GPU run cannot pass
 vacuously. Collection never touches CUDA: the probe runs only when a gpu test is about to run.
+
+The op tests run on every backend through the ``op_backend`` fixture: cpu, numpy (the reference),
+triton (under TRITON_INTERPRET=1, set here once, before anything imports Triton, on machines with
+no NVIDIA device), the CUDA kernels under the block emulator (``cuda-emulated``: cchmi._cuda's own
+bindings compiled over tests/cuda/emulate.h, on CPU tensors) and faiss.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib.util
 import os
+import shutil
+import subprocess
+import sysconfig
+from pathlib import Path
 
 import numpy as np
 import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if not Path("/dev/nvidiactl").exists():  # no NVIDIA driver: Triton kernels run in its interpreter
+    os.environ.setdefault("TRITON_INTERPRET", "1")
+OP_BACKENDS = ("cpu", "numpy", "triton", "cuda-emulated", "faiss")
+EMULATOR_FLAGS = ["-std=c++20", "-O2", "-pthread", "-Wno-subobject-linkage", f"-I{ROOT / 'csrc'}",
+                  f"-I{ROOT / 'tests/cuda'}"]
 
 
 def pytest_configure(config):
@@ -77,3 +94,56 @@ def make_points(kind: str, n: int, d: int, dtype, seed: int = 0) -> np.ndarray:
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)
+
+
+def cxx() -> str | None:
+    return os.environ.get("CXX") or shutil.which("g++") or shutil.which("clang++")
+
+
+def compile_emulated(args: list[str], timeout: int = 900) -> None:
+    """The host C++ compiler over CUDA sources under the block emulator (tests/cuda/emulate.h)."""
+    build = subprocess.run([cxx(), *EMULATOR_FLAGS, *args], capture_output=True, text=True, timeout=timeout,
+                           check=False)
+    assert build.returncode == 0, build.stderr[-4000:]
+
+
+@pytest.fixture(scope="session")
+def emulated_cuda(tmp_path_factory):
+    """cchmi._cuda's pybind11 module (csrc/bind_cuda.cpp) built over the emulated CUDA kernels."""
+    if cxx() is None:
+        pytest.skip("no C++ compiler found")
+    pybind11 = pytest.importorskip("pybind11")
+    pytest.importorskip("torch")
+    out = tmp_path_factory.mktemp("emulated") / f"_cuda{sysconfig.get_config_var('EXT_SUFFIX')}"
+    compile_emulated(["-shared", "-fPIC", f"-I{pybind11.get_include()}", f"-I{sysconfig.get_paths()['include']}",
+                      '-DCCHMI_CUDA_ARCHES="emulated"', '-DCCHMI_CUDA_COMPILER_VERSION="none"', "-x", "c++",
+                      str(ROOT / "tests/cuda/emulated_module.cpp"), "-o", str(out)])
+    spec = importlib.util.spec_from_file_location("_cuda", out)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def make_backend(name: str, request):
+    """The backend object `name` of OP_BACKENDS, or a skip when it cannot run here."""
+    from cchmi import ops
+    from cchmi.ops import registry
+
+    if name == "cuda-emulated":
+        torch = pytest.importorskip("torch")
+        from cchmi.ops.cuda import CudaBackend
+
+        return CudaBackend(request.getfixturevalue("emulated_cuda"), torch.device("cpu"))
+    if not registry.usable(name):
+        pytest.skip(f"backend {name} is not available here")
+    return ops.resolve(name)
+
+
+@pytest.fixture(params=OP_BACKENDS)
+def op_backend(request):
+    return make_backend(request.param, request)
+
+
+@pytest.fixture(params=("triton", "cuda-emulated"))
+def device_backend(request):
+    return make_backend(request.param, request)

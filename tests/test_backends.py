@@ -1,24 +1,23 @@
 """Every kNN estimator gives the same estimate on every backend (same float32/float64 input, same
 counts), backend selection, and the backends' errors. The triton backend runs under
-TRITON_INTERPRET=1 here when there is no GPU (small sizes); faiss is tested with faiss-cpu."""
+TRITON_INTERPRET=1 here when there is no GPU (small sizes; conftest.py sets it); faiss is tested
+with faiss-cpu. The ops themselves, on every backend, are in test_knn.py and test_count.py."""
 
 from __future__ import annotations
 
-import os
 import warnings
 
 import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
-if not torch.cuda.is_available():
-    os.environ["TRITON_INTERPRET"] = "1"
 
 import cchmi
-from cchmi import _backend
+from cchmi import ops
+from cchmi.ops import registry
 
-HAS_TRITON = _backend._triton_usable()
-HAS_FAISS = _backend._faiss() is not None
+HAS_TRITON = registry.triton_usable()
+HAS_FAISS = registry.faiss_module() is not None
 OTHERS = ["numpy"] + (["triton"] if HAS_TRITON else []) + (["faiss"] if HAS_FAISS else [])
 
 
@@ -70,20 +69,20 @@ def test_triton_float64_and_torch_inputs():
 @pytest.mark.skipif(not HAS_TRITON, reason="triton not installed")
 def test_device_preparation_matches_the_host_without_jitter():
     """The torch path of the preparation (used for CUDA tensors) standardises like the host path."""
-    from cchmi.ksg import _prepare
+    from cchmi.estimators.options import KnnOptions
+    from cchmi.estimators.problem import prepare_arrays
 
     x, y, _, _ = _data(dtype=np.float64)
-    be = _backend.resolve("triton")
+    be = ops.resolve("triton")
     rng = np.random.default_rng(0)
-    host, log_host = _prepare({"x": x, "y": y}, dtype=np.dtype(np.float64), standardize=True, ties="none",
-                              noise=None, rng=rng, be=be)
-    dev, log_dev = _prepare({"x": torch.from_numpy(x), "y": torch.from_numpy(y)}, dtype=np.dtype(np.float64),
-                            standardize=True, ties="none", noise=None, rng=rng, be=be)
+    exact = KnnOptions(ties="none")
+    f64 = np.dtype(np.float64)
+    host, log_host = prepare_arrays(be, {"x": x, "y": y}, exact, f64, rng)
+    dev, log_dev = prepare_arrays(be, {"x": torch.from_numpy(x), "y": torch.from_numpy(y)}, exact, f64, rng)
     for a, b in zip(host, dev):
         np.testing.assert_allclose(a.cpu().numpy(), b.cpu().numpy(), rtol=0, atol=1e-12)
     assert log_dev == pytest.approx(log_host, abs=1e-12)
-    jittered, _ = _prepare({"x": torch.from_numpy(x)}, dtype=np.dtype(np.float32), standardize=True, ties="jitter",
-                           noise=1e-3, rng=rng, be=be)
+    jittered, _ = prepare_arrays(be, {"x": torch.from_numpy(x)}, KnnOptions(noise=1e-3), np.dtype(np.float32), rng)
     assert jittered[0].dtype == torch.float32
     spread = (jittered[0].double() - dev[0]).abs()
     assert 0 < float(spread.max()) < 0.01
@@ -94,7 +93,7 @@ def test_auto_stays_on_the_cpu_for_small_host_problems():
     assert cchmi.ksg_mi(x, y).backend == "cpu"
     if not torch.cuda.is_available():
         # The Triton interpreter is never chosen automatically, however large the problem.
-        assert _backend._auto(None, 10**7) == "cpu"
+        assert registry.auto(None, 10**7) == "cpu"
 
 
 @pytest.mark.skipif(not HAS_FAISS, reason="faiss not installed")
@@ -115,7 +114,7 @@ def test_faiss_neighbours_are_exact_with_ties(kind):
     from cchmi import reference
 
     pts = make_points(kind, 301, 3, np.float32, seed=5)
-    be = _backend.resolve("faiss")
+    be = ops.resolve("faiss")
     for k in (1, 4, 9):
         dist, idx = be.knn(pts, k)
         ref_d, ref_i = reference.knn(pts, k)
@@ -124,14 +123,14 @@ def test_faiss_neighbours_are_exact_with_ties(kind):
 
 
 def test_missing_faiss_names_the_extra(monkeypatch):
-    monkeypatch.setattr(_backend, "_faiss", lambda: None)
+    monkeypatch.setattr(registry, "faiss_module", lambda: None)
     with pytest.raises(ValueError, match=r"pip install cchmi\[faiss\]"):
         cchmi.ksg_mi(*_data()[:2], backend="faiss")
 
 
 def test_missing_cuda_module_says_how_to_build(monkeypatch):
-    real = _backend._import_compiled
-    monkeypatch.setattr(_backend, "_import_compiled", lambda name: None if name == "_cuda" else real(name))
+    real = registry.import_compiled
+    monkeypatch.setattr(registry, "import_compiled", lambda name: None if name == "_cuda" else real(name))
     with pytest.raises(ValueError, match="CCHMI_CUDA=ON"):
         cchmi.ksg_mi(*_data()[:2], backend="cuda")
 
@@ -142,26 +141,6 @@ def test_k_above_the_gpu_limit_is_refused_by_name():
     x = rng.standard_normal((70, 1)).astype(np.float32)
     with pytest.raises(ValueError, match="k=65 is above the triton backend's limit"):
         cchmi.entropy(x, k=65, backend="triton")
-
-
-def test_host_backends_batch_problem_by_problem():
-    from conftest import make_points
-
-    pts = np.stack([make_points("dup", 40, 3, np.float32, seed=s) for s in range(3)])
-    for name in ["cpu"] + (["faiss"] if HAS_FAISS else []):
-        be = _backend.resolve(name)
-        dist, idx = be.knn(pts, 3)
-        radius = np.ascontiguousarray(dist[..., -1])
-        counts = be.count_within(pts, radius, False)
-        y = pts[..., :1].copy()
-        cx, cy = be.count_pair(pts, y, radius, radius, True)
-        for b in range(3):
-            d1, i1 = be.knn(pts[b], 3)
-            np.testing.assert_array_equal(dist[b], d1)
-            np.testing.assert_array_equal(idx[b], i1)
-            np.testing.assert_array_equal(counts[b], be.count_within(pts[b], radius[b], False))
-            np.testing.assert_array_equal(cx[b], be.count_within(pts[b], radius[b], True))
-            np.testing.assert_array_equal(cy[b], be.count_within(y[b], radius[b], True))
 
 
 @pytest.mark.parametrize("backend", ["cpu"] + (["triton"] if HAS_TRITON else []))

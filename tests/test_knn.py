@@ -1,6 +1,8 @@
-"""Exact kNN of the compiled CPU kernels against the NumPy reference (cchmi.reference.knn).
+"""The kNN op against the NumPy reference (cchmi.reference.knn), exactly.
 
-Distances and indices must be identical, bit for bit, for every method (tree, brute, auto), on
+Distances and indices must be identical, bit for bit: on every backend through the op's
+dispatcher (cchmi.ops.knn; cpu, numpy, triton under its interpreter, the CUDA kernels under the
+block emulator, faiss), and for every method of the compiled CPU kernels (tree, brute, auto), on
 random data, duplicated rows, discrete columns and grids, at sizes that fill no tile.
 """
 
@@ -10,7 +12,7 @@ import numpy as np
 import pytest
 from conftest import make_points
 
-from cchmi import _cpu, reference
+from cchmi import _cpu, ops, reference
 
 
 METHODS = {"auto": 0, "tree": 1, "brute": 2}
@@ -87,3 +89,120 @@ def test_knn_kernel_rejects_bad_method_and_shape():
         _cpu.knn(np.zeros((5, 2)), 1, 3)
     with pytest.raises(ValueError, match="2-D"):
         _cpu.knn(np.zeros(5), 1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Every backend, through the dispatcher. Sizes that fill no 32- or 64-wide tile (33, 70) and the
+# smallest problems (2, 3): the Triton interpreter and the CUDA emulator are slow.
+BACKEND_CASES = [(kind, n, d, "float32") for kind in ("gauss", "dup", "discrete", "grid")
+                 for n, d in ((2, 1), (3, 2), (33, 3), (70, 9))]
+BACKEND_CASES += [(kind, 41, 4, "float64") for kind in ("gauss", "dup")]
+
+
+def _skip_float64_on_faiss(be, dtype):
+    if be.name == "faiss" and np.dtype(dtype) != np.float32:
+        pytest.skip("faiss computes in float32 only (refusal tested in test_backends.py)")
+
+
+@pytest.mark.parametrize("kind,n,d,dtype", BACKEND_CASES)
+def test_knn_on_every_backend_matches_reference(op_backend, kind, n, d, dtype):
+    be = op_backend
+    _skip_float64_on_faiss(be, dtype)
+    pts = make_points(kind, n, d, np.dtype(dtype), seed=n + d)
+    ref_d, ref_i = reference.knn(pts, n - 1)
+    for k in sorted({k for k in (1, 3, min(n - 1, 12)) if 1 <= k <= n - 1}):
+        dist, idx = ops.knn(be, be.put(pts), k)
+        assert be.host(dist).dtype == pts.dtype and be.host(idx).dtype == np.int64
+        np.testing.assert_array_equal(be.host(idx), ref_i[:, :k], err_msg=f"indices, k={k}, {be.name}")
+        np.testing.assert_array_equal(be.host(dist), ref_d[:, :k], err_msg=f"distances, k={k}, {be.name}")
+
+
+@pytest.mark.parametrize("kind,n,d", [("dup", 301, 3), ("grid", 200, 8), ("gauss", 130, 20), ("dup", 97, 70)])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_device_knn_on_wide_shapes_pruned_or_not(device_backend, kind, n, d, dtype):
+    """Widths that pick each compiled width of the CUDA kernels (and the generic one, d=70);
+    pruned and brute force (prune=False) give the same neighbours."""
+    be = device_backend
+    if be.name == "triton" and d > 8:
+        pytest.skip("the Triton kernel has no width specialisation; the interpreter is slow at this size")
+    pts = make_points(kind, n, d, np.dtype(dtype), seed=n + d)
+    want_d, want_i = reference.knn(pts, 5)
+    for prune in (True, False):
+        be.prune = prune
+        for k in (1, 5):
+            dist, idx = ops.knn(be, pts, k)
+            np.testing.assert_array_equal(be.host(idx), want_i[:, :k])
+            np.testing.assert_array_equal(be.host(dist), want_d[:, :k])
+
+
+def test_knn_batches_equal_problem_by_problem(op_backend):
+    """(B, n, d) at once = each problem alone (indices are within each problem)."""
+    be = op_backend
+    pts = np.stack([make_points(kind, 37, 3, np.float32, seed=i) for i, kind in enumerate(("gauss", "dup", "grid"))])
+    dist, idx = ops.knn(be, be.put(pts), 4)
+    assert tuple(dist.shape) == (3, 37, 4)
+    for b in range(3):
+        ref_d, ref_i = reference.knn(pts[b], 4)
+        np.testing.assert_array_equal(be.host(idx[b]), ref_i)
+        np.testing.assert_array_equal(be.host(dist[b]), ref_d)
+
+
+def test_knn_at_the_backend_limit_of_k(op_backend):
+    be = op_backend
+    limit = be.max_k or 64
+    pts = make_points("dup", limit + 1, 2, np.float32, seed=3)
+    dist, idx = ops.knn(be, pts, limit)
+    ref_d, ref_i = reference.knn(pts, limit)
+    np.testing.assert_array_equal(be.host(idx), ref_i)
+    np.testing.assert_array_equal(be.host(dist), ref_d)
+    bigger = make_points("gauss", limit + 2, 2, np.float32)
+    if be.max_k is None:
+        assert be.host(ops.knn(be, bigger, limit + 1)[1]).shape == (limit + 2, limit + 1)
+    else:
+        with pytest.raises(ValueError, match=rf"k={limit + 1} is above the {be.name} backend's limit of {limit}.*'cpu'"):
+            ops.knn(be, bigger, limit + 1)
+
+
+@pytest.mark.parametrize("bad_k", [0, 5])
+def test_knn_op_rejects_bad_k(op_backend, bad_k):
+    with pytest.raises(ValueError, match="k must be between 1 and 4"):
+        ops.knn(op_backend, make_points("gauss", 5, 2, np.float32), bad_k)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_pruned_tiles_give_the_reference_neighbours(device_backend, dtype):
+    """Well-separated clusters: far tiles are skipped by their bounding boxes; every path must give
+    the reference's neighbours exactly, pruned and as brute force (the benchmarks' baseline)."""
+    be = device_backend
+    pts = clustered_points(dtype)
+    ref_d, ref_i = reference.knn(pts, 5)
+    for prune in (True, False):
+        be.prune = prune
+        dist, idx = ops.knn(be, pts, 5)
+        np.testing.assert_array_equal(be.host(idx), ref_i)
+        np.testing.assert_array_equal(be.host(dist), ref_d)
+
+
+def clustered_points(dtype) -> np.ndarray:
+    rng = np.random.default_rng(7)
+    centres = np.array([[0, 0, 0], [50, 0, 0], [0, 50, 0], [0, 0, 50]], dtype=np.float64)
+    pts = centres[rng.integers(0, 4, 161)] + rng.standard_normal((161, 3))
+    pts[::9] = pts[1::9][: pts[::9].shape[0]]  # duplicated rows: ties at distance 0
+    return np.ascontiguousarray(pts, dtype=dtype)
+
+
+def test_spatial_order_is_a_permutation_and_boxes_hold_their_tiles():
+    torch = pytest.importorskip("torch")
+    from cchmi.ops import _spatial
+
+    pts = torch.from_numpy(np.stack([make_points(kind, 77, 5, np.float32, seed=1) for kind in ("gauss", "grid")]))
+    sp, order, lo, hi = _spatial.sorted_with_boxes(pts, 32)
+    for b in range(2):
+        assert sorted(order[b].tolist()) == list(range(77))
+        np.testing.assert_array_equal(sp[b].numpy(), pts[b][order[b]].numpy())
+    assert tuple(lo.shape) == (2, 3, 5)
+    for t in range(3):
+        tile = sp[:, 32 * t: 32 * (t + 1)]
+        assert bool((tile >= lo[:, t:t + 1]).all()) and bool((tile <= hi[:, t:t + 1]).all())
+    values = torch.arange(2 * 77).reshape(2, 77)
+    assert torch.equal(_spatial.from_sorted(_spatial.to_sorted(values, order), order), values)

@@ -21,14 +21,14 @@ _COMPILE = """
 import triton
 from triton.backends.compiler import GPUTarget
 from triton.compiler import ASTSource
-from cchmi._triton import knn, rowstats
+from cchmi._triton import count, knn, rowstats, tiles
 
 def build(fn, signature, constexprs, target):
     triton.compile(ASTSource(fn=fn, signature=signature, constexprs=constexprs), target=target)
 
 for arch in (80, 90):
     target = GPUTarget("cuda", arch, 32)
-    blocks = {"BLOCK_M": knn.BLOCK_M, "BLOCK_N": knn.BLOCK_N}
+    blocks = {"BLOCK_M": tiles.BLOCK_M, "BLOCK_N": tiles.BLOCK_N}
     for dt in ("fp32", "fp64"):
         sig = {"P": "*" + dt, "IDX": "*i64", "LO": "*" + dt, "HI": "*" + dt, "OUT_D": "*" + dt, "OUT_I": "*i64",
                "n": "i32", "d": "i32", "k": "i32", "n_tiles": "i32",
@@ -38,7 +38,7 @@ for arch in (80, 90):
         sig.update({"OUT_X": "*i64", "OUT_Y": "*i64", "n": "i32", "dx": "i32", "dy": "i32", "n_tiles": "i32",
                     "HAS_Y": "constexpr", "INCLUSIVE": "constexpr", "BLOCK_M": "constexpr", "BLOCK_N": "constexpr"})
         for has_y in (True, False):
-            build(knn._count_kernel, sig, {"HAS_Y": has_y, "INCLUSIVE": has_y, **blocks}, target)
+            build(count._count_kernel, sig, {"HAS_Y": has_y, "INCLUSIVE": has_y, **blocks}, target)
     for dt, ieee in (("fp32", True), ("fp32", False), ("bf16", False)):
         consts = {"CLIP": True, "IEEE": ieee, "UPCAST": False, "BLOCK_M": rowstats.BLOCK_M,
                   "BLOCK_N": rowstats.BLOCK_N, "BLOCK_D": 128}

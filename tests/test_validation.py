@@ -152,10 +152,10 @@ def test_set_num_threads():
 
 
 def test_auto_falls_back_to_numpy_with_a_warning(monkeypatch):
-    from cchmi import _backend
+    from cchmi.ops import registry
 
-    monkeypatch.setattr(_backend, "_import_compiled", lambda name: None)
-    monkeypatch.setitem(_backend._state, "warned_fallback", False)
+    monkeypatch.setattr(registry, "import_compiled", lambda name: None)
+    monkeypatch.setitem(registry._state, "warned_fallback", False)
     with pytest.warns(RuntimeWarning, match="fell back to the slow NumPy reference"):
         r = cchmi.ksg_mi(X, Y)
     assert r.backend == "numpy"

@@ -23,7 +23,7 @@ from cchmi import _validate as V
 from cchmi._progress import Progress
 from cchmi._scaling import standardise
 from cchmi._torch import resolve_device
-from cchmi.ksg import _unit
+from cchmi.estimators.interval import unit_name
 from cchmi.neural import bounds as B
 from cchmi.neural.critics import CRITICS, build_critic
 from cchmi.neural.rowstats import bound_from_stats
@@ -53,10 +53,22 @@ def split_rows(n: int, val_fraction: float, test_fraction: float, rng) -> tuple[
     return np.sort(order[n_val + n_test :]), np.sort(order[:n_val]), np.sort(order[n_val : n_val + n_test])
 
 
-def _batches(n_rows: int, batch_size: int, gen: torch.Generator | None) -> list[torch.Tensor]:
+def batches(n_rows: int, batch_size: int, gen: torch.Generator | None) -> list[torch.Tensor]:
     """Disjoint full batches (a remainder smaller than batch_size is left out)."""
     order = torch.randperm(n_rows, generator=gen) if gen is not None else torch.arange(n_rows)
     return [order[s : s + batch_size] for s in range(0, n_rows - batch_size + 1, batch_size)]
+
+
+def _check_converged(bound: str, nats: float, batch_size: int, n: int) -> None:
+    """Refuse the estimate of a critic that diverged instead of returning a wild number: non-finite,
+    above what the bound can reach (InfoNCE: log(batch_size)) or than n samples can certify (log n,
+    McAllester and Stratos 2020), or far below 0 (a lower bound of a non-negative quantity: a
+    trained critic gives at least about 0)."""
+    ceiling = math.log(batch_size) if bound == "infonce" else math.log(n)
+    if not math.isfinite(nats) or nats > ceiling + 1e-6 or nats < -1.0:
+        raise FloatingPointError(
+            f"the {bound} critic diverged: its test estimate is {nats:.4g} nats, outside [-1, {ceiling:.4g}] "
+            f"({'log(batch_size)' if bound == 'infonce' else 'log(n)'}); lower lr or raise batch_size")
 
 
 def _fit_neural(
@@ -96,7 +108,7 @@ def _fit_neural(
     random_state = V.as_int(random_state, "random_state", 0)
     if not (isinstance(tau, (int, float)) and tau > 0):
         raise ValueError(f"tau must be a number > 0, got {tau!r}")
-    if not (isinstance(lr, (int, float)) and lr > 0):
+    if isinstance(lr, bool) or not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
         raise ValueError(f"lr must be a number > 0, got {lr!r}")
     dev = resolve_device(device)
     separable = critic != "joint"
@@ -113,6 +125,9 @@ def _fit_neural(
     if batch_size > smallest:
         raise ValueError(f"batch_size={batch_size} is above the smallest split ({smallest} rows of n={n}: "
                          f"{train.size} train, {val.size} validation, {test.size} test); lower it or give more rows")
+    if confidence is not None and test.size // batch_size < 2:
+        raise ValueError(f"confidence needs at least two test batches of batch_size={batch_size}; the test split has "
+                         f"{test.size} rows: lower batch_size, raise test_fraction or drop confidence")
     xs, ys = standardise(xa, train), standardise(ya, train)
     X, Y = torch.as_tensor(xs, device=dev), torch.as_tensor(ys, device=dev)
     torch.manual_seed(random_state)
@@ -134,7 +149,7 @@ def _fit_neural(
     def evaluate(rows: np.ndarray) -> np.ndarray:
         model.eval()
         with torch.no_grad():
-            out = [float(value(torch.as_tensor(rows)[idx], False)) for idx in _batches(rows.size, batch_size, None)]
+            out = [float(value(torch.as_tensor(rows)[idx], False)) for idx in batches(rows.size, batch_size, None)]
         model.train()
         return np.asarray(out)
 
@@ -142,7 +157,7 @@ def _fit_neural(
     bar = Progress(epochs, "neural MI (epochs)", progress)
     train_t = torch.as_tensor(train)
     for epoch in range(epochs):
-        for idx in _batches(train.size, batch_size, gen):
+        for idx in batches(train.size, batch_size, gen):
             loss = -value(train_t[idx], True)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"the {bound} objective became non-finite at epoch {epoch}: lower lr")
@@ -163,6 +178,7 @@ def _fit_neural(
         raise FloatingPointError(f"the {bound} bound was not finite on the validation rows in any epoch: lower lr")
     model.load_state_dict(best_state)
     per_batch = evaluate(test)
+    _check_converged(bound, float(per_batch.mean()), batch_size, n)
     scale = 1.0 / math.log(base)
     estimate = float(per_batch.mean()) * scale
     se = lo = hi = None
@@ -173,7 +189,7 @@ def _fit_neural(
     backend = "triton" if fused else f"torch-{dev.type}"
     result = MIResult(
         estimate=estimate, n=int(test.size), k=0, estimator=f"{bound}/{critic}", backend=backend,
-        seconds=time.perf_counter() - start, unit=_unit(base),
+        seconds=time.perf_counter() - start, unit=unit_name(base),
         stderr=se, ci_low=lo, ci_high=hi, confidence=confidence if se is not None else None,
         n_subsamples=int(per_batch.size) if se is not None else None,
     )

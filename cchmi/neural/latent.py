@@ -24,9 +24,9 @@ from torch import nn
 from cchmi import _validate as V
 from cchmi._scaling import standardise
 from cchmi._torch import resolve_device
-from cchmi.ksg import ksg_mi, mixed_mi
+from cchmi.estimators import ksg_mi, mixed_mi
 from cchmi.neural.critics import mlp
-from cchmi.neural.estimator import _batches, split_rows
+from cchmi.neural.estimator import batches, split_rows
 from cchmi.results import MIResult
 
 
@@ -75,7 +75,7 @@ def embed(x: np.ndarray, y: np.ndarray, train: np.ndarray, val: np.ndarray, rows
     best, best_state, since = math.inf, None, 0
     for _ in range(epochs):
         model.train()
-        for idx in _batches(train.size, min(batch_size, train.size), gen):
+        for idx in batches(train.size, min(batch_size, train.size), gen):
             sel = tr[idx.to(dev)]
             loss = model.loss(X[sel], Y[sel])
             opt.zero_grad(set_to_none=True)

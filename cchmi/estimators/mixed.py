@@ -1,0 +1,108 @@
+"""I(X; labels) between a continuous X and discrete labels by Ross (2014): the formula,
+:func:`mixed_mi` and the :class:`MixedMI` class. This is the CCH's I(S; Y)."""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+
+import numpy as np
+
+from cchmi import ops
+from cchmi._special import digamma, digamma_int
+from cchmi.estimators import interval
+from cchmi.estimators.base import KnnEstimator
+from cchmi.estimators.ksg import warn_if_tied
+from cchmi.estimators.options import COMMON, INTERVAL, KnnOptions, knn_api
+from cchmi.estimators.problem import prepare
+from cchmi.results import MIResult
+
+FIELDS = ("k",) + COMMON + INTERVAL
+
+
+def estimator_name(ties: str) -> str:
+    return "ross-gao" if ties == "exact" else "ross"
+
+
+def class_sizes(codes: np.ndarray, name: str) -> np.ndarray:
+    """Class sizes of label codes; needs two classes with 2+ samples, warns about singletons
+    (they have no same-class neighbour and are left out of the estimate)."""
+    sizes = np.bincount(codes)
+    if np.count_nonzero(sizes >= 2) < 2:
+        raise ValueError(f"{name} needs at least two classes with 2 or more samples each")
+    singletons = int(np.count_nonzero(sizes == 1))
+    if singletons:
+        warnings.warn(
+            f"{name}: {singletons} classes have a single sample; those samples are left out of the estimate",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+    return sizes
+
+
+def mixed_nats(be: ops.Backend, x, codes: np.ndarray, k: int, ties: str) -> float:
+    """Ross's estimate (or Gao et al.'s mixture form with ties="exact") in nats on prepared x."""
+    sizes = np.bincount(codes)
+    keep = sizes[codes] >= 2
+    if not keep.all():
+        x, codes = be.take(x, keep), codes[keep]
+    n = x.shape[0]
+    radius = np.empty(n, dtype=np.float64)  # holds float32 distances exactly too
+    k_i = np.empty(n, dtype=np.float64)
+    for c in np.unique(codes):
+        members = np.flatnonzero(codes == c)
+        kc = min(k, members.size - 1)
+        sub = be.take(x, members)
+        dist, _ = ops.knn(be, sub, kc)
+        rho = be.host(dist[:, kc - 1])
+        radius[members] = rho
+        k_i[members] = kc
+        zero = rho == 0
+        if ties == "exact" and zero.any():
+            k_i[members[zero]] = be.host(ops.count_within(be, sub, rho, True))[zero]
+    class_size = np.bincount(codes)[codes].astype(np.float64)
+    if ties == "exact":  # Gao et al. with the label as a discrete coordinate
+        nx = be.host(ops.count_within(be, x, radius, True))
+        return float(np.mean(digamma(k_i) + math.log(n) - np.log(nx + 1.0) - np.log(class_size)))
+    warn_if_tied(be, radius, ties, x.dtype)
+    m = be.host(ops.count_within(be, x, radius, False)) + 1  # + 1: the point itself, as in Ross (2014)
+    return float(digamma(n) + np.mean(digamma(k_i)) - np.mean(digamma(class_size)) - np.mean(digamma_int(m)))
+
+
+@knn_api("x", "labels", fields=FIELDS)
+def mixed_mi(x, labels, opts: KnnOptions) -> MIResult:
+    """I(X; L) between a continuous X (n, d) and discrete labels L (Ross 2014): the CCH's I(S; Y).
+
+    For each point, d_i is the distance to its k-th nearest neighbour among the points of its own
+    class, and m_i counts the points of any class strictly closer than d_i, plus the point itself:
+    I = psi(N) + <psi(k)> - <psi(N_class)> - <psi(m)>.
+    Labels may be any hashable values (ints, strings, ...), with at least two classes. A class with
+    fewer than k + 1 points uses k_c = N_c - 1 neighbours; singleton classes carry no neighbour and
+    are left out (with a warning), as in scikit-learn's ``mutual_info_classif``.
+    ``ties="exact"`` uses Gao et al.'s (2017) mixture form with the label as a discrete coordinate.
+    The other parameters are those of :func:`ksg_mi`; the interval's half-samples are stratified
+    by label.
+    """
+    start = time.perf_counter()
+    p = prepare({"x": x}, opts, labels=("labels", labels))
+    sizes = class_sizes(p.codes, "labels")
+    if p.opts.confidence is not None:
+        interval.check_interval_classes(sizes)
+    (xp,), codes, be, k, ties = p.arrays, p.codes, p.be, p.k, p.opts.ties
+
+    def core(rows):
+        return mixed_nats(be, be.take(xp, rows), codes if rows is None else codes[rows], k, ties)
+
+    return interval.estimate(estimator_name(ties), core, p, start=start, strata=codes)
+
+
+class MixedMI(KnnEstimator):
+    """I(X; labels) by Ross (2014); see :func:`cchmi.mixed_mi`. After ``fit(x, labels)``: ``mi_``, ``result_``."""
+
+    _function = staticmethod(mixed_mi)
+    _fields = FIELDS
+
+    def fit(self, x, labels):
+        self.mi_ = self._estimate(x, labels)
+        return self

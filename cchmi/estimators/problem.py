@@ -1,0 +1,75 @@
+"""One estimation problem, prepared once: validate -> resolve the backend -> prepare the arrays.
+
+Every kNN estimator (and cch, the permutation test, ksg_mi_batch) starts with :func:`prepare`:
+the samples are validated (:mod:`cchmi._validate`), k is checked against n and the backend, the
+backend is resolved from the inputs' device and n, the working dtype is chosen, and each sample is
+standardised, jittered and cast by the backend (``Backend.prepare``), which also puts it where its
+kernels run. Subsamples and permutations then reuse the prepared arrays.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from cchmi import _validate as V
+from cchmi import ops
+from cchmi.estimators.options import KnnOptions
+from cchmi.ops.knn import check_k
+
+
+@dataclass
+class Problem:
+    """Prepared samples (in the order given, as the backend's arrays) and what was resolved."""
+
+    arrays: list
+    n: int
+    k: int
+    be: ops.Backend
+    rng: np.random.Generator
+    dtype: np.dtype
+    opts: KnnOptions
+    log_scale: float = 0.0  # sum of log standard deviations removed by the standardisation
+    codes: np.ndarray | None = None  # label codes 0..C-1, when the problem has labels
+
+
+def validate_samples(samples: dict) -> dict:
+    """name -> validated (n, d) sample (a torch CUDA tensor stays on its device)."""
+    return {name: V.as_kernel_samples(a, name) for name, a in samples.items()}
+
+
+def prepare(samples: dict, opts: KnnOptions, *, labels: tuple[str, object] | None = None,
+            ties_allowed: tuple[str, ...] | None = None) -> Problem:
+    """The problem of the validated-or-raw `samples` (name -> array) under `opts`.
+
+    labels: (name, values) of discrete labels of the same rows, coded 0..C-1 in ``codes``.
+    ties_allowed: the ``ties`` values this estimator supports (default: all three).
+    """
+    opts = opts.validated(ties_allowed) if ties_allowed else opts.validated()
+    samples = validate_samples(samples)
+    first = next(iter(samples.values()))
+    codes = None
+    lengths = dict(samples)
+    if labels is not None:
+        codes, _ = V.as_labels(labels[1], labels[0], first.shape[0])
+        lengths[labels[0]] = codes
+    n = V.same_length(**lengths)
+    be = ops.resolve(opts.backend, device=ops.input_device(*samples.values()), n=n)
+    k = check_k(be, opts.k, n)
+    rng = V.as_rng(opts.random_state)
+    dtype = V.working_dtype(opts.dtype, *samples.values())
+    arrays, log_scale = prepare_arrays(be, samples, opts, dtype, rng)
+    return Problem(arrays=arrays, n=n, k=k, be=be, rng=rng, dtype=dtype, opts=opts, log_scale=log_scale, codes=codes)
+
+
+def prepare_arrays(be: ops.Backend, samples: dict, opts: KnnOptions, dtype: np.dtype, rng) -> tuple[list, float]:
+    """Each validated sample standardised, jittered and cast by `be` (in order, one rng stream):
+    (arrays, sum of log standard deviations)."""
+    out, log_scale = [], 0.0
+    for name, a in samples.items():
+        prepared, scale = be.prepare(a, name=name, dtype=dtype, standardize=opts.standardize, ties=opts.ties,
+                                     noise=opts.noise_for(dtype), rng=rng)
+        out.append(prepared)
+        log_scale += scale
+    return out, log_scale

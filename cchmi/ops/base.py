@@ -1,0 +1,288 @@
+"""The Backend protocol, and the two families of backends: host (NumPy) and device (torch).
+
+Everything that depends on the kind of array lives here and in the backend modules:
+
+* the kernels: ``knn``, ``count_within``, ``count_pair`` (see :mod:`cchmi.ops`);
+* ``prepare(a, dtype, standardize, ties, noise, rng)``: a validated sample -> (the array the
+  kernels take, in the working dtype, C-contiguous; sum of the log standard deviations);
+* ``extent(a, idx)``: per point, the max-norm distance to the farthest of its neighbours idx
+  (KSG-2's marginal extents), with the kernels' rounding;
+* ``put(a)`` (a host array onto the backend), ``host(a)`` (a NumPy array), ``take(a, rows)``,
+  ``stack(arrays)`` (B problems into one (B, n, d) batch) and ``hstack(*arrays)`` (columns).
+
+Preparation (the conventions of :mod:`cchmi.estimators`): columns centred and divided by their
+standard deviation (ddof=0; constant columns only centred), then seeded Gaussian jitter of s.d.
+``noise * max(1, mean |column|)``, then a check that every difference stays finite in the working
+dtype. Host data is prepared on the host, in float64, and moved to a device once; a torch CUDA
+tensor going to a device backend is prepared there, with the same arithmetic in torch and jitter
+from a torch generator seeded by `rng` (so it agrees with the host path statistically, and exactly
+when no jitter is drawn).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Protocol
+
+import numpy as np
+
+from cchmi import _validate as V
+
+
+class Backend(Protocol):
+    """What the estimators need from a backend."""
+
+    name: str
+    on_device: bool  # arrays are torch tensors on `device` (else NumPy arrays)
+    max_k: int | None  # largest k the kNN kernel takes (None: no limit)
+
+    def knn(self, points, k: int): ...
+    def extent(self, a, idx) -> np.ndarray: ...
+    def count_within(self, points, radius, inclusive: bool): ...
+    def count_pair(self, x, y, radius_x, radius_y, inclusive: bool): ...
+    def prepare(self, a, *, name: str, dtype: np.dtype, standardize: bool, ties: str, noise: float, rng): ...
+    def put(self, a): ...
+    def host(self, a) -> np.ndarray: ...
+    def take(self, a, rows): ...
+    def stack(self, arrays: list): ...
+    def hstack(self, *arrays): ...
+
+
+# Elements of the (rows, k, d) gather computed at once by `extent`.
+EXTENT_CHUNK = 4_000_000
+
+
+def _extent_chunks(a, idx, reduce) -> list:
+    """reduce(|a[idx[rows]] - a[rows]|) over chunks of rows: bounded memory."""
+    n, k = idx.shape
+    step = max(1, EXTENT_CHUNK // (k * a.shape[1]))
+    return [reduce(abs(a[idx[s:s + step]] - a[s:s + step, None, :])) for s in range(0, n, step)]
+
+
+def range_error(name: str, dtype: np.dtype, standardize: bool) -> ValueError:
+    fixes = ([] if standardize else ["standardize=True"]) + (["dtype='float64'"] if dtype == np.float32 else [])
+    return ValueError(
+        f"{name} spans a range too wide for {dtype.name} distances (differences overflow)"
+        + (f": use {' or '.join(fixes)}" if fixes else "")
+    )
+
+
+def prepare_on_host(a, *, name: str, dtype: np.dtype, standardize: bool, ties: str, noise: float, rng):
+    """The preparation in NumPy (float64, then cast): (C-contiguous array in `dtype`, sum of the log
+    standard deviations removed; -inf when a column is constant).
+
+    Standardisation first scales each column by the power of two of its largest |value|: exact (an
+    exponent shift), so data of ordinary scale give the same bits as without it, while data near
+    the ends of the float64 range (beyond about 1e154 or below 1e-154, where squares over- or
+    underflow) keep their standard deviation instead of losing it to 0 or inf."""
+    a = np.array(V.to_host(a), dtype=np.float64, copy=True)
+    constant = a.max(axis=0) == a.min(axis=0)
+    log_scale = -math.inf if constant.any() else 0.0
+    if standardize:
+        exponent = np.frexp(np.abs(a).max(axis=0))[1]
+        a = np.ldexp(a, -exponent)  # every |value| now below 1
+        a -= a.mean(axis=0)
+        sd = a.std(axis=0)
+        sd[constant] = 1.0
+        a /= sd
+        if not constant.any():
+            log_scale = float(_log_scale(sd, exponent).sum())
+    if ties == "jitter" and noise > 0:
+        amplitude = noise * np.maximum(1.0, np.abs(a).mean(axis=0))
+        a += amplitude * rng.standard_normal(a.shape)
+    # |values| < max / 2 keeps every difference, hence every distance, finite in `dtype`.
+    if not np.abs(a).max() < np.finfo(dtype).max / 2:
+        raise range_error(name, dtype, standardize)
+    return np.ascontiguousarray(a, dtype=dtype), log_scale
+
+
+def _log_scale(sd: np.ndarray, exponent: np.ndarray) -> np.ndarray:
+    """log(sd * 2**exponent) per column: the log of the standard deviation of the data as given,
+    computed without forming it where it over- or underflows."""
+    with np.errstate(all="ignore"):
+        true = np.ldexp(sd, exponent)
+        return np.where(np.isfinite(true) & (true > 0), np.log(true), np.log(sd) + exponent * math.log(2.0))
+
+
+class HostBackend:
+    """NumPy arrays in and out; a batch (B, n, d) runs problem by problem. Subclasses implement
+    ``_knn(points, k)`` and ``_count(points, radius, inclusive)`` for one problem, and may
+    override ``_count_pair``."""
+
+    on_device = False
+    device = None
+    max_k = None
+
+    # -- kernels --------------------------------------------------------------------------------
+    def knn(self, points: np.ndarray, k: int):
+        if points.ndim == 3:
+            pairs = [self._knn(p, k) for p in points]
+            return np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
+        return self._knn(points, k)
+
+    def count_within(self, points: np.ndarray, radius, inclusive: bool):
+        radius = self._radius(radius, points)
+        if points.ndim == 3:
+            return np.stack([self._count(p, r, inclusive) for p, r in zip(points, radius)])
+        return self._count(points, radius, inclusive)
+
+    def count_pair(self, x, y, radius_x, radius_y, inclusive: bool):
+        rx, ry = self._radius(radius_x, x), self._radius(radius_y, y)
+        if x.ndim == 3:
+            pairs = [self._count_pair(*args, inclusive) for args in zip(x, y, rx, ry)]
+            return np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
+        return self._count_pair(x, y, rx, ry, inclusive)
+
+    def _count_pair(self, x, y, rx, ry, inclusive):
+        return self._count(x, rx, inclusive), self._count(y, ry, inclusive)
+
+    @staticmethod
+    def _radius(radius, points):
+        return np.ascontiguousarray(V.to_host(radius), dtype=points.dtype)
+
+    def extent(self, a, idx) -> np.ndarray:
+        return np.concatenate(_extent_chunks(a, idx, lambda diff: diff.max(axis=(1, 2))))
+
+    # -- array work -----------------------------------------------------------------------------
+    def prepare(self, a, **options):
+        return prepare_on_host(a, **options)
+
+    def put(self, a):
+        return np.ascontiguousarray(V.to_host(a))
+
+    def host(self, a) -> np.ndarray:
+        return V.to_host(a)
+
+    def take(self, a, rows):
+        return a if rows is None else np.ascontiguousarray(a[rows])
+
+    def stack(self, arrays):
+        return np.ascontiguousarray(np.stack(arrays))
+
+    def hstack(self, *arrays):
+        return arrays[0] if len(arrays) == 1 else np.ascontiguousarray(np.concatenate(arrays, axis=-1))
+
+
+class DeviceBackend:
+    """torch tensors on one device in and out (NumPy inputs are moved there once, ``put``).
+
+    The kernels run on points sorted along a Morton curve with a bounding box per tile of
+    ``tile_rows`` points (:mod:`cchmi.ops._spatial`); results come back in the original order.
+    Subclasses implement ``_launch_knn(sp, order, lo, hi, k, dist, idx)`` (fills the (B, n, k)
+    outputs in sorted order, ascending) and ``_launch_counts(x_space, y_space, inclusive, out_x,
+    out_y)``. ``prune=False`` turns off the sort and the pruning (brute force, for benchmarks).
+    """
+
+    on_device = True
+    prune = True
+    tile_rows = 64
+
+    def __init__(self, device):
+        import torch
+
+        self._torch = torch
+        self.device = device
+
+    # -- kernels --------------------------------------------------------------------------------
+    def knn(self, points, k: int):
+        from cchmi.ops import _spatial
+
+        torch = self._torch
+        p = self.put(points)
+        b = p if p.dim() == 3 else p.unsqueeze(0)
+        batch, n, _ = b.shape
+        sp, order, lo, hi = _spatial.sorted_with_boxes(b, self.tile_rows, prune=self.prune)
+        dist = torch.empty((batch, n, k), dtype=p.dtype, device=p.device)
+        idx = torch.empty((batch, n, k), dtype=torch.int64, device=p.device)
+        with self._on_device():
+            self._launch_knn(sp, order, lo, hi, k, dist, idx)
+        dist, idx = _spatial.from_sorted(dist, order), _spatial.from_sorted(idx, order)
+        return (dist, idx) if p.dim() == 3 else (dist[0], idx[0])
+
+    def count_within(self, points, radius, inclusive: bool):
+        p = self.put(points)
+        return self._counts(p, self._radius(radius, p), None, None, inclusive)[0]
+
+    def count_pair(self, x, y, radius_x, radius_y, inclusive: bool):
+        x, y = self.put(x), self.put(y)
+        if y.dtype != x.dtype:
+            raise ValueError(f"x and y need one dtype, got {x.dtype} and {y.dtype}")
+        return self._counts(x, self._radius(radius_x, x), y, self._radius(radius_y, y), inclusive)
+
+    def _counts(self, x, rx, y, ry, inclusive):
+        from cchmi.ops import _spatial
+
+        torch = self._torch
+        xb = x if x.dim() == 3 else x.unsqueeze(0)
+        batch, n, _ = xb.shape
+        yb = None if y is None else (y if y.dim() == 3 else y.unsqueeze(0))
+        order, spaces = _spatial.sorted_for_counts(xb, rx.reshape(batch, n), yb,
+                                                   None if yb is None else ry.reshape(batch, n), self.tile_rows,
+                                                   self.prune)
+        outs = [torch.empty((batch, n), dtype=torch.int64, device=x.device) for _ in spaces]
+        with self._on_device():
+            self._launch_counts(spaces[0], spaces[1] if yb is not None else None, bool(inclusive), outs[0],
+                                outs[1] if yb is not None else None)
+        counts = [_spatial.from_sorted(out, order).reshape(x.shape[:-1]) for out in outs]
+        return counts[0], (counts[1] if yb is not None else None)
+
+    def extent(self, a, idx) -> np.ndarray:
+        return np.concatenate([V.to_host(c) for c in _extent_chunks(a, idx, lambda diff: diff.amax(dim=(1, 2)))])
+
+    def _radius(self, radius, points):
+        return self._torch.as_tensor(radius, device=self.device).to(points.dtype).reshape(points.shape[:-1]).contiguous()
+
+    def _on_device(self):
+        """Kernels launch on the current CUDA device: make it the tensors' one."""
+        import contextlib
+
+        if getattr(self.device, "type", None) == "cuda":
+            return self._torch.cuda.device(self.device)
+        return contextlib.nullcontext()
+
+    # -- array work -----------------------------------------------------------------------------
+    def prepare(self, a, *, name, dtype, standardize, ties, noise, rng):
+        if isinstance(a, np.ndarray):
+            prepared, log_scale = prepare_on_host(a, name=name, dtype=dtype, standardize=standardize, ties=ties,
+                                                  noise=noise, rng=rng)
+            return self.put(prepared), log_scale
+        # A tensor (validation leaves only CUDA tensors as tensors): prepare_on_host's arithmetic in
+        # torch on this device (float64, then cast).
+        torch = self._torch
+        gen = torch.Generator(device=self.device)
+        gen.manual_seed(int(rng.integers(2**63 - 1)))
+        a = self.put(a).to(torch.float64, copy=True)
+        constant = a.amax(dim=0) == a.amin(dim=0)
+        log_scale = -math.inf if bool(constant.any()) else 0.0
+        if standardize:
+            exponent = torch.frexp(a.abs().amax(dim=0))[1]
+            a = torch.ldexp(a, -exponent)
+            a -= a.mean(dim=0)
+            sd = a.std(dim=0, correction=0)
+            sd[constant] = 1.0
+            a /= sd
+            if log_scale == 0.0:
+                log_scale = float(_log_scale(V.to_host(sd), V.to_host(exponent)).sum())
+        if ties == "jitter" and noise > 0:
+            amplitude = noise * torch.clamp(a.abs().mean(dim=0), min=1.0)
+            a += amplitude * torch.randn(a.shape, generator=gen, device=a.device, dtype=torch.float64)
+        if not float(a.abs().max()) < np.finfo(dtype).max / 2:
+            raise range_error(name, dtype, standardize)
+        return a.to(torch.float32 if dtype == np.float32 else torch.float64).contiguous(), log_scale
+
+    def put(self, a):
+        return self._torch.as_tensor(a, device=self.device).contiguous()
+
+    def host(self, a) -> np.ndarray:
+        return V.to_host(a)
+
+    def take(self, a, rows):
+        if rows is None:
+            return a
+        return a[self._torch.as_tensor(np.asarray(rows), device=a.device)].contiguous()
+
+    def stack(self, arrays):
+        return self._torch.stack([self.put(a) for a in arrays]).contiguous()
+
+    def hstack(self, *arrays):
+        return arrays[0] if len(arrays) == 1 else self._torch.cat(arrays, dim=-1).contiguous()

@@ -1,0 +1,31 @@
+"""The ``cpu`` backend: the C++/OpenMP kernels of cchmi._cpu (csrc/cpu).
+
+A k-d tree in low dimension, blocked brute force in high dimension, sort + binary search for
+one-dimensional counts: chosen per call by n and d (csrc/cpu/method.h). Both marginal counts of a
+KSG estimate come from one call (``count_within_pair``)."""
+
+from __future__ import annotations
+
+from cchmi.ops.base import HostBackend
+
+AUTO_METHOD = 0  # the kernels choose tree, brute force or sort by n and d
+
+
+class CpuBackend(HostBackend):
+    name = "cpu"
+
+    def __init__(self, module, n_threads: int):
+        self._m = module
+        self._threads = n_threads
+
+    def _knn(self, points, k):
+        dist, idx, _ = self._m.knn(points, k, AUTO_METHOD, self._threads)
+        return dist, idx
+
+    def _count(self, points, radius, inclusive):
+        counts, _ = self._m.count_within(points, radius, bool(inclusive), AUTO_METHOD, self._threads)
+        return counts
+
+    def _count_pair(self, x, y, rx, ry, inclusive):
+        cx, cy, _ = self._m.count_within_pair(x, y, rx, ry, bool(inclusive), AUTO_METHOD, self._threads)
+        return cx, cy

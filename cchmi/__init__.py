@@ -39,10 +39,18 @@ _LAZY = {"neural_mi", "NeuralMI", "latent_mi"}
 def __getattr__(name: str):
     """The neural estimators need torch: imported when first asked for, not with cchmi."""
     if name in _LAZY:
+        from cchmi._extras import require
+
+        require("torch", "torch", f"cchmi.{name}")
         import cchmi.neural
 
         return getattr(cchmi.neural, name)
     raise AttributeError(f"module 'cchmi' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """The module's names and the lazy ones (which __getattr__ imports on first use)."""
+    return sorted(set(globals()) | _LAZY)
 
 
 __all__ = [

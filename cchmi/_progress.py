@@ -13,9 +13,9 @@ class Progress:
         self.done, self.start, self.last_decile, self.open = 0, time.perf_counter(), -1, False
         self.tty = sys.stderr.isatty()
 
-    def step(self, what: str = ""):
-        """One unit done; `what` says what it was (shown after the counts)."""
-        self.done += 1
+    def step(self, what: str = "", count: int = 1):
+        """`count` units done (one by default); `what` says what they were (shown after the counts)."""
+        self.done += count
         if not self.enabled:
             return
         elapsed = time.perf_counter() - self.start

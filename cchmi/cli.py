@@ -1,16 +1,22 @@
 """The ``cchmi`` command line.
 
 ``cchmi demo`` (the CCH end to end on bundled data), ``cchmi cch T S LABELS``, ``cchmi experiment
-CONFIG``, ``cchmi mi X Y``, ``cchmi mi-demo``, ``cchmi info``. Bad input: one line on stderr, status 2.
+CONFIG``, ``cchmi mi X Y``, ``cchmi mi-demo``, ``cchmi info``, ``cchmi bench``, ``cchmi --version``.
+Bad input: one line on stderr, status 2; ``cchmi`` alone prints the help on stderr, status 2 (a
+missing command is a usage error, as argparse treats a missing required argument). The accepted
+values listed in the help come from the code (backends, bundled configs, estimators, tasks).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
+
+from cchmi._extras import require
 
 
 def _load_array(path: str) -> np.ndarray:
@@ -53,10 +59,7 @@ def _load_array(path: str) -> np.ndarray:
 
 def _load_torch(p: Path) -> np.ndarray:
     """A tensor saved with torch.save, alone or as the only tensor of a dict (weights_only: no code runs)."""
-    try:
-        import torch
-    except ImportError:
-        raise ValueError(f"{p}: reading .pt files needs torch (pip install torch)") from None
+    torch = require("torch", "torch", f"{p}: reading a .pt file")
     try:
         obj = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises pickle, runtime and zip errors with long multi-line texts
@@ -102,24 +105,27 @@ def _cmd_mi_demo(args) -> int:
     return 0
 
 
+def _bundled_configs() -> dict:
+    """The configs bundled in cchmi/distill/configs, by name (read without importing cchmi.distill,
+    which needs torch)."""
+    folder = resources.files("cchmi").joinpath("distill", "configs")
+    return {f.name[:-5]: f for f in sorted(folder.iterdir(), key=lambda f: f.name) if f.name.endswith(".toml")}
+
+
 def _bundled_config(name_or_path: str) -> dict:
     """A config file, or the name of one bundled in cchmi/distill/configs (digits, synthetic, ...)."""
-    from importlib import resources
-
     from cchmi.distill.experiment import _check_config, load_config
 
     if Path(name_or_path).is_dir():
         raise ValueError(f"{name_or_path}: is a directory, not a config file")
     if Path(name_or_path).is_file():
         return load_config(name_or_path)
-    bundled = resources.files("cchmi.distill").joinpath("configs", f"{name_or_path}.toml")
-    if not bundled.is_file():
-        names = sorted(f.name[:-5] for f in resources.files("cchmi.distill").joinpath("configs").iterdir()
-                       if f.name.endswith(".toml"))
-        raise ValueError(f"{name_or_path}: no such file, nor a bundled config ({', '.join(names)})")
+    bundled = _bundled_configs()
+    if name_or_path not in bundled:
+        raise ValueError(f"{name_or_path}: no such file, nor a bundled config ({', '.join(bundled)})")
     from cchmi.distill.experiment import parse_toml
 
-    return _check_config(parse_toml(bundled.read_text()))
+    return _check_config(parse_toml(bundled[name_or_path].read_text()))
 
 
 def _print_report(summaries, out, title, failures=()) -> int:
@@ -166,7 +172,14 @@ def _run_sweep(config, out, **options):
         return incomplete.summaries, incomplete.failures
 
 
+def _require_sweep_extras() -> None:
+    """The KD sweeps train with torch and plot with matplotlib: both checked before any work."""
+    require("torch", "torch", "the KD trainer")
+    require("matplotlib", "plot", "the report's plot (gain_vs_gap.png)")
+
+
 def _cmd_demo(args) -> int:
+    _require_sweep_extras()
     out = _output_folder(Path(args.out))
     print("cchmi demo: does distilling a teacher modality help the student? The CCH says yes when\n"
           "I(T;S) > I(S;Y). Teachers and students are trained on two bundled datasets (six-view UCI\n"
@@ -185,8 +198,9 @@ def _cmd_cch(args) -> int:
     teacher, student, labels = _load_array(args.teacher), _load_array(args.student), _load_array(args.labels)
     if labels.ndim == 2 and labels.shape[1] == 1:
         labels = labels[:, 0]
-    result = cchmi.cch(teacher, student, labels, k=args.k, representation=args.representation, pca=args.pca,
-                       confidence=args.confidence, random_state=args.seed, backend=args.backend)
+    result = cchmi.cch(teacher, student, labels, estimator=args.estimator, k=args.k,
+                       representation=args.representation, pca=args.pca, confidence=args.confidence,
+                       random_state=args.seed, backend=args.backend)
     if args.json:
         import json
 
@@ -197,6 +211,7 @@ def _cmd_cch(args) -> int:
 
 
 def _cmd_experiment(args) -> int:
+    _require_sweep_extras()
     from cchmi.distill.experiment import expand_jobs
 
     config = _bundled_config(args.config)
@@ -292,8 +307,31 @@ def _cmd_mi(args) -> int:
 
 
 class _Parser(argparse.ArgumentParser):
+    """One-line errors; `lazy_help` maps an argument to a function giving its help text, called only
+    when the help is shown (for lists that take time to compute)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lazy_help = {}
+
     def error(self, message):  # one line, status 2 (argparse prints the whole usage)
         self.exit(2, f"{self.prog}: error: {message}\n")
+
+    def format_help(self) -> str:
+        for action, make in self.lazy_help.items():
+            action.help = make()
+        return super().format_help()
+
+
+def _listed(values) -> str:
+    return ", ".join(map(str, values))
+
+
+def _task_help() -> str:
+    from cchmi.data.tasks import QUICK_TASKS, catalogue
+
+    return (f"comma-separated task names (accuracy; default: all, or with --quick {_listed(QUICK_TASKS)}); "
+            f"tasks: {_listed(catalogue())}")
 
 
 def _positive_int(text: str) -> int:
@@ -315,34 +353,52 @@ def _devices(text: str) -> list[str]:
 
 
 def _parser() -> argparse.ArgumentParser:
+    from cchmi import __version__
+    from cchmi.cch import ESTIMATORS, REPRESENTATIONS
+    from cchmi.ops import KNOWN_BACKENDS
+
+    backend_help = f"kNN backend: {_listed(KNOWN_BACKENDS)} (default auto: the fastest available here)"
     parser = _Parser(prog="cchmi", description="Fast mutual-information estimators and the CCH.")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser.add_argument("--version", action="version", version=f"cchmi {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.add_parser("info", help="what was built and what is importable").set_defaults(run=_cmd_info)
 
-    demo = sub.add_parser("demo", help="the CCH end to end on bundled data (a few minutes on 2 CPU cores)")
+    demo = sub.add_parser("demo", help="the CCH end to end on bundled data (a few minutes on 2 CPU cores)",
+                          description="Trains teachers and students with and without KD on the bundled configs "
+                                      "demo_digits and demo_synthetic, and reports KD gain against the CCH gap. "
+                                      "Needs cchmi[torch] and cchmi[plot].")
     demo.add_argument("--out", default="cchmi-demo", help="output folder (default ./cchmi-demo; reruns resume)")
     demo.add_argument("--jobs", type=_positive_int, default=2, help="worker processes (default 2)")
     demo.add_argument("--no-progress", action="store_true", help="no progress bar")
     demo.set_defaults(run=_cmd_demo)
 
-    crit = sub.add_parser("cch", help="test the CCH on your own representations (.npy, .npz, .csv, .txt, .pt)")
-    crit.add_argument("teacher")
-    crit.add_argument("student")
-    crit.add_argument("labels")
+    crit = sub.add_parser("cch", help="test the CCH on your own representations (.npy, .npz, .csv, .txt, .pt)",
+                          description="Is I(T; S) > I(S; Y)? Prints the gap, its interval and the verdict.")
+    crit.add_argument("teacher", help="teacher representation, n rows (.npy, .npz, .csv, .txt or .pt)")
+    crit.add_argument("student", help="student representation, the same n rows")
+    crit.add_argument("labels", help="the n labels (one column)")
+    crit.add_argument("--estimator", default="ksg", choices=ESTIMATORS,
+                      help=f"{_listed(ESTIMATORS)} (default ksg; latent needs cchmi[torch])")
     crit.add_argument("-k", type=int, default=3, help="neighbours (default 3)")
-    crit.add_argument("--representation", default="features", choices=("features", "logits", "probabilities"))
+    crit.add_argument("--representation", default="features", choices=REPRESENTATIONS,
+                      help=f"what the arrays hold: {_listed(REPRESENTATIONS)} (default features)")
     crit.add_argument("--pca", type=int, default=None, help="reduce each representation to this many components")
     crit.add_argument("--confidence", type=float, default=0.95, help="interval level for the gap (default 0.95)")
     crit.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    crit.add_argument("--backend", default="auto", help="auto, cpu or numpy")
+    crit.add_argument("--backend", default="auto", choices=KNOWN_BACKENDS, help=backend_help)
     crit.add_argument("--json", action="store_true", help="print the result as JSON")
     crit.set_defaults(run=_cmd_cch)
 
-    exp = sub.add_parser("experiment", help="run a KD sweep from a TOML config (or a bundled one: digits, synthetic)")
-    exp.add_argument("config")
+    configs = _listed(_bundled_configs())
+    exp = sub.add_parser("experiment", help=f"run a KD sweep from a TOML config (or a bundled one: {configs})",
+                         description="Runs a resumable KD sweep and reports KD gain against the CCH gap. "
+                                     "Needs cchmi[torch] and cchmi[plot].")
+    exp.add_argument("config", help=f"a TOML file, or the name of a bundled config: {configs}")
     exp.add_argument("--out", default=None, help="output folder (default ./cchmi-<name>; reruns resume)")
     exp.add_argument("--jobs", type=_positive_int, default=1, help="worker processes (default 1)")
-    exp.add_argument("--devices", type=_devices, default=None, help="e.g. cuda:0,cuda:1: jobs go to them round-robin")
+    exp.add_argument("--devices", type=_devices, default=None,
+                     help="comma-separated torch devices (cpu, cuda, cuda:N, mps, xpu, xpu:N), e.g. cuda:0,cuda:1: "
+                          "jobs go to them round-robin")
     exp.add_argument("--no-progress", action="store_true", help="no progress bar")
     exp.set_defaults(run=_cmd_experiment)
 
@@ -351,33 +407,39 @@ def _parser() -> argparse.ArgumentParser:
         description="Runs the benchmark suite of a source checkout (bench/bench_accuracy.py, bench/bench_ksg.py): "
                     "its bench/ folder is $CCHMI_BENCH_DIR if set, else ./bench (run from the checkout's root "
                     "after `pip install -e \".[bench]\"`). The installed package does not ship the suite.")
-    bench.add_argument("kind", choices=("accuracy", "speed"))
+    bench.add_argument("kind", choices=("accuracy", "speed"), help="accuracy (error against the known MI) or speed")
     bench.add_argument("--quick", action="store_true", help="a subset that runs in minutes on 2 CPU cores")
     bench.add_argument("--seeds", type=_positive_int, default=None, help="seeds per task and n (accuracy)")
-    bench.add_argument("--tasks", default=None, help="comma-separated task names (accuracy; default: all)")
+    tasks = bench.add_argument("--tasks", default=None)
+    bench.lazy_help[tasks] = _task_help
     bench.add_argument("--neural", action="store_true", help="also cchmi's neural estimators (accuracy)")
-    bench.add_argument("--device", default=None, help="device of the neural estimators, e.g. cuda")
+    bench.add_argument("--device", default=None, help="torch device of the neural estimators, e.g. cpu, cuda, cuda:1")
     bench.add_argument("--timeout", type=float, default=300.0, help="seconds before a call is killed (default 300)")
     bench.add_argument("--out", default="cchmi-bench", help="output folder (default ./cchmi-bench)")
     bench.add_argument("--no-progress", action="store_true", help="no progress bar")
     bench.set_defaults(run=_cmd_bench)
 
-    mi = sub.add_parser("mi", help="estimate I(X; Y) for two arrays stored in files (.npy, .npz, .csv, .txt, .pt)")
-    mi.add_argument("x")
-    mi.add_argument("y")
+    mi = sub.add_parser("mi", help="estimate I(X; Y) for two arrays stored in files (.npy, .npz, .csv, .txt, .pt)",
+                        description="KSG (continuous y) or the Ross mixed estimator (--labels: discrete y).")
+    mi.add_argument("x", help="n rows of X (.npy, .npz, .csv, .txt or .pt)")
+    mi.add_argument("y", help="n rows of Y, or n labels with --labels")
     mi.add_argument("-k", type=int, default=3, help="neighbours (default 3)")
-    mi.add_argument("--variant", type=int, choices=(1, 2), default=1, help="KSG variant (default 1)")
+    mi.add_argument("--variant", type=int, choices=(1, 2), default=1, help="KSG variant: 1 or 2 (default 1)")
     mi.add_argument("--labels", action="store_true", help="y holds discrete labels: use the mixed estimator")
     mi.add_argument("--base", type=float, default=np.e, help="logarithm base (default e: nats; 2: bits)")
     mi.add_argument("--confidence", type=float, default=None, help="add a standard error and interval, e.g. 0.95")
-    mi.add_argument("--backend", default="auto", help="auto, cpu or numpy")
+    mi.add_argument("--backend", default="auto", choices=KNOWN_BACKENDS, help=backend_help)
     mi.set_defaults(run=_cmd_mi)
     sub.add_parser("mi-demo", help="MI estimators on the bundled sample with known MI").set_defaults(run=_cmd_mi_demo)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)  # argparse exits with status 2 on unknown options
+    parser = _parser()
+    args = parser.parse_args(argv)  # argparse exits with status 2 on unknown options
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return 2
     try:
         return args.run(args)
     except (ValueError, TypeError, FileNotFoundError, ImportError) as exc:

@@ -85,6 +85,41 @@ def test_cli_usage_errors_exit_2_with_one_line(capsys, argv):
     assert err.startswith("cchmi") and "error:" in err and len(err.splitlines()) == 1
 
 
+def test_cli_version_and_bare_command(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0 and capsys.readouterr().out.strip() == f"cchmi {cchmi.__version__}"
+    assert main([]) == 2  # a missing command is a usage error: the help goes to stderr
+    err = capsys.readouterr().err
+    assert err.startswith("usage: cchmi") and all(c in err for c in ("info", "demo", "cch", "experiment", "mi-demo"))
+
+
+def _help(argv, capsys) -> str:
+    """The help text with every space and line break removed (argparse wraps lines, also at hyphens)."""
+    with pytest.raises(SystemExit) as exc:
+        main([*argv, "--help"])
+    assert exc.value.code == 0
+    return "".join(capsys.readouterr().out.split())
+
+
+def test_cli_help_lists_every_accepted_value(capsys):
+    from importlib import resources
+
+    from cchmi.cch import ESTIMATORS, REPRESENTATIONS
+    from cchmi.data.tasks import catalogue
+
+    for command in ("cch", "mi"):
+        assert all(f"{b}," in _help([command], capsys) for b in cchmi.KNOWN_BACKENDS[:-1])
+    text = _help(["cch"], capsys)
+    assert all(name in text for name in ESTIMATORS + REPRESENTATIONS + ("teacher", "student", "labels"))
+    configs = [f.name[:-5] for f in resources.files("cchmi").joinpath("distill", "configs").iterdir()
+               if f.name.endswith(".toml")]
+    assert len(configs) >= 5 and all(name in _help(["experiment"], capsys) for name in configs)
+    text = _help(["bench"], capsys)
+    assert all(name in text for name in catalogue()) and "accuracy" in text and "speed" in text
+    assert "{1,2}" in _help(["mi"], capsys)
+
+
 def _cch_files(tmp_path):
     rng = np.random.default_rng(0)
     y = rng.integers(0, 3, 400)

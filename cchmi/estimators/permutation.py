@@ -9,6 +9,7 @@ import time
 import numpy as np
 
 from cchmi import _validate as V
+from cchmi._progress import Progress
 from cchmi.estimators import interval, ksg, mixed
 from cchmi.estimators.options import COMMON, KnnOptions, knn_api
 from cchmi.estimators.problem import prepare
@@ -17,15 +18,20 @@ from cchmi.results import PermutationResult
 _EXTRA = (
     inspect.Parameter("estimator", inspect.Parameter.KEYWORD_ONLY, default="ksg"),
     inspect.Parameter("n_permutations", inspect.Parameter.KEYWORD_ONLY, default=199),
+    inspect.Parameter("progress", inspect.Parameter.KEYWORD_ONLY, default=False),
 )
+_BAR_STEPS = 20  # batched permutations (device backends) go in this many parts when a bar is shown
 
 
 @knn_api("x", "y", fields=("k", "variant") + COMMON, extra=_EXTRA, k_positional=False)
-def permutation_test(x, y, opts: KnnOptions, *, estimator: str, n_permutations: int) -> PermutationResult:
+def permutation_test(x, y, opts: KnnOptions, *, estimator: str, n_permutations: int,
+                     progress: bool) -> PermutationResult:
     """Tests H0: X and Y are independent, by shuffling the rows of Y.
 
     estimator : "ksg" (continuous y, :func:`cchmi.ksg_mi` with `variant`) or "mixed" (y holds
         discrete labels, :func:`cchmi.mixed_mi`).
+    progress : show a progress bar over the permutations on stderr. The estimates are the same
+        with or without it.
     The data are standardised and jittered once; every permutation reuses them, so the null
     distribution differs from the observed estimate only by the pairing. The p-value is
     (1 + #{null >= observed}) / (1 + n_permutations): exact for exchangeable data, never 0.
@@ -58,6 +64,9 @@ def permutation_test(x, y, opts: KnnOptions, *, estimator: str, n_permutations: 
         name = ksg.estimator_name(ties, variant)
     scale = 1.0 / math.log(p.opts.base)
     observed = core(None) * scale
+    if progress:
+        bar = Progress(n_permutations, "permutation test", True)
+        core, batch = _stepping(core, bar), None if batch is None else _stepping_batch(batch, bar)
     null = interval.permutation_null(core, p.n, p.rng, n_permutations, batch) * scale
     p_value = (1.0 + np.count_nonzero(null >= observed)) / (1.0 + n_permutations)
     return PermutationResult(
@@ -72,3 +81,29 @@ def permutation_test(x, y, opts: KnnOptions, *, estimator: str, n_permutations: 
         seconds=time.perf_counter() - start,
         unit=interval.unit_name(p.opts.base),
     )
+
+
+def _stepping(core, bar: Progress):
+    """`core`, stepping the bar after each permutation."""
+
+    def stepped(perm):
+        value = core(perm)
+        bar.step()
+        return value
+
+    return stepped
+
+
+def _stepping_batch(batch, bar: Progress):
+    """`batch`, called on parts of the permutations (each problem's estimate does not depend on
+    the others in its batch) and stepping the bar after each part."""
+
+    def stepped(perms):
+        size = -(-len(perms) // _BAR_STEPS)
+        parts = []
+        for start in range(0, len(perms), size):
+            parts.append(batch(perms[start:start + size]))
+            bar.step(count=len(parts[-1]))
+        return np.concatenate(parts)
+
+    return stepped

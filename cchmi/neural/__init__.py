@@ -6,6 +6,11 @@
 * :mod:`cchmi.neural.bounds`: the bounds from a score matrix (the torch references).
 """
 
+from cchmi._extras import require
+
+# first, so that a missing torch is an ImportError naming the extra to install
+require("torch", "torch", "cchmi.neural (neural_mi, NeuralMI, latent_mi, cch(estimator='latent'))")
+
 from cchmi.neural.bounds import BOUNDS
 from cchmi.neural.critics import CRITICS
 from cchmi.neural.estimator import NeuralMI, neural_mi

@@ -23,6 +23,7 @@ from cchmi import _validate as V
 from cchmi._progress import Progress
 from cchmi._scaling import standardise
 from cchmi._torch import resolve_device
+from cchmi.estimators.base import ParamsMixin
 from cchmi.estimators.interval import unit_name
 from cchmi.neural import bounds as B
 from cchmi.neural.critics import CRITICS, build_critic
@@ -237,10 +238,10 @@ def neural_mi(
         base=base, progress=progress)[0]
 
 
-class NeuralMI:
+class NeuralMI(ParamsMixin):
     """scikit-learn-shaped :func:`neural_mi`: ``fit(x, y)`` stores ``mi_`` (the estimate),
     ``result_`` (the MIResult), ``critic_`` (the trained critic, on its device) and ``history_``
-    (the validation estimate after each epoch)."""
+    (the validation estimate after each epoch); ``get_params`` / ``set_params`` as in scikit-learn."""
 
     def __init__(self, bound: str = "smile", critic: str = "separable", *, tau: float = 5.0, hidden: int = 256,
                  layers: int = 2, embed_dim: int = 32, batch_size: int = 256, epochs: int = 200, lr: float = 5e-4,

@@ -11,7 +11,11 @@ def resolve_device(device) -> torch.device:
     refused with a clear error when it is a CUDA device and none is visible."""
     if device in (None, "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"device must be 'auto', None, 'cpu', 'cuda', 'cuda:N' or a torch.device, got {device!r} "
+                         f"({exc})") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {device!r} asked for, but torch sees no CUDA GPU")
     return dev

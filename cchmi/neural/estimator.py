@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+import warnings
 from statistics import NormalDist
 
 import numpy as np
@@ -127,8 +128,9 @@ def _fit_neural(
         raise ValueError(f"batch_size={batch_size} is above the smallest split ({smallest} rows of n={n}: "
                          f"{train.size} train, {val.size} validation, {test.size} test); lower it or give more rows")
     if confidence is not None and test.size // batch_size < 2:
-        raise ValueError(f"confidence needs at least two test batches of batch_size={batch_size}; the test split has "
-                         f"{test.size} rows: lower batch_size, raise test_fraction or drop confidence")
+        warnings.warn(f"no interval: confidence needs at least two test batches of batch_size={batch_size}, and the "
+                      f"test split has {test.size} rows; lower batch_size or raise test_fraction", RuntimeWarning,
+                      stacklevel=3)
     xs, ys = standardise(xa, train), standardise(ya, train)
     X, Y = torch.as_tensor(xs, device=dev), torch.as_tensor(ys, device=dev)
     torch.manual_seed(random_state)

@@ -87,13 +87,20 @@ def prepare_on_host(a, *, name: str, dtype: np.dtype, standardize: bool, ties: s
         a /= sd
         if not constant.any():
             log_scale = float(_log_scale(sd, exponent).sum())
-    if ties == "jitter" and noise > 0:
-        amplitude = noise * np.maximum(1.0, np.abs(a).mean(axis=0))
-        a += amplitude * rng.standard_normal(a.shape)
     # |values| < max / 2 keeps every difference, hence every distance, finite in `dtype`.
     if not np.abs(a).max() < np.finfo(dtype).max / 2:
         raise range_error(name, dtype, standardize)
+    if ties == "jitter" and noise > 0:
+        amplitude = noise * np.maximum(1.0, _mean_abs(a))
+        a += amplitude * rng.standard_normal(a.shape)
     return np.ascontiguousarray(a, dtype=dtype), log_scale
+
+
+def _mean_abs(a: np.ndarray) -> np.ndarray:
+    """mean |column|, summed at a power-of-two scale so that it cannot overflow (exact scaling:
+    the same bits as the plain mean wherever that one is finite)."""
+    exponent = np.frexp(np.abs(a).max(axis=0))[1]
+    return np.ldexp(np.abs(np.ldexp(a, -exponent)).mean(axis=0), exponent)
 
 
 def _log_scale(sd: np.ndarray, exponent: np.ndarray) -> np.ndarray:
@@ -263,11 +270,13 @@ class DeviceBackend:
             a /= sd
             if log_scale == 0.0:
                 log_scale = float(_log_scale(V.to_host(sd), V.to_host(exponent)).sum())
-        if ties == "jitter" and noise > 0:
-            amplitude = noise * torch.clamp(a.abs().mean(dim=0), min=1.0)
-            a += amplitude * torch.randn(a.shape, generator=gen, device=a.device, dtype=torch.float64)
         if not float(a.abs().max()) < np.finfo(dtype).max / 2:
             raise range_error(name, dtype, standardize)
+        if ties == "jitter" and noise > 0:
+            exponent = torch.frexp(a.abs().amax(dim=0))[1]
+            mean_abs = torch.ldexp(torch.ldexp(a, -exponent).abs().mean(dim=0), exponent)
+            amplitude = noise * torch.clamp(mean_abs, min=1.0)
+            a += amplitude * torch.randn(a.shape, generator=gen, device=a.device, dtype=torch.float64)
         return a.to(torch.float32 if dtype == np.float32 else torch.float64).contiguous(), log_scale
 
     def put(self, a):

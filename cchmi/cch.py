@@ -263,6 +263,9 @@ def cch(
 def _latent_embeddings(ta, sa, codes, fit, rows, embed_dim, rng):
     """Embeddings of `rows`: (z_T, z_S) from a (T, S) cross-predictive model and z_S from an
     (S, labels) one, both trained on `fit` (a fifth of it for early stopping)."""
+    from cchmi._extras import require
+
+    require("torch", "torch", "cch(estimator='latent')")
     from cchmi.neural.latent import embed
 
     embed_dim = V.as_int(embed_dim, "embed_dim", 1)

@@ -46,7 +46,7 @@ EXTRA_TORCH = "needs PyTorch: pip install 'cchmi[torch]'"
     ("cchmi.NeuralMI", "cchmi.NeuralMI"),
     ("cchmi.latent_mi", "cchmi.latent_mi"),
     ("import cchmi.neural", "cchmi.neural"),
-    ("cchmi.cch(x, x, (x[:, 0] > 0).astype(int), estimator='latent')", "cchmi.neural"),
+    ("cchmi.cch(x, x, (x[:, 0] > 0).astype(int), estimator='latent')", "cch(estimator='latent')"),
 ])
 def test_neural_functions_name_the_torch_extra(code, what):
     run = _run_without(("torch",), f"""

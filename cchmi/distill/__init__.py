@@ -5,7 +5,11 @@
 * :mod:`cchmi.distill.report`: aggregation over seeds, agreement of verdict and gain, plots.
 """
 
-from cchmi.distill.pairing import PAIRINGS, pairing_index
-from cchmi.distill.trainer import SplitConfig, TrainConfig, run_kd
+from cchmi._extras import require
+
+require("torch", "torch", "the KD trainer cchmi.distill")
+
+from cchmi.distill.pairing import PAIRINGS, pairing_index  # noqa: E402
+from cchmi.distill.trainer import SplitConfig, TrainConfig, run_kd  # noqa: E402
 
 __all__ = ["run_kd", "TrainConfig", "SplitConfig", "pairing_index", "PAIRINGS"]

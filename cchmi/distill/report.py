@@ -281,8 +281,9 @@ def _half_widths(configs: list[dict], key: str) -> list[float]:
 
 def plot(configs: list[dict], path: Path, title: str) -> None:
     """Gain against gap, 95% intervals as error bars, coloured by pairing."""
-    import matplotlib
+    from cchmi._extras import require
 
+    matplotlib = require("matplotlib", "plot", "the gain-vs-gap plot")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

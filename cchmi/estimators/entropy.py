@@ -65,6 +65,7 @@ class KLEntropy(KnnEstimator):
     _function = staticmethod(entropy)
     _fields = FIELDS
 
-    def fit(self, x):
+    def fit(self, x, y=None):
+        """``y`` is ignored (scikit-learn's convention for estimators of one variable)."""
         self.entropy_ = self._estimate(x)
         return self

@@ -15,6 +15,7 @@ import importlib.util
 import os
 import warnings
 
+from cchmi._extras import source_checkout_hint
 from cchmi._loader import import_cpu_module
 from cchmi._validate import as_int
 
@@ -165,9 +166,10 @@ def resolve(name: str, *, device=None, n: int = 0):
         name = auto(device, n)
         if name == "numpy" and not _state["warned_fallback"]:
             _state["warned_fallback"] = True
+            hint = source_checkout_hint()
             warnings.warn(
-                f"backend 'auto' fell back to the slow NumPy reference: {_unavailable_reason('cpu')}. "
-                "(Running from a source checkout? `pip install -e .` builds the module in place.)",
+                f"backend 'auto' fell back to the slow NumPy reference: {_unavailable_reason('cpu')}"
+                + (f" ({hint})." if hint else "."),
                 RuntimeWarning,
                 stacklevel=4,
             )

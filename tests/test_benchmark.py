@@ -120,6 +120,7 @@ def test_slopes(bench):
     assert bench("bench_ksg").fit_slopes(rows)[("m", "1+1")] == pytest.approx(2.0)
 
 
+@pytest.mark.slow
 def test_cli_bench_end_to_end(tmp_path):
     if not BENCH.is_dir():
         pytest.skip("no bench/ folder: not a source checkout")

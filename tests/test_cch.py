@@ -129,6 +129,7 @@ def test_pca_holds_out_its_fitting_rows():
     assert wide.dims == (10, 10) and wide.n == 700
 
 
+@pytest.mark.slow
 def test_latent_estimator():
     pytest.importorskip("torch")
     rng = np.random.default_rng(8)

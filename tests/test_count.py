@@ -31,7 +31,8 @@ def _case(kind: str, n: int, d: int, dtype_name: str):
 
 
 CASES = [(kind, n, d, dt) for n in (1, 2, 3, 1023) for d in (1, 2, 7, 32) for kind in KINDS for dt in ("float32", "float64")]
-CASES += [(kind, 4099, d, "float32") for d in (1, 2, 7, 32) for kind in ("gauss", "dup")]
+CASES += [pytest.param(kind, 4099, d, "float32", marks=pytest.mark.slow) for d in (1, 2, 7, 32)
+          for kind in ("gauss", "dup")]
 
 
 @pytest.mark.parametrize("kind,n,d,dtype", CASES)

@@ -22,6 +22,7 @@ from conftest import ROOT, compile_emulated, cxx
 pytestmark = pytest.mark.skipif(cxx() is None, reason="no C++ compiler found")
 
 
+@pytest.mark.slow
 def test_cuda_kernels_match_brute_force_under_emulation(tmp_path):
     import subprocess
 

@@ -124,6 +124,7 @@ def test_run_kd_options(task, tmp_path):
         run_kd(task, "teacher", "student", train=TrainConfig(model="cnn", epochs=1))
 
 
+@pytest.mark.slow
 def test_cnn_on_image_views():
     from cchmi.data.multiview import MultiView, fashion_views
 
@@ -218,6 +219,7 @@ def test_expand_jobs():
             expand_jobs(bad)
 
 
+@pytest.mark.slow
 def test_run_experiment_resumes(tmp_path):
     first = run_experiment(CONFIG, tmp_path, progress=False)
     assert len(first) == 4
@@ -230,6 +232,7 @@ def test_run_experiment_resumes(tmp_path):
     assert sorted(p.stat().st_mtime_ns for p in tmp_path.glob("runs/*/summary.json"))[:4] == stamps
 
 
+@pytest.mark.slow
 def test_torchrun_ddp_matches_one_process(tmp_path):
     """Two processes (gloo on the CPU) share each batch; without dropout the gradient average equals
     the one-process batch gradient, so the results are those of a one-process run."""

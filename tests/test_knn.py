@@ -31,7 +31,8 @@ def _ks(n):
 
 CASES = [(kind, n, d, dt) for n in (2, 3, 1023) for d in (1, 2, 7, 32) for kind in KINDS for dt in ("float32", "float64")]
 # The largest size on the two workhorse kinds only: the reference costs O(n^2 d).
-CASES += [(kind, 4099, d, "float32") for d in (1, 2, 7, 32) for kind in ("gauss", "dup")]
+CASES += [pytest.param(kind, 4099, d, "float32", marks=pytest.mark.slow) for d in (1, 2, 7, 32)
+          for kind in ("gauss", "dup")]
 
 
 @pytest.mark.parametrize("kind,n,d,dtype", CASES)

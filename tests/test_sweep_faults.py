@@ -157,6 +157,7 @@ def test_report_json_is_strict_json(tmp_path):
 
 # -- workers and concurrent sweeps ----------------------------------------------------------------
 
+@pytest.mark.slow
 def test_killed_worker_is_recorded_and_the_rest_finish(tmp_path):
     """Every worker that takes one job's lock is killed (SIGKILL) in a --jobs 2 sweep: the other job
     finishes, the report is written with the failure listed, and the command says so (status 1)."""
@@ -257,6 +258,7 @@ while sys.stdin.readline():  # "go": one sweep
 """
 
 
+@pytest.mark.slow
 def test_sweep_killed_at_random_points_resumes_to_the_full_set(tmp_path):
     config = tmp_path / "tiny.toml"
     config.write_text(TINY_TOML.replace("SEEDS", "2"))

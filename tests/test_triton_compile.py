@@ -56,6 +56,7 @@ print("ok")
 """
 
 
+@pytest.mark.slow
 def test_triton_kernels_compile_for_nvidia_gpus():
     env = {key: value for key, value in os.environ.items() if key != "TRITON_INTERPRET"}
     done = subprocess.run([sys.executable, "-c", _COMPILE], capture_output=True, text=True, env=env, timeout=900,

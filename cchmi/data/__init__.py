@@ -13,6 +13,7 @@ from importlib import resources
 import numpy as np
 
 from cchmi import _validate as V
+from cchmi.data.cch_tasks import CCHTask, cch_tasks
 
 TRANSFORMS = ("none", "asinh", "half_cube", "wiggly", "rotate")
 

@@ -197,16 +197,21 @@ def working_dtype(dtype, *arrays: np.ndarray) -> np.dtype:
     return np.dtype(_FLOAT_TYPES[key])
 
 
-def as_rng(random_state, name: str = "random_state") -> np.random.Generator:
-    """A NumPy Generator from a seed (int >= 0), None (fresh entropy) or a Generator."""
+def check_random_state(random_state, name: str = "random_state"):
+    """A seed (int >= 0), None (fresh entropy), a numpy Generator, BitGenerator or SeedSequence."""
     if random_state is None or isinstance(random_state, (np.random.Generator, np.random.BitGenerator,
                                                          np.random.SeedSequence)):
-        return np.random.default_rng(random_state)
+        return random_state
     if isinstance(random_state, (bool, np.bool_)) or not isinstance(random_state, numbers.Integral):
         raise TypeError(f"{name} must be an integer seed >= 0, None or a numpy Generator, got {random_state!r}")
     if random_state < 0:
         raise ValueError(f"{name} must be an integer seed >= 0, None or a numpy Generator, got {random_state}")
-    return np.random.default_rng(int(random_state))
+    return int(random_state)
+
+
+def as_rng(random_state, name: str = "random_state") -> np.random.Generator:
+    """A NumPy Generator from what check_random_state accepts (a Generator is used as it is)."""
+    return np.random.default_rng(check_random_state(random_state, name))
 
 
 def check_base(base) -> float:

@@ -35,7 +35,9 @@ def pytest_configure(config):
     # Running against the source tree (e.g. `python -m pytest` from the repository root puts it
     # first on sys.path) would silently test the NumPy fallback: refuse instead.
     try:
-        import cchmi._cpu  # noqa: F401
+        from cchmi._loader import import_cpu_module
+
+        import_cpu_module()  # as the library does: OpenMP threads wait passively
     except ImportError as exc:
         raise pytest.UsageError(
             f"cchmi._cpu is not importable ({exc}); install the package (pip install \".[test]\") and run "

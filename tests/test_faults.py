@@ -153,3 +153,25 @@ def test_thread_counts_are_capped_not_passed_to_openmp():
         assert math.isfinite(cchmi.ksg_mi(x, y).estimate)
     finally:
         cchmi.set_num_threads(before)
+
+
+def test_thread_counts_are_validated_by_the_bindings_too():
+    from cchmi import _cpu
+
+    pts = np.random.default_rng(0).standard_normal((50, 2))
+    for bad in (5000, 2**40, -1):
+        with pytest.raises(ValueError, match="n_threads"):
+            _cpu.knn(pts, 3, 0, bad)
+
+
+def test_a_huge_omp_num_threads_does_not_abort():
+    import os
+    import subprocess
+    import sys
+
+    code = ("import numpy as np, cchmi; x = np.random.default_rng(0).standard_normal((3000, 2)); "
+            "print(cchmi.ksg_mi(x[:, :1], x[:, 1:]).estimate)")
+    done = subprocess.run([sys.executable, "-c", code], env={**os.environ, "OMP_NUM_THREADS": "5000"},
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert math.isfinite(float(done.stdout.strip()))

@@ -57,7 +57,7 @@ class KnnOptions:
         if not isinstance(self.standardize, (bool, np.bool_)):
             raise TypeError(f"standardize must be True or False, got {self.standardize!r}")
         V.working_dtype(self.dtype)  # the name is checked here; the dtype itself needs the inputs
-        V.as_rng(self.random_state, "random_state")
+        V.check_random_state(self.random_state)
         if not isinstance(self.backend, str):
             raise TypeError(f"backend must be a string such as 'auto' or 'cpu', got {self.backend!r}")
         return dataclasses.replace(

@@ -91,7 +91,8 @@ def prepare_on_host(a, *, name: str, dtype: np.dtype, standardize: bool, ties: s
     if not np.abs(a).max() < np.finfo(dtype).max / 2:
         raise range_error(name, dtype, standardize)
     if ties == "jitter" and noise > 0:
-        amplitude = noise * np.maximum(1.0, _mean_abs(a))
+        # Standardised columns are bounded by sqrt(n): only raw ones need the overflow-safe mean.
+        amplitude = noise * np.maximum(1.0, np.abs(a).mean(axis=0) if standardize else _mean_abs(a))
         a += amplitude * rng.standard_normal(a.shape)
     return np.ascontiguousarray(a, dtype=dtype), log_scale
 

@@ -174,6 +174,29 @@ def as_int(value, name: str, low: int, high: int | None = None, high_reason: str
     return value
 
 
+def as_real(value, name: str, low: float | None = None, high: float | None = None, *, low_open: bool = False,
+            high_open: bool = False, reason: str = "") -> float:
+    """A finite real number (bools refused) in the interval from `low` to `high` (open ends where
+    told), or a TypeError/ValueError naming `name`: the one float check."""
+    if low is not None and high is not None:
+        bound = f" in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+    elif low is not None:
+        bound = f" {'>' if low_open else '>='} {low:g}"
+    elif high is not None:
+        bound = f" {'<' if high_open else '<='} {high:g}"
+    else:
+        bound = ""
+    message = f"{name} must be a finite number{bound}{reason}, got {value!r}"
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(message)
+    value = float(value)
+    below = low is not None and (value <= low if low_open else value < low)
+    above = high is not None and (value >= high if high_open else value > high)
+    if not math.isfinite(value) or below or above:
+        raise ValueError(message)
+    return value
+
+
 def check_k(k, n: int, what: str = "the number of samples") -> int:
     return as_int(k, "k", 1, n - 1, f" (k < n, where n={n} is {what})")
 

@@ -193,8 +193,8 @@ def cch(
     # Independent streams for the split, the jitter of each variable and the half-samples, so that
     # the same seed gives the same student rows whatever the teacher (rank_teachers relies on it).
     rng_split, rng_student, rng_teacher, rng_sub = np.random.default_rng(random_state).spawn(4)
-    if fit_fraction is not None and not (isinstance(fit_fraction, (int, float)) and 0 < fit_fraction < 1):
-        raise ValueError(f"fit_fraction must be a number in (0, 1), got {fit_fraction!r}")
+    if fit_fraction is not None:
+        fit_fraction = V.as_real(fit_fraction, "fit_fraction", 0, 1, low_open=True, high_open=True)
     s_for_labels = None
     if estimator == "latent":
         if pca is not None:

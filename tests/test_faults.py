@@ -100,7 +100,7 @@ def test_a_diverging_critic_is_refused_not_reported():
 def test_neural_options_are_checked():
     pytest.importorskip("torch")
     x, y, _ = _pair(n=300)
-    with pytest.raises(ValueError, match="lr must be a number > 0, got True"):
+    with pytest.raises(TypeError, match="lr must be a finite number > 0, got True"):
         cchmi.neural_mi(x, y, lr=True)
     with pytest.raises(ValueError, match="device must be .*got 'foo'"):
         cchmi.neural_mi(x, y, device="foo")

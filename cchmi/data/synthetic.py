@@ -59,8 +59,7 @@ def mfh_classification(
         raise ValueError("at least one decisive coordinate is needed (shared + teacher_only + student_only >= 1)")
     if shared + teacher_only + nuisance == 0 or shared + student_only + nuisance == 0:
         raise ValueError("each modality must see at least one coordinate")
-    if not (isinstance(noise, (int, float)) and math.isfinite(noise) and noise > 0):
-        raise ValueError(f"noise must be a finite number > 0 (it keeps the input MI finite), got {noise!r}")
+    V.as_real(noise, "noise", 0, low_open=True, reason=" (it keeps the input MI finite)")
     if not (isinstance(label_noise, (int, float)) and 0 <= label_noise <= 1):
         raise ValueError(f"label_noise must be a probability in [0, 1], got {label_noise!r}")
     rng, task_rng = np.random.default_rng(random_state).spawn(2)

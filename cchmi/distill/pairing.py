@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from cchmi import _validate as V
+
 PAIRINGS = ("aligned", "shuffled", "label")
 
 
@@ -30,8 +32,7 @@ def pairing_index(labels: np.ndarray, mode: str, p: float = 0.0, random_state=0)
     """idx such that teacher_view[idx[i]] is paired with student row i (same class as row i)."""
     if mode not in PAIRINGS:
         raise ValueError(f"pairing must be one of {', '.join(map(repr, PAIRINGS))}; got {mode!r}")
-    if not (isinstance(p, (int, float)) and 0.0 <= p <= 1.0):
-        raise ValueError(f"pairing probability p must be in [0, 1], got {p!r}")
+    V.as_real(p, "pairing probability p", 0, 1)
     labels = np.asarray(labels)
     idx = np.arange(labels.size)
     if mode == "aligned" or (mode == "shuffled" and p == 0.0):

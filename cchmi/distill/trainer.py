@@ -21,7 +21,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import math
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -63,8 +62,7 @@ class TrainConfig:
             V.as_int(getattr(self, name), name, 1)
         for name in ("lr", "weight_decay", "ce_weight", "kd_weight", "temperature", "feature_kd_weight", "dropout"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+            V.as_real(value, name, 0)
         if self.temperature <= 0 or self.lr <= 0:
             raise ValueError("temperature and lr must be > 0")
         if self.dropout >= 1:
@@ -94,8 +92,7 @@ class SplitConfig:
     def __post_init__(self):
         for name in ("val", "test", "teacher", "unlabelled"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
-                raise ValueError(f"split fraction {name} must be in [0, 1), got {value!r}")
+            V.as_real(value, f"split fraction {name}", 0, 1, high_open=True)
         if self.val <= 0 or self.test <= 0:
             raise ValueError("split fractions val and test must be > 0")
         if self.val + self.test + self.teacher + self.unlabelled > 0.9:

@@ -46,8 +46,7 @@ def _fused_allowed(dev: torch.device) -> bool:
 
 def split_rows(n: int, val_fraction: float, test_fraction: float, rng) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     for name, f in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
-        if isinstance(f, bool) or not isinstance(f, (int, float)) or not 0 < f < 1:
-            raise ValueError(f"{name} must be a number in (0, 1), got {f!r}")
+        V.as_real(f, name, 0, 1, low_open=True, high_open=True)
     if val_fraction + test_fraction >= 0.9:
         raise ValueError("val_fraction + test_fraction must leave at least 10% of the rows for training")
     order = rng.permutation(n)
@@ -108,10 +107,8 @@ def _fit_neural(
         V.as_int(value, name, 0 if name == "layers" else 1)
     batch_size = V.as_int(batch_size, "batch_size", 2)
     random_state = V.as_int(random_state, "random_state", 0)
-    if not (isinstance(tau, (int, float)) and tau > 0):
-        raise ValueError(f"tau must be a number > 0, got {tau!r}")
-    if isinstance(lr, bool) or not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr must be a number > 0, got {lr!r}")
+    V.as_real(tau, "tau", 0, low_open=True)
+    V.as_real(lr, "lr", 0, low_open=True)
     dev = resolve_device(device)
     separable = critic != "joint"
     if fused and not separable:

@@ -138,8 +138,7 @@ def latent_mi(
     batch_size = V.as_int(batch_size, "batch_size", 2)
     random_state = V.as_int(random_state, "random_state", 0)
     for name, value in (("lr", lr), ("reconstruction_weight", reconstruction_weight), ("cross_weight", cross_weight)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not (value > 0 and math.isfinite(value)):
-            raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+        V.as_real(value, name, 0, low_open=True)
     rng = np.random.default_rng(random_state)
     train, val, test = split_rows(n, val_fraction, test_fraction, rng)
     if batch_size > train.size:

@@ -341,6 +341,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
+    if not (value > 0 and value != float("inf")):
+        raise argparse.ArgumentTypeError(f"must be a finite number of seconds > 0, got {text}")
+    return value
+
+
 def _devices(text: str) -> list[str]:
     """--devices: comma-separated torch devices (cpu, cuda, cuda:N, mps, xpu, xpu:N)."""
     import re
@@ -414,7 +424,7 @@ def _parser() -> argparse.ArgumentParser:
     bench.lazy_help[tasks] = _task_help
     bench.add_argument("--neural", action="store_true", help="also cchmi's neural estimators (accuracy)")
     bench.add_argument("--device", default=None, help="torch device of the neural estimators, e.g. cpu, cuda, cuda:1")
-    bench.add_argument("--timeout", type=float, default=300.0, help="seconds before a call is killed (default 300)")
+    bench.add_argument("--timeout", type=_positive_seconds, default=300.0, help="seconds before a call is killed (default 300)")
     bench.add_argument("--out", default="cchmi-bench", help="output folder (default ./cchmi-bench)")
     bench.add_argument("--no-progress", action="store_true", help="no progress bar")
     bench.set_defaults(run=_cmd_bench)

@@ -175,3 +175,13 @@ def test_a_huge_omp_num_threads_does_not_abort():
                           capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     assert math.isfinite(float(done.stdout.strip()))
+
+
+@pytest.mark.parametrize("value", ["-1", "0", "nan", "inf", "soon"])
+def test_bench_timeout_must_be_positive_seconds(value, capsys):
+    from cchmi.cli import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(["bench", "speed", "--timeout", value])
+    assert stop.value.code == 2
+    assert "--timeout" in capsys.readouterr().err

@@ -26,6 +26,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 if not Path("/dev/nvidiactl").exists():  # no NVIDIA driver: Triton kernels run in its interpreter
     os.environ.setdefault("TRITON_INTERPRET", "1")
+# Child Pythons of the tests (python -c ..., python -m cchmi) must import the installed build, not
+# the checkout they start in: safe-path mode (Python 3.11+) keeps the working directory off sys.path.
+os.environ["PYTHONSAFEPATH"] = "1"
 OP_BACKENDS = ("cpu", "numpy", "triton", "cuda-emulated", "faiss")
 EMULATOR_FLAGS = ["-std=c++20", "-O2", "-pthread", "-Wno-subobject-linkage", f"-I{ROOT / 'csrc'}",
                   f"-I{ROOT / 'tests/cuda'}"]

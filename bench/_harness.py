@@ -118,20 +118,46 @@ def machine() -> dict:
         "git": sha,
         "cpu": cpu_name(),
         "cores": os.cpu_count(),
+        "threads": cpu_threads(),
         "gpu": "",
     }
 
 
+def cpu_threads() -> int | str:
+    """Threads the CPU kernels use in this process (cchmi.set_num_threads, else OpenMP's default)."""
+    try:
+        import cchmi
+        from cchmi._loader import import_cpu_module
+
+        return cchmi.get_num_threads() or import_cpu_module().build_info()["max_threads"]
+    except ImportError:
+        return ""
+
+
 def append_csv(name: str, rows: list[dict], folder: Path = RESULTS) -> Path:
-    """Appends rows (dicts with the same keys) to <folder>/<name>.csv, writing a header once."""
+    """Appends rows (dicts with the same keys) to <folder>/<name>.csv, writing a header once. When
+    the rows bring columns the file lacks (a newer script), the file is rewritten with the union of
+    the columns, older rows left empty in the new ones, so that no row is ever misaligned."""
     path = Path(folder) / f"{name}.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
-    new = not path.exists()
-    with path.open("a", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        if new:
-            writer.writeheader()
+    fields = list(rows[0])
+    if path.exists():
+        with path.open(newline="") as f:
+            reader = csv.DictReader(f)
+            old_fields, old_rows = list(reader.fieldnames or []), list(reader)
+        missing = [k for k in fields if k not in old_fields]
+        if not missing:
+            with path.open("a", newline="") as f:
+                csv.DictWriter(f, fieldnames=old_fields, restval="").writerows(rows)
+            return path
+        fields = old_fields + missing
+        rows = old_rows + rows
+    tmp = path.with_suffix(".csv.tmp")
+    with tmp.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields, restval="")
+        writer.writeheader()
         writer.writerows(rows)
+    os.replace(tmp, path)
     return path
 
 

@@ -146,3 +146,19 @@ def test_cli_bench_outside_a_checkout_says_where_the_suite_is(tmp_path):
                          timeout=120, cwd=tmp_path, env=env)
     assert run.returncode == 2 and len(run.stderr.strip().splitlines()) == 1
     assert "bench/ folder of the source repository" in run.stderr and "CCHMI_BENCH_DIR" in run.stderr
+
+
+def test_results_csv_gains_new_columns_without_misaligning_old_rows(bench, tmp_path):
+    """A newer script's extra column (e.g. the thread count) rewrites the file with the union of the
+    columns; appending it to the old header would shift every value of the new rows."""
+    import csv
+
+    harness = bench("_harness")
+    harness.append_csv("t", [{"a": 1, "b": 2}], folder=tmp_path)
+    harness.append_csv("t", [{"b": 4, "a": 3}], folder=tmp_path)
+    harness.append_csv("t", [{"a": 5, "threads": 2, "b": 6}], folder=tmp_path)
+    with (tmp_path / "t.csv").open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert rows == [{"a": "1", "b": "2", "threads": ""}, {"a": "3", "b": "4", "threads": ""},
+                    {"a": "5", "b": "6", "threads": "2"}]
+    assert "threads" in harness.machine()

@@ -28,7 +28,6 @@ class Problem:
     k: int
     be: ops.Backend
     rng: np.random.Generator
-    dtype: np.dtype
     opts: KnnOptions
     log_scale: float = 0.0  # sum of log standard deviations removed by the standardisation
     codes: np.ndarray | None = None  # label codes 0..C-1, when the problem has labels
@@ -60,7 +59,7 @@ def prepare(samples: dict, opts: KnnOptions, *, labels: tuple[str, object] | Non
     rng = V.as_rng(opts.random_state)
     dtype = V.working_dtype(opts.dtype, *samples.values())
     arrays, log_scale = prepare_arrays(be, samples, opts, dtype, rng)
-    return Problem(arrays=arrays, n=n, k=k, be=be, rng=rng, dtype=dtype, opts=opts, log_scale=log_scale, codes=codes)
+    return Problem(arrays=arrays, n=n, k=k, be=be, rng=rng, opts=opts, log_scale=log_scale, codes=codes)
 
 
 def prepare_arrays(be: ops.Backend, samples: dict, opts: KnnOptions, dtype: np.dtype, rng) -> tuple[list, float]:

@@ -134,7 +134,7 @@ def test_cli_bench_end_to_end(tmp_path):
     text = (out / "accuracy.md").read_text()
     assert "classes-2-1d" in text and (out / "accuracy_gauss-1x1-1.png").is_file()
     lines = (out / "accuracy.csv").read_text().splitlines()
-    assert lines[0].startswith("date,cchmi,git,cpu,cores,gpu,versions,task")
+    assert lines[0].startswith("date,cchmi,git,cpu,cores,threads,gpu,versions,task")
     bad = subprocess.run([sys.executable, "-m", "cchmi", "bench", "accuracy", "--tasks", "nope"],
                          capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env)
     assert bad.returncode == 2 and "unknown task(s) nope" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1

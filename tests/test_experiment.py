@@ -95,9 +95,76 @@ def test_expand_jobs():
         ({**CONFIG, "sweep": {"pairing": []}}, "non-empty list"),
         ({**CONFIG, "data": {"name": "imagenet"}}, "data.name must be one of"),
         ({**CONFIG, "cch": {"estimator": "mine"}}, "unknown cch option"),
+        ({**CONFIG, "teacher": {"kd_weight": 1.0}}, "teacher.kd_weight has no effect"),
+        ({**CONFIG, "student": {"epoch": 1}}, r"\[student\] unknown training option.*known: "),
+        ({**CONFIG, "budget": {"labels": 10}}, "unknown budget option.*known: student_labels_per_class"),
+        ({**CONFIG, "budget": {"student_labels_per_class": 0}}, "student_labels_per_class must be >= 1"),
+        ({**CONFIG, "budget": {"transfer_size": -1}}, "transfer_size must be >= 0"),
+        ({**CONFIG, "kd": {"mode": 1}}, "unknown kd option.*known: teacher_rows"),
+        ({**CONFIG, "teacher_rows": "half"}, "teacher_rows must be one of"),
+        ({**CONFIG, "crossfit_folds": 1}, "crossfit_folds must be >= 2"),
+        ({**CONFIG, "control": "shuffle"}, "control must be one of"),
+        ({**CONFIG, "control": "none", "kd": {"control": "none"}}, "given twice"),
+        ({**CONFIG, "sweep": {"control": ["none"], "kd.control": ["none"]}}, "given twice"),
+        ({**CONFIG, "sweep": {"budget.transfer_size": [10, -5]}}, "transfer_size.*sweep point"),
+        ({**CONFIG, "sweep": {"teacher.": [1]}}, "sweep key"),
+        ({**CONFIG, "report": {"regime": "p"}}, "report.regime must be one of the sweep axes"),
+        ({**CONFIG, "report": {"regimes": "p"}}, "unknown report option"),
     ]:
         with pytest.raises(ValueError, match=message):
             expand_jobs(bad)
+
+
+def test_config_sections_are_sweep_axes():
+    config = {**CONFIG, "student": {"kd_weight": 0.5}, "teacher": {"epochs": 3}, "budget": {"transfer_size": 50},
+              "control": "none", "report": {"regime": "budget.student_labels_per_class"},
+              "sweep": {"student.temperature": [2.0, 4.0], "budget.student_labels_per_class": [10, 50],
+                        "kd.teacher_rows": ["disjoint", "crossfit"]}}
+    jobs = expand_jobs(config)
+    assert len(jobs) == 2 * 2 * 2 * 2 and len({j["key"] for j in jobs}) == 16
+    job = jobs[-1]
+    assert job["student"] == {"kd_weight": 0.5, "temperature": 4.0} and job["teacher"] == {"epochs": 3}
+    assert job["budget"] == {"transfer_size": 50, "student_labels_per_class": 50}
+    assert job["kd"] == {"control": None, "teacher_rows": "crossfit"}
+    assert job["point"] == {"student.temperature": 4.0, "budget.student_labels_per_class": 50,
+                            "teacher_rows": "crossfit"}
+    # The same axis spelt "kd.<key>" or plain, in [kd] or at the top level: the same jobs.
+    moved = {**config, "kd": {"control": "none"}, "sweep": {**config["sweep"]}}
+    del moved["control"]
+    moved["sweep"]["teacher_rows"] = moved["sweep"].pop("kd.teacher_rows")
+    assert [j["key"] for j in expand_jobs(moved)] == [j["key"] for j in jobs]
+    # Sections a config leaves out stay out of its jobs: older configs keep their keys.
+    assert not {"teacher", "student", "budget", "kd"} & set(expand_jobs(CONFIG)[0])
+    sweep = expand_jobs({**CONFIG, "sweep": {"control": ["none", "label_pairing"]}})
+    assert [j["kd"]["control"] for j in sweep[::2]] == [None, "label_pairing"]
+
+
+def test_run_job_hands_each_section_to_run_kd(tmp_path, monkeypatch):
+    """What run_kd receives from a job: a TrainConfig per network (over [train]), the budget and
+    the kd options as keywords."""
+    import cchmi.distill.trainer as trainer
+    from cchmi.distill.experiment import run_job
+
+    seen = {}
+
+    def fake_run_kd(data, teacher_view, student_view, **kwargs):
+        seen.update(kwargs)
+        kwargs["out_dir"].mkdir(parents=True, exist_ok=True)  # as run_kd does
+        return _fake_summary(teacher_view, kwargs["seed"], 0.01, 0.1)
+
+    monkeypatch.setattr(trainer, "run_kd", fake_run_kd)
+    config = {**CONFIG, "seeds": 1, "student": {"kd_weight": 0.25}, "budget": {"student_labels_per_class": 5},
+              "kd": {"teacher_rows": "crossfit", "crossfit_folds": 3, "control": "label_pairing"}, "sweep": {}}
+    summary = run_job(expand_jobs(config)[0], str(tmp_path))
+    assert "train" not in seen
+    assert seen["teacher_train"] == TrainConfig(epochs=2, hidden=16)
+    assert seen["student_train"] == TrainConfig(epochs=2, hidden=16, kd_weight=0.25)
+    assert (seen["student_labels_per_class"], seen["teacher_rows"], seen["crossfit_folds"], seen["control"]) == \
+        (5, "crossfit", 3, "label_pairing")
+    assert json.loads(next(tmp_path.glob("runs/*/summary.json")).read_text()) == json.loads(json.dumps(summary))
+    seen.clear()
+    run_job(expand_jobs({**CONFIG, "seeds": 1, "sweep": {}})[0], str(tmp_path))
+    assert seen["train"] == TrainConfig(epochs=2, hidden=16) and "student_train" not in seen and "control" not in seen
 
 
 @pytest.mark.slow

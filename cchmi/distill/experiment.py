@@ -9,15 +9,27 @@ A config (a TOML file for ``cchmi experiment``, or the same as a dict) looks lik
     [data]                           # dataset and its options
     name = "mfeat"                   # "mfeat", "mfh" (synthetic) or "fashion_mnist"
 
-    [train]                          # TrainConfig fields (fixed values)
+    [train]                          # TrainConfig fields for every network
     epochs = 60
+    [teacher]                        # TrainConfig fields for the teacher only (over [train])
+    [student]                        # TrainConfig fields for the students only (over [train])
 
     [split]                          # SplitConfig fields
+    [budget]                         # student_labels_per_class, teacher_labels_per_class, transfer_size
+    [kd]                             # teacher_rows = "disjoint" | "crossfit" | "shared",
+                                     # crossfit_folds, control (also allowed at the top level)
     [cch]                            # representation = "logits" | "features", k = 3, pca = 8
+    [report]                         # regime = "<sweep axis>": report per value of that axis too
 
-    [sweep]                          # lists of values, crossed: "pairing", "p", "train.<field>",
-    pairing = ["aligned", "label"]   # "data.<option>" (synthetic data options)
-    "train.kd_weight" = [0.5, 1.0]
+    [sweep]                          # lists of values, crossed
+    pairing = ["aligned", "label"]
+    "student.kd_weight" = [0.5, 1.0]
+
+Sweep axes: "pairing", "p", "teacher_rows", "crossfit_folds", "control" (or "kd.<key>"), and
+"<section>.<field>" for the sections train, teacher, student, split, budget and data (any
+option but data.name). ``control`` is one of the trainer's controls, or "none" (no control; TOML
+has no null). The teacher trains without KD, so [teacher] refuses the KD loss fields
+(kd_weight, temperature, ce_weight, feature_kd_weight).
 
 Every (sweep point, view pair, seed) is a job. Its summary goes to
 ``<out>/runs/<job key>/summary.json`` (with run.jsonl beside it), written atomically; a job whose
@@ -27,6 +39,9 @@ its folder (``lock``, an flock that dies with its process), so sweeps sharing ``
 work. A failed job leaves ``error.json`` and the others still run. The config is checked whole
 (keys and values at every level, the number of jobs: ``CCHMI_MAX_JOBS``, default 100 000) before
 any job runs; ``name`` must be a plain name. Results are aggregated by :mod:`cchmi.distill.report`.
+
+A job's key is the hash of its options; the teacher, student, budget and kd entries enter a job
+only when the config gives them, so the jobs of older configs keep their keys (and their results).
 """
 
 from __future__ import annotations
@@ -51,8 +66,20 @@ from cchmi._progress import Progress
 from cchmi.distill.pairing import PAIRINGS
 
 DATASETS = ("mfeat", "mfh", "fashion_mnist")
-TOP_KEYS = {"name", "seeds", "pairs", "data", "train", "split", "cch", "sweep", "pairing", "p"}
+KD_KEYS = ("teacher_rows", "crossfit_folds", "control")
+TOP_KEYS = {"name", "seeds", "pairs", "data", "train", "teacher", "student", "split", "budget", "kd", "cch", "report",
+            "sweep", "pairing", "p", *KD_KEYS}
 CCH_KEYS = {"representation", "k", "pca"}
+REPORT_KEYS = {"regime"}
+BUDGET_KEYS = ("student_labels_per_class", "teacher_labels_per_class", "transfer_size")
+TEACHER_ROWS = ("disjoint", "crossfit", "shared")
+CONTROLS = ("label_pairing", "within_class_shuffle", "random_transfer_pairing", "same_modality_teacher",
+            "transfer_labels")
+# KD loss fields: meaningless for the teacher, which trains without KD.
+KD_LOSS_FIELDS = ("ce_weight", "kd_weight", "temperature", "feature_kd_weight")
+# Sweep axes: plain ones, and "<section>.<field>" for these sections.
+PLAIN_AXES = ("pairing", "p", *KD_KEYS)
+AXIS_SECTIONS = ("train", "teacher", "student", "split", "budget", "data")
 MAX_JOBS_ENV = "CCHMI_MAX_JOBS"
 DEFAULT_MAX_JOBS = 100_000
 PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -153,18 +180,95 @@ def _check_pairing(point: dict) -> None:
         raise ValueError(f"p must be a probability in [0, 1], got {point['p']!r}")
 
 
-def _check_point(point: dict, train: dict, split: dict, data: dict) -> None:
-    """A sweep point's options (pairing, p, [train], [split], [data]), before any job runs."""
-    from cchmi.distill.trainer import SplitConfig, TrainConfig
+def _check_budget(budget: dict) -> None:
+    """[budget]: labels per class for the student and the teacher (>= 1), transfer set size (>= 0)."""
+    from cchmi import _validate as V
 
-    _check_pairing(point)
-    TrainConfig.from_dict(train)
+    unknown = sorted(set(budget) - set(BUDGET_KEYS))
+    if unknown:
+        raise ValueError(f"unknown budget option(s) {', '.join(unknown)}; known: {', '.join(BUDGET_KEYS)}")
+    for key in ("student_labels_per_class", "teacher_labels_per_class"):
+        if key in budget:
+            V.as_int(budget[key], f"budget.{key}", 1)
+    if "transfer_size" in budget:
+        V.as_int(budget["transfer_size"], "budget.transfer_size", 0)
+
+
+def _check_kd(kd: dict) -> None:
+    """teacher_rows, crossfit_folds and control (None: no control), where given."""
+    from cchmi import _validate as V
+
+    if "teacher_rows" in kd:
+        V.choice(kd["teacher_rows"], "teacher_rows", TEACHER_ROWS)
+    if "crossfit_folds" in kd:
+        V.as_int(kd["crossfit_folds"], "crossfit_folds", 2)
+    if "control" in kd and kd["control"] is not None and kd["control"] not in CONTROLS:
+        raise ValueError(f"control must be one of {', '.join(map(repr, CONTROLS))} or 'none'; "
+                         f"got {kd['control']!r}")
+
+
+def _control(value):
+    """A control as given in a config ("none" or None: no control) -> the trainer's value."""
+    return None if value == "none" else value
+
+
+def _kd_options(config: dict) -> dict:
+    """teacher_rows, crossfit_folds and control from the top level and [kd] (each given once)."""
+    kd = dict(_table(config, "kd"))
+    unknown = sorted(set(kd) - set(KD_KEYS))
+    if unknown:
+        raise ValueError(f"unknown kd option(s) {', '.join(unknown)}; known: {', '.join(KD_KEYS)}")
+    for key in KD_KEYS:
+        if key in config:
+            if key in kd:
+                raise ValueError(f"{key} is given twice, at the top level and in [kd]: keep one")
+            kd[key] = config[key]
+    if "control" in kd:
+        kd["control"] = _control(kd["control"])
+    return kd
+
+
+def _axis(key: str) -> str:
+    """A sweep key's canonical axis name ("kd.control" -> "control"), or a ValueError."""
+    if key.startswith("kd.") and key[3:] in KD_KEYS:
+        return key[3:]
+    section, dot, field = key.partition(".")
+    if key in PLAIN_AXES or (dot and field and section in AXIS_SECTIONS and key != "data.name"):
+        return key
+    raise ValueError(f"sweep key {key!r} must be one of {', '.join(PLAIN_AXES)} (or 'kd.<key>'), or "
+                     f"'<section>.<field>' for a section among {', '.join(AXIS_SECTIONS)} (data.name excepted)")
+
+
+def _check_train(sections: dict) -> None:
+    """[train], [teacher] and [student]: each network's TrainConfig, the section named in errors."""
+    from cchmi.distill.trainer import TrainConfig
+
+    misplaced = sorted(set(sections["teacher"]) & set(KD_LOSS_FIELDS))
+    if misplaced:
+        raise ValueError(f"teacher.{misplaced[0]} has no effect (the teacher trains without KD): set it in "
+                         "[student] or [train]")
+    for name in ("train", "teacher", "student"):
+        values = sections["train"] if name == "train" else {**sections["train"], **sections[name]}
+        try:
+            TrainConfig.from_dict(values)
+        except (ValueError, TypeError) as exc:
+            raise type(exc)(f"[{name}] {exc}") from None
+
+
+def _check_point(pairing, p, sections: dict, kd: dict) -> None:
+    """A sweep point's options (pairing, p, the sections, the kd options), before any job runs."""
+    from cchmi.distill.trainer import SplitConfig
+
+    _check_pairing({"pairing": pairing, "p": p})
+    _check_train(sections)
     known = {f.name for f in fields(SplitConfig)}
-    unknown = sorted(set(split) - known)
+    unknown = sorted(set(sections["split"]) - known)
     if unknown:
         raise ValueError(f"unknown split option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-    SplitConfig(**split)
-    _check_data(data)
+    SplitConfig(**sections["split"])
+    _check_budget(sections["budget"])
+    _check_kd(kd)
+    _check_data(sections["data"])
 
 
 def _check_config(config: dict) -> dict:
@@ -184,8 +288,9 @@ def _check_config(config: dict) -> dict:
     check_name(config.get("name", "experiment"))
     data = dict(_table(config, "data"))
     _check_data(data)
-    for key in ("train", "split", "cch"):
+    for key in ("train", "teacher", "student", "split", "budget", "cch"):
         _table(config, key)
+    kd = _kd_options(config)
     seeds = config.get("seeds", 3)
     if isinstance(seeds, int) and not isinstance(seeds, bool):
         if seeds < 1:
@@ -202,13 +307,21 @@ def _check_config(config: dict) -> dict:
     if "pca" in cch:
         V.as_int(cch["pca"], "cch.pca", 1)
     _check_pairing(config)
-    sweep = _table(config, "sweep")
-    for key, values in sweep.items():
+    sweep = {}
+    for key, values in _table(config, "sweep").items():
         if not (isinstance(values, list) and values):
             raise ValueError(f"sweep.{key} must be a non-empty list of values")
-        if key not in ("pairing", "p") and not key.startswith(("train.", "data.", "split.")) or key == "data.name":
-            raise ValueError(f"sweep key {key!r} must be 'pairing', 'p', 'train.<field>', 'split.<field>' or "
-                             "'data.<option>'")
+        axis = _axis(key)
+        if axis in sweep:
+            raise ValueError(f"sweep axis {axis} is given twice (as {axis!r} and 'kd.{axis}'): keep one")
+        sweep[axis] = [_control(v) for v in values] if axis == "control" else values
+    report = _table(config, "report")
+    unknown = sorted(set(report) - REPORT_KEYS)
+    if unknown:
+        raise ValueError(f"unknown report option(s) {', '.join(unknown)}; known: {', '.join(sorted(REPORT_KEYS))}")
+    if "regime" in report and report["regime"] not in sweep:
+        axes = ", ".join(sweep) or "none: the config has no [sweep]"
+        raise ValueError(f"report.regime must be one of the sweep axes ({axes}); got {report['regime']!r}")
     pairs = _pairs(config.get("pairs", "all"), data)
     n_seeds = seeds if isinstance(seeds, int) else len(seeds)
     n_points = math.prod(len(values) for values in sweep.values())
@@ -218,7 +331,8 @@ def _check_config(config: dict) -> dict:
                          f"{n_seeds} seeds), over the limit of {limit} (set {MAX_JOBS_ENV} to raise it)")
     if isinstance(seeds, int):
         seeds = list(range(seeds))
-    return {**config, "data": data, "seeds": seeds, "sweep": sweep}
+    rest = {key: value for key, value in config.items() if key not in KD_KEYS}  # moved into [kd]
+    return {**rest, "data": data, "seeds": seeds, "sweep": sweep, "report": report, "kd": kd}
 
 
 def _pairs(pairs, data: dict) -> list[list[str]]:
@@ -293,35 +407,37 @@ def expand_jobs(config: dict) -> list[dict]:
     jobs = []
     for values in itertools.product(*(config["sweep"][k] for k in keys)):
         point = dict(zip(keys, values))
-        train = dict(config.get("train", {}))
-        split = dict(config.get("split", {}))
-        job_data = dict(data)
+        sections = {name: dict(config.get(name, {})) for name in AXIS_SECTIONS}
+        kd = dict(config["kd"])
         for k, v in point.items():
-            if k.startswith("train."):
-                train[k[6:]] = v
-            elif k.startswith("split."):
-                split[k[6:]] = v
-            elif k.startswith("data."):
-                job_data[k[5:]] = v
+            section, _, field = k.partition(".")
+            if field:
+                sections[section][field] = v
+            elif k in KD_KEYS:
+                kd[k] = v
         pairing, p = point.get("pairing", config.get("pairing", "aligned")), point.get("p", config.get("p", 0.0))
         try:
-            _check_point({"pairing": pairing, "p": p}, train, split, job_data)
+            _check_point(pairing, p, sections, kd)
         except (ValueError, TypeError) as exc:
             where = f" (sweep point {json.dumps(point, sort_keys=True)})" if point else ""
             raise type(exc)(f"{exc}{where}") from None
+        # Entries the config leaves empty stay out of the job, so that older configs keep their keys.
+        optional = {name: value for name, value in (("teacher", sections["teacher"]), ("student", sections["student"]),
+                                                    ("budget", sections["budget"]), ("kd", kd)) if value}
         for teacher, student in pairs:
             for seed in config["seeds"]:
                 job = {
-                    "data": job_data,
+                    "data": sections["data"],
                     "teacher_view": teacher,
                     "student_view": student,
                     "pairing": pairing,
                     "p": float(p),
-                    "train": train,
-                    "split": split,
+                    "train": sections["train"],
+                    "split": sections["split"],
                     "cch": dict(config.get("cch", {})),
                     "seed": seed,
                     "point": {k: v for k, v in point.items()},
+                    **optional,
                 }
                 job["key"] = hashlib.sha256(json.dumps(job, sort_keys=True).encode()).hexdigest()[:16]
                 jobs.append(job)
@@ -338,11 +454,16 @@ def run_job(job: dict, out: str, device=None, threads: int | None = None) -> dic
         torch.set_num_threads(threads)
     data = load_dataset(job["data"], job["seed"])
     cch = job["cch"]
+    if "teacher" in job or "student" in job:  # a TrainConfig each, over the shared [train]
+        networks = {f"{role}_train": TrainConfig.from_dict({**job["train"], **job.get(role, {})})
+                    for role in ("teacher", "student")}
+    else:
+        networks = {"train": TrainConfig.from_dict(job["train"])}
     summary = run_kd(
         data, job["teacher_view"], job["student_view"], pairing=job["pairing"], p=job["p"],
-        train=TrainConfig.from_dict(job["train"]), split=SplitConfig(**job["split"]), seed=job["seed"],
-        device=device, cch_representation=cch.get("representation", "logits"), cch_k=cch.get("k", 3),
-        cch_pca=cch.get("pca"), out_dir=Path(out) / "runs" / job["key"],
+        split=SplitConfig(**job["split"]), seed=job["seed"], device=device,
+        cch_representation=cch.get("representation", "logits"), cch_k=cch.get("k", 3), cch_pca=cch.get("pca"),
+        out_dir=Path(out) / "runs" / job["key"], **networks, **job.get("budget", {}), **job.get("kd", {}),
     )
     summary["job"] = job
     if distributed()[0] == 0:

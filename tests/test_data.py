@@ -55,3 +55,26 @@ def test_bundled_sample():
     assert s.x.shape == (2000, 2) and s.y.shape == (2000, 2)
     assert s.mi == pytest.approx(1.0)
     assert gaussian_mi(np.cov(np.hstack([s.x, s.y]).T), 2) == pytest.approx(1.0, abs=0.06)
+
+
+@pytest.mark.parametrize("seen,decisive,noise,label_noise", [
+    (3, 5, 0.5, 0.05), (1, 8, 2.0, 0.2), (4, 4, 1e-4, 0.05), (5, 6, 0.1, 0.0), (2, 2, 3.0, 1.0),
+])
+def test_binary_label_mi_quadrature_matches_monte_carlo(seen, decisive, noise, label_noise):
+    """The quadrature against a Monte Carlo mean of log 2 - h(P(Y=0 | X)) on the model's posterior
+    (1 - p) Phi(kappa g) + p/2, g ~ N(0, 1), including a near-deterministic label (noise 1e-4: kappa
+    ~ 1e4, a step the grid must resolve) and pure label noise (MI 0)."""
+    from cchmi.data.synthetic import binary_bayes_accuracy, binary_label_mi
+
+    rho2 = seen / (decisive * (1 + noise**2))
+    g = np.random.default_rng(0).standard_normal(200_000)
+    q = (1 - label_noise) * 0.5 * np.vectorize(math.erfc)(-math.sqrt(rho2 / (1 - rho2)) * g / math.sqrt(2)) \
+        + label_noise / 2
+    q = np.clip(q, 1e-300, 1 - 1e-16)
+    mc = np.log(2) + q * np.log(q) + (1 - q) * np.log1p(-q)
+    tolerance = 4 * mc.std() / math.sqrt(g.size) + 1e-12  # 4 standard errors
+    assert binary_label_mi(seen, decisive, noise, label_noise) == pytest.approx(mc.mean(), abs=tolerance)
+    # Sheppard's formula at the two ends: a modality that sees nothing, and one that sees every
+    # coordinate through no noise, on clean labels.
+    assert binary_bayes_accuracy(0, decisive, noise, label_noise) == pytest.approx(0.5)
+    assert binary_bayes_accuracy(decisive, decisive, 0.0, 0.0) == 1.0

@@ -1,5 +1,11 @@
-"""Offline multi-view datasets: the bundled UCI digits, the Fashion-MNIST reader (on fake IDX files)
-and the synthetic MFH-style generator with its known input MI."""
+"""Offline multi-view datasets: the bundled UCI digits, the Fashion-MNIST reader and its views (on fake
+IDX files) and the synthetic MFH-style generator with its known input MI and two-class Bayes facts.
+
+Tolerances:
+  MC_SE        Monte Carlo checks of closed forms allow 4 binomial / sampling standard errors.
+  BLUR_ABS     1e-6: our float32 blur against SciPy's float64 gaussian_filter (float32 rounding).
+  NOISE_REL    0.03: the measured s.d. of the student's added noise (n * 392 values, s.e. ~0.5%).
+"""
 
 from __future__ import annotations
 
@@ -10,8 +16,21 @@ import numpy as np
 import pytest
 
 import cchmi
-from cchmi.data.multiview import FASHION_VIEWS, MFEAT_VIEWS, load_fashion_mnist, load_mfeat
+from cchmi.data.multiview import (
+    FASHION_ALL_VIEWS,
+    FASHION_VIEWS,
+    MFEAT_VIEWS,
+    fashion_options,
+    fashion_views,
+    gaussian_blur,
+    load_fashion_mnist,
+    load_mfeat,
+)
 from cchmi.data.synthetic import mfh_classification
+
+MC_SE = 4.0
+BLUR_ABS = 1e-6
+NOISE_REL = 0.03
 
 MFEAT_DIMS = {"fourier": 76, "profile": 216, "karhunen_loeve": 64, "pixel": 240, "zernike": 47, "morphological": 6}
 
@@ -118,4 +137,151 @@ def test_mfh_structure_and_seeds():
 ])
 def test_mfh_errors(kwargs, message):
     with pytest.raises(ValueError, match=message):
+        mfh_classification(100, **kwargs)
+
+
+def _images(folder, prefix):
+    return np.frombuffer(gzip.open(folder / f"{prefix}-images-idx3-ubyte.gz").read(), np.uint8,
+                         offset=16).reshape(-1, 28, 28)
+
+
+@pytest.mark.parametrize("overlap", [0, 1, 7, 13, 14])
+def test_fashion_teacher_window_overlaps_student_half_by_overlap_rows(fake_fashion, overlap):
+    d = load_fashion_mnist(fake_fashion, split="train", views=["teacher", "student"], overlap=overlap)
+    images = _images(fake_fashion, "train").astype(np.float32) / 255.0
+    assert tuple(d.views) == ("teacher", "student")
+    assert d.views["teacher"].shape == d.views["student"].shape == (40, 14 * 28)
+    assert np.array_equal(d.views["teacher"], images[:, overlap : overlap + 14].reshape(40, -1))
+    assert np.array_equal(d.views["student"], images[:, 14:].reshape(40, -1))  # no blur, no noise
+    teacher_rows = range(*d.extra["teacher_rows"])
+    assert d.extra["student_rows"] == (14, 28) and teacher_rows == range(overlap, overlap + 14)
+    assert len(set(teacher_rows) & set(range(14, 28))) == overlap
+    assert d.image_shapes == {"teacher": (1, 14, 28), "student": (1, 14, 28)}
+
+
+def test_fashion_student_blur_matches_scipy_and_stays_in_its_half():
+    ndimage = pytest.importorskip("scipy.ndimage")
+    rng = np.random.default_rng(3)
+    images = rng.integers(0, 256, (5, 28, 28)).astype(np.uint8)
+    for sigma in (0.4, 1.0, 2.5, 7.0):  # 7: the kernel (radius 28) is wider than the half (14 rows)
+        student = fashion_views(images, ["student"], student_blur=sigma)["student"].reshape(5, 14, 28)
+        expected = ndimage.gaussian_filter(images[:, 14:].astype(np.float64) / 255.0, sigma, mode="reflect",
+                                           axes=(1, 2))
+        assert np.abs(student - expected).max() < BLUR_ABS
+    changed = images.copy()
+    changed[:, :14] = rng.integers(0, 256, (5, 14, 28))
+    assert np.array_equal(fashion_views(changed, ["student"], student_blur=3.0)["student"],
+                          fashion_views(images, ["student"], student_blur=3.0)["student"])
+    assert np.array_equal(gaussian_blur(images[:, 14:], 0.0), images[:, 14:].astype(np.float32))
+
+
+def test_fashion_student_noise_is_seeded(fake_fashion):
+    def load(**kw):
+        return load_fashion_mnist(fake_fashion, views=["student", "teacher"], overlap=5, **kw)
+
+    clean, a = load(), load(student_noise=0.3, student_blur=1.0, random_state=4)
+    again, other = (load(student_noise=0.3, student_blur=1.0, random_state=seed) for seed in (4, 5))
+    assert np.array_equal(a.views["student"], again.views["student"])
+    assert not np.array_equal(a.views["student"], other.views["student"])
+    assert np.array_equal(a.views["teacher"], clean.views["teacher"])  # the teacher is never blurred or noised
+    blurred = load(student_blur=1.0).views["student"]
+    assert np.std(a.views["student"] - blurred) == pytest.approx(0.3, rel=NOISE_REL)
+    # The subset of n images is the one drawn without noise (the noise comes after it).
+    assert np.array_equal(load(n=25, random_state=2).labels, load(n=25, random_state=2, student_noise=0.1).labels)
+    assert load_fashion_mnist(fake_fashion, views=FASHION_ALL_VIEWS).views.keys() == set(FASHION_ALL_VIEWS)
+
+
+@pytest.mark.parametrize("kwargs,error,message", [
+    (dict(overlap=15), ValueError, "overlap must be between 0 and 14"),
+    (dict(overlap=-1), ValueError, "overlap must be between 0 and 14"),
+    (dict(overlap=2.0), TypeError, "overlap must be an integer"),
+    (dict(student_blur=-0.5), ValueError, "student_blur must be a finite number >= 0"),
+    (dict(student_noise=-1.0), ValueError, "student_noise must be a finite number >= 0"),
+    (dict(student_blur=float("nan")), ValueError, "student_blur"),
+    (dict(views=["side"]), ValueError, "views must be a non-empty list"),
+    (dict(views="teacher"), ValueError, "views must be a non-empty list"),
+    (dict(views=[]), ValueError, "views must be a non-empty list"),
+    (dict(overlap=3), ValueError, "overlap shape"),
+    (dict(views=["teacher"], student_noise=0.2), ValueError, "student_noise shape"),
+])
+def test_fashion_view_option_errors(tmp_path, kwargs, error, message):
+    with pytest.raises(error, match=message):
+        fashion_options(**kwargs)
+    with pytest.raises(error, match=message):  # checked before any file is read
+        load_fashion_mnist(tmp_path / "nowhere", **kwargs)
+    assert fashion_options() == {"views": FASHION_VIEWS, "overlap": 0, "student_blur": 0.0, "student_noise": 0.0}
+
+
+def _teacher_bayes_predictions(d, seen):
+    """The two-class Bayes rule of the unmixed teacher view: the sign of sum_i s_i x_i over its decisive
+    copies, s = W[:, 0] - W[:, 1] (label 0 where the sum is positive)."""
+    s = np.sign(d.extra["weights"][:, 0] - d.extra["weights"][:, 1])
+    return (d.views["teacher"][:, :seen] @ s[:seen] < 0).astype(np.int64)
+
+
+def test_mfh_teacher_accuracy_is_held_across_shared_fractions():
+    n, target = 60_000, 0.75
+    se = math.sqrt(target * (1 - target) / n)
+    for student_only in (1, 3):
+        first = None
+        for fraction in (0.0, 0.5, 1.0):
+            d = mfh_classification(n, teacher_decisive=4, shared_fraction=fraction, student_only=student_only,
+                                   nuisance=1, teacher_accuracy=target, mix=False, random_state=7, task_seed=1)
+            assert d.extra["config"]["shared"] == 4 * fraction and d.extra["config"]["teacher_only"] == 4 - 4 * fraction
+            assert d.extra["teacher_bayes_accuracy"] == pytest.approx(target, abs=1e-12)
+            measured = np.mean(_teacher_bayes_predictions(d, 4) == d.labels)
+            assert abs(measured - target) < MC_SE * se
+            if first is None:
+                first = d
+            else:  # the teacher's view and the labels do not depend on the shared fraction
+                assert np.array_equal(d.views["teacher"], first.views["teacher"])
+                assert np.array_equal(d.labels, first.labels)
+                assert not np.array_equal(d.views["student"], first.views["student"])
+
+
+def test_mfh_student_accuracy_and_bayes_logit_mi_match_monte_carlo():
+    n = 60_000
+    d = mfh_classification(n, shared=2, teacher_only=1, student_only=2, nuisance=2, noise=0.8, teacher_noise=0.4,
+                           label_noise=0.1, mix=False, random_state=2)
+    s = np.sign(d.extra["weights"][:, 0] - d.extra["weights"][:, 1])
+    a_teacher = d.views["teacher"][:, :3] @ s[:3]
+    a_student = d.views["student"][:, :4] @ np.concatenate([s[:2], s[3:]])
+    acc = d.extra["student_bayes_accuracy"]
+    assert abs(np.mean((a_student < 0) == d.labels) - acc) < MC_SE * math.sqrt(acc * (1 - acc) / n)
+    # corr(a_T, a_S)^2 = shared^2 / (m_T (1 + noise_T^2) m_S (1 + noise_S^2)); the Bayes logits are
+    # increasing functions of a_T and a_S, so their MI is that of a Gaussian pair.
+    c2 = 4 / (3 * 1.16 * 4 * 1.64)
+    assert d.extra["mi_bayes_logits"] == pytest.approx(-0.5 * math.log(1 - c2), rel=1e-12)
+    corr_se = (1 - c2) / math.sqrt(n)  # of a sample correlation; of its square about 2 |corr| times that
+    assert np.corrcoef(a_teacher, a_student)[0, 1] ** 2 == pytest.approx(c2, abs=MC_SE * 2 * math.sqrt(c2) * corr_se)
+    assert d.extra["mi_inputs"] == pytest.approx(4 * -0.5 * math.log1p(-1 / (1.16 * 1.64)), rel=1e-12)
+    assert d.extra["config"]["teacher_noise"] == 0.4
+    three = mfh_classification(100, n_classes=3)
+    assert three.extra["teacher_bayes_accuracy"] is None and three.extra["mi_bayes_logits"] is None
+
+
+def test_mfh_calibrated_noise_tracks_the_hidden_coordinates():
+    """More student-only coordinates hide more of the label from the teacher: the calibrated teacher
+    noise falls so that the Bayes accuracy stays at the target."""
+    noises = [mfh_classification(2, teacher_decisive=4, shared_fraction=0.5, student_only=k, teacher_accuracy=0.7,
+                                 label_noise=0.0).extra["config"]["teacher_noise"] for k in (0, 1, 2, 4)]
+    assert all(a > b for a, b in zip(noises, noises[1:]))
+
+
+@pytest.mark.parametrize("kwargs,error,message", [
+    (dict(teacher_decisive=4), ValueError, "go together"),
+    (dict(teacher_decisive=4, shared_fraction=0.5, shared=2), ValueError, "not both"),
+    (dict(teacher_decisive=4, shared_fraction=0.3), ValueError, "multiple of 1/4"),
+    (dict(teacher_decisive=0, shared_fraction=0.0), ValueError, "teacher_decisive must be >= 1"),
+    (dict(teacher_decisive=4, shared_fraction=1.5), ValueError, "shared_fraction must be a finite number in"),
+    (dict(teacher_accuracy=0.99), ValueError, r"teacher_accuracy must be in \(0.5, 0.816667\)"),
+    (dict(teacher_accuracy=0.5), ValueError, "teacher_accuracy must be"),
+    (dict(teacher_accuracy=0.7, teacher_noise=0.3), ValueError, "not both"),
+    (dict(teacher_accuracy=0.7, n_classes=3), ValueError, "needs n_classes=2"),
+    (dict(teacher_accuracy=0.7, shared=0, teacher_only=0), ValueError, "sees a decisive coordinate"),
+    (dict(teacher_noise=0.0), ValueError, "teacher_noise must be"),
+    (dict(teacher_noise="0.3"), TypeError, "teacher_noise must be"),
+])
+def test_mfh_layout_and_calibration_errors(kwargs, error, message):
+    with pytest.raises(error, match=message):
         mfh_classification(100, **kwargs)

@@ -2,7 +2,7 @@
 
 * :func:`load_mfeat`: UCI Multiple Features, bundled (2000 handwritten digits, six views).
 * :func:`load_fashion_mnist`: Fashion-MNIST from Debian's ``dataset-fashion-mnist`` package, cut into
-  four views of each image.
+  views of each image: four fixed ones, and a teacher/student pair whose shared rows are swept.
 * :func:`cchmi.data.synthetic.mfh_classification`: the synthetic generator with known input MI.
 """
 
@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from cchmi import _validate as V
+
 MFEAT_VIEWS = ("fourier", "profile", "karhunen_loeve", "pixel", "zernike", "morphological")
 MFEAT_CITATION = (
     "R. Duin. Multiple Features [Dataset]. UCI Machine Learning Repository, 1998. "
@@ -26,6 +28,9 @@ MFEAT_CITATION = (
     "recognition by combined classifiers', Kybernetika 34(4):381-386, 1998."
 )
 FASHION_VIEWS = ("top", "bottom", "thumbnail", "fourier")
+FASHION_KD_VIEWS = ("teacher", "student")
+FASHION_ALL_VIEWS = FASHION_VIEWS + FASHION_KD_VIEWS
+FASHION_HALF = 14  # rows in a half image, in the student's view and in the teacher's window
 FASHION_DEFAULT_ROOT = "/usr/share/datasets/fashion-mnist"
 FASHION_FILES = {
     "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
@@ -114,31 +119,101 @@ def _read_idx(path: Path, ndim: int) -> np.ndarray:
     return body.reshape(shape)
 
 
-def fashion_views(images: np.ndarray) -> dict:
-    """Four views of (n, 28, 28) uint8 images, each scaled to [0, 1]-like ranges and flattened:
-    top and bottom halves (14 x 28 pixels each), a 7 x 7 thumbnail (4 x 4 average pooling) and the
-    magnitudes of the 8 x 8 lowest 2-D Fourier frequencies (log1p, translation invariant)."""
+def gaussian_blur(images: np.ndarray, sigma: float) -> np.ndarray:
+    """Each (H, W) image of a (n, H, W) stack blurred with a Gaussian of s.d. `sigma` pixels (float32):
+    separable, kernel truncated at 4 sigma and normalised, edges mirrored (... b a | a b ...: SciPy's
+    ``gaussian_filter(mode="reflect")``); an image's blur uses its own pixels only. sigma 0: a copy."""
+    sigma = V.as_real(sigma, "sigma", 0)
+    out = np.array(images, dtype=np.float32)
+    if sigma == 0.0:
+        return out
+    radius = int(4.0 * sigma + 0.5)
+    taps = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
+    taps /= taps.sum()
+    for axis in (1, 2):
+        pad = [(0, 0)] * 3
+        pad[axis] = (radius, radius)
+        padded = np.pad(out, pad, mode="symmetric")
+        size = out.shape[axis]
+        out = sum(np.float32(t) * padded.take(np.arange(i, i + size), axis=axis) for i, t in enumerate(taps))
+    return out.astype(np.float32)
+
+
+def fashion_options(views=None, overlap: int = 0, student_blur: float = 0.0, student_noise: float = 0.0) -> dict:
+    """The checked view options of :func:`load_fashion_mnist` (also used by config checks, which have
+    no images): views (None: :data:`FASHION_VIEWS`) as a tuple, overlap, student_blur, student_noise.
+    An option that shapes the "teacher" or "student" view is refused away from its default when that
+    view is not asked for (it would be ignored)."""
+    names = FASHION_VIEWS if views is None else views
+    if isinstance(names, str) or not names or any(v not in FASHION_ALL_VIEWS for v in names):
+        raise ValueError(f"views must be a non-empty list of {', '.join(FASHION_ALL_VIEWS)}; got {views!r}")
+    names = tuple(names)
+    overlap = V.as_int(overlap, "overlap", 0, FASHION_HALF, " (rows of the student's half the teacher also sees)")
+    student_blur = V.as_real(student_blur, "student_blur", 0, reason=" (a Gaussian s.d. in pixels)")
+    student_noise = V.as_real(student_noise, "student_noise", 0, reason=" (a noise s.d. on the [0, 1] pixel scale)")
+    unused = [name for name, value, view in (("overlap", overlap != 0, "teacher"),
+                                             ("student_blur", student_blur != 0.0, "student"),
+                                             ("student_noise", student_noise != 0.0, "student"))
+              if value and view not in names]
+    if unused:
+        raise ValueError(f"{', '.join(unused)} shape(s) the 'teacher'/'student' views, which views={list(names)} "
+                         "does not include")
+    return {"views": names, "overlap": overlap, "student_blur": student_blur, "student_noise": student_noise}
+
+
+def fashion_views(images: np.ndarray, views=None, *, overlap: int = 0, student_blur: float = 0.0,
+                  student_noise: float = 0.0, random_state=0) -> dict:
+    """Views of (n, 28, 28) uint8 images, each scaled to [0, 1]-like ranges and flattened; `views`
+    picks them (None: :data:`FASHION_VIEWS`, the first four):
+
+    * top and bottom halves (rows 0-13 and 14-27, 14 x 28 pixels each);
+    * thumbnail: 7 x 7 (4 x 4 average pooling); fourier: log1p magnitudes of the 8 x 8 lowest 2-D
+      Fourier frequencies (translation invariant);
+    * the KD pair: "student", the bottom half (rows 14-27) blurred (:func:`gaussian_blur`, sigma
+      `student_blur`, on the half alone, so no pixel of rows 0-13 reaches it) and then with independent
+      N(0, student_noise^2) noise added to every pixel (not clipped; drawn from `random_state`);
+      "teacher", the clean 14-row window of rows overlap .. overlap + 13, which shares exactly `overlap`
+      rows (0 to 14) with the student's half: 0 is the top half, 14 the bottom half itself.
+    """
+    opts = fashion_options(views, overlap, student_blur, student_noise)
     x = images.astype(np.float32) / 255.0
     n = x.shape[0]
-    top, bottom = x[:, :14, :], x[:, 14:, :]
-    thumb = x.reshape(n, 7, 4, 7, 4).mean(axis=(2, 4))
-    spectrum = np.abs(np.fft.fft2(x))[:, :8, :8]
-    return {
-        "top": top.reshape(n, -1),
-        "bottom": bottom.reshape(n, -1),
-        "thumbnail": thumb.reshape(n, -1),
-        "fourier": np.log1p(spectrum).astype(np.float32).reshape(n, -1),
-    }
+    made = {}
+    for name in opts["views"]:
+        if name == "top":
+            view = x[:, :FASHION_HALF, :]
+        elif name == "bottom":
+            view = x[:, FASHION_HALF:, :]
+        elif name == "thumbnail":
+            view = x.reshape(n, 7, 4, 7, 4).mean(axis=(2, 4))
+        elif name == "fourier":
+            view = np.log1p(np.abs(np.fft.fft2(x))[:, :8, :8]).astype(np.float32)
+        elif name == "teacher":
+            view = x[:, opts["overlap"] : opts["overlap"] + FASHION_HALF, :]
+        else:  # student
+            view = gaussian_blur(x[:, FASHION_HALF:, :], opts["student_blur"])
+            if opts["student_noise"]:
+                noise = np.random.default_rng(random_state).standard_normal(view.shape, dtype=np.float32)
+                view = view + np.float32(opts["student_noise"]) * noise
+        made[name] = view.reshape(n, -1)
+    return made
 
 
-def load_fashion_mnist(root=None, split: str = "all", n: int | None = None, random_state=0) -> MultiView:
-    """Fashion-MNIST (70 000 28x28 images of 10 clothing classes) as four views per image (see
+def load_fashion_mnist(root=None, split: str = "all", n: int | None = None, random_state=0, *, views=None,
+                       overlap: int = 0, student_blur: float = 0.0, student_noise: float = 0.0) -> MultiView:
+    """Fashion-MNIST (70 000 28x28 images of 10 clothing classes) as views of each image (see
     :func:`fashion_views`). Read from `root`, else $CCHMI_FASHION_MNIST, else Debian's location
     /usr/share/datasets/fashion-mnist (``apt-get install dataset-fashion-mnist``).
 
     split : "train" (60 000), "test" (10 000) or "all" (70 000, train first).
     n : keep a uniformly random subset of n images (seeded by random_state); None keeps all.
+    views : names from :data:`FASHION_ALL_VIEWS`; None: the four of :data:`FASHION_VIEWS`.
+    overlap, student_blur, student_noise : shape the "teacher" and "student" views
+    (:func:`fashion_views`); the student's noise is drawn from random_state after the subset.
+    ``extra`` records the rows each of those views covers (``teacher_rows``, ``student_rows``: first
+    and last + 1) and the options.
     """
+    opts = fashion_options(views, overlap, student_blur, student_noise)
     folder = Path(root or os.environ.get("CCHMI_FASHION_MNIST") or FASHION_DEFAULT_ROOT)
     if split not in ("train", "test", "all"):
         raise ValueError(f"split must be 'train', 'test' or 'all', got {split!r}")
@@ -159,18 +234,26 @@ def load_fashion_mnist(root=None, split: str = "all", n: int | None = None, rand
         images.append(img)
         labels.append(lab)
     images, labels = np.concatenate(images), np.concatenate(labels).astype(np.int64)
+    rng = np.random.default_rng(random_state)
     if n is not None:
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 20 <= n <= labels.size:
             raise ValueError(f"n must be an integer between 20 and {labels.size}, got {n!r}")
-        rng = np.random.default_rng(random_state)
         keep = np.sort(rng.permutation(labels.size)[:n])
         images, labels = images[keep], labels[keep]
+    half = (1, FASHION_HALF, 28)
+    shapes = {"top": half, "bottom": half, "thumbnail": (1, 7, 7), "teacher": half, "student": half}
+    teacher_rows = (opts["overlap"], opts["overlap"] + FASHION_HALF)
+    extra = dict(opts, views=list(opts["views"]), teacher_rows=teacher_rows,
+                 student_rows=(FASHION_HALF, 2 * FASHION_HALF))
     return MultiView(
         name="fashion_mnist",
-        views=fashion_views(images),
+        views=fashion_views(images, random_state=rng, **opts),
         labels=labels,
-        description=f"Fashion-MNIST ({split}, n={labels.size}): four views of each image",
+        description=(f"Fashion-MNIST ({split}, n={labels.size}): views {', '.join(opts['views'])}; teacher window "
+                     f"rows {teacher_rows[0]}-{teacher_rows[1] - 1}, student half rows 14-27 with blur "
+                     f"{opts['student_blur']:g} and noise {opts['student_noise']:g}"),
         citation=FASHION_CITATION,
         licence="MIT",
-        image_shapes={"top": (1, 14, 28), "bottom": (1, 14, 28), "thumbnail": (1, 7, 7)},
+        image_shapes={k: v for k, v in shapes.items() if k in opts["views"]},
+        extra=extra,
     )

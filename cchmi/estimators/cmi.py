@@ -12,11 +12,11 @@ from cchmi._special import digamma, digamma_int
 from cchmi.estimators import interval
 from cchmi.estimators.base import KnnEstimator
 from cchmi.estimators.ksg import warn_if_tied
-from cchmi.estimators.options import COMMON, INTERVAL, KnnOptions, knn_api
+from cchmi.estimators.options import COMMON, INTERVAL, SHARDED, KnnOptions, knn_api
 from cchmi.estimators.problem import prepare
 from cchmi.results import MIResult
 
-FIELDS = ("k",) + COMMON + INTERVAL
+FIELDS = ("k",) + COMMON + INTERVAL + SHARDED
 TIES = ("jitter", "none")
 
 
@@ -27,7 +27,18 @@ def cmi_nats(be: ops.Backend, x, y, z, k: int, ties: str) -> float:
     warn_if_tied(be, eps, ties, x.dtype)
     nxz, nyz = map(be.host, ops.count_pair(be, be.hstack(x, z), be.hstack(y, z), eps, eps, False))
     nz = be.host(ops.count_within(be, z, eps, False))
-    return float(digamma(k) - np.mean(digamma_int(nxz + 1) + digamma_int(nyz + 1) - digamma_int(nz + 1)))
+    return cmi_from_sums(cmi_sums(nxz, nyz, nz), nxz.shape[0], k)
+
+
+def cmi_sums(nxz, nyz, nz) -> np.ndarray:
+    """The sum over rows of the Frenzel-Pompe terms from these rows' strict counts in the (x, z),
+    (y, z) and z subspaces. Sums of row subsets add up."""
+    return np.array([np.sum(digamma_int(nxz + 1) + digamma_int(nyz + 1) - digamma_int(nz + 1))])
+
+
+def cmi_from_sums(sums: np.ndarray, n: int, k: int) -> float:
+    """I(X; Y | Z) in nats from the row sums of all n rows (cmi_sums)."""
+    return float(digamma(k) - sums[0] / n)
 
 
 @knn_api("x", "y", "z", fields=FIELDS)

@@ -13,11 +13,11 @@ from cchmi import ops
 from cchmi._special import digamma
 from cchmi.estimators import interval
 from cchmi.estimators.base import KnnEstimator
-from cchmi.estimators.options import COMMON, INTERVAL, KnnOptions, knn_api
+from cchmi.estimators.options import COMMON, INTERVAL, SHARDED, KnnOptions, knn_api
 from cchmi.estimators.problem import prepare
 from cchmi.results import MIResult
 
-FIELDS = ("k",) + COMMON + INTERVAL
+FIELDS = ("k",) + COMMON + INTERVAL + SHARDED
 TIES = ("jitter", "none")
 
 
@@ -27,12 +27,20 @@ def entropy_nats(be: ops.Backend, x, k: int, ties: str) -> float:
     dist, _ = ops.knn(be, x, k)
     eps = be.host(dist[:, k - 1]).astype(np.float64)
     if np.any(eps == 0):
-        raise ValueError(
-            f"{int(np.count_nonzero(eps == 0))} points have their k-th neighbour at distance 0 (duplicated rows): "
-            "the differential entropy estimate would be -inf. Use ties='jitter' (the default) or a larger k"
-            + (" or dtype='float64'" if ties == "jitter" else "")
-        )
-    return float(digamma(n) - digamma(k) + d * math.log(2.0) + d * np.mean(np.log(eps)))
+        raise zero_distance_error(int(np.count_nonzero(eps == 0)), ties)
+    return entropy_from_sums(np.array([np.sum(np.log(eps))]), n, d, k)
+
+
+def zero_distance_error(zeros: int, ties: str) -> ValueError:
+    return ValueError(
+        f"{zeros} points have their k-th neighbour at distance 0 (duplicated rows): the differential entropy "
+        "estimate would be -inf. Use ties='jitter' (the default) or a larger k" + (" or dtype='float64'" if ties == "jitter" else "")
+    )
+
+
+def entropy_from_sums(sums: np.ndarray, n: int, d: int, k: int) -> float:
+    """H in nats (before the log scale) from the sum over all n rows of log eps_i (d columns)."""
+    return float(digamma(n) - digamma(k) + d * math.log(2.0) + d * (sums[0] / n))
 
 
 @knn_api("x", fields=FIELDS)

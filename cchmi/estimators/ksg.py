@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -14,12 +16,12 @@ from cchmi import ops
 from cchmi._special import digamma, digamma_int
 from cchmi.estimators import interval
 from cchmi.estimators.base import KnnEstimator
-from cchmi.estimators.options import COMMON, INTERVAL, KnnOptions, knn_api
-from cchmi.estimators.problem import prepare, prepare_arrays
+from cchmi.estimators.options import COMMON, INTERVAL, SHARDED, KnnOptions, knn_api
+from cchmi.estimators.problem import prepare, prepare_arrays, resolve_backend
 from cchmi.ops.knn import check_k
 from cchmi.results import MIResult
 
-FIELDS = ("k", "variant") + COMMON + INTERVAL
+FIELDS = ("k", "variant") + COMMON + INTERVAL + SHARDED
 # Elements of the stacked (B, m, dx + dy) problems sent to a device backend in one launch.
 _BATCH_ELEMENTS = 1 << 26
 
@@ -42,6 +44,25 @@ def warn_if_tied(be: ops.Backend, rho, ties: str, dtype) -> None:
             )
 
 
+def ksg_sums(n: int, nx, ny, variant: int, ties: str, k_i=None) -> np.ndarray:
+    """The sums over rows of a KSG estimate, from the marginal counts nx, ny of these rows (and,
+    with ties="exact", their k_i), n the problem's size: the only part of the formula that needs
+    the rows. Sums of row subsets add up (sharded execution: cchmi.distributed)."""
+    if ties == "exact":
+        return np.array([np.sum(digamma(k_i) + math.log(n) - np.log(nx + 1.0) - np.log(ny + 1.0))])
+    shift = 1 if variant == 1 else 0
+    return np.array([np.sum(digamma_int(nx + shift) + digamma_int(ny + shift))])
+
+
+def ksg_from_sums(sums: np.ndarray, n: int, k: int, variant: int, ties: str) -> float:
+    """The KSG estimate in nats from the row sums of all n rows (ksg_sums)."""
+    if ties == "exact":
+        return float(sums[0] / n)
+    if variant == 1:
+        return float(digamma(k) + digamma(n) - sums[0] / n)
+    return float(digamma(k) - 1.0 / k + digamma(n) - sums[0] / n)
+
+
 def ksg_nats(be: ops.Backend, x, y, k: int, variant: int, ties: str) -> float:
     """KSG-1 / KSG-2 (or Gao et al. with ties="exact") in nats on prepared arrays of one problem."""
     n = x.shape[0]
@@ -54,13 +75,13 @@ def ksg_nats(be: ops.Backend, x, y, k: int, variant: int, ties: str) -> float:
         if zero.any():
             k_i[zero] = be.host(ops.count_within(be, joint, rho, True))[zero]
         nx, ny = map(be.host, ops.count_pair(be, x, y, rho, rho, True))
-        return float(np.mean(digamma(k_i) + math.log(n) - np.log(nx + 1.0) - np.log(ny + 1.0)))
+        return ksg_from_sums(ksg_sums(n, nx, ny, variant, ties, k_i), n, k, variant, ties)
     warn_if_tied(be, rho, ties, x.dtype)
     if variant == 1:
         nx, ny = map(be.host, ops.count_pair(be, x, y, rho, rho, False))
-        return float(digamma(k) + digamma(n) - np.mean(digamma_int(nx + 1) + digamma_int(ny + 1)))
-    nx, ny = map(be.host, ops.count_pair(be, x, y, be.extent(x, idx), be.extent(y, idx), True))
-    return float(digamma(k) - 1.0 / k + digamma(n) - np.mean(digamma_int(nx) + digamma_int(ny)))
+    else:
+        nx, ny = map(be.host, ops.count_pair(be, x, y, be.extent(x, idx), be.extent(y, idx), True))
+    return ksg_from_sums(ksg_sums(n, nx, ny, variant, ties), n, k, variant, ties)
 
 
 def ksg1_stacked(be: ops.Backend, xs, ys, k: int, ties: str) -> np.ndarray:
@@ -122,6 +143,11 @@ def ksg_mi(x, y, opts: KnnOptions) -> MIResult:
         takes cuda, then triton, for CUDA tensors and for host problems of 50,000+ points when a
         GPU is visible, else cpu (cchmi.ops.registry). The one that ran is in ``result.backend``.
     confidence : e.g. 0.95 for a standard error and interval from ``n_subsamples`` half-samples.
+    devices : None, or a list of devices (CUDA ordinals, "cuda:1", "cpu", torch.device) to split
+        the kNN and counting ops over, in this process (replicate mode of :mod:`cchmi.distributed`:
+        every device holds the points and answers interleaved tiles of queries, one thread each;
+        needs torch; ``backend`` stays "auto"). Counts and neighbours equal one device's; the
+        estimate is the same. Across processes and machines, see :mod:`cchmi.distributed`.
 
     Returns
     -------
@@ -162,7 +188,7 @@ def _problems(a, name: str) -> list:
     return [V.as_kernel_samples(p, f"{name}[{b}]") for b, p in enumerate(parts)]
 
 
-@knn_api("x", "y", fields=("k", "variant") + COMMON)
+@knn_api("x", "y", fields=("k", "variant") + COMMON + SHARDED)
 def ksg_mi_batch(x, y, opts: KnnOptions) -> list[MIResult]:
     """KSG estimates of many problems over the same number of samples: I(X_b; Y_b) for b = 1..B.
 
@@ -171,7 +197,10 @@ def ksg_mi_batch(x, y, opts: KnnOptions) -> list[MIResult]:
         teachers, say). Every problem is standardised and jittered on its own.
     On the cuda and triton backends, KSG-1 problems (``ties`` "jitter" or "none") run as batched
     launches: one kNN launch and one counting launch per chunk of problems, instead of one per
-    problem. Elsewhere the problems run one after another. Other parameters as in :func:`ksg_mi`.
+    problem. Elsewhere the problems run one after another. With ``devices=[...]`` the problems are
+    spread over the devices (problem b on device b mod D, one thread per device, no communication)
+    and give the estimates of ``devices=None`` on the cpu backend. Other parameters as in
+    :func:`ksg_mi`.
 
     Returns one MIResult per problem; its ``seconds`` is the batch's wall time divided by B. With
     ``ties="none"`` each estimate equals ``ksg_mi`` on that problem alone; with jitter the noise
@@ -191,12 +220,17 @@ def ksg_mi_batch(x, y, opts: KnnOptions) -> list[MIResult]:
             raise ValueError(f"every problem needs the shapes of the first: x[{i}] is {tuple(xa.shape)} and y[{i}] "
                              f"is {tuple(ya.shape)}, not {tuple(xs[0].shape)} and {tuple(ys[0].shape)}")
     n = xs[0].shape[0]
-    be = ops.resolve(opts.backend, device=ops.input_device(*xs, *ys), n=n)
+    be = resolve_backend(opts, [*xs, *ys], n)
     k = check_k(be, opts.k, n)
     rng = V.as_rng(opts.random_state)
     dtype = V.working_dtype(opts.dtype, *xs, *ys)
     prepared = [prepare_arrays(be, {"x": xa, "y": ya}, opts, dtype, rng)[0] for xa, ya in zip(xs, ys)]
-    if batchable(be, opts.variant, opts.ties):
+    if opts.devices is not None:
+        backends = [resolve_backend(dataclasses.replace(opts, devices=(d,)), [], n) for d in opts.devices]
+        with ThreadPoolExecutor(len(backends)) as pool:
+            nats = np.array(list(pool.map(
+                lambda i: ksg_nats(backends[i % len(backends)], *prepared[i], k, opts.variant, opts.ties), range(b))))
+    elif batchable(be, opts.variant, opts.ties):
         step = _per_launch(n, xs[0].shape[1] + ys[0].shape[1])
         nats = np.concatenate([
             ksg1_stacked(be, be.stack([p[0] for p in prepared[s:s + step]]),

@@ -14,11 +14,11 @@ from cchmi._special import digamma, digamma_int
 from cchmi.estimators import interval
 from cchmi.estimators.base import KnnEstimator
 from cchmi.estimators.ksg import warn_if_tied
-from cchmi.estimators.options import COMMON, INTERVAL, KnnOptions, knn_api
+from cchmi.estimators.options import COMMON, INTERVAL, SHARDED, KnnOptions, knn_api
 from cchmi.estimators.problem import prepare
 from cchmi.results import MIResult
 
-FIELDS = ("k",) + COMMON + INTERVAL
+FIELDS = ("k",) + COMMON + INTERVAL + SHARDED
 
 
 def estimator_name(ties: str) -> str:
@@ -28,7 +28,11 @@ def estimator_name(ties: str) -> str:
 def class_sizes(codes: np.ndarray, name: str) -> np.ndarray:
     """Class sizes of label codes; needs two classes with 2+ samples, warns about singletons
     (they have no same-class neighbour and are left out of the estimate)."""
-    sizes = np.bincount(codes)
+    return check_class_sizes(np.bincount(codes), name)
+
+
+def check_class_sizes(sizes: np.ndarray, name: str) -> np.ndarray:
+    """class_sizes' checks on the sizes themselves (sharded labels: sizes from an all-reduce)."""
     if np.count_nonzero(sizes >= 2) < 2:
         raise ValueError(f"{name} needs at least two classes with 2 or more samples each")
     singletons = int(np.count_nonzero(sizes == 1))
@@ -36,7 +40,7 @@ def class_sizes(codes: np.ndarray, name: str) -> np.ndarray:
         warnings.warn(
             f"{name}: {singletons} classes have a single sample; those samples are left out of the estimate",
             RuntimeWarning,
-            stacklevel=4,
+            stacklevel=5,
         )
     return sizes
 
@@ -64,10 +68,27 @@ def mixed_nats(be: ops.Backend, x, codes: np.ndarray, k: int, ties: str) -> floa
     class_size = np.bincount(codes)[codes].astype(np.float64)
     if ties == "exact":  # Gao et al. with the label as a discrete coordinate
         nx = be.host(ops.count_within(be, x, radius, True))
-        return float(np.mean(digamma(k_i) + math.log(n) - np.log(nx + 1.0) - np.log(class_size)))
+        return mixed_from_sums(mixed_sums(n, k_i, class_size, nx, ties), n, ties)
     warn_if_tied(be, radius, ties, x.dtype)
-    m = be.host(ops.count_within(be, x, radius, False)) + 1  # + 1: the point itself, as in Ross (2014)
-    return float(digamma(n) + np.mean(digamma(k_i)) - np.mean(digamma(class_size)) - np.mean(digamma_int(m)))
+    counts = be.host(ops.count_within(be, x, radius, False))
+    return mixed_from_sums(mixed_sums(n, k_i, class_size, counts, ties), n, ties)
+
+
+def mixed_sums(n: int, k_i, class_size, counts, ties: str) -> np.ndarray:
+    """The sums over rows of Ross's estimate (Gao's with ties="exact") from these rows' k_i, class
+    sizes and counts within their radius (strict; inclusive with ties="exact"), n the number of
+    rows of the problem (singleton classes left out). Sums of row subsets add up."""
+    if ties == "exact":
+        return np.array([np.sum(digamma(k_i) + math.log(n) - np.log(counts + 1.0) - np.log(class_size))])
+    m = counts + 1  # + 1: the point itself, as in Ross (2014)
+    return np.array([np.sum(digamma(k_i)), np.sum(digamma(class_size)), np.sum(digamma_int(m))])
+
+
+def mixed_from_sums(sums: np.ndarray, n: int, ties: str) -> float:
+    """Ross's (or Gao's) estimate in nats from the row sums of all n rows (mixed_sums)."""
+    if ties == "exact":
+        return float(sums[0] / n)
+    return float(digamma(n) + sums[0] / n - sums[1] / n - sums[2] / n)
 
 
 @knn_api("x", "labels", fields=FIELDS)

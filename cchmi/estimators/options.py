@@ -41,6 +41,7 @@ class KnnOptions:
     backend: str = "auto"
     confidence: float | None = None
     n_subsamples: int = 20
+    devices: object = None
 
     def validated(self, ties_allowed: tuple[str, ...] = TIES) -> KnnOptions:
         """The same options with every value checked (k only for its type: its range needs n)."""
@@ -60,6 +61,10 @@ class KnnOptions:
         V.check_random_state(self.random_state)
         if not isinstance(self.backend, str):
             raise TypeError(f"backend must be a string such as 'auto' or 'cpu', got {self.backend!r}")
+        devices = check_devices(self.devices)
+        if devices is not None and self.backend != "auto":
+            raise ValueError(f"devices= runs the sharded kNN and counting ops of cchmi.distributed, not a backend: "
+                             f"leave backend='auto' (got backend={self.backend!r})")
         return dataclasses.replace(
             self,
             k=int(self.k),
@@ -69,6 +74,7 @@ class KnnOptions:
             base=V.check_base(self.base),
             confidence=V.check_confidence(self.confidence),
             n_subsamples=V.as_int(self.n_subsamples, "n_subsamples", 2),
+            devices=devices,
         )
 
     def noise_for(self, dtype: np.dtype) -> float:
@@ -84,8 +90,27 @@ def check_noise(noise) -> float:
     return float(noise)
 
 
+def check_devices(devices) -> tuple | None:
+    """None, or a non-empty list or tuple of devices as torch names them: CUDA ordinals (int >= 0),
+    strings ("cuda:1", "cpu") or torch.device objects; returned as a tuple. A device may repeat
+    (virtual shards on one device). Whether they exist is checked where torch is imported."""
+    if devices is None:
+        return None
+    if not isinstance(devices, (list, tuple)) or not devices:
+        raise TypeError(f"devices must be None or a non-empty list of devices (e.g. [0, 1] or ['cuda:0', 'cpu']), "
+                        f"got {devices!r}")
+    for i, device in enumerate(devices):
+        if isinstance(device, (bool, np.bool_)) or not (isinstance(device, (numbers.Integral, str))
+                                                         or hasattr(device, "type")):
+            raise TypeError(f"devices[{i}] must be a CUDA ordinal, a device name or a torch.device, got {device!r}")
+        if isinstance(device, numbers.Integral) and device < 0:
+            raise ValueError(f"devices[{i}] must be a CUDA ordinal >= 0, got {device!r}")
+    return tuple(devices)
+
+
 # The option sets of the estimators.
 INTERVAL = ("confidence", "n_subsamples")
+SHARDED = ("devices",)
 COMMON = ("ties", "noise", "standardize", "base", "dtype", "random_state", "backend")
 _DEFAULTS = {f.name: f.default for f in dataclasses.fields(KnnOptions)}
 

@@ -15,6 +15,7 @@ import numpy as np
 
 from cchmi import _validate as V
 from cchmi import ops
+from cchmi._extras import require
 from cchmi.estimators.options import KnnOptions
 from cchmi.ops.knn import check_k
 
@@ -54,12 +55,23 @@ def prepare(samples: dict, opts: KnnOptions, *, labels: tuple[str, object] | Non
         codes, _ = V.as_labels(labels[1], labels[0], first.shape[0])
         lengths[labels[0]] = codes
     n = V.same_length(**lengths)
-    be = ops.resolve(opts.backend, device=ops.input_device(*samples.values()), n=n)
+    be = resolve_backend(opts, samples.values(), n)
     k = check_k(be, opts.k, n)
     rng = V.as_rng(opts.random_state)
     dtype = V.working_dtype(opts.dtype, *samples.values())
     arrays, log_scale = prepare_arrays(be, samples, opts, dtype, rng)
     return Problem(arrays=arrays, n=n, k=k, be=be, rng=rng, opts=opts, log_scale=log_scale, codes=codes)
+
+
+def resolve_backend(opts: KnnOptions, arrays, n: int) -> ops.Backend:
+    """The backend of validated options: the sharded ops of cchmi.distributed over
+    ``opts.devices`` when given, else ``ops.resolve(opts.backend, ...)``."""
+    if opts.devices is not None:
+        require("torch", "torch", "devices=")
+        from cchmi.distributed.local import ShardedBackend
+
+        return ShardedBackend(opts.devices)
+    return ops.resolve(opts.backend, device=ops.input_device(*arrays), n=n)
 
 
 def prepare_arrays(be: ops.Backend, samples: dict, opts: KnnOptions, dtype: np.dtype, rng) -> tuple[list, float]:

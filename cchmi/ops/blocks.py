@@ -1,0 +1,158 @@
+"""Query-block x reference-block kNN and counting in torch: the local work of sharded execution.
+
+Sharded execution (:mod:`cchmi.distributed`) splits a problem's queries over devices or processes
+and lets every query see every reference point, one block at a time. Two updates do the work:
+
+* :func:`knn_update`: a running top-k per query, merged with one more reference block;
+* :func:`count_update`: per-query counts of the reference points of one more block within a
+  radius, in one or several subspaces at once.
+
+Points carry their *global* row index (their row in the unsharded problem), so the result does
+not depend on how the points were split: a point never counts itself (equal global index), and
+the k nearest are ordered by (distance, global index), the kernels' order (:mod:`cchmi.ops`).
+
+Exactness: distances are max-norm in the points' dtype, ``max_c |q_c - r_c|``: one rounding (the
+subtraction), then exact operations (abs, max). Any correct code computes the same bits on the
+same prepared arrays, so k-th neighbour distances, neighbour indices (ties by global index) and
+counts here equal those of the compiled kernels bit for bit (tests/test_distributed.py checks it
+against :func:`cchmi.ops.knn` and :func:`cchmi.ops.count_pair`, with ties and duplicated rows).
+The merge is associative and commutative in the blocks: any order of blocks gives the same top-k.
+
+Subspaces: the columns are split into consecutive *atoms* of given widths (x | y, or x | y | z);
+the distance in a subspace made of several atoms is the max of their distances (exact). A kNN
+state keeps, for each kept neighbour, its distance in every atom (KSG-2's marginal extents).
+
+Memory: the work is chunked so that no (queries, references, columns) difference tensor exceeds
+``CHUNK_ELEMENTS`` elements; nothing of size queries x all references is ever held. These are
+brute-force loops (no spatial pruning): the compiled kernels' pruning needs a kernel entry that
+takes a list of query rows (see the cchmi.distributed docstring).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+# Elements of the (queries, references, columns) difference tensor formed at once.
+CHUNK_ELEMENTS = 1 << 22
+# Queries processed together (their running top-k is sorted with each reference chunk).
+QUERY_CHUNK = 2048
+# Index of an empty slot of a running top-k (sorts after every real index).
+INDEX_PAD = torch.iinfo(torch.int64).max
+
+
+@dataclass
+class Block:
+    """Points of one shard or block: rows (m, d), their global row indices (m,) int64, and
+    their label codes (m,) int64 or None."""
+
+    points: torch.Tensor
+    index: torch.Tensor
+    labels: torch.Tensor | None = None
+
+    def rows(self, sel) -> Block:
+        return Block(self.points[sel], self.index[sel], None if self.labels is None else self.labels[sel])
+
+    def to(self, device) -> Block:
+        return Block(self.points.to(device), self.index.to(device),
+                     None if self.labels is None else self.labels.to(device))
+
+
+@dataclass
+class Neighbours:
+    """A running top-k per query, ascending by (distance, global index): dist (m, k), index (m, k)
+    (INDEX_PAD and an infinite distance in slots not filled yet), atoms (m, k, A): the distance of
+    each kept neighbour in each atom."""
+
+    dist: torch.Tensor
+    index: torch.Tensor
+    atoms: torch.Tensor
+
+    @classmethod
+    def empty(cls, m: int, k: int, n_atoms: int, dtype, device) -> Neighbours:
+        return cls(torch.full((m, k), float("inf"), dtype=dtype, device=device),
+                   torch.full((m, k), INDEX_PAD, dtype=torch.int64, device=device),
+                   torch.full((m, k, n_atoms), float("inf"), dtype=dtype, device=device))
+
+
+def atom_distances(q: torch.Tensor, r: torch.Tensor, widths: tuple[int, ...]) -> torch.Tensor:
+    """(m, d) x (c, d) -> (m, c, A): max-norm distance of every pair in each atom of `widths`
+    consecutive columns."""
+    diff = (q[:, None, :] - r[None, :, :]).abs_()
+    return torch.stack([part.amax(dim=-1) for part in diff.split(list(widths), dim=-1)], dim=-1)
+
+
+def _ref_chunk(m: int, d: int) -> int:
+    return max(1, CHUNK_ELEMENTS // max(1, m * d))
+
+
+def _excluded(q: Block, r: Block, same_label: bool) -> torch.Tensor:
+    """(m, c) bool: pairs that are not candidates (the point itself; another label when asked)."""
+    out = q.index[:, None] == r.index[None, :]
+    if same_label:
+        out |= q.labels[:, None] != r.labels[None, :]
+    return out
+
+
+def knn_update(state: Neighbours, q: Block, r: Block, widths: tuple[int, ...], same_label: bool = False) -> Neighbours:
+    """`state` (the running top-k of the queries `q`) merged with the reference block `r`.
+    same_label: only points of the query's label are candidates (q and r need labels)."""
+    m, d = q.points.shape
+    if m == 0 or r.points.shape[0] == 0:
+        return state
+    k = state.dist.shape[1]
+    parts = []
+    for s in range(0, m, QUERY_CHUNK):
+        qc = q.rows(slice(s, s + QUERY_CHUNK))
+        dist, index, atoms = state.dist[s:s + QUERY_CHUNK], state.index[s:s + QUERY_CHUNK], state.atoms[s:s + QUERY_CHUNK]
+        step = _ref_chunk(qc.points.shape[0], d)
+        for t in range(0, r.points.shape[0], step):
+            rc = r.rows(slice(t, t + step))
+            cand_atoms = atom_distances(qc.points, rc.points, widths)
+            excluded = _excluded(qc, rc, same_label)
+            cand_dist = cand_atoms.amax(dim=-1).masked_fill_(excluded, float("inf"))
+            cand_index = rc.index[None, :].expand_as(cand_dist).masked_fill(excluded, INDEX_PAD)
+            dist, index, atoms = _merge(torch.cat([dist, cand_dist], 1), torch.cat([index, cand_index], 1),
+                                        torch.cat([atoms, cand_atoms], 1), k)
+        parts.append((dist, index, atoms))
+    return Neighbours(*(torch.cat([p[i] for p in parts]) for i in range(3)))
+
+
+def _merge(dist, index, atoms, k):
+    """The k smallest of each row by (distance, index): a stable sort by index, then a stable
+    sort by distance."""
+    by_index = torch.argsort(index, dim=1, stable=True)
+    by_dist = torch.argsort(torch.gather(dist, 1, by_index), dim=1, stable=True)[:, :k]
+    keep = torch.gather(by_index, 1, by_dist)
+    return (torch.gather(dist, 1, keep), torch.gather(index, 1, keep),
+            torch.gather(atoms, 1, keep.unsqueeze(-1).expand(-1, -1, atoms.shape[-1])))
+
+
+def count_update(counts: torch.Tensor, q: Block, radius: torch.Tensor, r: Block, widths: tuple[int, ...],
+                 groups: tuple[tuple[tuple[int, ...], bool], ...], inclusive: bool) -> torch.Tensor:
+    """counts (m, G) int64 plus, for each group g = (atoms, same_label), the number of points of
+    block `r` other than the query whose distance in the subspace of those atoms is < radius[:, g]
+    (<= when inclusive), among points of the query's label only when same_label. Returns counts."""
+    m, d = q.points.shape
+    if m == 0 or r.points.shape[0] == 0:
+        return counts
+    for s in range(0, m, QUERY_CHUNK):
+        qc = q.rows(slice(s, s + QUERY_CHUNK))
+        rad = radius[s:s + QUERY_CHUNK]
+        step = _ref_chunk(qc.points.shape[0], d)
+        for t in range(0, r.points.shape[0], step):
+            rc = r.rows(slice(t, t + step))
+            atoms = atom_distances(qc.points, rc.points, widths)
+            itself = _excluded(qc, rc, False)
+            other_label = None
+            for g, (members, same_label) in enumerate(groups):
+                dist = atoms[..., list(members)].amax(dim=-1)
+                hit = dist <= rad[:, g, None] if inclusive else dist < rad[:, g, None]
+                hit &= ~itself
+                if same_label:
+                    if other_label is None:
+                        other_label = qc.labels[:, None] != rc.labels[None, :]
+                    hit &= ~other_label
+                counts[s:s + QUERY_CHUNK, g] += hit.sum(dim=1)
+    return counts

@@ -173,6 +173,12 @@ def test_fashion_student_blur_matches_scipy_and_stays_in_its_half():
     assert np.array_equal(fashion_views(changed, ["student"], student_blur=3.0)["student"],
                           fashion_views(images, ["student"], student_blur=3.0)["student"])
     assert np.array_equal(gaussian_blur(images[:, 14:], 0.0), images[:, 14:].astype(np.float32))
+    with pytest.raises(ValueError, match="sigma must be a finite number >= 0"):
+        gaussian_blur(images, -1.0)
+    with pytest.raises(ValueError, match=r"images must be a \(n, H, W\) stack"):
+        gaussian_blur(images[0], 1.0)
+    with pytest.raises(ValueError, match=r"images must be \(n, 28, 28\)"):
+        fashion_views(images[:, :20])
 
 
 def test_fashion_student_noise_is_seeded(fake_fashion):
@@ -201,6 +207,7 @@ def test_fashion_student_noise_is_seeded(fake_fashion):
     (dict(views=["side"]), ValueError, "views must be a non-empty list"),
     (dict(views="teacher"), ValueError, "views must be a non-empty list"),
     (dict(views=[]), ValueError, "views must be a non-empty list"),
+    (dict(views=["teacher", "teacher"]), ValueError, "distinct names"),
     (dict(overlap=3), ValueError, "overlap shape"),
     (dict(views=["teacher"], student_noise=0.2), ValueError, "student_noise shape"),
 ])
@@ -237,6 +244,12 @@ def test_mfh_teacher_accuracy_is_held_across_shared_fractions():
                 assert np.array_equal(d.views["teacher"], first.views["teacher"])
                 assert np.array_equal(d.labels, first.labels)
                 assert not np.array_equal(d.views["student"], first.views["student"])
+    # So for any number of classes and with mixing, and with a fixed teacher_noise instead of a target.
+    mixed = [mfh_classification(500, teacher_decisive=3, shared_fraction=f, n_classes=4, teacher_noise=0.3,
+                                random_state=1, task_seed=2) for f in (0.0, 1 / 3, 1.0)]
+    for d in mixed[1:]:
+        assert np.array_equal(d.views["teacher"], mixed[0].views["teacher"])
+        assert np.array_equal(d.labels, mixed[0].labels)
 
 
 def test_mfh_student_accuracy_and_bayes_logit_mi_match_monte_carlo():

@@ -125,6 +125,8 @@ def gaussian_blur(images: np.ndarray, sigma: float) -> np.ndarray:
     ``gaussian_filter(mode="reflect")``); an image's blur uses its own pixels only. sigma 0: a copy."""
     sigma = V.as_real(sigma, "sigma", 0)
     out = np.array(images, dtype=np.float32)
+    if out.ndim != 3:
+        raise ValueError(f"images must be a (n, H, W) stack, got shape {out.shape}")
     if sigma == 0.0:
         return out
     radius = int(4.0 * sigma + 0.5)
@@ -145,8 +147,10 @@ def fashion_options(views=None, overlap: int = 0, student_blur: float = 0.0, stu
     An option that shapes the "teacher" or "student" view is refused away from its default when that
     view is not asked for (it would be ignored)."""
     names = FASHION_VIEWS if views is None else views
-    if isinstance(names, str) or not names or any(v not in FASHION_ALL_VIEWS for v in names):
-        raise ValueError(f"views must be a non-empty list of {', '.join(FASHION_ALL_VIEWS)}; got {views!r}")
+    if (isinstance(names, str) or not names or any(v not in FASHION_ALL_VIEWS for v in names)
+            or len(set(names)) != len(names)):
+        raise ValueError(f"views must be a non-empty list of distinct names from {', '.join(FASHION_ALL_VIEWS)}; "
+                         f"got {views!r}")
     names = tuple(names)
     overlap = V.as_int(overlap, "overlap", 0, FASHION_HALF, " (rows of the student's half the teacher also sees)")
     student_blur = V.as_real(student_blur, "student_blur", 0, reason=" (a Gaussian s.d. in pixels)")
@@ -176,6 +180,8 @@ def fashion_views(images: np.ndarray, views=None, *, overlap: int = 0, student_b
       rows (0 to 14) with the student's half: 0 is the top half, 14 the bottom half itself.
     """
     opts = fashion_options(views, overlap, student_blur, student_noise)
+    if images.ndim != 3 or images.shape[1:] != (28, 28):
+        raise ValueError(f"images must be (n, 28, 28), got shape {images.shape}")
     x = images.astype(np.float32) / 255.0
     n = x.shape[0]
     made = {}

@@ -7,7 +7,9 @@ Estimators (functions return an :class:`MIResult`; classes are scikit-learn shap
 * :func:`entropy` / :class:`KLEntropy`: differential entropy, Kozachenko-Leonenko;
 * :func:`cmi` / :class:`CMI`: I(X; Y | Z), Frenzel-Pompe;
 * :func:`permutation_test`: the null of independence;
-* :func:`ksg_mi_batch`: many KSG problems of one size at once (batched launches on a GPU).
+* :func:`ksg_mi_batch`: many KSG problems of one size at once (batched launches on a GPU);
+* :func:`mi`: I(X; Y) or I(X; labels) by the estimator that suits n and the dimensions (kNN,
+  kNN extrapolated to n -> inf, or neural), the choice and its reason recorded (:class:`AutoMIResult`).
 
 The CCH: :func:`cch` (I(T; S) - I(S; Y) with an interval and a verdict), :func:`rank_teachers`;
 the joint Gaussian theory in :mod:`cchmi.theory`; the KD trainer in :mod:`cchmi.distill` (torch).
@@ -27,6 +29,7 @@ try:
 except _metadata.PackageNotFoundError:  # running from a source tree that was not installed
     __version__ = "0+unknown"
 
+from cchmi.auto import AutoMIResult, mi
 from cchmi.cch import CCHResult, TeacherRanking, cch, rank_teachers
 from cchmi.estimators import CMI, KSG, KLEntropy, MixedMI, cmi, entropy, ksg_mi, ksg_mi_batch, mixed_mi, permutation_test
 from cchmi.info import info
@@ -55,6 +58,8 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "__version__",
+    "mi",
+    "AutoMIResult",
     "ksg_mi",
     "ksg_mi_batch",
     "mixed_mi",

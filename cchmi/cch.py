@@ -10,7 +10,11 @@ verdict is "distil" when the whole interval is above 0, "do not distil" when it 
 kNN estimates lose accuracy (they shrink towards 0) as the dimension grows, and both terms shrink,
 but not equally: I(T; S) lives in dim T + dim S dimensions, I(S; Y) in dim S. Compare gaps computed
 with the same settings and, for wide representations, reduce them first (``pca=``, or logits rather
-than penultimate features).
+than penultimate features), or use an estimator whose bias vanishes or cancels between the terms:
+"ksg-extrapolated" (both terms extrapolated to n -> inf over subsample sizes,
+:mod:`cchmi.estimators.extrapolate`) or "neural" (a neural bound of I(T; S) and a probe's bound of
+I(S; Y), errors of the same sign, :mod:`cchmi.estimators.probe`); "auto" chooses by the rule table in
+:func:`cch`'s docstring and records why.
 """
 
 from __future__ import annotations
@@ -26,13 +30,15 @@ from cchmi import _validate as V
 from cchmi import ops
 from cchmi._scaling import standardise
 from cchmi.estimators import interval
+from cchmi.estimators.extrapolate import LEVELS, bias_exponent, check_levels, extrapolate_nats
 from cchmi.estimators.ksg import ksg_nats
 from cchmi.estimators.mixed import class_sizes, mixed_nats
 from cchmi.estimators.options import KnnOptions
 from cchmi.estimators.problem import prepare_arrays
 from cchmi.ops.knn import check_k
 
-ESTIMATORS = ("ksg", "latent")
+ESTIMATORS = ("ksg", "latent", "ksg-extrapolated", "neural", "auto")
+LABEL_KINDS = ("discrete", "continuous")
 REPRESENTATIONS = ("features", "logits", "probabilities")
 VERDICTS = ("distil", "do not distil", "undecided")
 
@@ -46,7 +52,11 @@ class CCHResult:
     three quantities. verdict: "distil" (interval above 0), "do not distil" (below 0) or "undecided";
     without an interval the verdict is the sign of the gap. n: rows the estimates used (fewer than
     given when ``pca`` held some out to fit the projection); dims: (teacher, student) dimensions
-    after the representation and PCA.
+    after the representation and PCA. estimator: "<estimator_ts> + <estimator_sy>", the estimator
+    of each term (e.g. "ksg1", "ross", "ksg1-extrapolated", "smile/separable", "probe-linear").
+    choice_reason: why estimator="auto" chose what it did (None otherwise). bias_ts, bias_sy: the
+    bias correction added to each term (extrapolated minus full-sample estimate, in `unit`; None
+    for estimators without one). interval_note: what the interval covers.
     """
 
     i_ts: float
@@ -69,6 +79,12 @@ class CCHResult:
     n_subsamples: int | None = None
     representation: tuple[str, str] = ("features", "features")
     pca: int | None = None
+    estimator_ts: str = "ksg1"
+    estimator_sy: str = "ross"
+    choice_reason: str | None = None
+    bias_ts: float | None = None
+    bias_sy: float | None = None
+    interval_note: str | None = None
 
     def __str__(self) -> str:
         text = f"I(T;S) = {self.i_ts:.4f}, I(S;Y) = {self.i_sy:.4f}, gap = {self.gap:+.4f} {self.unit}"
@@ -139,6 +155,34 @@ def _pca(a: np.ndarray, fit: np.ndarray, rows: np.ndarray, dim: int) -> np.ndarr
     return z[rows] @ vt[:dim].T
 
 
+AUTO_RULES = (
+    ("n < 1024", "ksg", "too few rows for the extrapolation's interval (half-samples of n/2 split into n/16)"),
+    ("dim T + dim S <= 64", "ksg-extrapolated", "kNN with the bias extrapolated away: sign and coverage goals met"),
+    ("dim T + dim S > 64, torch installed", "neural", "past 64 joint dimensions the extrapolation's leverage "
+                                                      "blows up its variance; neural bounds do not shrink with d"),
+    ("dim T + dim S > 64, no torch", "ksg-extrapolated", "the best kNN option when the neural one cannot run"),
+)
+"""The rules of estimator="auto", in order (first match wins): (condition, choice, reason)."""
+
+
+def auto_estimator(n: int, dim_t: int, dim_s: int, torch_available: bool) -> tuple[str, str]:
+    """(estimator, reason) by :data:`AUTO_RULES` for n rows of dim_t + dim_s dimensions."""
+    if n < 1024:
+        rule = AUTO_RULES[0]
+    elif dim_t + dim_s <= 64:
+        rule = AUTO_RULES[1]
+    else:
+        rule = AUTO_RULES[2] if torch_available else AUTO_RULES[3]
+    condition, choice, why = rule
+    return choice, f"{condition} (n={n}, dims {dim_t}+{dim_s}): {why}"
+
+
+def _torch_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("torch") is not None
+
+
 def cch(
     teacher,
     student,
@@ -156,6 +200,8 @@ def cch(
     n_subsamples: int = 20,
     random_state=0,
     backend: str = "auto",
+    labels_kind: str = "discrete",
+    device=None,
 ) -> CCHResult:
     """Test the CCH, I(T; S) > I(S; Y), on representations a user already has.
 
@@ -163,89 +209,132 @@ def cch(
     ----------
     teacher, student : (n, d_t) and (n, d_s) representations of the same n samples, row i of each
         from sample i (NumPy arrays or torch tensors).
-    labels : (n,) discrete labels of any hashable type, at least two classes.
-    estimator : "ksg": KSG-1 for I(T; S) and the Ross mixed estimator (the same kNN family and
-        max-norm conventions) for I(S; Y). "latent" (torch): the same two estimators on learned
-        ``embed_dim``-dimensional embeddings (:func:`cchmi.latent_mi`'s cross-predictive
-        autoencoders: one model for (T, S), one for (S, labels)), trained on a stratified
-        ``fit_fraction`` of the rows (0.5 by default; a fifth of them for early stopping) and
-        applied to the others, where both terms and the interval are estimated.
-    k : neighbours for both terms.
+    labels : (n,) discrete labels of any hashable type, at least two classes; or, with
+        ``labels_kind="continuous"``, a real (n,) or (n, d_y) target.
+    estimator : the estimator of both terms:
+
+        * "ksg" (default): KSG-1 for I(T; S) and the Ross mixed estimator (the same kNN family and
+          max-norm conventions) for I(S; Y) (KSG-1 for a continuous Y). Both shrink with their
+          dimension, I(T; S) more (it lives in d_t + d_s dimensions): at 8+ dimensions the sign of the
+          gap can be the estimator's.
+        * "ksg-extrapolated": the same two estimators, each evaluated on subsamples of n, n/2, n/4
+          and n/8 rows and extrapolated to n -> inf along a + b m^(-2/D), D the dimension each
+          searches in (d_t + d_s; d_s, or d_s + d_y for a continuous Y): see
+          :mod:`cchmi.estimators.extrapolate` for the assumptions. The interval is the half-sample
+          jackknife of the whole procedure, widened by the fit's lack of fit; ``bias_ts`` and
+          ``bias_sy`` hold the corrections. Needs n >= 512 (1024 with an interval).
+        * "neural" (torch): I(T; S) by the SMILE bound (:func:`cchmi.neural_mi`, its defaults,
+          evaluated on held-out rows) and I(S; Y) by H(Y) minus the held-out cross-entropy of a
+          softmax-regression probe (:func:`cchmi.estimators.probe.probe_mi`), trained on a stratified
+          ``fit_fraction`` (0.5) of the rows; for a continuous Y, SMILE for both terms. Both are
+          learned functions evaluated held out, below the truth by what they miss. The gap's
+          standard error is sqrt(se_ts^2 + se_sy^2) (the terms use different splits; conservative
+          when their errors are positively correlated).
+        * "latent" (torch): the kNN estimators on learned ``embed_dim``-dimensional embeddings
+          (:func:`cchmi.latent_mi`'s cross-predictive autoencoders: one model for (T, S), one for
+          (S, labels)), trained on a stratified ``fit_fraction`` of the rows (0.5 by default; a fifth
+          of them for early stopping) and applied to the others, where both terms and the interval
+          are estimated. Discrete labels only.
+        * "auto": the first matching row of :data:`AUTO_RULES` (the choice and its reason are in
+          ``choice_reason``):
+
+          ======================================  ==================
+          condition                               estimator
+          ======================================  ==================
+          n < 1024                                ksg
+          d_t + d_s <= 64                         ksg-extrapolated
+          d_t + d_s > 64, torch installed         neural
+          d_t + d_s > 64, no torch                ksg-extrapolated
+          ======================================  ==================
+
+          Derived from /tmp/h5/cch_sweep.csv (``python /tmp/h5/cch_sweep.py``, every task of
+          :func:`cchmi.data.cch_tasks` at n = 4000, rule seeds 1000-1001, 2-core AMD EPYC VM); the
+          figures are in the project's issue-14 report.
+    k : neighbours for the kNN terms.
     representation : "features", "logits" (used as given) or "probabilities" (additive log-ratio
         transform), or a (teacher, student) pair of these.
     pca : reduce each representation wider than this to `pca` principal components (after
         standardising), fitted on a stratified `fit_fraction` (0.3 by default) of the rows that the
-        estimates then do not use. For estimator "ksg" only.
+        estimates then do not use. For the kNN estimators ("ksg", "ksg-extrapolated") only.
     base, dtype, random_state, backend : as in :func:`cchmi.ksg_mi` (jitter ties, standardised columns).
     confidence : interval level for the gap (None: no interval; the verdict is then the gap's sign).
-    n_subsamples : half-samples for the interval, stratified by label and shared by both terms.
+    n_subsamples : half-samples for the kNN intervals, stratified by label and shared by both terms.
+    labels_kind : "discrete" (default) or "continuous" (a real target Y).
+    device : torch device of the neural and latent estimators (None: CUDA when available).
     """
     start = time.perf_counter()
     ta, sa = V.as_samples(teacher, "teacher"), V.as_samples(student, "student")
-    codes, _ = V.as_labels(labels, "labels", sa.shape[0])
-    n = V.same_length(teacher=ta, student=sa, labels=codes)
+    labels_kind = V.choice(labels_kind, "labels_kind", LABEL_KINDS)
+    discrete = labels_kind == "discrete"
+    if discrete:
+        codes, _ = V.as_labels(labels, "labels", sa.shape[0])
+        ya = None
+    else:
+        ya, codes = V.as_samples(labels, "labels"), None
+    n = V.same_length(teacher=ta, student=sa, labels=codes if discrete else ya)
     estimator = V.choice(estimator, "estimator", ESTIMATORS)
     reps = _representations(representation)
     ta, sa = _represent(ta, reps[0], "teacher"), _represent(sa, reps[1], "student")
+    reason = None
+    if estimator == "auto":
+        estimator, reason = auto_estimator(n, ta.shape[1], sa.shape[1], _torch_available())
     opts = KnnOptions(k=k, base=base, dtype=dtype, backend=backend, confidence=confidence,
                       n_subsamples=n_subsamples).validated(("jitter",))
-    be = ops.resolve(opts.backend, n=n)
     # Independent streams for the split, the jitter of each variable and the half-samples, so that
     # the same seed gives the same student rows whatever the teacher (rank_teachers relies on it).
     rng_split, rng_student, rng_teacher, rng_sub = np.random.default_rng(random_state).spawn(4)
     if fit_fraction is not None:
         fit_fraction = V.as_real(fit_fraction, "fit_fraction", 0, 1, low_open=True, high_open=True)
-    s_for_labels = None
-    if estimator == "latent":
-        if pca is not None:
-            raise ValueError("pca applies to estimator='ksg' only (the latent estimator learns its own embeddings)")
-        fit, rows = _stratified_split(codes, fit_fraction or 0.5, rng_split)
-        ta, sa, s_for_labels = _latent_embeddings(ta, sa, codes, fit, rows, embed_dim, rng_split)
-        codes = codes[rows]
-        n = rows.size
-    elif pca is not None:
-        pca = V.as_int(pca, "pca", 1)
-        fit, rows = _stratified_split(codes, fit_fraction or 0.3, rng_split)
-        ta, sa, codes = _pca(ta, fit, rows, pca), _pca(sa, fit, rows, pca), codes[rows]
-        n = rows.size
-    k = check_k(be, opts.k, n, "the number of rows used for the estimate")
-    sizes = class_sizes(codes, "labels")
-    if opts.confidence is not None:
-        interval.check_interval_classes(sizes)
-        interval.check_interval_size(n, k)
-    dt = V.working_dtype(opts.dtype, ta, sa)
-    # Prepared on the host, then (GPU backends) moved to the device once for every estimate below.
-    (sp,), _ = prepare_arrays(be, {"student": sa}, opts, dt, rng_student)
-    (tp,), _ = prepare_arrays(be, {"teacher": ta}, opts, dt, rng_teacher)
-    sp_labels = sp
-    if s_for_labels is not None:
-        (sp_labels,), _ = prepare_arrays(be, {"student": s_for_labels}, opts, dt, rng_student)
-
-    def core(rows):
-        c = codes if rows is None else codes[rows]
-        i_ts = ksg_nats(be, be.take(tp, rows), be.take(sp, rows), k, 1, "jitter")
-        i_sy = mixed_nats(be, be.take(sp_labels, rows), c, k, "jitter")
-        return np.array([i_ts, i_sy, i_ts - i_sy])
-
+    if estimator in ("latent", "neural") and pca is not None:
+        raise ValueError(f"pca applies to the kNN estimators only (estimator={estimator!r} learns its own functions)")
+    if estimator == "latent" and not discrete:
+        raise ValueError("estimator='latent' needs discrete labels (labels_kind='discrete')")
+    if estimator == "neural":
+        terms = _neural_terms(ta, sa, codes, ya, fit_fraction or 0.5, opts, rng_split, device)
+        dims = (ta.shape[1], sa.shape[1])
+        backend_name, k_used = terms.pop("backend"), 0
+    else:
+        s_for_labels = None
+        if estimator == "latent":
+            fit, rows = _stratified_split(codes, fit_fraction or 0.5, rng_split)
+            ta, sa, s_for_labels = _latent_embeddings(ta, sa, codes, fit, rows, embed_dim, rng_split, device)
+            codes = codes[rows]
+            n = rows.size
+        elif pca is not None:
+            pca = V.as_int(pca, "pca", 1)
+            fit, rows = _split(codes, n, fit_fraction or 0.3, rng_split)
+            ta, sa = _pca(ta, fit, rows, pca), _pca(sa, fit, rows, pca)
+            codes = None if codes is None else codes[rows]
+            ya = None if ya is None else ya[rows]
+            n = rows.size
+        be = ops.resolve(opts.backend, n=n)
+        k_used = check_k(be, opts.k, n, "the number of rows used for the estimate")
+        terms = _knn_terms(be, ta, sa, s_for_labels, codes, ya, n, k_used, opts, estimator, rng_student, rng_teacher,
+                           rng_sub)
+        dims, backend_name = terms.pop("dims"), be.name
     scale = 1.0 / math.log(opts.base)
-    i_ts, i_sy, gap = core(None) * scale
-    se = lo = hi = None
-    confidence = opts.confidence
-    if confidence is not None:
-        se = interval.subsample_spread(core, n, rng_sub, opts.n_subsamples, strata=codes) * scale
-        interval.warn_if_no_spread(se)
-        z = interval.z_value(confidence)
+    i_ts, i_sy = terms["values"][0] * scale, terms["values"][1] * scale
+    gap = i_ts - i_sy
+    se = terms.get("stderr")
+    lo = hi = None
+    conf = opts.confidence if se is not None else None
+    if se is not None:
+        se = se * scale
+        z = interval.z_value(opts.confidence)
         lo, hi = gap - z * se[2], gap + z * se[2]
+    bias = terms.get("bias")
+    latent = "latent-" if estimator == "latent" else ""
+    est_ts, est_sy = latent + terms["names"][0], latent + terms["names"][1]
     return CCHResult(
         i_ts=float(i_ts),
         i_sy=float(i_sy),
         gap=float(gap),
         verdict=_verdict(gap, lo, hi),
-        estimator="ksg1 + ross" if estimator == "ksg" else "latent-ksg1 + latent-ross",
+        estimator=f"{est_ts} + {est_sy}",
         n=n,
-        k=k,
-        dims=(tp.shape[1], sp.shape[1]),
-        backend=be.name,
+        k=k_used,
+        dims=dims,
+        backend=backend_name,
         seconds=time.perf_counter() - start,
         unit=interval.unit_name(opts.base),
         stderr_ts=None if se is None else float(se[0]),
@@ -253,14 +342,124 @@ def cch(
         gap_stderr=None if se is None else float(se[2]),
         gap_ci_low=None if lo is None else float(lo),
         gap_ci_high=None if hi is None else float(hi),
-        confidence=confidence if se is not None else None,
-        n_subsamples=opts.n_subsamples if se is not None else None,
+        confidence=conf,
+        n_subsamples=terms.get("n_subsamples") if se is not None else None,
         representation=reps,
         pca=pca,
+        estimator_ts=est_ts,
+        estimator_sy=est_sy,
+        choice_reason=reason,
+        bias_ts=None if bias is None else float(bias[0] * scale),
+        bias_sy=None if bias is None else float(bias[1] * scale),
+        interval_note=terms["note"] if se is not None else None,
     )
 
 
-def _latent_embeddings(ta, sa, codes, fit, rows, embed_dim, rng):
+def _split(codes: np.ndarray | None, n: int, fraction: float, rng) -> tuple[np.ndarray, np.ndarray]:
+    """(fit rows, estimate rows): stratified by label when there are labels."""
+    if codes is not None:
+        return _stratified_split(codes, fraction, rng)
+    order = rng.permutation(n)
+    take = min(n - 1, max(1, round(fraction * n)))
+    return np.sort(order[:take]), np.sort(order[take:])
+
+
+def _knn_terms(be, ta, sa, s_for_labels, codes, ya, n, k, opts, estimator, rng_student, rng_teacher, rng_sub) -> dict:
+    """The kNN estimates (nats) of I(T; S), I(S; Y) and, with an interval, their standard errors
+    [ts, sy, gap]; with "ksg-extrapolated", the extrapolated values and the corrections."""
+    if codes is not None:
+        sizes = class_sizes(codes, "labels")
+    extrapolated = estimator == "ksg-extrapolated"
+    if opts.confidence is not None:
+        if codes is not None:
+            interval.check_interval_classes(sizes)
+        interval.check_interval_size(n, k)
+    if extrapolated:
+        check_levels(n // 2 if opts.confidence is not None else n, LEVELS)
+    arrays = [ta, sa] + ([] if ya is None else [ya])
+    dt = V.working_dtype(opts.dtype, *arrays)
+    # Prepared on the host, then (GPU backends) moved to the device once for every estimate below.
+    (sp,), _ = prepare_arrays(be, {"student": sa}, opts, dt, rng_student)
+    (tp,), _ = prepare_arrays(be, {"teacher": ta}, opts, dt, rng_teacher)
+    sp_labels = sp
+    if s_for_labels is not None:
+        (sp_labels,), _ = prepare_arrays(be, {"student": s_for_labels}, opts, dt, rng_student)
+    yp = None
+    if ya is not None:
+        (yp,), _ = prepare_arrays(be, {"labels": ya}, opts, dt, rng_student)
+
+    def core(rows):
+        i_ts = ksg_nats(be, be.take(tp, rows), be.take(sp, rows), k, 1, "jitter")
+        if yp is None:
+            i_sy = mixed_nats(be, be.take(sp_labels, rows), codes if rows is None else codes[rows], k, "jitter")
+        else:
+            i_sy = ksg_nats(be, be.take(sp_labels, rows), be.take(yp, rows), k, 1, "jitter")
+        return np.array([i_ts, i_sy, i_ts - i_sy])
+
+    names = ["ksg1", "ross" if yp is None else "ksg1"]
+    if not extrapolated:
+        out = {"values": core(None), "names": names, "dims": (tp.shape[1], sp.shape[1]),
+               "note": "half-sample jackknife: sampling variability only, not the estimators' bias"}
+        if opts.confidence is not None:
+            out["stderr"] = interval.subsample_spread(core, n, rng_sub, opts.n_subsamples, strata=codes)
+            out["n_subsamples"] = opts.n_subsamples
+            interval.warn_if_no_spread(out["stderr"])
+        return out
+
+    dim_sy = sp.shape[1] + (0 if yp is None else yp.shape[1])
+    exponents = [bias_exponent(tp.shape[1] + sp.shape[1]), bias_exponent(dim_sy)]
+
+    def extrapolation(rows):
+        fit = extrapolate_nats(lambda r: core(r)[:2], rows, exponents, rng_sub, LEVELS,
+                               None if codes is None else codes[rows])
+        a = fit.intercepts
+        return fit, np.array([a[0], a[1], a[0] - a[1]])
+
+    fit, values = extrapolation(np.arange(n))
+    out = {"values": values, "names": [name + "-extrapolated" for name in names],
+           "dims": (tp.shape[1], sp.shape[1]), "bias": values[:2] - fit.means[0]}
+    if opts.confidence is not None:
+        jack = interval.subsample_spread(lambda rows: extrapolation(rows)[1], n, rng_sub, opts.n_subsamples,
+                                         strata=codes)
+        lack = np.append(fit.lack_of_fit, math.hypot(*fit.lack_of_fit))
+        out["stderr"] = np.sqrt(jack**2 + lack**2)
+        out["n_subsamples"] = opts.n_subsamples
+        interval.warn_if_no_spread(jack)
+        out["note"] = (f"extrapolated to n -> inf from subsamples of {', '.join(str(round(m)) for m in fit.sizes)} "
+                       f"rows (bias exponents 2/D = {exponents[0]:.3g}, {exponents[1]:.3g}); the estimates were "
+                       f"shifted by the corrections bias_ts, bias_sy, and the interval is the half-sample "
+                       f"jackknife of the extrapolation widened by the fit's lack of fit (gap s.e. "
+                       f"{lack[2]:.3g} of {out['stderr'][2]:.3g} nats)")
+    return out
+
+
+def _neural_terms(ta, sa, codes, ya, fit_fraction, opts, rng, device) -> dict:
+    """SMILE for I(T; S); the probe bound (discrete labels) or SMILE (continuous Y) for I(S; Y)."""
+    from cchmi._extras import require
+
+    require("torch", "torch", "cch(estimator='neural')")
+    from cchmi.estimators.probe import probe_mi
+    from cchmi.neural import neural_mi
+
+    seed_ts, seed_sy = (int(v) for v in rng.integers(2**31, size=2))
+    ts = neural_mi(ta, sa, bound="smile", confidence=opts.confidence, random_state=seed_ts, device=device)
+    if ya is None:
+        sy = probe_mi(sa, codes, probe="linear", fit_fraction=fit_fraction, confidence=opts.confidence,
+                      random_state=seed_sy, device=device)
+    else:
+        sy = neural_mi(sa, ya, bound="smile", confidence=opts.confidence, random_state=seed_sy, device=device)
+    out = {"values": np.array([ts.estimate, sy.estimate]), "names": [ts.estimator, sy.estimator],
+           "backend": ts.backend,
+           "note": "held-out spread of each bound, combined as sqrt(se_ts^2 + se_sy^2) (separate splits); "
+                   "covers the evaluation's sampling error, not what the learned functions miss (which "
+                   "lowers both terms)"}
+    if ts.stderr is not None and sy.stderr is not None:
+        out["stderr"] = np.array([ts.stderr, sy.stderr, math.hypot(ts.stderr, sy.stderr)])
+        out["n_subsamples"] = ts.n_subsamples
+    return out
+
+
+def _latent_embeddings(ta, sa, codes, fit, rows, embed_dim, rng, device):
     """Embeddings of `rows`: (z_T, z_S) from a (T, S) cross-predictive model and z_S from an
     (S, labels) one, both trained on `fit` (a fifth of it for early stopping)."""
     from cchmi._extras import require
@@ -274,7 +473,7 @@ def _latent_embeddings(ta, sa, codes, fit, rows, embed_dim, rng):
     val, train = np.sort(order[:n_val]), np.sort(order[n_val:])
     seed = int(rng.integers(2**31))
     options = dict(embed_dim=embed_dim, hidden=128, layers=2, reconstruction_weight=1.0, cross_weight=1.0,
-                   batch_size=min(128, train.size), epochs=200, lr=1e-3, patience=15, device=None, seed=seed)
+                   batch_size=min(128, train.size), epochs=200, lr=1e-3, patience=15, device=device, seed=seed)
     zt, zs = embed(ta, sa, train, val, rows, n_classes=0, **options)
     zs_labels, _ = embed(sa, codes, train, val, rows, n_classes=int(codes.max()) + 1, **options)
     return zt, zs, zs_labels
@@ -317,6 +516,8 @@ def rank_teachers(
     n_subsamples: int = 20,
     random_state=0,
     backend: str = "auto",
+    labels_kind: str = "discrete",
+    device=None,
 ) -> TeacherRanking:
     """Rank teacher modalities for one student by the CCH gap I(T; S) - I(S; Y).
 
@@ -332,7 +533,8 @@ def rank_teachers(
     for name, rep in teachers.items():
         result = cch(rep, student, labels, estimator=estimator, k=k, representation=representation, pca=pca,
                      fit_fraction=fit_fraction, embed_dim=embed_dim, base=base, dtype=dtype, confidence=confidence,
-                     n_subsamples=n_subsamples, random_state=random_state, backend=backend)
+                     n_subsamples=n_subsamples, random_state=random_state, backend=backend,
+                     labels_kind=labels_kind, device=device)
         rows.append((str(name), result))
     rows.sort(key=lambda row: -row[1].gap)
     return TeacherRanking(rows)

@@ -182,7 +182,9 @@ def test_rank_teachers_shares_student_rows_and_orders_by_gap():
     (dict(representation=("features",)), "representation must be one of"),
     (dict(pca=0), "pca must be >= 1"),
     (dict(pca=2, fit_fraction=1.0), "fit_fraction"),
-    (dict(estimator="latent", pca=2), "pca applies to estimator='ksg' only"),
+    (dict(estimator="latent", pca=2), "pca applies to the kNN estimators only"),
+    (dict(estimator="neural", pca=2), "pca applies to the kNN estimators only"),
+    (dict(labels_kind="ordinal"), "labels_kind must be one of"),
     (dict(k=0), "k must be between"),
     (dict(confidence=1.5), "confidence"),
 ])

@@ -1,0 +1,212 @@
+"""``cchmi.mi`` (this module is ``cchmi.auto`` so that the function does not shadow it): I(X; Y) or I(X; labels) by the estimator that suits the shapes, with the choice
+recorded.
+
+kNN estimates shrink with the dimension (KSG-1 returns 1.06 of 2 nats at 10+10 dimensions,
+n = 5000); which estimator to trust depends on n and the dimensions. :func:`mi` chooses by the rule
+table in its docstring (measured, not guessed) and returns an :class:`AutoMIResult`, an
+:class:`~cchmi.results.MIResult` that also says which estimator ran, why, and what its interval
+covers.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from cchmi import _validate as V
+from cchmi.estimators import interval
+from cchmi.estimators.extrapolate import LEVELS, bias_exponent, check_levels, extrapolate_nats
+from cchmi.estimators.ksg import ksg_mi, ksg_nats
+from cchmi.estimators.mixed import class_sizes, mixed_mi, mixed_nats
+from cchmi.estimators.options import KnnOptions
+from cchmi.estimators.problem import prepare
+from cchmi.results import MIResult
+
+MI_ESTIMATORS = ("auto", "ksg", "ksg-extrapolated", "neural")
+
+MI_AUTO_RULES = (
+    ("n < 512", "ksg", "too few rows for the extrapolation (subsamples of n/8 need 64 rows)"),
+    ("dim X + dim Y <= 4", "ksg", "in 4 dimensions or fewer the kNN bias is below the extrapolation's added spread"),
+    ("dim X + dim Y <= 100", "ksg-extrapolated", "kNN with the bias extrapolated away along m^(-2/D)"),
+    ("dim X + dim Y > 100, torch installed", "neural", "past 100 dimensions the extrapolation's leverage blows up its "
+                                                        "variance; the neural bound does not shrink with d"),
+    ("dim X + dim Y > 100, no torch", "ksg-extrapolated", "the best kNN option when the neural one cannot run"),
+)
+"""The rules of estimator="auto", in order (first match wins): (condition, choice, reason). For
+labels, dim Y counts as 0."""
+
+
+@dataclass(frozen=True)
+class AutoMIResult(MIResult):
+    """An :class:`~cchmi.results.MIResult` from :func:`mi`, with the choice recorded.
+
+    choice_reason: why estimator="auto" chose ``estimator`` (None when it was asked for).
+    bias: the correction added to the plain estimate ("ksg-extrapolated": extrapolated minus
+    full-sample estimate; None for the others). interval_note: what the interval covers.
+    """
+
+    choice_reason: str | None = None
+    bias: float | None = None
+    interval_note: str | None = None
+
+
+def mi_auto_estimator(n: int, dim_x: int, dim_y: int, torch_available: bool) -> tuple[str, str]:
+    """(estimator, reason) by :data:`MI_AUTO_RULES` for n rows of dim_x + dim_y dimensions."""
+    dims = dim_x + dim_y
+    if n < 512:
+        rule = MI_AUTO_RULES[0]
+    elif dims <= 4:
+        rule = MI_AUTO_RULES[1]
+    elif dims <= 100:
+        rule = MI_AUTO_RULES[2]
+    else:
+        rule = MI_AUTO_RULES[3] if torch_available else MI_AUTO_RULES[4]
+    condition, choice, why = rule
+    return choice, f"{condition} (n={n}, dims {dim_x}+{dim_y}): {why}"
+
+
+def _torch_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("torch") is not None
+
+
+def mi(x, y, *, labels: bool = False, estimator: str = "auto", k: int = 3, confidence: float | None = None,
+       n_subsamples: int = 20, base: float = math.e, random_state=0, backend: str = "auto", device=None) -> AutoMIResult:
+    """I(X; Y), or I(X; labels) with ``labels=True``, by the estimator that suits n and the dimensions.
+
+    Parameters
+    ----------
+    x : (n, d_x) real samples; y : (n, d_y) real samples, or (n,) discrete labels with ``labels=True``.
+    estimator :
+        * "ksg": KSG-1 (:func:`cchmi.ksg_mi`), or Ross (:func:`cchmi.mixed_mi`) for labels.
+        * "ksg-extrapolated": the same, evaluated on subsamples of n, n/2, n/4, n/8 rows and
+          extrapolated to n -> inf along a + b m^(-2/D) (D = d_x + d_y, or d_x for labels; see
+          :mod:`cchmi.estimators.extrapolate` for the assumptions); needs n >= 512 (1024 with an
+          interval, which is the half-sample jackknife of the whole extrapolation widened by the
+          fit's lack of fit).
+        * "neural" (torch): the SMILE bound (:func:`cchmi.neural_mi`, its defaults), or for labels
+          H(labels) minus the held-out cross-entropy of a softmax-regression probe
+          (:func:`cchmi.estimators.probe.probe_mi`).
+        * "auto" (default): the first matching row (``choice_reason`` records it):
+
+          ========================================  ==================
+          condition                                 estimator
+          ========================================  ==================
+          n < 512                                   ksg
+          d_x + d_y <= 4                            ksg
+          d_x + d_y <= 100                          ksg-extrapolated
+          d_x + d_y > 100, torch installed          neural
+          d_x + d_y > 100, no torch                 ksg-extrapolated
+          ========================================  ==================
+
+          Derived from /tmp/h5/mi_sweep.csv (``python /tmp/h5/mi_sweep.py``: every task of
+          :func:`cchmi.data.tasks.catalogue` at n = 5000, rule seeds 1000-1001, 2-core AMD EPYC VM);
+          the figures are in the project's issue-14 report.
+    k : neighbours of the kNN estimators.
+    confidence : interval level (None, the default: no interval).
+    n_subsamples, base, random_state, backend : as in :func:`cchmi.ksg_mi`.
+    device : torch device of the neural estimators (None: CUDA when available).
+
+    Returns an :class:`AutoMIResult`.
+    """
+    start = time.perf_counter()
+    if not isinstance(labels, (bool, np.bool_)):
+        raise TypeError(f"labels must be True or False, got {labels!r}")
+    estimator = V.choice(estimator, "estimator", MI_ESTIMATORS)
+    xa = V.as_samples(x, "x")
+    if labels:
+        codes, _ = V.as_labels(y, "y", xa.shape[0])
+        dim_y = 0
+    else:
+        ya = V.as_samples(y, "y")
+        dim_y = ya.shape[1]
+    n = V.same_length(x=xa, y=codes if labels else ya)
+    reason = None
+    if estimator == "auto":
+        estimator, reason = mi_auto_estimator(n, xa.shape[1], dim_y, _torch_available())
+    common = dict(confidence=confidence, base=base, random_state=random_state)
+    bias = None
+    if estimator == "ksg":
+        function = mixed_mi if labels else ksg_mi
+        r = function(xa, codes if labels else ya, k=k, n_subsamples=n_subsamples, backend=backend, **common)
+        note = "half-sample jackknife: sampling variability only, not the estimator's bias"
+    elif estimator == "neural":
+        r, note = _neural(xa, codes if labels else ya, labels, device, common)
+    else:
+        r, bias, note = _extrapolated(xa, codes if labels else ya, labels, k, n_subsamples, backend, common)
+    fields = {name: getattr(r, name) for name in MIResult.__dataclass_fields__}
+    fields["seconds"] = time.perf_counter() - start
+    return AutoMIResult(**fields, choice_reason=reason, bias=bias,
+                        interval_note=note if r.stderr is not None else None)
+
+
+def _neural(xa, ya, labels, device, common) -> tuple[MIResult, str]:
+    from cchmi._extras import require
+
+    require("torch", "torch", "cchmi.mi(estimator='neural')")
+    if labels:
+        from cchmi.estimators.probe import probe_mi
+
+        return probe_mi(xa, ya, probe="linear", device=device, **common), (
+            "standard error of the mean over held-out rows: the evaluation's sampling error, not what the probe "
+            "misses (which lowers the estimate)")
+    from cchmi.neural import neural_mi
+
+    seed = int(V.as_rng(common["random_state"]).integers(2**31))
+    r = neural_mi(xa, ya, bound="smile", device=device, confidence=common["confidence"], base=common["base"],
+                  random_state=seed)
+    return r, "spread over test batches: the evaluation's sampling error, not the critic's gap to the truth"
+
+
+def _extrapolated(xa, ya, labels, k, n_subsamples, backend, common) -> tuple[MIResult, float, str]:
+    """The kNN estimate extrapolated to n -> inf (:mod:`cchmi.estimators.extrapolate`)."""
+    start = time.perf_counter()
+    opts = KnnOptions(k=k, n_subsamples=n_subsamples, backend=backend, **common)
+    if labels:
+        p = prepare({"x": xa}, opts, labels=("y", ya))
+        (xp,), codes, yp = p.arrays, p.codes, None
+        class_sizes(codes, "y")
+        dim = xp.shape[1]
+    else:
+        p = prepare({"x": xa, "y": ya}, opts)
+        (xp, yp), codes = p.arrays, None
+        dim = xp.shape[1] + yp.shape[1]
+    be, k, conf = p.be, p.k, p.opts.confidence
+    check_levels(p.n // 2 if conf is not None else p.n, LEVELS)
+    if conf is not None and codes is not None:
+        interval.check_interval_classes(np.bincount(codes))
+    exponent = bias_exponent(dim)
+
+    def core(rows):
+        if yp is None:
+            return mixed_nats(be, be.take(xp, rows), codes[rows], k, p.opts.ties)
+        return ksg_nats(be, be.take(xp, rows), be.take(yp, rows), k, 1, p.opts.ties)
+
+    def extrapolation(rows):
+        return extrapolate_nats(core, rows, [exponent], p.rng, LEVELS, None if codes is None else codes[rows])
+
+    fit = extrapolation(np.arange(p.n))
+    scale = 1.0 / math.log(p.opts.base)
+    value = float(fit.intercepts[0]) * scale
+    se = lo = hi = None
+    note = ""
+    if conf is not None:
+        jack = interval.subsample_spread(lambda rows: extrapolation(rows).intercepts[0], p.n, p.rng,
+                                         p.opts.n_subsamples, strata=codes)
+        interval.warn_if_no_spread(jack)
+        se = float(math.hypot(jack, fit.lack_of_fit[0])) * scale
+        z = interval.z_value(conf)
+        lo, hi = value - z * se, value + z * se
+        note = (f"extrapolated to n -> inf from subsamples of {', '.join(str(round(m)) for m in fit.sizes)} rows "
+                f"(bias exponent 2/D = {exponent:.3g}); the half-sample jackknife of the extrapolation, widened by "
+                f"the fit's lack of fit (s.e. {fit.lack_of_fit[0] * scale:.3g} of {se:.3g})")
+    name = ("ross" if labels else "ksg1") + "-extrapolated"
+    result = MIResult(estimate=value, n=p.n, k=k, estimator=name, backend=be.name,
+                      seconds=time.perf_counter() - start, unit=interval.unit_name(p.opts.base), stderr=se,
+                      ci_low=lo, ci_high=hi, confidence=conf if se is not None else None,
+                      n_subsamples=p.opts.n_subsamples if se is not None else None)
+    return result, float(fit.intercepts[0] - fit.means[0, 0]) * scale, note

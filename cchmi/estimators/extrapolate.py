@@ -1,0 +1,130 @@
+"""Bias-corrected kNN estimates: the estimate at several subsample sizes, extrapolated to n -> inf.
+
+kNN estimates of MI shrink towards 0 as the dimension D of the space they search grows (KSG-1
+returns about 1.2 of 2 nats at 8+8 dimensions and n = 8000). The bias of a kNN entropy or MI
+estimate on a smooth density decays as n^(-2/D) (the second-order term of the local-uniformity
+assumption), so the estimate at sample size m is modelled as
+
+    I(m) = a + b * m^(-2/D),
+
+and ``a`` is the bias-corrected estimate. :func:`extrapolate_nats` evaluates a core on disjoint
+subsamples of n, n/2, ..., n/2^(levels-1) rows (each level uses every row once: 2^j groups of
+n/2^j rows, dealt by class when there are labels, so every group keeps the class proportions),
+averages each level and fits the line in m^(-2/D) by least squares. D is the dimension of the
+space the estimator's neighbour search runs in: dim x + dim y for KSG, dim x for Ross's
+estimator of I(X; labels).
+
+Assumptions, stated because the correction relies on them: the bias follows the power law over
+the sizes used (true for smooth densities with the nominal dimension as intrinsic dimension; data
+on a lower-dimensional manifold have a faster decay, and the correction then overshoots less than
+the plain estimate undershoots, but is not exact); the sample is i.i.d. With small exponents (large
+D) the extrapolation multiplies the slope by up to 1 / (1 - 2^(-2(levels-1)/D)): at D = 64 and
+4 levels about 16, so its variance grows with D, and the interval (half-sample jackknife of the
+whole procedure, widened by the fit's lack of fit) says so.
+
+Measured on ``cchmi.data.tasks.catalogue()`` continuous tasks up to 50+50 dimensions, n = 5000,
+seed 123 (2-core AMD EPYC VM): mean absolute error 1.07 nats for KSG-1, 0.38 for the
+extrapolation (/tmp/h5/proto.py, see cchmi.mi's docstring for the table).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+LEVELS = 4
+"""Subsample sizes n, n/2, n/4, n/8 (the issue's n/8..n)."""
+
+MIN_ROWS = 64
+"""Smallest subsample the extrapolation uses: below it, a kNN estimate's own spread dominates."""
+
+
+def bias_exponent(dim: int) -> float:
+    """The exponent of the bias's decay, 2 / D, for a neighbour search in D dimensions."""
+    if dim < 1:
+        raise ValueError(f"dim must be >= 1, got {dim}")
+    return 2.0 / dim
+
+
+def check_levels(n: int, levels: int) -> None:
+    """Refuse an extrapolation whose smallest subsample would hold fewer than MIN_ROWS rows."""
+    if levels < 2:
+        raise ValueError(f"levels must be >= 2 (a line needs two sizes), got {levels}")
+    if n >> (levels - 1) < MIN_ROWS:
+        raise ValueError(f"the extrapolation's smallest subsample has n / 2^(levels - 1) = {n >> (levels - 1)} rows "
+                         f"(n={n}, levels={levels}); it needs {MIN_ROWS} or more: give more rows or fewer levels")
+
+
+def level_groups(n: int, levels: int, rng, strata: np.ndarray | None = None) -> list[list[np.ndarray]]:
+    """For each level j, 2^j disjoint sorted row sets of about n / 2^j rows covering the rows.
+
+    One random order of the rows (within each stratum when `strata` is given) is dealt round-robin
+    into the groups, so every group of every level holds its share of each class.
+    """
+    if strata is None:
+        order = rng.permutation(n)
+    else:
+        order = np.concatenate([rng.permutation(np.flatnonzero(strata == c)) for c in np.unique(strata)])
+    out = []
+    for j in range(levels):
+        g = 1 << j
+        out.append([np.sort(order[i::g]) for i in range(g)])
+    return out
+
+
+@dataclass(frozen=True)
+class Extrapolation:
+    """The fit behind an extrapolated estimate, for each value of the core (columns).
+
+    sizes: mean rows per subsample at each level (n first); means: (levels, values) the level
+    means; intercepts: the extrapolated values; lack_of_fit: standard error of each intercept from
+    the fit's residuals (0 with two levels: a line through two points has none).
+    """
+
+    sizes: np.ndarray
+    means: np.ndarray
+    intercepts: np.ndarray
+    lack_of_fit: np.ndarray
+
+
+def fit_line(sizes: np.ndarray, means: np.ndarray, exponents: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Least-squares intercepts of means[:, v] = a_v + b_v sizes^(-exponents[v]), and their
+    residual-based standard errors."""
+    levels, values = means.shape
+    intercepts, lack = np.empty(values), np.zeros(values)
+    for v in range(values):
+        design = np.column_stack([np.ones(levels), sizes ** -exponents[v]])
+        coef, *_ = np.linalg.lstsq(design, means[:, v], rcond=None)
+        intercepts[v] = coef[0]
+        if levels > 2:
+            resid = means[:, v] - design @ coef
+            sigma2 = float(resid @ resid) / (levels - 2)
+            lack[v] = np.sqrt(sigma2 * np.linalg.inv(design.T @ design)[0, 0])
+    return intercepts, lack
+
+
+def extrapolate_nats(
+    core: Callable[[np.ndarray], np.ndarray],
+    rows: np.ndarray,
+    exponents,
+    rng,
+    levels: int = LEVELS,
+    strata: np.ndarray | None = None,
+) -> Extrapolation:
+    """Extrapolate ``core(row subset) -> values`` (one value or an array) over subsamples of `rows`
+    to n -> inf, value v with bias exponent ``exponents[v]`` (:func:`bias_exponent`).
+
+    strata: label codes of `rows` (so every subsample keeps the class proportions), or None.
+    """
+    rows = np.asarray(rows)
+    exponents = np.atleast_1d(np.asarray(exponents, dtype=np.float64))
+    check_levels(rows.size, levels)
+    groups = level_groups(rows.size, levels, rng, strata)
+    sizes = np.array([np.mean([g.size for g in level]) for level in groups])
+    means = np.array([np.mean([np.atleast_1d(core(rows[g])) for g in level], axis=0) for level in groups])
+    if means.shape[1] != exponents.size:
+        raise ValueError(f"the core returns {means.shape[1]} values but {exponents.size} exponents were given")
+    intercepts, lack = fit_line(sizes, means, exponents)
+    return Extrapolation(sizes=sizes, means=means, intercepts=intercepts, lack_of_fit=lack)

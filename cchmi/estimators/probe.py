@@ -1,0 +1,180 @@
+"""I(X; labels) as a variational lower bound: H(Y) minus the held-out cross-entropy of a probe.
+
+For any classifier q(y | x), E[log q(Y | X)] - E[log p(Y)] = I(X; Y) - E_x KL(p(. | x) || q(. | x))
+<= I(X; Y): the bound of Barber and Agakov (2003), tight when q is the true posterior. :func:`probe_nats`
+trains q (softmax regression, or a one-hidden-layer MLP) on a fit split with early stopping on a
+part of it, and averages ``log q(y_i | x_i) - log p(y_i)`` over the held-out rows, p the class
+frequencies of all rows. It is the same kind of estimate as the neural bounds of I(T; S) (a learned
+function evaluated on held-out rows, below the truth by what the function misses), which is why
+cch's "neural" estimator pairs the two: their errors have the same sign.
+
+Assumptions: the held-out rows are i.i.d. with the fit rows; the bound is only as tight as the probe
+family (a linear probe is exact for Gaussian classes with a shared covariance; other class shapes
+need the MLP); the interval (standard error of the mean over held-out rows) covers the evaluation's
+sampling error, not the probe's gap to the posterior, which makes the estimate low, never high (up
+to the error of the plug-in class frequencies, O(C / n)).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+
+import numpy as np
+
+from cchmi import _validate as V
+from cchmi._extras import require
+from cchmi._scaling import standardise
+from cchmi.estimators import interval
+from cchmi.results import MIResult
+
+PROBES = ("linear", "mlp")
+
+
+def stratified_parts(codes: np.ndarray, fractions: tuple[float, ...], rng) -> list[np.ndarray]:
+    """Rows split by class into len(fractions) + 1 sorted parts: `fractions` of every class (at
+    least one row of each class with 3 or more rows) in the first parts, the rest in the last."""
+    parts = [[] for _ in range(len(fractions) + 1)]
+    for c in np.unique(codes):
+        members = rng.permutation(np.flatnonzero(codes == c))
+        start = 0
+        for i, f in enumerate(fractions):
+            take = min(members.size - start - 1, max(1, round(f * members.size))) if members.size > 2 else 0
+            parts[i].append(members[start:start + take])
+            start += take
+        parts[-1].append(members[start:])
+    return [np.sort(np.concatenate(p)) for p in parts]
+
+
+def probe_log_likelihoods(x: np.ndarray, codes: np.ndarray, train: np.ndarray, val: np.ndarray, rows: np.ndarray, *,
+                          probe: str = "linear", hidden: int = 64, ridge: float = 1e-5, lr: float = 3e-3,
+                          batch_size: int = 128, epochs: int = 500, patience: int = 20, seed: int = 0,
+                          device=None) -> tuple[np.ndarray, str]:
+    """(log q(y_i | x_i) at `rows`, the torch device type that ran) of a probe trained on `train`:
+    the linear probe to the optimum of its convex loss (cross-entropy + ridge |W|^2, L-BFGS; `val`
+    unused), the MLP by Adam with early stopping on the cross-entropy of `val`. x is standardised
+    with the `train` rows' statistics. Validated input expected: x (n, d) real, codes 0..C-1."""
+    torch = require("torch", "torch", "the probe estimate of I(S; Y)")
+    from torch import nn
+    from torch.nn import functional as F
+
+    from cchmi._torch import resolve_device
+
+    dev = resolve_device(device)
+    n_classes = int(codes.max()) + 1
+    z = torch.as_tensor(standardise(x, train, np.float64), dtype=torch.float32, device=dev)
+    y = torch.as_tensor(codes, dtype=torch.long, device=dev)
+    torch.manual_seed(seed)
+    if probe == "linear":
+        model = nn.Linear(z.shape[1], n_classes)
+    else:
+        model = nn.Sequential(nn.Linear(z.shape[1], hidden), nn.ReLU(), nn.Linear(hidden, n_classes))
+    model = model.to(dev)
+    train_t, val_t = torch.as_tensor(train, device=dev), torch.as_tensor(val, device=dev)
+    if probe == "linear":
+        _fit_convex(torch, F, model, z[train_t], y[train_t], ridge)
+    else:
+        _fit_early_stopped(torch, F, model, z, y, train_t, val_t, lr=lr, batch_size=batch_size, epochs=epochs,
+                           patience=patience, seed=seed)
+    with torch.no_grad():
+        rows_t = torch.as_tensor(rows, device=dev)
+        logq = torch.log_softmax(model(z[rows_t]), dim=1).gather(1, y[rows_t, None])[:, 0]
+    return logq.double().cpu().numpy(), dev.type
+
+
+def probe_terms(x: np.ndarray, codes: np.ndarray, *, fit_fraction: float = 0.5, probe: str = "linear",
+                hidden: int = 64, rng, device=None) -> tuple[np.ndarray, np.ndarray, str]:
+    """(held-out rows, their terms log q(y_i | x_i) - log p(y_i), the torch device type): the mean
+    of the terms is the bound. A stratified `fit_fraction` of the rows trains the probe (the MLP's
+    early stopping watches a fifth of them); p is the class frequencies of all rows."""
+    val_part = fit_fraction / 5
+    val, train, rows = stratified_parts(codes, (val_part, fit_fraction - val_part), rng)
+    if min(train.size, val.size, rows.size) == 0:
+        raise ValueError(f"too few rows per class for the probe's fit, validation and held-out parts (n={codes.size})")
+    if probe == "linear":  # trained to its optimum, no early stopping: every fit row trains
+        train = np.union1d(train, val)
+    log_p = np.log(np.bincount(codes) / codes.size)
+    logq, device_type = probe_log_likelihoods(x, codes, train, val, rows, probe=probe, hidden=hidden,
+                                              seed=int(rng.integers(2**31)), device=device)
+    return rows, logq - log_p[codes[rows]], device_type
+
+
+def probe_mi(x, labels, *, probe: str = "linear", hidden: int = 64, fit_fraction: float = 0.5, confidence=0.95,
+             base: float = math.e, random_state=0, device=None) -> MIResult:
+    """I(X; labels) >= H(labels) - held-out cross-entropy of a probe q(labels | X) (see the module).
+
+    x : (n, d) real; labels : (n,) discrete, two or more classes.
+    probe : "linear" (softmax regression: exact for Gaussian classes with a shared covariance) or
+        "mlp" (one hidden layer of `hidden` ReLU units).
+    fit_fraction : stratified share of the rows that trains the probe (a fifth of it for early
+        stopping); the estimate and its interval come from the other rows.
+    confidence : interval level from the standard error of the mean over the held-out rows.
+    Returns an MIResult with ``n`` the held-out rows and ``k`` 0; ``estimator`` "probe-linear" or
+    "probe-mlp".
+    """
+    start = time.perf_counter()
+    xa = V.as_samples(x, "x")
+    codes, _ = V.as_labels(labels, "labels", xa.shape[0])
+    V.same_length(x=xa, labels=codes)
+    probe = V.choice(probe, "probe", PROBES)
+    hidden = V.as_int(hidden, "hidden", 1)
+    fit_fraction = V.as_real(fit_fraction, "fit_fraction", 0, 1, low_open=True, high_open=True)
+    base, confidence = V.check_base(base), V.check_confidence(confidence)
+    if np.count_nonzero(np.bincount(codes) >= 3) < 2:
+        raise ValueError("labels needs at least two classes with 3 or more samples (fit, validation and held-out rows)")
+    rows, terms, device_type = probe_terms(xa, codes, fit_fraction=fit_fraction, probe=probe, hidden=hidden,
+                              rng=V.as_rng(random_state), device=device)
+    scale = 1.0 / math.log(base)
+    value = float(terms.mean()) * scale
+    se = lo = hi = None
+    if confidence is not None:
+        se = float(terms.std(ddof=1) / math.sqrt(terms.size)) * scale
+        z = interval.z_value(confidence)
+        lo, hi = value - z * se, value + z * se
+    return MIResult(estimate=value, n=int(rows.size), k=0, estimator=f"probe-{probe}", backend=f"torch-{device_type}",
+                    seconds=time.perf_counter() - start, unit=interval.unit_name(base), stderr=se, ci_low=lo,
+                    ci_high=hi, confidence=confidence if se is not None else None,
+                    n_subsamples=None)
+
+
+def _fit_convex(torch, F, model, z, y, ridge: float) -> None:
+    """Softmax regression to the optimum: full-batch L-BFGS on cross-entropy + ridge |W|^2 (the
+    ridge keeps separable classes from driving the weights to infinity)."""
+    opt = torch.optim.LBFGS(model.parameters(), lr=1.0, max_iter=1000, tolerance_grad=1e-9, tolerance_change=1e-12,
+                            history_size=20, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(model(z), y) + ridge * model.weight.pow(2).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+
+
+def _fit_early_stopped(torch, F, model, z, y, train_t, val_t, *, lr, batch_size, epochs, patience, seed) -> None:
+    """Adam on minibatches of `train_t`; keeps the weights of the epoch with the lowest validation
+    cross-entropy, stops after `patience` epochs without improvement."""
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    gen = torch.Generator().manual_seed(seed)
+    n_train = train_t.numel()
+    batch_size = min(batch_size, n_train)
+    best, best_state, since = math.inf, copy.deepcopy(model.state_dict()), 0
+    for _ in range(epochs):
+        order = train_t[torch.randperm(n_train, generator=gen).to(train_t.device)]
+        for s in range(0, n_train, batch_size):
+            idx = order[s:s + batch_size]
+            loss = F.cross_entropy(model(z[idx]), y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        with torch.no_grad():
+            current = float(F.cross_entropy(model(z[val_t]), y[val_t]))
+        if current < best - 1e-6:
+            best, best_state, since = current, copy.deepcopy(model.state_dict()), 0
+        else:
+            since += 1
+            if since >= patience:
+                break
+    model.load_state_dict(best_state)

@@ -162,3 +162,125 @@ def test_results_csv_gains_new_columns_without_misaligning_old_rows(bench, tmp_p
     assert rows == [{"a": "1", "b": "2", "threads": ""}, {"a": "3", "b": "4", "threads": ""},
                     {"a": "5", "b": "6", "threads": "2"}]
     assert "threads" in harness.machine()
+
+
+# -- bench_cch: every cch estimator setting on the CCH task catalogue ------------------------------
+
+CCH_TASK = "cch-classes2-1x1-sep2-rho0-a0"  # true gap -0.336 nats
+
+
+def _cch_row(setting="s", n=100, gap=-0.3, low=-0.4, high=-0.2, true_gap=-0.336, true_se=0.001, dims=(1, 1),
+             status="ok", verdict="do not distil", task="a"):
+    return {"task": task, "setting": setting, "n": n, "hardware": "cpu", "dim_t": dims[0], "dim_s": dims[1],
+            "i_ts": 0.1, "i_sy": 0.1 - gap, "gap": gap, "true_i_ts": 0.0, "true_i_sy": -true_gap, "true_gap": true_gap,
+            "true_gap_se": true_se, "ci_low": low, "ci_high": high, "confidence": 0.95, "verdict": verdict,
+            "seconds": 1.0, "status": status}
+
+
+def test_cch_settings_follow_cch_estimators(bench, monkeypatch):
+    b = bench("bench_cch")
+    assert b.parse_setting("ksg").label == "ksg"
+    s = b.parse_setting("ksg:pca=8,k=5")
+    assert s.options == (("pca", 8), ("k", 5)) and s.label == "ksg:pca=8,k=5"
+    for spec, text in (("nope", "unknown estimator 'nope'"), ("ksg:q=1", "not key=value with a keyword of cch"),
+                       ("ksg:random_state=1", "not key=value"), ("ksg:pca", "not key=value"), ("", "empty setting")):
+        with pytest.raises(ValueError, match=text):
+            b.parse_setting(spec)
+    monkeypatch.setattr(b.cch_module, "ESTIMATORS", ("ksg", "latent", "newer"))  # read when the bench runs
+    assert [s.label for s in b.default_settings()] == ["ksg", "ksg:pca=8", "latent", "newer"]
+    assert b.parse_setting("newer").estimator == "newer"
+    assert all(t.n_classes > 0 for t in b.label_tasks().values()) and CCH_TASK in b.label_tasks()
+    assert set(b.QUICK_TASKS) <= set(b.label_tasks())
+
+
+def test_cch_summary_counts_signs_coverage_and_failures(bench):
+    b = bench("bench_cch")
+    rows = [
+        _cch_row(task="a"),  # sign right, covered
+        _cch_row(task="b", gap=0.2, low=0.1, high=0.3, verdict="distil"),  # wrong sign, wrong verdict, not covered
+        _cch_row(task="c", gap=0.01, low=-0.1, high=0.1, true_gap=0.05, verdict="undecided"),  # |gap| < 0.1
+        _cch_row(task="d", low=-0.5, high=-0.3362, true_se=0.001),  # misses by 2e-4 < 1.96 s.e.: covered
+        _cch_row(task="e", dims=(40, 2), low=math.nan, high=math.nan, verdict="do not distil"),  # no interval, > 32
+        _cch_row(task="f", gap=math.nan, status="timeout > 1 s"),
+    ]
+    summary = {s["band"]: s for s in b.summarise_cch(rows)}
+    assert set(summary) == {"<=8", "<=32", ">32", "all"}
+    s = summary["<=8"]
+    assert (s["runs"], s["ok"], s["signed_runs"], s["sign_right"], s["wrong_verdicts"]) == (5, 4, 3, 2, 1)
+    assert (s["interval_runs"], s["covered"]) == (4, 3)
+    assert s["sign_low"] == pytest.approx(b.wilson(2, 3)[0]) and "timeout" in s["status"]
+    assert s["mae_gap"] == pytest.approx(np.mean([0.036, 0.536, 0.04, 0.036]))
+    assert summary[">32"]["interval_runs"] == 0 and math.isnan(summary[">32"]["coverage"])
+    assert summary["all"]["signed_runs"] == 4
+    low, high = b.wilson(19, 20)
+    assert low == pytest.approx(0.7639, abs=1e-4) and high == pytest.approx(0.9911, abs=1e-4)  # textbook values
+    assert b.wilson(0, 0)[0] != b.wilson(0, 0)[0]  # NaN without trials
+    assert not b.covers(_cch_row(low=-0.5, high=-0.3362, true_se=0.0))
+    goals = b.goal_rows(b.summarise_cch([_cch_row(n=10_000, dims=(16, 32), task=t) for t in "abc"]))
+    assert [(g["sign_goal"], g["coverage_goal"]) for g in goals] == [("met", "met")]
+
+
+def _hangs(*args, **kwargs):
+    time.sleep(30)
+
+
+def _crashes(*args, **kwargs):
+    raise RuntimeError("estimator crashed")
+
+
+def test_cch_failures_are_rows(bench, monkeypatch):
+    b = bench("bench_cch")
+    task, settings = b.label_tasks()[CCH_TASK], [b.parse_setting("ksg")]
+    monkeypatch.setattr(b.cch_module, "cch", _hangs)  # the forked child runs no OpenMP kernel
+    hung = b.run_cch([task], [300], 1, settings, timeout=1.0, progress=False)
+    monkeypatch.setattr(b.cch_module, "cch", _crashes)
+    crashed = b.run_cch([task], [300], 1, settings, timeout=60, progress=False)
+    assert hung[0]["status"].startswith("timeout") and math.isnan(hung[0]["gap"])
+    assert "RuntimeError: estimator crashed" in crashed[0]["status"] and crashed[0]["true_gap"] == task.gap
+    with pytest.raises(ValueError, match="device: cch.. has no device parameter"):
+        b.run_cch([task], [300], 1, settings, timeout=60, device="cuda", progress=False)
+    continuous = next(t.name for t in b.cch_tasks() if t.n_classes == 0)
+    with pytest.raises(ValueError, match="continuous Y"):
+        b.main_cch(Path("unused"), quick=True, tasks=[continuous], progress=False)
+    with pytest.raises(ValueError, match="unknown CCH task"):
+        b.main_cch(Path("unused"), quick=True, tasks=["nope"], progress=False)
+
+
+CCH_SCRIPT = """
+import json, sys
+from pathlib import Path
+from cchmi.cli import _bench_module
+b = _bench_module("bench_cch")
+task = b.label_tasks()[sys.argv[2]]
+settings = [b.parse_setting("ksg"), b.parse_setting("ksg:pca=1,k=4")]
+rows = b.run_cch([task], [300], 1, settings, timeout=60, progress=False)
+text = b.main_cch(Path(sys.argv[1]), quick=True, sizes=[300], seeds=1, estimators=["ksg"], tasks=[task.name],
+                  timeout=60, progress=False)
+from cchmi import cch  # after the forks: a process whose OpenMP threads ran cannot fork a working child
+t, s, y = task.sample(300, 0)
+print(json.dumps({"rows": rows, "text": text, "direct": cch(t, s, y, random_state=0).as_dict()}))
+"""
+
+
+def test_cch_runs_every_setting_on_the_same_sample_and_reports(tmp_path):
+    """In a fresh interpreter: the bench forks its calls, and a pytest worker may have run the
+    OpenMP kernels already (a forked child of such a process hangs in its first parallel region)."""
+    if not BENCH.is_dir():
+        pytest.skip("no bench/ folder: not a source checkout")
+    import json
+
+    env = {**os.environ, "CCHMI_BENCH_DIR": str(BENCH)}
+    run = subprocess.run([sys.executable, "-c", CCH_SCRIPT, str(tmp_path), CCH_TASK], capture_output=True, text=True,
+                         timeout=300, cwd=tmp_path, env=env)
+    assert run.returncode == 0, run.stderr
+    out = json.loads(run.stdout)
+    rows, direct = out["rows"], out["direct"]
+    assert [r["status"] for r in rows] == ["ok", "ok"] and [r["setting"] for r in rows] == ["ksg", "ksg:pca=1,k=4"]
+    assert rows[0]["gap"] == direct["gap"] and rows[0]["ci_low"] == direct["gap_ci_low"]  # same call, same sample
+    assert rows[0]["backend"] == direct["backend"] and rows[0]["hardware"] == "cpu"
+    assert rows[1]["n_used"] < 300 and rows[0]["true_gap"] == pytest.approx(-0.336, abs=0.01)
+    assert "| ksg | 300 | cpu | <=8 | 1/1 | 1 | 1/1 (100%) |" in out["text"]
+    assert "cchmi bench cch --quick --n 300 --seeds 1 --estimators ksg" in out["text"]
+    assert (tmp_path / "cch.md").read_text().count("| ksg | 300 |") == 3  # bands <=8, <=32, all
+    assert (tmp_path / "cch_sign.png").is_file() and (tmp_path / "cch_gap.png").is_file()
+    assert (tmp_path / "cch.csv").read_text().splitlines()[0].startswith("date,cchmi,git,cpu,cores,threads,gpu")

@@ -1,0 +1,400 @@
+"""Every estimator setting of :func:`cchmi.cch` on the CCH task catalogue (`cchmi bench cch`; run
+this way, results go to bench/results/cch_estimators/).
+
+    python -m bench.bench_cch --quick                   # a few minutes on 2 cores
+    python -m bench.bench_cch --n 2000,10000 --seeds 3  # every label task, every setting
+
+The catalogue is :func:`cchmi.data.cch_tasks` ((T, S, Y) problems with I(T; S), I(S; Y) and the gap
+I(T; S) - I(S; Y) known). :func:`cchmi.cch` takes class labels, so only the catalogue's tasks with
+discrete Y (``n_classes`` > 0) are run; the others (jointly Gaussian Y) are named in the report as
+not applicable. A setting is an estimator of ``cchmi.cch.ESTIMATORS`` (read when the script runs, so
+new estimators are benchmarked without editing this file) with keyword options of ``cch``, written
+``name`` or ``name:key=value,key=value`` (e.g. ``ksg:pca=8``, ``ksg:k=5``). Every setting
+estimates on the same sample of each (task, n, seed), with ``random_state=seed``; each call runs
+in its own forked process killed after ``timeout`` seconds (a timeout or a crash is a row, never
+dropped). Seconds are those ``cch`` reports (the whole call: PCA, training, estimates, interval),
+cold, in that process.
+
+Summary per (setting, n, hardware, dimension band: the larger of dim T and dim S <= 8, 9-32, <= 32
+(the issue's goals), > 32, all):
+
+* sign accuracy: share of runs with |true gap| >= 0.1 nats whose estimated gap has the sign of the
+  true gap, with its Wilson 95% interval and the count (runs, i.e. (task, seed) pairs: seeds of one
+  task are not independent problems, the distinct tasks are counted too), and the runs whose verdict
+  (interval wholly on one side of 0) is the wrong sign;
+* mean absolute error of I(T; S), I(S; Y) and the gap against the truth, over every run;
+* coverage of the reported gap interval: share of runs with an interval whose interval contains the
+  true gap, the interval widened on each side by z times the truth's Monte Carlo standard error
+  (z of the interval's level; the catalogue's standard errors are at most about 0.002 nats, so the
+  widening is small but a truth is never counted as missed for its own Monte Carlo error);
+* median seconds.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import math
+import multiprocessing as mp
+import shlex
+import statistics
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bench._harness import RESULTS, fmt, markdown_table, run_with_timeout, write_report
+from cchmi._progress import Progress
+from cchmi.data.cch_tasks import CCHTask, cch_tasks
+
+cch_module = importlib.import_module("cchmi.cch")  # the module: the name cchmi.cch is the function
+
+SIGN_MIN_GAP = 0.1
+"""Runs with |true gap| at least this (nats) count for the sign accuracy (the issue's threshold)."""
+
+GOAL_SIGN, GOAL_COVERAGE, GOAL_BAND, GOAL_N = 0.95, 0.90, "<=32", 10_000
+"""The issue's goals: sign accuracy >= 95% and coverage >= 90% for dims up to 32 per side at n = 10,000."""
+
+BANDS = (("<=8", 1, 8), ("9-32", 9, 32), ("<=32", 1, 32), (">32", 33, math.inf), ("all", 1, math.inf))
+"""Dimension bands on max(dim T, dim S); "<=32" and "all" overlap the others on purpose."""
+
+QUICK_TASKS = (
+    "cch-classes2-1x1-sep2-rho0-a0",
+    "cch-classes3-1x1-sep2-rho0.7007-a0.5",
+    "cch-classes5-2x4-sep1.5-rho0.7133-a1",
+    "cch-classes4-8x8-sep2-rho0.5622-a0-prior",
+    "rotate-cch-classes5-2x4-sep1.5-rho0.7133-a1",
+)
+"""Label tasks with dims <= 8 per side, three of them with |true gap| >= 0.1."""
+
+FIXED = ("teacher", "student", "labels", "estimator", "random_state")
+"""cch() arguments the benchmark sets itself: a setting cannot override them."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    """An estimator of cch with keyword options; `label` is its spec, ``name[:key=value,...]``."""
+
+    estimator: str
+    options: tuple = ()
+
+    @property
+    def label(self) -> str:
+        opts = ",".join(f"{k}={v}" for k, v in self.options)
+        return self.estimator + (f":{opts}" if opts else "")
+
+
+def _value(text: str):
+    """A setting option's value: int, else float, else None for "None", else the text."""
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return None if text == "None" else text
+
+
+def parse_setting(spec: str) -> Setting:
+    """``name`` or ``name:key=value,key=value`` -> Setting; the name must be in cch.ESTIMATORS and
+    every key a keyword of cch() that the benchmark does not set itself."""
+    if not isinstance(spec, str) or not spec.strip():
+        raise ValueError(f"estimators: empty setting in {spec!r}")
+    name, _, rest = spec.strip().partition(":")
+    if name not in cch_module.ESTIMATORS:
+        raise ValueError(f"estimators: unknown estimator {name!r} in {spec!r}; cch estimators: "
+                         f"{', '.join(cch_module.ESTIMATORS)}")
+    keywords = set(inspect.signature(cch_module.cch).parameters) - set(FIXED)
+    options = []
+    for item in filter(None, rest.split(",")):
+        key, eq, text = item.partition("=")
+        key = key.strip()
+        if not eq or key not in keywords:
+            raise ValueError(f"estimators: {item!r} in {spec!r} is not key=value with a keyword of cch(); "
+                             f"keywords: {', '.join(sorted(keywords))}")
+        options.append((key, _value(text.strip())))
+    return Setting(name, tuple(options))
+
+
+def default_settings() -> list[Setting]:
+    """Every estimator of cch.ESTIMATORS with its defaults, and "ksg" also on 8 principal components."""
+    settings = [Setting(name) for name in cch_module.ESTIMATORS]
+    if "ksg" in cch_module.ESTIMATORS:
+        settings.insert(1 + cch_module.ESTIMATORS.index("ksg"), Setting("ksg", (("pca", 8),)))
+    return settings
+
+
+def label_tasks() -> dict[str, CCHTask]:
+    """The catalogue's tasks with class labels (the ones cch() takes), by name."""
+    return {t.name: t for t in cch_tasks() if t.n_classes > 0}
+
+
+def _call(setting: Setting, t, s, y, seed: int, extra: dict, send) -> float:
+    """In the forked child: cch() on the sample; the full result goes back through `send` (the
+    harness's runner returns one number)."""
+    result = cch_module.cch(t, s, y, estimator=setting.estimator, random_state=seed, **extra, **dict(setting.options))
+    send.send(result.as_dict())
+    return result.gap
+
+
+def _hardware(backend: str, device) -> str:
+    """"gpu" when the kNN backend or the neural device is a GPU one, else "cpu"."""
+    on_gpu = backend in ("cuda", "triton") or (device is not None and str(device).startswith("cuda"))
+    return "gpu" if on_gpu else "cpu"
+
+
+def run_cch(tasks: list[CCHTask], sizes: list[int], seeds: int, settings: list[Setting], *, timeout: float,
+            device=None, backend: str = "auto", progress: bool = True) -> list[dict]:
+    """One row per (task, n, seed, setting): the three estimates, the gap interval, the truths with
+    their Monte Carlo standard errors, seconds, the backend that ran and a status."""
+    extra = {} if backend == "auto" else {"backend": backend}
+    if device is not None:
+        if "device" not in inspect.signature(cch_module.cch).parameters:
+            raise ValueError(f"device: cch() has no device parameter, so device={device!r} cannot be applied")
+        extra["device"] = device
+    ctx = mp.get_context("fork")
+    rows = []
+    bar = Progress(len(tasks) * len(sizes) * seeds * len(settings), "cch", progress)
+    for task in tasks:
+        truth = task.truth()  # computed here once: the forked children inherit the cache
+        for n in sizes:
+            for seed in range(seeds):
+                t, s, y = task.sample(n, seed)
+                for setting in settings:
+                    bar.step(f"{task.name} n={n} {setting.label}")
+                    receive, send = ctx.Pipe(duplex=False)
+                    timing = run_with_timeout(lambda: _call(setting, t, s, y, seed, extra, send), timeout)
+                    result = receive.recv() if timing.status == "ok" and receive.poll(5.0) else None
+                    receive.close()
+                    send.close()
+                    status = timing.status if result is not None or timing.status != "ok" else "error: no result"
+                    r = result or {}
+                    rows.append({
+                        "task": task.name, "family": task.family, "dims": f"{task.dim_t}+{task.dim_s}",
+                        "dim_t": task.dim_t, "dim_s": task.dim_s, "n_classes": task.n_classes, "n": n,
+                        "seed": seed, "setting": setting.label, "estimator": r.get("estimator", ""),
+                        "i_ts": r.get("i_ts", math.nan), "i_sy": r.get("i_sy", math.nan),
+                        "gap": r.get("gap", math.nan), "ci_low": _number(r.get("gap_ci_low")),
+                        "ci_high": _number(r.get("gap_ci_high")), "confidence": _number(r.get("confidence")),
+                        "verdict": r.get("verdict", ""), "n_used": r.get("n", ""),
+                        "true_i_ts": truth.i_ts, "true_i_sy": truth.i_sy, "true_gap": truth.gap,
+                        "true_i_ts_se": truth.i_ts_stderr, "true_i_sy_se": truth.i_sy_stderr,
+                        "true_gap_se": truth.gap_stderr, "seconds": r.get("seconds", math.nan),
+                        "backend": r.get("backend", ""), "device": "" if device is None else str(device),
+                        "hardware": _hardware(r.get("backend", ""), device), "status": status,
+                    })
+    return rows
+
+
+def _number(value) -> float:
+    return math.nan if value is None else float(value)
+
+
+def wilson(successes: int, trials: int, z: float = 1.959963984540054) -> tuple[float, float]:
+    """Wilson score interval of a proportion (NaN, NaN for no trials)."""
+    if trials == 0:
+        return math.nan, math.nan
+    p = successes / trials
+    centre = (p + z * z / (2 * trials)) / (1 + z * z / trials)
+    half = z / (1 + z * z / trials) * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials))
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def covers(row: dict) -> bool:
+    """Whether the row's gap interval, widened on each side by z times the truth's standard error,
+    contains the true gap (rows without an interval are not asked)."""
+    z = statistics.NormalDist().inv_cdf(0.5 + row["confidence"] / 2)
+    slack = z * row["true_gap_se"]
+    return row["ci_low"] - slack <= row["true_gap"] <= row["ci_high"] + slack
+
+
+def _wrong_verdict(row: dict) -> bool:
+    return ((row["verdict"] == cch_module.VERDICTS[0] and row["true_gap"] < 0)
+            or (row["verdict"] == cch_module.VERDICTS[1] and row["true_gap"] > 0))
+
+
+def summarise_cch(rows: list[dict]) -> list[dict]:
+    """Per (setting, n, hardware, band) with at least one run: the counts and rates described in the
+    module docstring. Failed runs (timeouts, errors) count in `runs` but in no rate."""
+    groups: dict = {}
+    for r in rows:
+        for band, low, high in BANDS:
+            if low <= max(r["dim_t"], r["dim_s"]) <= high:
+                groups.setdefault((r["setting"], r["n"], r["hardware"], band), []).append(r)
+    out = []
+    for (setting, n, hardware, band), rs in groups.items():
+        ok = [r for r in rs if r["status"] == "ok"]
+        signed = [r for r in ok if abs(r["true_gap"]) >= SIGN_MIN_GAP]
+        right = sum(np.sign(r["gap"]) == np.sign(r["true_gap"]) for r in signed)
+        with_ci = [r for r in ok if math.isfinite(r["ci_low"]) and math.isfinite(r["ci_high"])]
+        low, high = wilson(right, len(signed))
+
+        def mae(key, rs=ok):
+            return float(np.mean([abs(r[key] - r["true_" + key]) for r in rs])) if rs else math.nan
+
+        failed = sorted({r["status"] for r in rs if r["status"] != "ok"})
+        out.append({
+            "setting": setting, "n": n, "hardware": hardware, "band": band, "runs": len(rs), "ok": len(ok),
+            "tasks": len({r["task"] for r in rs}), "signed_runs": len(signed),
+            "signed_tasks": len({r["task"] for r in signed}), "sign_right": int(right),
+            "sign_accuracy": right / len(signed) if signed else math.nan, "sign_low": low, "sign_high": high,
+            "wrong_verdicts": sum(_wrong_verdict(r) for r in signed),
+            "mae_i_ts": mae("i_ts"), "mae_i_sy": mae("i_sy"), "mae_gap": mae("gap"),
+            "interval_runs": len(with_ci), "covered": sum(covers(r) for r in with_ci),
+            "coverage": sum(covers(r) for r in with_ci) / len(with_ci) if with_ci else math.nan,
+            "median_seconds": float(np.median([r["seconds"] for r in ok])) if ok else math.nan,
+            "status": "ok" if not failed else "; ".join(failed)[:80],
+        })
+    order = {band: i for i, (band, _, _) in enumerate(BANDS)}
+    out.sort(key=lambda s: (s["setting"], s["n"], s["hardware"], order[s["band"]]))
+    return out
+
+
+def _rate(count: int, total: int, rate: float) -> str:
+    return f"{count}/{total} ({rate:.0%})" if total else "-"
+
+
+def _interval(s: dict) -> str:
+    return f"[{fmt(s['sign_low'], '.2f')}, {fmt(s['sign_high'], '.2f')}]"
+
+
+def goal_rows(summary: list[dict]) -> list[dict]:
+    """The issue's goals per setting and hardware, at n = GOAL_N in band GOAL_BAND: met, not met,
+    or not measured (no run at that n, or no run with an interval)."""
+    out = []
+    for s in summary:
+        if s["band"] != GOAL_BAND or s["n"] != GOAL_N:
+            continue
+        sign_met = s["signed_runs"] > 0 and s["sign_accuracy"] >= GOAL_SIGN
+        cover_met = s["interval_runs"] > 0 and s["coverage"] >= GOAL_COVERAGE
+        out.append({**s, "sign_goal": "met" if sign_met else ("not met" if s["signed_runs"] else "not measured"),
+                    "coverage_goal": "met" if cover_met else ("not met" if s["interval_runs"] else "not measured")})
+    return out
+
+
+def cch_table(summary: list[dict], skipped: list[str]) -> str:
+    """Markdown: the goals, then the summary per setting, n, hardware and band."""
+    goals = [[g["setting"], g["hardware"],
+              _rate(g["sign_right"], g["signed_runs"], g["sign_accuracy"]) + f" on {g['signed_tasks']} tasks",
+              _interval(g), g["sign_goal"],
+              _rate(g["covered"], g["interval_runs"], g["coverage"]), g["coverage_goal"]] for g in goal_rows(summary)]
+    rows = [[s["setting"], s["n"], s["hardware"], s["band"], f"{s['ok']}/{s['runs']}", s["tasks"],
+             _rate(s["sign_right"], s["signed_runs"], s["sign_accuracy"]),
+             _interval(s), s["wrong_verdicts"] if s["signed_runs"] else "-",
+             fmt(s["mae_i_ts"], ".3f"), fmt(s["mae_i_sy"], ".3f"), fmt(s["mae_gap"], ".3f"),
+             _rate(s["covered"], s["interval_runs"], s["coverage"]), fmt(s["median_seconds"], ".3g"),
+             "" if s["status"] == "ok" else s["status"]] for s in summary]
+    parts = [f"Goals at n = {GOAL_N:,}, dims <= 32 per side: sign of the gap right in >= {GOAL_SIGN:.0%} of runs "
+             f"with |true gap| >= {SIGN_MIN_GAP} nats, coverage of the 95% gap interval >= {GOAL_COVERAGE:.0%}.",
+             markdown_table(["setting", "hardware", "sign right", "Wilson 95%", "sign goal", "coverage",
+                             "coverage goal"], goals) if goals else f"(no run at n = {GOAL_N:,}: goals not measured)",
+             "Per setting, n, hardware and dimension band (max of dim T, dim S); sign: runs with |true gap| >= "
+             f"{SIGN_MIN_GAP} nats; wrong verdicts: intervals wholly on the wrong side of 0; MAE over every run; "
+             "coverage: the true gap inside the reported interval widened by z x its Monte Carlo s.e.; seconds: "
+             "cch's own, median.",
+             markdown_table(["setting", "n", "hardware", "band", "runs ok", "tasks", "sign right", "Wilson 95%",
+                             "wrong verdicts", "MAE I(T;S)", "MAE I(S;Y)", "MAE gap", "coverage", "median s",
+                             "note"], rows)]
+    if skipped:
+        parts.append(f"Not applicable ({len(skipped)} catalogue tasks with continuous Y; cch takes class labels): "
+                     + ", ".join(skipped) + ".")
+    return "\n\n".join(parts)
+
+
+def plot_cch(rows: list[dict], summary: list[dict], folder: Path) -> list[Path]:
+    """cch_sign.png: sign accuracy (Wilson 95% bars) against n per setting, dims <= 32 and all;
+    cch_gap.png: estimated against true gap per setting at the largest n, with the intervals."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    settings = sorted({r["setting"] for r in rows})
+    paths = []
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), dpi=110, sharey=True)
+    for ax, band in zip(axes, ("<=32", "all")):
+        for i, setting in enumerate(settings):
+            pts = sorted((s["n"], s["sign_accuracy"], s["sign_low"], s["sign_high"]) for s in summary
+                         if s["setting"] == setting and s["band"] == band and s["signed_runs"])
+            if pts:
+                x = np.array([p[0] for p in pts]) * (1 + 0.03 * i)  # offsets keep the bars apart
+                y = np.array([p[1] for p in pts])
+                err = np.array([[p[1] - p[2] for p in pts], [p[3] - p[1] for p in pts]])
+                ax.errorbar(x, y, yerr=err, fmt="o-", ms=3, capsize=2, label=setting)
+        ax.axhline(GOAL_SIGN, color="grey", lw=0.8, ls="--")
+        ax.set_xscale("log")
+        ax.set_xlabel("n")
+        ax.set_title(f"dims {band} per side" if band != "all" else "every task", fontsize=10)
+    axes[0].set_ylabel(f"sign of the gap right (|true gap| >= {SIGN_MIN_GAP})")
+    if axes[0].get_legend_handles_labels()[0]:  # nothing to label when every run failed
+        axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    paths.append(folder / "cch_sign.png")
+    fig.savefig(paths[-1])
+    plt.close(fig)
+
+    n_max = max(r["n"] for r in rows)
+    fig, axes = plt.subplots(1, len(settings), figsize=(3.2 * len(settings), 3.4), dpi=110, squeeze=False)
+    for ax, setting in zip(axes[0], settings):
+        sel = [r for r in rows if r["setting"] == setting and r["n"] == n_max and r["status"] == "ok"]
+        truth = np.array([r["true_gap"] for r in sel])
+        gap = np.array([r["gap"] for r in sel])
+        err = np.array([[r["gap"] - r["ci_low"], r["ci_high"] - r["gap"]] for r in sel]).T if sel else None
+        if sel:
+            ax.errorbar(truth, gap, yerr=np.nan_to_num(err), fmt="o", ms=3, capsize=2)
+        ends = [-1.2, 1.2]
+        ax.plot(ends, ends, color="grey", lw=0.8)
+        ax.axhline(0, color="grey", lw=0.5)
+        ax.axvline(0, color="grey", lw=0.5)
+        ax.set_xlabel("true gap [nats]")
+        ax.set_title(f"{setting}, n={n_max}", fontsize=9)
+    axes[0][0].set_ylabel("estimated gap, 95% interval")
+    fig.tight_layout()
+    paths.append(folder / "cch_gap.png")
+    fig.savefig(paths[-1])
+    plt.close(fig)
+    return paths
+
+
+def command_line(sizes, seeds, settings, tasks, device, backend, timeout, quick) -> str:
+    """The `cchmi bench cch` command that reproduces a run (for the report's header)."""
+    parts = ["cchmi", "bench", "cch"] + (["--quick"] if quick else [])
+    parts += ["--n", ",".join(map(str, sizes)), "--seeds", str(seeds),
+              "--estimators", *(s.label for s in settings)]
+    parts += ["--tasks", ",".join(tasks)] if tasks else []
+    parts += ["--device", str(device)] if device is not None else []
+    parts += ["--backend", backend] if backend != "auto" else []
+    return shlex.join(parts + ["--timeout", f"{timeout:g}"])
+
+
+def main_cch(out: Path, *, quick: bool, sizes: list[int] | None = None, seeds: int | None = None,
+             estimators: list[str] | None = None, tasks: list[str] | None = None, device=None,
+             backend: str = "auto", timeout: float = 300.0, progress: bool = True) -> str:
+    """`cchmi bench cch`: runs, writes cch.csv (appended), cch.md, cch_sign.png and cch_gap.png to
+    `out`, returns the printed text. Defaults: every label task, n = 2,000, 10,000 and 100,000,
+    3 seeds, :func:`default_settings`; quick: QUICK_TASKS, n = 2,000, 2 seeds."""
+    catalogue = label_tasks()
+    every = {t.name for t in cch_tasks()}
+    names = tasks or (list(QUICK_TASKS) if quick else list(catalogue))
+    unknown = [t for t in names if t not in every]
+    if unknown:
+        raise ValueError(f"unknown CCH task(s) {', '.join(unknown)}; tasks: {', '.join(catalogue)}")
+    continuous = [t for t in names if t not in catalogue]
+    if continuous:
+        raise ValueError(f"tasks: {', '.join(continuous)} have continuous Y, which cch() does not take (class labels)")
+    sizes = sizes or ([2000] if quick else [2000, 10_000, 100_000])
+    seeds = seeds or (2 if quick else 3)
+    settings = [parse_setting(e) for e in estimators] if estimators else default_settings()
+    rows = run_cch([catalogue[t] for t in names], sizes, seeds, settings, timeout=timeout, device=device,
+                   backend=backend, progress=progress)
+    summary = summarise_cch(rows)
+    skipped = sorted(every - set(catalogue)) if tasks is None else []
+    command = command_line(sizes, seeds, settings, tasks, device, backend, timeout, quick)
+    table = f"Command: `{command}`\n\n{cch_table(summary, skipped)}"
+    return write_report(out, "cch", rows, table, lambda folder: plot_cch(rows, summary, folder))
+
+
+if __name__ == "__main__":
+    from cchmi.cli import main  # the arguments of `cchmi bench cch`
+
+    sys.exit(main(["bench", "cch", "--out", str(RESULTS / "cch_estimators"), *sys.argv[1:]]))

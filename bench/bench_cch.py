@@ -2,18 +2,21 @@
 this way, results go to bench/results/cch_estimators/).
 
     python -m bench.bench_cch --quick                   # a few minutes on 2 cores
-    python -m bench.bench_cch --n 2000,10000 --seeds 3  # every label task, every setting
+    python -m bench.bench_cch --n 2000,10000 --seeds 3  # every task, every setting
 
 The catalogue is :func:`cchmi.data.cch_tasks` ((T, S, Y) problems with I(T; S), I(S; Y) and the gap
-I(T; S) - I(S; Y) known). :func:`cchmi.cch` takes class labels, so only the catalogue's tasks with
-discrete Y (``n_classes`` > 0) are run; the others (jointly Gaussian Y) are named in the report as
-not applicable. A setting is an estimator of ``cchmi.cch.ESTIMATORS`` (read when the script runs, so
-new estimators are benchmarked without editing this file) with keyword options of ``cch``, written
-``name`` or ``name:key=value,key=value`` (e.g. ``ksg:pca=8``, ``ksg:k=5``). Every setting
-estimates on the same sample of each (task, n, seed), with ``random_state=seed``; each call runs
-in its own forked process killed after ``timeout`` seconds (a timeout or a crash is a row, never
-dropped). Seconds are those ``cch`` reports (the whole call: PCA, training, estimates, interval),
-cold, in that process.
+I(T; S) - I(S; Y) known). Tasks with a continuous Y (``n_classes`` 0, the jointly Gaussian ones) are
+given to ``cch`` with ``labels_kind="continuous"``; where the installed ``cch`` has no such
+parameter, they are left out and named in the report as not applicable. A setting is an estimator
+of ``cchmi.cch.ESTIMATORS`` (read when the script runs, so new estimators are benchmarked without
+editing this file) with keyword options of ``cch``, written ``name`` or
+``name:key=value,key=value`` (e.g. ``ksg:pca=8``, ``ksg:k=5``). Every setting estimates on the
+same sample of each (task, n, seed), with ``random_state=seed``; each call runs in its own forked
+process killed after ``timeout`` seconds (a timeout or a crash is a row, never dropped; so is a setting's refusal of a task, e.g. "latent" on a continuous Y). Seconds are those
+``cch`` reports (the whole call: PCA, training, estimates, interval), cold, in that process. The
+parent process runs no cchmi kernel: GNU OpenMP's thread pool does not survive fork, and a child
+forked from a process whose OpenMP threads ran hangs in its first parallel region. Hardware: "gpu"
+when the kNN backend is a GPU one or the call initialised CUDA in torch, else "cpu".
 
 Summary per (setting, n, hardware, dimension band: the larger of dim T and dim S <= 8, 9-32, <= 32
 (the issue's goals), > 32, all):
@@ -23,7 +26,7 @@ Summary per (setting, n, hardware, dimension band: the larger of dim T and dim S
   task are not independent problems, the distinct tasks are counted too), and the runs whose verdict
   (interval wholly on one side of 0) is the wrong sign;
 * mean absolute error of I(T; S), I(S; Y) and the gap against the truth, over every run;
-* coverage of the reported gap interval: share of runs with an interval whose interval contains the
+* coverage of the reported gap interval: share of the runs with an interval where it contains the
   true gap, the interval widened on each side by z times the truth's Monte Carlo standard error
   (z of the interval's level; the catalogue's standard errors are at most about 0.002 nats, so the
   widening is small but a truth is never counted as missed for its own Monte Carlo error);
@@ -60,15 +63,18 @@ BANDS = (("<=8", 1, 8), ("9-32", 9, 32), ("<=32", 1, 32), (">32", 33, math.inf),
 """Dimension bands on max(dim T, dim S); "<=32" and "all" overlap the others on purpose."""
 
 QUICK_TASKS = (
+    "cch-gauss-1x1y1-ts1.2-sy0.2-k1-p0",
+    "cch-gauss-4x4y2-ts0.5-sy1-k4-p0",
     "cch-classes2-1x1-sep2-rho0-a0",
     "cch-classes3-1x1-sep2-rho0.7007-a0.5",
     "cch-classes5-2x4-sep1.5-rho0.7133-a1",
     "cch-classes4-8x8-sep2-rho0.5622-a0-prior",
     "rotate-cch-classes5-2x4-sep1.5-rho0.7133-a1",
 )
-"""Label tasks with dims <= 8 per side, three of them with |true gap| >= 0.1."""
+"""Tasks with dims <= 8 per side, five of them with |true gap| >= 0.1 (the two continuous-Y ones run
+where cch takes them)."""
 
-FIXED = ("teacher", "student", "labels", "estimator", "random_state")
+FIXED = ("teacher", "student", "labels", "estimator", "random_state", "labels_kind")
 """cch() arguments the benchmark sets itself: a setting cannot override them."""
 
 
@@ -124,22 +130,30 @@ def default_settings() -> list[Setting]:
     return settings
 
 
-def label_tasks() -> dict[str, CCHTask]:
-    """The catalogue's tasks with class labels (the ones cch() takes), by name."""
-    return {t.name: t for t in cch_tasks() if t.n_classes > 0}
+def _takes_continuous() -> bool:
+    return "labels_kind" in inspect.signature(cch_module.cch).parameters
 
 
-def _call(setting: Setting, t, s, y, seed: int, extra: dict, send) -> float:
+def applicable_tasks() -> dict[str, CCHTask]:
+    """The catalogue's tasks that cch() takes, by name: all of them when it has ``labels_kind``,
+    else those with class labels."""
+    return {t.name: t for t in cch_tasks() if t.n_classes > 0 or _takes_continuous()}
+
+
+def _call(setting: Setting, task: CCHTask, t, s, y, seed: int, extra: dict, send) -> float:
     """In the forked child: cch() on the sample; the full result goes back through `send` (the
-    harness's runner returns one number)."""
-    result = cch_module.cch(t, s, y, estimator=setting.estimator, random_state=seed, **extra, **dict(setting.options))
-    send.send(result.as_dict())
+    harness's runner returns one number), with whether torch used CUDA."""
+    kind = {} if task.n_classes else {"labels_kind": "continuous"}
+    result = cch_module.cch(t, s, y, estimator=setting.estimator, random_state=seed, **kind, **extra,
+                            **dict(setting.options))
+    torch = sys.modules.get("torch")
+    send.send({**result.as_dict(), "cuda_used": bool(torch is not None and torch.cuda.is_initialized())})
     return result.gap
 
 
-def _hardware(backend: str, device) -> str:
-    """"gpu" when the kNN backend or the neural device is a GPU one, else "cpu"."""
-    on_gpu = backend in ("cuda", "triton") or (device is not None and str(device).startswith("cuda"))
+def _hardware(result: dict) -> str:
+    """"gpu" when the kNN backend is a GPU one or torch initialised CUDA during the call, else "cpu"."""
+    on_gpu = result.get("backend") in ("cuda", "triton") or result.get("cuda_used", False)
     return "gpu" if on_gpu else "cpu"
 
 
@@ -163,7 +177,7 @@ def run_cch(tasks: list[CCHTask], sizes: list[int], seeds: int, settings: list[S
                 for setting in settings:
                     bar.step(f"{task.name} n={n} {setting.label}")
                     receive, send = ctx.Pipe(duplex=False)
-                    timing = run_with_timeout(lambda: _call(setting, t, s, y, seed, extra, send), timeout)
+                    timing = run_with_timeout(lambda: _call(setting, task, t, s, y, seed, extra, send), timeout)
                     result = receive.recv() if timing.status == "ok" and receive.poll(5.0) else None
                     receive.close()
                     send.close()
@@ -177,11 +191,13 @@ def run_cch(tasks: list[CCHTask], sizes: list[int], seeds: int, settings: list[S
                         "gap": r.get("gap", math.nan), "ci_low": _number(r.get("gap_ci_low")),
                         "ci_high": _number(r.get("gap_ci_high")), "confidence": _number(r.get("confidence")),
                         "verdict": r.get("verdict", ""), "n_used": r.get("n", ""),
+                        "bias_ts": _number(r.get("bias_ts")), "bias_sy": _number(r.get("bias_sy")),
+                        "choice_reason": r.get("choice_reason") or "", "interval_note": r.get("interval_note") or "",
                         "true_i_ts": truth.i_ts, "true_i_sy": truth.i_sy, "true_gap": truth.gap,
                         "true_i_ts_se": truth.i_ts_stderr, "true_i_sy_se": truth.i_sy_stderr,
                         "true_gap_se": truth.gap_stderr, "seconds": r.get("seconds", math.nan),
                         "backend": r.get("backend", ""), "device": "" if device is None else str(device),
-                        "hardware": _hardware(r.get("backend", ""), device), "status": status,
+                        "hardware": _hardware(r), "status": status,
                     })
     return rows
 
@@ -296,8 +312,8 @@ def cch_table(summary: list[dict], skipped: list[str]) -> str:
                              "wrong verdicts", "MAE I(T;S)", "MAE I(S;Y)", "MAE gap", "coverage", "median s",
                              "note"], rows)]
     if skipped:
-        parts.append(f"Not applicable ({len(skipped)} catalogue tasks with continuous Y; cch takes class labels): "
-                     + ", ".join(skipped) + ".")
+        parts.append(f"Not applicable ({len(skipped)} catalogue tasks with continuous Y; this cch takes class labels "
+                     "only): " + ", ".join(skipped) + ".")
     return "\n\n".join(parts)
 
 
@@ -373,15 +389,16 @@ def main_cch(out: Path, *, quick: bool, sizes: list[int] | None = None, seeds: i
     """`cchmi bench cch`: runs, writes cch.csv (appended), cch.md, cch_sign.png and cch_gap.png to
     `out`, returns the printed text. Defaults: every label task, n = 2,000, 10,000 and 100,000,
     3 seeds, :func:`default_settings`; quick: QUICK_TASKS, n = 2,000, 2 seeds."""
-    catalogue = label_tasks()
+    catalogue = applicable_tasks()
     every = {t.name for t in cch_tasks()}
-    names = tasks or (list(QUICK_TASKS) if quick else list(catalogue))
+    names = tasks or ([t for t in QUICK_TASKS if t in catalogue] if quick else list(catalogue))
     unknown = [t for t in names if t not in every]
     if unknown:
         raise ValueError(f"unknown CCH task(s) {', '.join(unknown)}; tasks: {', '.join(catalogue)}")
     continuous = [t for t in names if t not in catalogue]
     if continuous:
-        raise ValueError(f"tasks: {', '.join(continuous)} have continuous Y, which cch() does not take (class labels)")
+        raise ValueError(f"tasks: {', '.join(continuous)} have continuous Y, which this cch() does not take "
+                         "(no labels_kind parameter)")
     sizes = sizes or ([2000] if quick else [2000, 10_000, 100_000])
     seeds = seeds or (2 if quick else 3)
     settings = [parse_setting(e) for e in estimators] if estimators else default_settings()

@@ -189,8 +189,11 @@ def test_cch_settings_follow_cch_estimators(bench, monkeypatch):
     monkeypatch.setattr(b.cch_module, "ESTIMATORS", ("ksg", "latent", "newer"))  # read when the bench runs
     assert [s.label for s in b.default_settings()] == ["ksg", "ksg:pca=8", "latent", "newer"]
     assert b.parse_setting("newer").estimator == "newer"
-    assert all(t.n_classes > 0 for t in b.label_tasks().values()) and CCH_TASK in b.label_tasks()
-    assert set(b.QUICK_TASKS) <= set(b.label_tasks())
+    assert set(b.QUICK_TASKS) <= {t.name for t in b.cch_tasks()}
+    monkeypatch.setattr(b.cch_module, "cch", _takes_labels_kind)
+    assert len(b.applicable_tasks()) == len(b.cch_tasks())
+    monkeypatch.setattr(b.cch_module, "cch", _crashes)  # no labels_kind: class labels only
+    assert all(t.n_classes > 0 for t in b.applicable_tasks().values()) and CCH_TASK in b.applicable_tasks()
 
 
 def test_cch_summary_counts_signs_coverage_and_failures(bench):
@@ -220,6 +223,10 @@ def test_cch_summary_counts_signs_coverage_and_failures(bench):
     assert [(g["sign_goal"], g["coverage_goal"]) for g in goals] == [("met", "met")]
 
 
+def _takes_labels_kind(teacher, student, labels, *, estimator, labels_kind="discrete", device=None):
+    raise AssertionError("not called")
+
+
 def _hangs(*args, **kwargs):
     time.sleep(30)
 
@@ -230,17 +237,17 @@ def _crashes(*args, **kwargs):
 
 def test_cch_failures_are_rows(bench, monkeypatch):
     b = bench("bench_cch")
-    task, settings = b.label_tasks()[CCH_TASK], [b.parse_setting("ksg")]
+    task, settings = b.applicable_tasks()[CCH_TASK], [b.parse_setting("ksg")]
     monkeypatch.setattr(b.cch_module, "cch", _hangs)  # the forked child runs no OpenMP kernel
     hung = b.run_cch([task], [300], 1, settings, timeout=1.0, progress=False)
     monkeypatch.setattr(b.cch_module, "cch", _crashes)
     crashed = b.run_cch([task], [300], 1, settings, timeout=60, progress=False)
     assert hung[0]["status"].startswith("timeout") and math.isnan(hung[0]["gap"])
     assert "RuntimeError: estimator crashed" in crashed[0]["status"] and crashed[0]["true_gap"] == task.gap
-    with pytest.raises(ValueError, match="device: cch.. has no device parameter"):
+    with pytest.raises(ValueError, match="device: cch.. has no device parameter"):  # _crashes has none
         b.run_cch([task], [300], 1, settings, timeout=60, device="cuda", progress=False)
     continuous = next(t.name for t in b.cch_tasks() if t.n_classes == 0)
-    with pytest.raises(ValueError, match="continuous Y"):
+    with pytest.raises(ValueError, match="continuous Y, which this cch.. does not take"):
         b.main_cch(Path("unused"), quick=True, tasks=[continuous], progress=False)
     with pytest.raises(ValueError, match="unknown CCH task"):
         b.main_cch(Path("unused"), quick=True, tasks=["nope"], progress=False)
@@ -251,7 +258,7 @@ import json, sys
 from pathlib import Path
 from cchmi.cli import _bench_module
 b = _bench_module("bench_cch")
-task = b.label_tasks()[sys.argv[2]]
+task = b.applicable_tasks()[sys.argv[2]]
 settings = [b.parse_setting("ksg"), b.parse_setting("ksg:pca=1,k=4")]
 rows = b.run_cch([task], [300], 1, settings, timeout=60, progress=False)
 text = b.main_cch(Path(sys.argv[1]), quick=True, sizes=[300], seeds=1, estimators=["ksg"], tasks=[task.name],

@@ -12,7 +12,8 @@ torch = pytest.importorskip("torch")
 
 from cchmi.distill import TrainConfig
 from cchmi.distill.experiment import expand_jobs, run_experiment
-from cchmi.distill.report import aggregate, agreement, spearman, t975, wilson, write_report
+from cchmi.distill.report import (aggregate, agreement, auroc, predictor_report, spearman, spearman_interval,
+                                  t975, wilson, write_report)
 
 TINY = TrainConfig(epochs=3, hidden=16, batch_size=32, patience=3)
 
@@ -35,14 +36,23 @@ def test_statistics_helpers():
     assert math.isnan(spearman(a, np.ones(30)))
 
 
-def _fake_summary(teacher_view, seed, gain, gap, pairing="aligned"):
-    return {
+def _fake_summary(teacher_view, seed, gain, gap, pairing="aligned", predictors=None, point=None, val_kd=None):
+    """A run summary as run_kd writes it; with `predictors` (name -> value), a job `point` and the
+    KD student's validation accuracy `val_kd` when given (newer summaries)."""
+    summary = {
         "dataset": "toy", "teacher_view": teacher_view, "student_view": "s", "pairing": pairing, "p": 0.0,
         "seed": seed, "accuracy": {"teacher": 0.9, "baseline": 0.8, "kd": 0.8 + gain}, "gain": gain,
         "cch": {"i_ts": 1.0 + gap, "i_sy": 1.0, "gap": gap, "gap_ci_low": gap - 0.1, "gap_ci_high": gap + 0.1,
                 "verdict": "distil" if gap > 0.1 else "undecided"},
         "seconds": 1.0, "config_hash": f"{teacher_view}{seed}",
     }
+    if predictors is not None:
+        summary["predictors"] = {k: {"value": v, "ci_low": None, "ci_high": None} for k, v in predictors.items()}
+    if point is not None:
+        summary["job"] = {"key": f"{teacher_view}{seed}{json.dumps(point, sort_keys=True)}", "point": point}
+    if val_kd is not None:
+        summary["val_accuracy"] = {"teacher": 0.9, "baseline": 0.8, "kd": val_kd}
+    return summary
 
 
 def test_aggregate_and_agreement(tmp_path):
@@ -67,6 +77,130 @@ def test_aggregate_and_agreement(tmp_path):
     for name in ("runs.csv", "configs.csv", "report.json", "report.md", "gain_vs_gap.png"):
         assert (tmp_path / name).stat().st_size > 0
     assert (tmp_path / "gain_vs_gap.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_spearman_interval_ranks_all_resamples_at_once():
+    rng = np.random.default_rng(5)
+    a = np.round(rng.standard_normal(23), 1)
+    b = np.round(a + rng.standard_normal(23), 1)  # ties on both sides
+    idx = np.random.default_rng(0).integers(0, 23, (1000, 23))
+    boots = np.array([spearman(a[i], b[i]) for i in idx])  # one at a time: the slow oracle
+    rho, lo, hi = spearman_interval(a, b)
+    assert rho == spearman(a, b)
+    assert (lo, hi) == pytest.approx(tuple(np.quantile(boots[~np.isnan(boots)], [0.025, 0.975])), abs=1e-12)
+    assert all(math.isnan(v) for v in spearman_interval(a, np.ones(23)))
+
+
+def _auroc_reference(scores, positive):
+    """AUROC and the DeLong variance from the pairwise kernel psi (O(m n)): the slow oracle."""
+    s, y = np.asarray(scores, dtype=float), np.asarray(positive, dtype=bool)
+    psi = (s[y][:, None] > s[~y][None, :]) + 0.5 * (s[y][:, None] == s[~y][None, :])
+    m, n = psi.shape
+    return psi.mean(), psi.mean(axis=1).var(ddof=1) / m + psi.mean(axis=0).var(ddof=1) / n
+
+
+def test_auroc_against_the_pairwise_reference():
+    metrics = pytest.importorskip("sklearn.metrics")
+    rng = np.random.default_rng(3)
+    for size in (5, 17, 64):
+        scores = np.round(rng.standard_normal(size), 1)  # rounded: many ties
+        positive = rng.random(size) < 0.4
+        positive[:2] = [True, False]
+        auc, lo, hi = auroc(scores, positive)
+        ref, var = _auroc_reference(scores, positive)
+        assert auc == pytest.approx(ref, abs=1e-12)
+        assert auc == pytest.approx(metrics.roc_auc_score(positive, scores), abs=1e-12)
+        if positive.sum() >= 2 and (~positive).sum() >= 2:
+            assert lo == pytest.approx(max(0.0, ref - 1.96 * var**0.5), abs=1e-12)
+            assert hi == pytest.approx(min(1.0, ref + 1.96 * var**0.5), abs=1e-12)
+    assert auroc([1.0, 1.0, 1.0, 1.0], [True, True, False, False])[0] == 0.5  # all tied
+    assert auroc([3.0, 2.0, 1.0, 0.0], [True, True, False, False])[:1] == (1.0,)
+    assert math.isnan(auroc([1.0, 2.0], [True, True])[0])  # one class only
+    assert math.isnan(auroc([1.0, 2.0, 3.0], [True, False, False])[1])  # a single positive: no interval
+
+
+def _predictor_sweep(seeds=(0, 1, 2)):
+    """Eight configurations over a regime axis "budget.student_labels_per_class" (10 or 250): the
+    gain's sign follows teacher accuracy exactly; the CCH gap is right on 3 of the 4 definite gains at
+    10 labels and wrong on all at 250; label_mi_gap is missing; one configuration has no definite gain."""
+    plan = [  # (teacher view, labels, mean gain, cch gap, teacher - student accuracy)
+        ("a", 10, 0.05, 0.4, 0.3), ("b", 10, 0.04, 0.2, 0.2), ("c", 10, -0.03, -0.1, -0.1), ("d", 10, 0.03, -0.3, 0.1),
+        ("a", 250, -0.02, 0.3, -0.2), ("b", 250, -0.03, 0.1, -0.1), ("c", 250, 0.02, -0.2, 0.1),
+        ("d", 250, 0.0, 0.1, 0.0),
+    ]
+    summaries = []
+    for view, labels, gain, gap, teacher in plan:
+        for seed in seeds:
+            noise = 0.002 * (seed - 1) if gain else [0.05, -0.05, 0.0][seed]
+            summaries.append(_fake_summary(
+                view, seed, gain + noise, gap, point={"budget.student_labels_per_class": labels},
+                predictors={"cch_gap_logits": gap, "cch_gap_features": -gap, "conditional_mi": gap + 1.0,
+                            "teacher_minus_student_acc": teacher}))
+    return summaries
+
+
+def test_predictor_report_pooled_and_per_regime(tmp_path):
+    configs = aggregate(_predictor_sweep())
+    stats = predictor_report(configs, "budget.student_labels_per_class")
+    assert set(stats) == {"cch_gap_logits", "cch_gap_features", "label_mi_gap", "conditional_mi",
+                          "teacher_minus_student_acc", "majority_sign"}
+    gap, teacher, majority = stats["cch_gap_logits"], stats["teacher_minus_student_acc"], stats["majority_sign"]
+    assert (gap["agree"], gap["with_definite_gain"]) == (3, 7)
+    assert gap["agreement_ci"] == pytest.approx(list(wilson(3, 7)))
+    assert (teacher["agree"], teacher["agreement"], teacher["auroc"]) == (7, 1.0, 1.0)
+    assert (majority["agree"], majority["auroc"]) == (4, 0.5)  # 4 positive and 3 negative definite gains
+    assert math.isnan(majority["spearman"]) and stats["label_mi_gap"]["configurations"] == 0
+    assert stats["cch_gap_features"]["agree"] == 7 - 3  # the gap's opposite
+    assert stats["conditional_mi"]["agree"] == 4 and stats["conditional_mi"]["auroc"] == gap["auroc"]  # gap + 1
+    ten, many = gap["regimes"]["10"], gap["regimes"]["250"]
+    assert (ten["agree"], ten["with_definite_gain"], many["agree"], many["with_definite_gain"]) == (3, 4, 0, 3)
+    assert ten["auroc"] == pytest.approx(2 / 3) and many["auroc"] == 0.0  # the one positive scores lowest
+    assert stats["majority_sign"]["regimes"]["250"]["agree"] == 2  # its own base rate: "-" twice of three
+    # Rank correlations over every configuration (eight, the undecided one included).
+    gains = [c["gain"] for c in configs]
+    assert gap["spearman"] == pytest.approx(spearman([c["pred_cch_gap_logits"] for c in configs], gains))
+    write_report(_predictor_sweep(), tmp_path, regime="budget.student_labels_per_class")
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["predictors"]["cch_gap_logits"]["regimes"]["250"]["agree"] == 0
+    assert report["predictors"]["label_mi_gap"]["agreement"] is None
+    text = (tmp_path / "report.md").read_text()
+    assert text.count("no predictor beats teacher accuracy or the majority sign") == 3 * 2  # pooled + 2 regimes
+    assert "### budget.student_labels_per_class = 250" in text and "selected" not in text
+
+
+def test_older_summaries_get_the_gap_and_teacher_accuracy(tmp_path):
+    summaries = [_fake_summary(v, seed, g + 0.001 * seed, gap) for seed in range(3)
+                 for v, g, gap in (("a", 0.05, 0.5), ("b", -0.04, -0.3), ("c", 0.03, -0.2))]
+    stats = predictor_report(aggregate(summaries))
+    assert (stats["cch_gap_logits"]["agree"], stats["cch_gap_logits"]["with_definite_gain"]) == (2, 3)
+    assert stats["teacher_minus_student_acc"]["agree"] == 2  # 0.9 - 0.8 > 0 everywhere: "+" for all
+    assert stats["cch_gap_features"]["configurations"] == 0
+    assert stats["cch_gap_logits"]["regimes"] == {}
+    write_report(summaries, tmp_path)  # the report as before, with the predictors' section
+    assert "## Predictors" in (tmp_path / "report.md").read_text()
+    with pytest.raises(ValueError, match="regime 'p' is not a sweep axis"):
+        predictor_report(aggregate(summaries), "p")
+
+
+def test_validation_selected_kd_weight(tmp_path):
+    summaries = []
+    for seed in range(3):
+        for weight, gain, val in ((0.1, 0.01, 0.70), (1.0, 0.04, 0.75), (4.0, -0.02, 0.75)):
+            summaries.append(_fake_summary("a", seed, gain + 0.001 * seed, 0.2, val_kd=val + (seed == 2) * (weight == 4.0),
+                                           point={"student.kd_weight": weight, "pairing": "aligned"}))
+    write_report(summaries, tmp_path)
+    report = json.loads((tmp_path / "report.json").read_text())
+    chosen = report["selected"]
+    assert chosen["axes"] == ["student.kd_weight"]
+    # Seeds 0 and 1: a tie at 0.75 goes to the first in sweep order (1.0); seed 2: 4.0 is best.
+    assert [r["selected"]["student.kd_weight"] for r in chosen["runs"]] == [1.0, 1.0, 4.0]
+    assert [c["seeds"] for c in chosen["configurations"]] == [3]
+    assert chosen["configurations"][0]["gain"] == pytest.approx((0.04 + 0.041 - 0.018) / 3)
+    text = (tmp_path / "report.md").read_text()
+    assert "selected by validation accuracy over student.kd_weight" in text and "| +4.00 |" in text
+    del summaries[0]["val_accuracy"]  # an older run among them: no selection, said so
+    write_report(summaries, tmp_path)
+    assert "Not available" in (tmp_path / "report.md").read_text()
 
 
 # -- the experiment runner ------------------------------------------------------------------------

@@ -64,17 +64,40 @@ def test_binary_label_mi_quadrature_matches_monte_carlo(seen, decisive, noise, l
     """The quadrature against a Monte Carlo mean of log 2 - h(P(Y=0 | X)) on the model's posterior
     (1 - p) Phi(kappa g) + p/2, g ~ N(0, 1), including a near-deterministic label (noise 1e-4: kappa
     ~ 1e4, a step the grid must resolve) and pure label noise (MI 0)."""
-    from cchmi.data.synthetic import binary_bayes_accuracy, binary_label_mi
+    from cchmi.data.synthetic import binary_label_mi
 
-    rho2 = seen / (decisive * (1 + noise**2))
+    kappa = math.sqrt(seen / (decisive - seen + decisive * noise**2))
     g = np.random.default_rng(0).standard_normal(200_000)
-    q = (1 - label_noise) * 0.5 * np.vectorize(math.erfc)(-math.sqrt(rho2 / (1 - rho2)) * g / math.sqrt(2)) \
-        + label_noise / 2
+    q = (1 - label_noise) * 0.5 * np.vectorize(math.erfc)(-kappa * g / math.sqrt(2)) + label_noise / 2
     q = np.clip(q, 1e-300, 1 - 1e-16)
     mc = np.log(2) + q * np.log(q) + (1 - q) * np.log1p(-q)
     tolerance = 4 * mc.std() / math.sqrt(g.size) + 1e-12  # 4 standard errors
     assert binary_label_mi(seen, decisive, noise, label_noise) == pytest.approx(mc.mean(), abs=tolerance)
-    # Sheppard's formula at the two ends: a modality that sees nothing, and one that sees every
-    # coordinate through no noise, on clean labels.
-    assert binary_bayes_accuracy(0, decisive, noise, label_noise) == pytest.approx(0.5)
-    assert binary_bayes_accuracy(decisive, decisive, 0.0, 0.0) == 1.0
+
+
+def test_binary_closed_forms_at_their_ends():
+    """A modality that sees nothing, and one that sees every coordinate through no noise."""
+    from cchmi.data.synthetic import binary_bayes_accuracy, binary_label_mi
+
+    assert binary_bayes_accuracy(0, 5, 0.3, 0.1) == pytest.approx(0.5) and binary_label_mi(0, 5, 0.3, 0.1) == 0.0
+    assert binary_bayes_accuracy(4, 4, 0.0, 0.0) == 1.0
+    assert binary_label_mi(4, 4, 0.0, 0.0) == pytest.approx(math.log(2))
+    # Noise 1e-9 (1 - rho^2 underflows; kappa ~ 1e9): the noiseless limit log 2 - h(1 - p/2).
+    p = 0.05
+    assert binary_label_mi(4, 4, 1e-9, p) == pytest.approx(math.log(2) + (1 - p / 2) * math.log(1 - p / 2)
+                                                           + p / 2 * math.log(p / 2), abs=1e-8)
+
+
+@pytest.mark.parametrize("args,error,message", [
+    ((5, 4, 0.5, 0.0), ValueError, "seen must be between 0 and 4"),
+    ((1, 0, 0.5, 0.0), ValueError, "decisive must be >= 1"),
+    ((1, 4, -0.5, 0.0), ValueError, "noise must be a finite number >= 0"),
+    ((1, 4, 0.5, 1.5), ValueError, "label_noise must be a finite number in"),
+    ((1.0, 4, 0.5, 0.0), TypeError, "seen must be an integer"),
+])
+def test_binary_closed_forms_check_their_arguments(args, error, message):
+    from cchmi.data.synthetic import binary_bayes_accuracy, binary_label_mi
+
+    for function in (binary_bayes_accuracy, binary_label_mi):
+        with pytest.raises(error, match=message):
+            function(*args)

@@ -136,9 +136,12 @@ def gaussian_blur(images: np.ndarray, sigma: float) -> np.ndarray:
         pad = [(0, 0)] * 3
         pad[axis] = (radius, radius)
         padded = np.pad(out, pad, mode="symmetric")
-        size = out.shape[axis]
-        out = sum(np.float32(t) * padded.take(np.arange(i, i + size), axis=axis) for i, t in enumerate(taps))
-    return out.astype(np.float32)
+        out = np.zeros_like(out)
+        window = [slice(None)] * 3
+        for i, t in enumerate(taps):
+            window[axis] = slice(i, i + out.shape[axis])
+            out += np.float32(t) * padded[tuple(window)]
+    return out
 
 
 def fashion_options(views=None, overlap: int = 0, student_blur: float = 0.0, student_noise: float = 0.0) -> dict:

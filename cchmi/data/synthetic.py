@@ -58,7 +58,7 @@ from cchmi import _validate as V
 from cchmi.data.multiview import MultiView
 
 DEFAULT_SHARED, DEFAULT_TEACHER_ONLY = 4, 2
-QUADRATURE_POINTS = 20_001
+QUADRATURE_POINTS = 2_001
 
 
 def _rotation(d: int, rng) -> np.ndarray:
@@ -66,41 +66,48 @@ def _rotation(d: int, rng) -> np.ndarray:
     return q * np.sign(np.diag(r))
 
 
-def _phi(x: np.ndarray) -> np.ndarray:
-    """The standard normal CDF (NumPy has no erf)."""
-    return 0.5 * np.array([math.erfc(-v / math.sqrt(2.0)) for v in x.ravel()]).reshape(x.shape)
+def _binary_args(seen, decisive, noise, label_noise) -> tuple[int, int, float, float]:
+    decisive = V.as_int(decisive, "decisive", 1)
+    seen = V.as_int(seen, "seen", 0, decisive, " (the decisive coordinates a modality sees)")
+    noise = V.as_real(noise, "noise", 0)
+    label_noise = V.as_real(label_noise, "label_noise", 0, 1, reason=" (a probability)")
+    return seen, decisive, noise, label_noise
+
+
+def _binary_entropy(q: np.ndarray) -> np.ndarray:
+    q = np.clip(q, 1e-300, 1.0)
+    rest = np.clip(1.0 - q, 1e-300, 1.0)
+    return -(q * np.log(q) + rest * np.log(rest))
 
 
 def binary_bayes_accuracy(seen: int, decisive: int, noise: float, label_noise: float) -> float:
     """Bayes accuracy of a modality that sees `seen` of the `decisive` coordinates of the two-class
-    task through copy noise of s.d. `noise`, on labels with `label_noise` (see the module docstring)."""
+    task through copy noise of s.d. `noise` (>= 0), on labels with `label_noise` (module docstring)."""
+    seen, decisive, noise, label_noise = _binary_args(seen, decisive, noise, label_noise)
     rho = math.sqrt(seen / (decisive * (1.0 + noise * noise)))
     return (1.0 - label_noise) * (0.5 + math.asin(rho) / math.pi) + label_noise / 2.0
 
 
 def binary_label_mi(seen: int, decisive: int, noise: float, label_noise: float) -> float:
     """I(X; Y) in nats for the modality of :func:`binary_bayes_accuracy`: log 2 minus the mean binary
-    entropy of the posterior, by trapezoid quadrature over g = a / s.d.(a) >= 0 (error < 1e-7)."""
-    rho2 = seen / (decisive * (1.0 + noise * noise))
-    if rho2 == 0.0:
+    entropy of the posterior (1 - p) Phi(kappa g) + p / 2 over g ~ N(0, 1), by Simpson's rule on
+    |g| (absolute error < 1e-12 against a 100x finer grid)."""
+    seen, decisive, noise, label_noise = _binary_args(seen, decisive, noise, label_noise)
+    limit = float(_binary_entropy(np.array(1.0 - label_noise / 2.0)))  # of the posterior as |g| -> inf
+    if seen == 0:
         return 0.0
-    kappa = math.sqrt(rho2 / (1.0 - rho2))
-    # Past g = 9 / kappa the posterior is within Phi(-9) ~ 1e-19 of its limit: integrate the varying
+    hidden = (decisive - seen) + decisive * noise * noise  # kappa^2 = rho^2 / (1 - rho^2) = seen / hidden
+    if hidden == 0.0:  # the label (before label noise) is a function of X
+        return math.log(2.0) - limit
+    kappa = math.sqrt(seen / hidden)
+    # Past |g| = 9 / kappa the posterior is within Phi(-9) ~ 1e-19 of its limit: integrate the varying
     # part on a grid scaled to it, and the constant tail in closed form.
     top = min(9.0 / kappa, 12.0)
     g = np.linspace(0.0, top, QUADRATURE_POINTS)
-    density = np.exp(-0.5 * g * g) * math.sqrt(2.0 / math.pi)  # of |g|
-
-    def entropy(q):
-        q = np.clip(q, 1e-300, 1.0)
-        rest = np.clip(1.0 - q, 1e-300, 1.0)
-        return -(q * np.log(q) + rest * np.log(rest))
-
-    f = entropy((1.0 - label_noise) * _phi(kappa * g) + label_noise / 2.0) * density
-    body = float(np.sum(f[1:] + f[:-1]) * (g[1] - g[0]) / 2.0)
-    tail_mass = math.erfc(top / math.sqrt(2.0))
-    tail = float(entropy(np.array([1.0 - label_noise / 2.0]))[0]) * tail_mass
-    return math.log(2.0) - body - tail
+    phi = 0.5 * np.array([math.erfc(-v / math.sqrt(2.0)) for v in kappa * g])  # NumPy has no erf
+    f = _binary_entropy((1.0 - label_noise) * phi + label_noise / 2.0) * np.exp(-0.5 * g * g) * math.sqrt(2 / math.pi)
+    body = (g[1] - g[0]) / 3.0 * (f[0] + f[-1] + 4.0 * f[1:-1:2].sum() + 2.0 * f[2:-1:2].sum())
+    return math.log(2.0) - float(body) - limit * math.erfc(top / math.sqrt(2.0))
 
 
 def _teacher_noise_for(accuracy: float, seen: int, decisive: int, label_noise: float) -> float:

@@ -5,14 +5,12 @@ column means and standard deviations from :meth:`Comm.ordered_sum` (rows added i
 the same arithmetic as NumPy's sums over the whole array); the jitter of global row i is the
 i-th row of the one-process normal stream: each rank draws and discards the draws of the rows
 before its own and after them (the stream cannot skip ahead: NumPy's normal sampler uses a
-variable number of bits per draw). The result:
-
-* with ``standardize=False`` the prepared rows are those of the one-process preparation, bit for
-  bit, jitter included;
-* with ``standardize=True`` too, when each sample is C-ordered with 2+ columns (NumPy then sums rows
-  in order); for a single column (or Fortran-ordered data) NumPy sums pairwise, so the scaled
-  values may differ from the one-process ones in the last bit: the estimate then agrees to
-  rounding, and is still independent of the number of ranks and of the split.
+variable number of bits per draw). The result equals the one-process preparation bit for bit
+when each sample is C-ordered with 2+ columns (NumPy then sums rows in order, as here), and when it
+is neither standardised nor jittered. A single column (or a Fortran-ordered sample) NumPy sums
+pairwise, so its mean, standard deviation and jitter amplitude may differ from the one-process
+ones in the last bit: the estimate then agrees to rounding, and is still independent of the
+number of ranks and of the split.
 
 Cost: the jitter costs every rank O(N d) normal draws (the discarded ones included), a few
 seconds per 10^8 draws: small next to the O(N^2 d / P) neighbour search. The ordered sums are a

@@ -1,0 +1,168 @@
+"""The body of each process of tests/test_distributed.py's gloo groups (torch.multiprocessing spawn).
+
+``main(rank, world, port)`` joins a gloo group on 127.0.0.1:port and runs every check with this
+rank's shard of the same data, on the whole group and on a subgroup of two ranks: the sharded ops against the one-process ops on the whole array
+(neighbours and counts equal, float32 and float64, ties and duplicated rows), the sharded
+preparation against the one-process one, the estimators against the one-process estimators, in
+both modes, and the errors every rank must raise together. World 3 leaves rank 1 empty. A failed
+assertion fails the spawn, which fails the test with this process's traceback.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import warnings
+
+import numpy as np
+import torch.distributed as dist
+
+N = 151
+K = 3
+# Estimates: the sharded sum of the row terms is added in another order than NumPy's pairwise sum.
+SUM_ORDER_RTOL = 1e-12
+
+
+def bounds(world: int) -> list[int]:
+    """Shard boundaries: uneven shards (P does not divide N); with 3 ranks, rank 1 is empty."""
+    if world == 3:
+        return [0, 50, 50, N]
+    cuts = [round(N * (r + 0.3) / world) if 0 < r else 0 for r in range(world)]
+    return sorted(set(cuts)) + [N]
+
+
+def data():
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((N, 2))
+    y = x + 0.5 * rng.standard_normal((N, 2))
+    z = x[:, :1] + rng.standard_normal((N, 1))
+    dup = rng.choice(N, 25, replace=False)
+    x[dup[:12]], y[dup[:12]] = x[dup[12:24]], y[dup[12:24]]  # duplicated rows
+    y[:, 1] = np.round(y[:, 1])  # a discrete column: ties in the marginal
+    labels = rng.integers(0, 3, N)
+    labels[N - 1] = 9  # a singleton class, left out by the Ross estimator
+    w = rng.standard_normal((N, 3))  # continuous, for the entropy
+    return x, y, z, labels, w
+
+
+def close(a, b) -> bool:
+    return a.estimate == b.estimate or math.isclose(a.estimate, b.estimate, rel_tol=SUM_ORDER_RTOL, abs_tol=1e-13)
+
+
+def check_ops(sl, group) -> None:
+    from cchmi import distributed as D
+    from cchmi import ops
+
+    x, y, *_ = data()
+    cpu = ops.resolve("cpu")
+    for dtype in (np.float64, np.float32):
+        xs, ys = x.astype(dtype), y.astype(dtype)
+        joint = np.hstack([xs, ys])
+        ref_d, ref_i = ops.knn(cpu, joint, K)
+        rho = ref_d[:, K - 1]
+        for mode in ("replicate", "ring"):
+            d, i = D.knn(joint[sl], K, mode=mode, group=group)
+            assert d.dtype == dtype and np.array_equal(d, ref_d[sl]), (mode, dtype)
+            assert np.array_equal(i, ref_i[sl]), (mode, dtype)
+            for inclusive in (False, True):
+                cx, cy = D.count_pair(xs[sl], ys[sl], rho[sl], rho[sl], inclusive, mode=mode, group=group)
+                rx, ry = ops.count_pair(cpu, xs, ys, rho, rho, inclusive)
+                assert np.array_equal(cx, rx[sl]) and np.array_equal(cy, ry[sl]), (mode, dtype, inclusive)
+
+
+def check_prepare(sl, comm) -> None:
+    from cchmi.distributed.prepare import prepare_shard
+    from cchmi.ops.base import prepare_on_host
+
+    x, _, z, _, _ = data()
+    for a, exact in ((x, True), (z, False)):  # one column: NumPy sums it pairwise (prepare.py's docstring)
+        ref, _ = prepare_on_host(a, name="a", dtype=np.dtype(np.float32), standardize=False, ties="none", noise=0.0,
+                                 rng=None)
+        assert np.array_equal(prepare_shard(a[sl], comm, n=N, offset=sl.start, name="a", dtype=np.dtype(np.float32),
+                                            standardize=False, ties="none", noise=0.0, rng=None)[0], ref[sl])
+        for standardize in (True, False):
+            options = dict(name="x", dtype=np.dtype(np.float64), standardize=standardize, ties="jitter", noise=1e-3)
+            ref, ref_scale = prepare_on_host(a, rng=np.random.default_rng(3), **options)
+            mine, scale = prepare_shard(a[sl], comm, n=N, offset=sl.start, rng=np.random.default_rng(3), **options)
+            if exact:
+                assert np.array_equal(mine, ref[sl]) and scale == ref_scale, (a.shape, standardize)
+            else:
+                assert np.allclose(mine, ref[sl], rtol=1e-14, atol=1e-14) and math.isclose(scale, ref_scale)
+
+
+# Estimator options checked in each mode (ring and replicate differ only in the layout, which
+# check_ops covers exactly; every option runs in one mode at least).
+REPLICATE_KSG = (dict(variant=1), dict(variant=2), dict(ties="exact"), dict(ties="none", standardize=False),
+                 dict(dtype="float32"))
+RING_KSG = (dict(variant=2), dict(ties="exact"))
+
+
+def check_estimators(sl, group) -> None:
+    import cchmi
+    from cchmi import distributed as D
+
+    x, y, z, labels, w = data()
+    world = dist.get_world_size(group)
+    for mode, ksg_options, mixed_options in (("replicate", REPLICATE_KSG, (dict(), dict(ties="exact"))),
+                                            ("ring", RING_KSG, (dict(),))):
+        for options in ksg_options:
+            one, sharded = cchmi.ksg_mi(x, y, **options), D.ksg_mi(x[sl], y[sl], mode=mode, group=group, **options)
+            assert close(one, sharded), (mode, options, one.estimate, sharded.estimate)
+            assert sharded.backend == f"distributed:{mode}x{world}" and sharded.n == N
+        for options in mixed_options:
+            one = cchmi.mixed_mi(x, labels, **options)
+            sharded = D.mixed_mi(x[sl], labels[sl], mode=mode, group=group, **options)
+            assert close(one, sharded), (mode, options, one.estimate, sharded.estimate)
+        one, sharded = cchmi.entropy(w), D.entropy(w[sl], mode=mode, group=group)
+        assert close(one, sharded), (mode, one.estimate, sharded.estimate)
+        one, sharded = cchmi.cmi(x, y, z), D.cmi(x[sl], y[sl], z[sl], mode=mode, group=group)
+        assert close(one, sharded), (mode, one.estimate, sharded.estimate)
+    assert D.ksg_mi(x[sl], y[sl], group=group).backend.startswith("distributed:replicate")  # auto: small data
+
+
+def expect_error(kind, text: str, fn) -> None:
+    try:
+        fn()
+    except kind as exc:
+        assert text in str(exc), (text, str(exc))
+    else:
+        raise AssertionError(f"no {kind.__name__} ({text})")
+
+
+def check_errors(sl, rank: int) -> None:
+    from cchmi import distributed as D
+
+    x, y, *_ = data()
+    wide = np.hstack([x, x])[sl] if rank == 0 else x[sl]
+    expect_error(ValueError, "same widths", lambda: D.ksg_mi(wide, y[sl]))
+    short = y[sl][:-1] if rank == 2 or (rank == 0 and dist.get_world_size() == 2) else y[sl]
+    expect_error(ValueError, "same number of rows", lambda: D.ksg_mi(x[sl], short))
+    expect_error(ValueError, "k < n", lambda: D.ksg_mi(x[sl], y[sl], k=N))
+    expect_error(ValueError, "mode must be one of", lambda: D.ksg_mi(x[sl], y[sl], mode="star"))
+    seed = rank if rank < 2 else 0
+    expect_error(ValueError, "same on every rank", lambda: D.ksg_mi(x[sl], y[sl], random_state=seed))
+    expect_error(TypeError, "unexpected keyword", lambda: D.ksg_mi(x[sl], y[sl], backend="cpu"))
+
+
+def main(rank: int, world: int, port: int) -> None:
+    """Checks on the whole group of `world` ranks, then on the subgroup of ranks 0 and world - 1
+    (the group= argument; P = 2), then the errors on the whole group."""
+    os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"] = "127.0.0.1", str(port)
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+    try:
+        from cchmi.distributed.comm import Comm
+
+        warnings.simplefilter("ignore", RuntimeWarning)  # the singleton class, on both sides
+        pair = dist.new_group([0, world - 1])
+        for group, members in ((None, list(range(world))), (pair, [0, world - 1])):
+            if rank not in members:
+                continue
+            cuts = bounds(len(members))
+            sl = slice(cuts[members.index(rank)], cuts[members.index(rank) + 1])
+            check_ops(sl, group)
+            check_prepare(sl, Comm(group))
+            check_estimators(sl, group)
+        cuts = bounds(world)
+        check_errors(slice(cuts[rank], cuts[rank + 1]), rank)
+    finally:
+        dist.destroy_process_group()

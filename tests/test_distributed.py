@@ -1,0 +1,171 @@
+"""Sharded kNN estimators (cchmi.distributed, cchmi.ops.blocks, devices=).
+
+Oracles: the one-process ops (:func:`cchmi.ops.knn`, :func:`cchmi.ops.count_pair` on the cpu,
+numpy and triton backends) for neighbours and counts, exactly; the one-process estimators for the
+estimates (exactly in one process with devices=; across processes up to the order of the final
+float64 sum, ``_dist_worker.SUM_ORDER_RTOL``). Process groups: gloo on the CPU, 3 processes
+spawned by torch.multiprocessing (rank 1 holds no rows) and a subgroup of 2 of them, all checks in
+one spawn (tests/_dist_worker.py). GPU: devices=[0, 0] (two virtual shards on one device) equals
+one device.
+"""
+
+from __future__ import annotations
+
+import socket
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import cchmi  # noqa: E402
+from cchmi import ops  # noqa: E402
+from cchmi.ops import blocks  # noqa: E402
+from cchmi.ops.blocks import Block, Neighbours  # noqa: E402
+
+
+def points(kind: str, n: int, d: int, dtype, seed: int = 0) -> np.ndarray:
+    """gauss, dup (a third of the rows copied from others) or grid (3 values per column: ties)."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, d))
+    if kind == "dup":
+        rows = rng.choice(n, size=n // 3, replace=False)
+        x[rows] = x[rng.choice(n, size=rows.size)]
+    elif kind == "grid":
+        x = rng.integers(-1, 2, size=(n, d)).astype(np.float64)
+    return np.ascontiguousarray(x, dtype=dtype)
+
+
+def block_knn(p: np.ndarray, k: int, pieces: int) -> tuple[np.ndarray, np.ndarray]:
+    """The top-k of every point, merging the reference blocks of `pieces` shards in reverse order."""
+    t = torch.from_numpy(p)
+    everything = Block(t, torch.arange(len(p)))
+    state = Neighbours.empty(len(p), k, 1, t.dtype, t.device)
+    for rows in reversed(torch.arange(len(p)).tensor_split(pieces)):
+        state = blocks.knn_update(state, everything, everything.rows(rows), (p.shape[1],))
+    return state.dist.numpy(), state.index.numpy()
+
+
+@pytest.mark.parametrize("backend", ("cpu", "numpy", "triton"))
+@pytest.mark.parametrize("kind", ("gauss", "dup", "grid"))
+def test_block_ops_equal_the_backends(backend, kind, monkeypatch):
+    """Neighbours (ties by global index) and counts of the block ops equal the kernels', bit for
+    bit, with chunks that split queries and references unevenly."""
+    from cchmi.ops import registry
+
+    if not registry.usable(backend):
+        pytest.skip(f"backend {backend} is not available here")
+    be = ops.resolve(backend)
+    monkeypatch.setattr(blocks, "CHUNK_ELEMENTS", 37 * 4)
+    monkeypatch.setattr(blocks, "QUERY_CHUNK", 23)
+    n, k = (67, 4) if backend == "triton" else (101, 5)
+    dtype = np.float32 if backend == "triton" else np.float64
+    x, y = points(kind, n, 2, dtype, 1), points(kind, n, 1, dtype, 2)
+    joint = np.hstack([x, y])
+    ref_d, ref_i = map(be.host, ops.knn(be, joint, k))
+    dist, idx = block_knn(joint, k, 3)
+    assert np.array_equal(dist, ref_d) and np.array_equal(idx, ref_i)
+    rho = ref_d[:, k - 1]
+    everything = Block(torch.from_numpy(joint), torch.arange(n))
+    for inclusive in (False, True):
+        counts = blocks.count_update(torch.zeros((n, 3), dtype=torch.int64), everything,
+                                     torch.from_numpy(np.stack([rho] * 3, axis=1)), everything, (2, 1),
+                                     (((0,), False), ((1,), False), ((0, 1), False)), inclusive).numpy()
+        cx, cy = map(be.host, ops.count_pair(be, x, y, rho, rho, inclusive))
+        assert np.array_equal(counts[:, 0], cx) and np.array_equal(counts[:, 1], cy)
+        assert np.array_equal(counts[:, 2], be.host(ops.count_within(be, joint, rho, inclusive)))
+
+
+def test_block_knn_carries_marginal_distances_and_labels():
+    """The atoms of the kept neighbours give KSG-2's extents; same_label restricts candidates."""
+    p = points("dup", 90, 3, np.float64, 4)
+    labels = torch.from_numpy(np.random.default_rng(5).integers(0, 3, 90))
+    q = Block(torch.from_numpy(p), torch.arange(90), labels)
+    state = blocks.knn_update(Neighbours.empty(90, 4, 2, torch.float64, "cpu"), q, q, (2, 1), same_label=True)
+    idx = state.index.numpy()
+    assert (labels.numpy()[idx] == labels.numpy()[:, None]).all()
+    expected = np.abs(p[idx][..., :2] - p[:, None, :2]).max(axis=-1)
+    assert np.array_equal(state.atoms[..., 0].numpy(), expected)
+    assert np.array_equal(state.dist.numpy(), np.abs(p[idx] - p[:, None, :]).max(axis=-1))
+
+
+def test_devices_in_one_process_equal_one_device():
+    """devices=[cpu] x 3 (virtual shards, threads): every estimator's estimate equals the
+    backend's, exactly (same counts, same formula); ksg_mi_batch spreads problems."""
+    rng = np.random.default_rng(0)
+    x = points("dup", 203, 2, np.float64, 1)
+    y = x + rng.standard_normal((203, 2))
+    labels = rng.integers(0, 3, 203)
+    devices = ["cpu"] * 3
+    for options in (dict(variant=1), dict(variant=2), dict(ties="exact")):
+        one, sharded = cchmi.ksg_mi(x, y, **options), cchmi.ksg_mi(x, y, devices=devices, **options)
+        assert one.estimate == sharded.estimate and sharded.backend == "sharded[cpu,cpu,cpu]"
+    for options in (dict(), dict(ties="exact")):
+        assert cchmi.mixed_mi(x, labels, **options).estimate == cchmi.mixed_mi(x, labels, devices=devices,
+                                                                               **options).estimate
+    w = rng.standard_normal((203, 3))
+    assert cchmi.entropy(w).estimate == cchmi.entropy(w, devices=devices).estimate
+    assert cchmi.cmi(x, y, w[:, :1]).estimate == cchmi.cmi(x, y, w[:, :1], devices=devices).estimate
+    one = cchmi.ksg_mi(x, y, confidence=0.9, n_subsamples=3)
+    sharded = cchmi.ksg_mi(x, y, confidence=0.9, n_subsamples=3, devices=devices)
+    assert (one.estimate, one.stderr) == (sharded.estimate, sharded.stderr)
+    xs, ys = np.stack([x, x, x]), np.stack([y, y[::-1], -y])
+    batch = cchmi.ksg_mi_batch(xs, ys, devices=["cpu", "cpu"])
+    assert [r.estimate for r in batch] == [r.estimate for r in cchmi.ksg_mi_batch(xs, ys)]
+
+
+@pytest.mark.parametrize(("devices", "error", "text"), [
+    ([], TypeError, "non-empty list"),
+    ("cpu", TypeError, "non-empty list"),
+    ([True], TypeError, "devices[0]"),
+    ([-1], ValueError, "ordinal >= 0"),
+    (["warp-drive"], ValueError, "devices[0]='warp-drive'"),
+    ([99], ValueError, "CUDA devices visible"),
+])
+def test_devices_errors(devices, error, text):
+    x = np.random.default_rng(0).standard_normal((20, 2))
+    with pytest.raises(error) as info:
+        cchmi.ksg_mi(x, x, devices=devices)
+    assert text in str(info.value)
+
+
+def test_devices_refuses_a_backend():
+    x = np.random.default_rng(0).standard_normal((20, 2))
+    with pytest.raises(ValueError, match="leave backend='auto'"):
+        cchmi.ksg_mi(x, x, devices=["cpu"], backend="cpu")
+
+
+def test_no_process_group():
+    from cchmi import distributed
+
+    x = np.random.default_rng(0).standard_normal((20, 2))
+    with pytest.raises(RuntimeError, match="initialised torch.distributed process group"):
+        distributed.ksg_mi(x, x)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_gloo_groups_equal_one_process():
+    """Sharded ops, preparation and estimates in gloo groups of 3 processes (rank 1 empty) and of
+    2 (a subgroup, group=) equal one process's (tests/_dist_worker.py: uneven shards, ties,
+    duplicated rows, replicate and forced ring, float32 and float64; then the errors every rank
+    raises together). One spawn for both: a spawn costs seconds."""
+    import _dist_worker
+
+    torch.multiprocessing.spawn(_dist_worker.main, args=(3, _free_port()), nprocs=3, join=True)
+
+
+@pytest.mark.gpu
+def test_virtual_shards_on_one_gpu_equal_one_device():
+    """devices=[0, 0]: two shards run back to back on one GPU give the cuda backend's estimate."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((4099, 3))
+    y = x + rng.standard_normal((4099, 3))
+    one = cchmi.ksg_mi(x, y, backend="cuda")
+    assert one.backend == "cuda"
+    sharded = cchmi.ksg_mi(x, y, devices=[0, 0])
+    assert sharded.backend == "sharded[cuda:0,cuda:0]" and sharded.estimate == one.estimate

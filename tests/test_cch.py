@@ -3,13 +3,15 @@ recovered, the interval is of the difference, verdicts, representations, PCA, te
 
 from __future__ import annotations
 
+import json
 import math
+import sys
 
 import numpy as np
 import pytest
 
 import cchmi
-from cchmi.data import gaussian_classes
+from cchmi.data import cch_tasks, gaussian_classes
 
 # Tolerances (reasons):
 EXACT = 1e-9  # same neighbours and counts as the standalone estimators: only the summation order differs
@@ -210,3 +212,83 @@ def test_bad_inputs():
         cchmi.cch(np.abs(s), s, y, representation="probabilities")
     with pytest.raises(ValueError, match="teachers must be a non-empty mapping"):
         cchmi.rank_teachers({}, s, y)
+
+
+# -- bias-aware estimators (issue 14) ------------------------------------------------------------
+
+
+def test_each_term_records_its_estimator():
+    t, s, y, _, _ = known_gap_sample(1200, random_state=9)
+    plain = cchmi.cch(t, s, y, confidence=None)
+    assert (plain.estimator_ts, plain.estimator_sy) == ("ksg1", "ross") and plain.choice_reason is None
+    assert plain.bias_ts is None and plain.bias_sy is None
+    ext = cchmi.cch(t, s, y, estimator="ksg-extrapolated", n_subsamples=4)
+    assert (ext.estimator_ts, ext.estimator_sy) == ("ksg1-extrapolated", "ross-extrapolated")
+    assert ext.estimator == "ksg1-extrapolated + ross-extrapolated"
+    # Level 0 of the extrapolation is the plain estimate on the same prepared rows.
+    assert ext.i_ts - ext.bias_ts == pytest.approx(plain.i_ts, abs=EXACT)
+    assert ext.i_sy - ext.bias_sy == pytest.approx(plain.i_sy, abs=EXACT)
+    assert "extrapolated to n -> inf from subsamples of 1200, 600, 300, 150 rows" in ext.interval_note
+    assert ext.gap_ci_low < ext.gap < ext.gap_ci_high
+    assert "sampling variability only" in cchmi.cch(t, s, y, n_subsamples=4).interval_note
+    json.dumps(ext.as_dict())
+
+
+def test_continuous_target():
+    rng = np.random.default_rng(10)
+    s = rng.standard_normal((900, 2))
+    y = s[:, :1] + rng.standard_normal((900, 1))
+    t = s + rng.standard_normal((900, 2))
+    r = cchmi.cch(t, s, y, labels_kind="continuous", confidence=None)
+    assert (r.estimator_ts, r.estimator_sy) == ("ksg1", "ksg1")
+    assert r.i_ts == pytest.approx(cchmi.ksg_mi(t, s).estimate, abs=EXACT)
+    assert r.i_sy == pytest.approx(cchmi.ksg_mi(s, y).estimate, abs=EXACT)
+    with pytest.raises(ValueError, match="needs discrete labels"):
+        cchmi.cch(t, s, y, labels_kind="continuous", estimator="latent")
+
+
+def test_extrapolation_moves_the_gap_towards_the_truth():
+    # T shares 1.5 nats with S over 8 coordinate pairs; Y depends on one coordinate of S: I(S; Y) = 1 nat
+    # < I(T; S). Plain KSG-1 shrinks I(T; S) (16 dims) far more than I(S; Y) (9 dims) and the gap comes
+    # out below the truth by 0.2+; the extrapolation moves it towards the truth.
+    task = next(t for t in cch_tasks() if t.name == "cch-gauss-8x8y1-ts1.5-sy1-k8-p0")
+    t, s, y = task.sample(2048, 3)
+    plain = cchmi.cch(t, s, y, labels_kind="continuous", confidence=None)
+    ext = cchmi.cch(t, s, y, labels_kind="continuous", estimator="ksg-extrapolated", confidence=None)
+    assert task.gap - plain.gap > 0.2
+    assert abs(ext.gap - task.gap) < abs(plain.gap - task.gap)
+
+
+@pytest.mark.parametrize("n,dim_t,dim_s,torch_ok,expected", [
+    (1023, 4, 4, True, "ksg"),
+    (1024, 32, 32, True, "ksg-extrapolated"),
+    (10_000, 33, 32, True, "neural"),
+    (10_000, 64, 64, False, "ksg-extrapolated"),
+])
+def test_auto_rules_follow_the_table(n, dim_t, dim_s, torch_ok, expected):
+    module = sys.modules["cchmi.cch"]  # the module: the name cchmi.cch is the function
+    choice, reason = module.auto_estimator(n, dim_t, dim_s, torch_ok)
+    assert choice == expected and f"n={n}, dims {dim_t}+{dim_s}" in reason
+    lines = [line.strip() for line in module.cch.__doc__.splitlines()]
+    for condition, estimator, _ in module.AUTO_RULES:
+        written = condition.replace("dim T", "d_t").replace("dim S", "d_s")
+        (line,) = [line for line in lines if line.startswith(written + "  ")]
+        assert line.split()[-1] == estimator
+
+
+def test_auto_records_choice_and_reason():
+    t, s, y, _, _ = known_gap_sample(1100, random_state=11)
+    r = cchmi.cch(t, s, y, estimator="auto", n_subsamples=4)
+    assert r.estimator_ts == "ksg1-extrapolated" and r.choice_reason.startswith("dim T + dim S <= 64")
+    small = cchmi.cch(t[:500], s[:500], y[:500], estimator="auto")
+    assert small.estimator_ts == "ksg1" and small.choice_reason.startswith("n < 1024")
+
+
+@pytest.mark.slow
+def test_neural_estimator_records_both_bounds():
+    pytest.importorskip("torch")
+    t, s, y, i_ts, i_sy = known_gap_sample(3000, rho=0.9, random_state=12)
+    r = cchmi.cch(t, s, y, estimator="neural")
+    assert (r.estimator_ts, r.estimator_sy) == ("smile/separable", "probe-linear") and r.k == 0
+    assert r.gap_stderr == pytest.approx(math.hypot(r.stderr_ts, r.stderr_sy), rel=1e-12)
+    assert abs(r.i_sy - i_sy) < 0.1 and abs(r.i_ts - i_ts) < 0.2 and r.verdict == "distil"

@@ -1,0 +1,101 @@
+"""cchmi.mi: the auto rules pick what their table says, the choice and its reason are recorded, and
+each named estimator is the one it says it is."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import cchmi
+from cchmi import auto
+from cchmi.data import correlated_gaussian, gaussian_classes
+
+# Tolerances (reasons):
+EXACT = 1e-12  # the same estimator on the same prepared arrays: identical numbers
+
+
+@pytest.mark.parametrize("n,dim_x,dim_y,torch_ok,expected", [
+    (511, 16, 16, True, "ksg"),  # too few rows for the extrapolation
+    (5000, 1, 1, True, "ksg"),
+    (5000, 2, 2, False, "ksg"),
+    (5000, 3, 2, True, "ksg-extrapolated"),  # first size past the low-dimension rule
+    (512, 50, 50, True, "ksg-extrapolated"),
+    (5000, 16, 0, True, "ksg-extrapolated"),  # labels: dim Y counts 0
+    (5000, 51, 50, True, "neural"),
+    (5000, 51, 50, False, "ksg-extrapolated"),
+])
+def test_auto_rules_follow_the_table(n, dim_x, dim_y, torch_ok, expected):
+    choice, reason = auto.mi_auto_estimator(n, dim_x, dim_y, torch_ok)
+    assert choice == expected
+    rule = next(r for r in auto.MI_AUTO_RULES if reason.startswith(r[0]))
+    assert rule[1] == choice and rule[2] in reason and f"n={n}" in reason
+
+
+def test_docstring_table_is_the_rules_table():
+    lines = [line.strip() for line in auto.mi.__doc__.splitlines()]
+    for condition, estimator, _ in auto.MI_AUTO_RULES:
+        written = condition.replace("dim X", "d_x").replace("dim Y", "d_y")
+        (line,) = [line for line in lines if line.startswith(written + "  ")]
+        assert line.split()[-1] == estimator
+
+
+def test_auto_records_the_choice():
+    s = correlated_gaussian(1024, 4, 4, mi=1.0, random_state=1)
+    r = cchmi.mi(s.x, s.y)
+    assert isinstance(r, cchmi.AutoMIResult) and isinstance(r, cchmi.MIResult)
+    assert r.estimator == "ksg1-extrapolated" and r.choice_reason.startswith("dim X + dim Y <= 100")
+    assert r.bias is not None and r.interval_note is None  # no interval asked for
+    low = correlated_gaussian(600, 1, 1, mi=0.5, random_state=2)
+    r = cchmi.mi(low.x, low.y)
+    assert r.estimator == "ksg1" and r.choice_reason.startswith("dim X + dim Y <= 4") and r.bias is None
+    assert cchmi.mi(low.x, low.y, estimator="ksg").choice_reason is None
+
+
+def test_named_estimators_are_the_standalone_ones():
+    s = correlated_gaussian(700, 2, 3, mi=0.8, random_state=3)
+    r = cchmi.mi(s.x, s.y, estimator="ksg", k=4, confidence=0.9, random_state=5)
+    ref = cchmi.ksg_mi(s.x, s.y, k=4, confidence=0.9, random_state=5)
+    assert r.estimate == pytest.approx(ref.estimate, abs=EXACT) and r.ci_low == pytest.approx(ref.ci_low, abs=EXACT)
+    c = gaussian_classes(700, 3, dim=2, random_state=4)
+    r = cchmi.mi(c.x, c.y, labels=True, estimator="ksg")
+    assert r.estimator == "ross" and r.estimate == pytest.approx(cchmi.mixed_mi(c.x, c.y).estimate, abs=EXACT)
+
+
+def test_extrapolated_interval_and_labels():
+    c = gaussian_classes(2048, 4, dim=6, random_state=7)
+    r = cchmi.mi(c.x, c.y, labels=True, estimator="ksg-extrapolated", confidence=0.95, n_subsamples=6)
+    plain = cchmi.mi(c.x, c.y, labels=True, estimator="ksg")
+    assert r.estimator == "ross-extrapolated" and r.k == 3 and r.n == 2048
+    assert r.ci_low < r.estimate < r.ci_high and r.n_subsamples == 6
+    assert "extrapolated to n -> inf from subsamples of 2048, 1024, 512, 256 rows" in r.interval_note
+    assert r.bias == pytest.approx(r.estimate - plain.estimate, abs=1e-9)
+    # Ross shrinks in 6 dimensions; the correction moves towards the truth.
+    assert abs(r.estimate - c.mi) < abs(plain.estimate - c.mi)
+
+
+def test_neural_for_labels_is_the_probe():
+    pytest.importorskip("torch")
+    c = gaussian_classes(1500, 3, dim=2, random_state=8)
+    r = cchmi.mi(c.x, c.y, labels=True, estimator="neural", confidence=0.95)
+    assert r.estimator == "probe-linear" and r.k == 0 and "held-out rows" in r.interval_note
+    assert abs(r.estimate - c.mi) < 0.1
+
+
+@pytest.mark.parametrize("kwargs,error,message", [
+    (dict(estimator="kde"), ValueError, "estimator must be one of"),
+    (dict(labels=1), TypeError, "labels must be True or False"),
+    (dict(estimator="ksg-extrapolated", confidence=0.95), ValueError, "smallest subsample"),
+    (dict(k=0), ValueError, "k must be between"),
+])
+def test_bad_options(kwargs, error, message):
+    s = correlated_gaussian(600, 2, 2, mi=0.5, random_state=9)
+    with pytest.raises(error, match=message):
+        cchmi.mi(s.x, s.y, **kwargs)
+
+
+def test_bad_inputs():
+    s = correlated_gaussian(600, 2, 2, mi=0.5, random_state=9)
+    with pytest.raises(ValueError, match="y has 500 rows|x has 600 rows|500"):
+        cchmi.mi(s.x, s.y[:500])
+    with pytest.raises(ValueError, match="y has a single class"):
+        cchmi.mi(s.x, np.zeros(600, dtype=int), labels=True)

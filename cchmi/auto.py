@@ -28,7 +28,8 @@ from cchmi.results import MIResult
 MI_ESTIMATORS = ("auto", "ksg", "ksg-extrapolated", "neural")
 
 MI_AUTO_RULES = (
-    ("n < 512", "ksg", "too few rows for the extrapolation (subsamples of n/8 need 64 rows)"),
+    ("n < 1024 (512 without an interval)", "ksg", "too few rows for the extrapolation (its subsamples of n/8, "
+                                                   "n/16 in the half-samples of the interval, need 64 rows)"),
     ("dim X + dim Y <= 4", "ksg", "in 4 dimensions or fewer the kNN bias is below the extrapolation's added spread"),
     ("dim X + dim Y <= 100", "ksg-extrapolated", "kNN with the bias extrapolated away along m^(-2/D)"),
     ("dim X + dim Y > 100, torch installed", "neural", "past 100 dimensions the extrapolation's leverage blows up its "
@@ -52,11 +53,18 @@ class AutoMIResult(MIResult):
     bias: float | None = None
     interval_note: str | None = None
 
+    def __str__(self) -> str:
+        text = super().__str__()
+        if self.choice_reason is not None:
+            text += f"\n  estimator='auto': {self.choice_reason}"
+        return text
 
-def mi_auto_estimator(n: int, dim_x: int, dim_y: int, torch_available: bool) -> tuple[str, str]:
-    """(estimator, reason) by :data:`MI_AUTO_RULES` for n rows of dim_x + dim_y dimensions."""
+
+def mi_auto_estimator(n: int, dim_x: int, dim_y: int, torch_available: bool, interval: bool) -> tuple[str, str]:
+    """(estimator, reason) by :data:`MI_AUTO_RULES` for n rows of dim_x + dim_y dimensions, with an
+    interval or without."""
     dims = dim_x + dim_y
-    if n < 512:
+    if n < (1024 if interval else 512):
         rule = MI_AUTO_RULES[0]
     elif dims <= 4:
         rule = MI_AUTO_RULES[1]
@@ -96,7 +104,7 @@ def mi(x, y, *, labels: bool = False, estimator: str = "auto", k: int = 3, confi
           ========================================  ==================
           condition                                 estimator
           ========================================  ==================
-          n < 512                                   ksg
+          n < 1024 (512 without an interval)        ksg
           d_x + d_y <= 4                            ksg
           d_x + d_y <= 100                          ksg-extrapolated
           d_x + d_y > 100, torch installed          neural
@@ -127,7 +135,7 @@ def mi(x, y, *, labels: bool = False, estimator: str = "auto", k: int = 3, confi
     n = V.same_length(x=xa, y=codes if labels else ya)
     reason = None
     if estimator == "auto":
-        estimator, reason = mi_auto_estimator(n, xa.shape[1], dim_y, _torch_available())
+        estimator, reason = mi_auto_estimator(n, xa.shape[1], dim_y, _torch_available(), confidence is not None)
     common = dict(confidence=confidence, base=base, random_state=random_state)
     bias = None
     if estimator == "ksg":

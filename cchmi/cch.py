@@ -90,8 +90,11 @@ class CCHResult:
         text = f"I(T;S) = {self.i_ts:.4f}, I(S;Y) = {self.i_sy:.4f}, gap = {self.gap:+.4f} {self.unit}"
         if self.gap_stderr is not None:
             text += f" ({100 * self.confidence:g}% CI [{self.gap_ci_low:+.4f}, {self.gap_ci_high:+.4f}])"
-        return (f"{text}: {self.verdict} ({self.estimator}, k={self.k}, n={self.n}, dims {self.dims[0]}+"
+        text = (f"{text}: {self.verdict} ({self.estimator}, k={self.k}, n={self.n}, dims {self.dims[0]}+"
                 f"{self.dims[1]}, {self.backend}, {self.seconds:.3g} s)")
+        if self.choice_reason is not None:
+            text += f"\n  estimator='auto': {self.choice_reason}"
+        return text
 
     def as_dict(self) -> dict:
         """Plain JSON-serialisable values."""
@@ -156,7 +159,8 @@ def _pca(a: np.ndarray, fit: np.ndarray, rows: np.ndarray, dim: int) -> np.ndarr
 
 
 AUTO_RULES = (
-    ("n < 1024", "ksg", "too few rows for the extrapolation's interval (half-samples of n/2 split into n/16)"),
+    ("n < 1024 (512 without an interval)", "ksg", "too few rows for the extrapolation (its subsamples of n/8, "
+                                                   "n/16 in the half-samples of the interval, need 64 rows)"),
     ("dim T + dim S <= 64", "ksg-extrapolated", "kNN with the bias extrapolated away: sign and coverage goals met"),
     ("dim T + dim S > 64, torch installed", "neural", "past 64 joint dimensions the extrapolation's leverage "
                                                       "blows up its variance; neural bounds do not shrink with d"),
@@ -165,9 +169,10 @@ AUTO_RULES = (
 """The rules of estimator="auto", in order (first match wins): (condition, choice, reason)."""
 
 
-def auto_estimator(n: int, dim_t: int, dim_s: int, torch_available: bool) -> tuple[str, str]:
-    """(estimator, reason) by :data:`AUTO_RULES` for n rows of dim_t + dim_s dimensions."""
-    if n < 1024:
+def auto_estimator(n: int, dim_t: int, dim_s: int, torch_available: bool, interval: bool) -> tuple[str, str]:
+    """(estimator, reason) by :data:`AUTO_RULES` for n rows of dim_t + dim_s dimensions, with an
+    interval or without."""
+    if n < (1024 if interval else 512):
         rule = AUTO_RULES[0]
     elif dim_t + dim_s <= 64:
         rule = AUTO_RULES[1]
@@ -241,7 +246,7 @@ def cch(
           ======================================  ==================
           condition                               estimator
           ======================================  ==================
-          n < 1024                                ksg
+          n < 1024 (512 without an interval)      ksg
           d_t + d_s <= 64                         ksg-extrapolated
           d_t + d_s > 64, torch installed         neural
           d_t + d_s > 64, no torch                ksg-extrapolated
@@ -277,7 +282,7 @@ def cch(
     ta, sa = _represent(ta, reps[0], "teacher"), _represent(sa, reps[1], "student")
     reason = None
     if estimator == "auto":
-        estimator, reason = auto_estimator(n, ta.shape[1], sa.shape[1], _torch_available())
+        estimator, reason = auto_estimator(n, ta.shape[1], sa.shape[1], _torch_available(), confidence is not None)
     opts = KnnOptions(k=k, base=base, dtype=dtype, backend=backend, confidence=confidence,
                       n_subsamples=n_subsamples).validated(("jitter",))
     # Independent streams for the split, the jitter of each variable and the half-samples, so that

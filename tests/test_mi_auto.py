@@ -14,18 +14,20 @@ from cchmi.data import correlated_gaussian, gaussian_classes
 EXACT = 1e-12  # the same estimator on the same prepared arrays: identical numbers
 
 
-@pytest.mark.parametrize("n,dim_x,dim_y,torch_ok,expected", [
-    (511, 16, 16, True, "ksg"),  # too few rows for the extrapolation
-    (5000, 1, 1, True, "ksg"),
-    (5000, 2, 2, False, "ksg"),
-    (5000, 3, 2, True, "ksg-extrapolated"),  # first size past the low-dimension rule
-    (512, 50, 50, True, "ksg-extrapolated"),
-    (5000, 16, 0, True, "ksg-extrapolated"),  # labels: dim Y counts 0
-    (5000, 51, 50, True, "neural"),
-    (5000, 51, 50, False, "ksg-extrapolated"),
+@pytest.mark.parametrize("n,dim_x,dim_y,torch_ok,with_interval,expected", [
+    (511, 16, 16, True, False, "ksg"),  # too few rows for the extrapolation
+    (1023, 16, 16, True, True, "ksg"),  # too few for the extrapolation's half-samples
+    (1024, 16, 16, True, True, "ksg-extrapolated"),
+    (5000, 1, 1, True, False, "ksg"),
+    (5000, 2, 2, False, True, "ksg"),
+    (5000, 3, 2, True, False, "ksg-extrapolated"),  # first size past the low-dimension rule
+    (512, 50, 50, True, False, "ksg-extrapolated"),
+    (5000, 16, 0, True, False, "ksg-extrapolated"),  # labels: dim Y counts 0
+    (5000, 51, 50, True, False, "neural"),
+    (5000, 51, 50, False, False, "ksg-extrapolated"),
 ])
-def test_auto_rules_follow_the_table(n, dim_x, dim_y, torch_ok, expected):
-    choice, reason = auto.mi_auto_estimator(n, dim_x, dim_y, torch_ok)
+def test_auto_rules_follow_the_table(n, dim_x, dim_y, torch_ok, with_interval, expected):
+    choice, reason = auto.mi_auto_estimator(n, dim_x, dim_y, torch_ok, with_interval)
     assert choice == expected
     rule = next(r for r in auto.MI_AUTO_RULES if reason.startswith(r[0]))
     assert rule[1] == choice and rule[2] in reason and f"n={n}" in reason

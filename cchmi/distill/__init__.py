@@ -9,7 +9,15 @@ from cchmi._extras import require
 
 require("torch", "torch", "the KD trainer cchmi.distill")
 
-from cchmi.distill.pairing import PAIRINGS, pairing_index  # noqa: E402
-from cchmi.distill.trainer import SplitConfig, TrainConfig, run_kd  # noqa: E402
+from cchmi.distill.pairing import PAIRINGS, pairing_index, random_pairing  # noqa: E402
+from cchmi.distill.trainer import (  # noqa: E402
+    CONTROLS,
+    PREDICTORS,
+    TEACHER_ROWS,
+    SplitConfig,
+    TrainConfig,
+    run_kd,
+)
 
-__all__ = ["run_kd", "TrainConfig", "SplitConfig", "pairing_index", "PAIRINGS"]
+__all__ = ["run_kd", "TrainConfig", "SplitConfig", "pairing_index", "random_pairing", "PAIRINGS", "CONTROLS",
+           "TEACHER_ROWS", "PREDICTORS"]

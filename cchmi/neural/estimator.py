@@ -7,11 +7,19 @@ validation batches, and training stops when it has not improved for ``patience``
 epoch's weights are kept). The estimate is the mean of the bound over disjoint test batches of
 ``batch_size`` pairs (the bounds depend on the batch size: InfoNCE cannot exceed log(batch_size)),
 and its standard error is their standard deviation over sqrt(number of batches).
+
+With ``gather_negatives=True`` (inside a torch.distributed process group of W ranks) every rank
+passes the same data and arguments; each batch is a global batch of W * batch_size rows, rank r
+encodes its slice of batch_size rows and scores it against the embeddings gathered from every rank
+(:mod:`cchmi.neural.gather`), the parameter gradients are summed over the ranks before each step,
+and every rank returns the same result: the one-process estimate at batch size W * batch_size (up
+to the order of floating-point sums).
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
 import math
 import time
 import warnings
@@ -27,6 +35,7 @@ from cchmi._torch import resolve_device
 from cchmi.estimators.base import ParamsMixin
 from cchmi.estimators.interval import unit_name
 from cchmi.neural import bounds as B
+from cchmi.neural import gather as G
 from cchmi.neural.critics import CRITICS, build_critic
 from cchmi.neural.rowstats import bound_from_stats
 from cchmi.results import MIResult
@@ -58,6 +67,17 @@ def batches(n_rows: int, batch_size: int, gen: torch.Generator | None) -> list[t
     """Disjoint full batches (a remainder smaller than batch_size is left out)."""
     order = torch.randperm(n_rows, generator=gen) if gen is not None else torch.arange(n_rows)
     return [order[s : s + batch_size] for s in range(0, n_rows - batch_size + 1, batch_size)]
+
+
+def _fingerprint(x: np.ndarray, y: np.ndarray, *args) -> int:
+    """An int64 digest of the data and the arguments (to check that every rank has the same)."""
+    h = hashlib.blake2b(digest_size=8)
+    for a in (x, y):
+        a = np.ascontiguousarray(a)
+        h.update(repr((a.shape, a.dtype.str)).encode())
+        h.update(a.tobytes())
+    h.update(repr(args).encode())
+    return int.from_bytes(h.digest(), "little", signed=True)
 
 
 def _check_converged(bound: str, nats: float, batch_size: int, n: int) -> None:
@@ -94,6 +114,7 @@ def _fit_neural(
     confidence: float | None,
     base: float,
     progress: bool,
+    gather_negatives: bool = False,
 ):
     """Validate, train, estimate: (MIResult, trained critic, validation history)."""
     start = time.perf_counter()
@@ -117,14 +138,29 @@ def _fit_neural(
         fused = separable and dev.type == "cuda" and _fused_allowed(dev)
     elif fused and not _fused_allowed(dev):
         raise ValueError("fused=True needs Triton and a CUDA device (or TRITON_INTERPRET=1 to run it on the CPU)")
+    if not isinstance(gather_negatives, (bool, np.bool_)):
+        raise TypeError(f"gather_negatives must be True or False, got {gather_negatives!r}")
+    rank, world = 0, 1
+    if gather_negatives:
+        if not separable:
+            raise ValueError("gather_negatives=True needs a separable critic ('separable' or 'bilinear'): a joint "
+                             "critic scores every pair through its MLP, so the other ranks' embeddings are of no use")
+        rank, world = G.group_rank_world()
+        if world > 1:
+            G.check_same_on_every_rank(
+                _fingerprint(xa, ya, bound, critic, tau, hidden, layers, embed_dim, batch_size, epochs, lr, patience,
+                             val_fraction, test_fraction, fused, random_state),
+                "the same x, y and arguments", dev)
+    global_batch = world * batch_size
 
     rng = np.random.default_rng(random_state)
     train, val, test = split_rows(n, val_fraction, test_fraction, rng)
     smallest = min(train.size, val.size, test.size)
-    if batch_size > smallest:
-        raise ValueError(f"batch_size={batch_size} is above the smallest split ({smallest} rows of n={n}: "
+    if global_batch > smallest:
+        what = f"batch_size={batch_size}" if world == 1 else f"the global batch {world} x batch_size={batch_size}"
+        raise ValueError(f"{what} is above the smallest split ({smallest} rows of n={n}: "
                          f"{train.size} train, {val.size} validation, {test.size} test); lower it or give more rows")
-    if confidence is not None and test.size // batch_size < 2:
+    if confidence is not None and test.size // global_batch < 2:
         warnings.warn(f"no interval: confidence needs at least two test batches of batch_size={batch_size}, and the "
                       f"test split has {test.size} rows; lower batch_size or raise test_fraction", RuntimeWarning,
                       stacklevel=3)
@@ -137,10 +173,12 @@ def _fit_neural(
     state: dict = {}
 
     def value(rows: torch.Tensor, objective: bool) -> torch.Tensor:
+        rows = rows[rank * batch_size : (rank + 1) * batch_size]  # this rank's slice of the global batch
         xb, yb = X[rows.to(dev)], Y[rows.to(dev)]
         if separable:
             a, b = model.encode(xb, yb)
-            return bound_from_stats(bound, a, b, tau=tau, fused=fused, state=state, objective=objective)
+            return bound_from_stats(bound, a, b, tau=tau, fused=fused, state=state, objective=objective,
+                                    gather_negatives=world > 1)
         scores = model(xb, yb)
         if objective:
             return B.training_objective(bound, scores, tau=tau, state=state)
@@ -149,7 +187,7 @@ def _fit_neural(
     def evaluate(rows: np.ndarray) -> np.ndarray:
         model.eval()
         with torch.no_grad():
-            out = [float(value(torch.as_tensor(rows)[idx], False)) for idx in batches(rows.size, batch_size, None)]
+            out = [float(value(torch.as_tensor(rows)[idx], False)) for idx in batches(rows.size, global_batch, None)]
         model.train()
         return np.asarray(out)
 
@@ -157,12 +195,14 @@ def _fit_neural(
     bar = Progress(epochs, "neural MI (epochs)", progress)
     train_t = torch.as_tensor(train)
     for epoch in range(epochs):
-        for idx in batches(train.size, batch_size, gen):
+        for idx in batches(train.size, global_batch, gen):
             loss = -value(train_t[idx], True)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"the {bound} objective became non-finite at epoch {epoch}: lower lr")
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            if world > 1:
+                G.sum_gradients(model.parameters())
             opt.step()
         current = float(evaluate(val).mean())
         history.append(current)
@@ -178,7 +218,7 @@ def _fit_neural(
         raise FloatingPointError(f"the {bound} bound was not finite on the validation rows in any epoch: lower lr")
     model.load_state_dict(best_state)
     per_batch = evaluate(test)
-    _check_converged(bound, float(per_batch.mean()), batch_size, n)
+    _check_converged(bound, float(per_batch.mean()), global_batch, n)
     scale = 1.0 / math.log(base)
     estimate = float(per_batch.mean()) * scale
     se = lo = hi = None
@@ -218,6 +258,7 @@ def neural_mi(
     confidence: float | None = 0.95,
     base: float = math.e,
     progress: bool = False,
+    gather_negatives: bool = False,
 ) -> MIResult:
     """I(X; Y) from a variational bound with a learned critic (see :mod:`cchmi.neural.bounds`).
 
@@ -228,13 +269,20 @@ def neural_mi(
     device : "cuda", "cpu" or None (CUDA when available).
     random_state : seed of the split, the initial weights and the batches (an int).
     confidence : interval level from the spread over test batches (None: no interval).
+    gather_negatives : inside an initialised torch.distributed process group (the default group) of
+        W ranks, score each rank's batch_size pairs against the embeddings of all W ranks: the
+        bounds of the global batch of W * batch_size pairs (InfoNCE's ceiling log(W * batch_size)),
+        gradients summed over the ranks. Every rank passes the same x, y and arguments (checked);
+        the group's backend must handle tensors on ``device`` (gloo: CPU, NCCL: CUDA); separable
+        and bilinear critics only. Without a process group it is a ValueError; W = 1 is the local
+        path.
     Returns an MIResult: ``n`` the test rows, ``n_subsamples`` the test batches, ``k`` 0.
     """
     return _fit_neural(
         x, y, bound=bound, critic=critic, tau=tau, hidden=hidden, layers=layers, embed_dim=embed_dim,
         batch_size=batch_size, epochs=epochs, lr=lr, patience=patience, val_fraction=val_fraction,
         test_fraction=test_fraction, fused=fused, device=device, random_state=random_state, confidence=confidence,
-        base=base, progress=progress)[0]
+        base=base, progress=progress, gather_negatives=gather_negatives)[0]
 
 
 class NeuralMI(ParamsMixin):
@@ -246,11 +294,12 @@ class NeuralMI(ParamsMixin):
                  layers: int = 2, embed_dim: int = 32, batch_size: int = 256, epochs: int = 200, lr: float = 5e-4,
                  patience: int = 20, val_fraction: float = 0.2, test_fraction: float = 0.2, fused: bool | None = None,
                  device=None, random_state: int = 0, confidence: float | None = 0.95, base: float = math.e,
-                 progress: bool = False):
+                 progress: bool = False, gather_negatives: bool = False):
         self.bound, self.critic, self.tau, self.hidden, self.layers = bound, critic, tau, hidden, layers
         self.embed_dim, self.batch_size, self.epochs, self.lr, self.patience = embed_dim, batch_size, epochs, lr, patience
         self.val_fraction, self.test_fraction, self.fused, self.device = val_fraction, test_fraction, fused, device
         self.random_state, self.confidence, self.base, self.progress = random_state, confidence, base, progress
+        self.gather_negatives = gather_negatives
 
     def fit(self, x, y) -> NeuralMI:
         self.result_, self.critic_, self.history_ = _fit_neural(
@@ -258,6 +307,6 @@ class NeuralMI(ParamsMixin):
             embed_dim=self.embed_dim, batch_size=self.batch_size, epochs=self.epochs, lr=self.lr,
             patience=self.patience, val_fraction=self.val_fraction, test_fraction=self.test_fraction,
             fused=self.fused, device=self.device, random_state=self.random_state, confidence=self.confidence,
-            base=self.base, progress=self.progress)
+            base=self.base, progress=self.progress, gather_negatives=self.gather_negatives)
         self.mi_ = self.result_.estimate
         return self

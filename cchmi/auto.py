@@ -1,5 +1,5 @@
-"""``cchmi.mi`` (this module is ``cchmi.auto`` so that the function does not shadow it): I(X; Y) or I(X; labels) by the estimator that suits the shapes, with the choice
-recorded.
+"""``cchmi.mi``: I(X; Y) or I(X; labels) by the estimator that suits the shapes, with the choice
+recorded. (The module is ``cchmi.auto`` so that the function ``cchmi.mi`` does not shadow it.)
 
 kNN estimates shrink with the dimension (KSG-1 returns 1.06 of 2 nats at 10+10 dimensions,
 n = 5000); which estimator to trust depends on n and the dimensions. :func:`mi` chooses by the rule
@@ -18,7 +18,8 @@ import numpy as np
 
 from cchmi import _validate as V
 from cchmi.estimators import interval
-from cchmi.estimators.extrapolate import LEVELS, bias_exponent, check_levels, extrapolate_nats
+from cchmi.estimators.extrapolate import (LEVELS, MODEL_SPREAD, bias_exponent, check_levels, extrapolate_nats,
+                                         model_stderr)
 from cchmi.estimators.ksg import ksg_mi, ksg_nats
 from cchmi.estimators.mixed import class_sizes, mixed_mi, mixed_nats
 from cchmi.estimators.options import KnnOptions
@@ -83,7 +84,8 @@ def _torch_available() -> bool:
 
 
 def mi(x, y, *, labels: bool = False, estimator: str = "auto", k: int = 3, confidence: float | None = None,
-       n_subsamples: int = 20, base: float = math.e, random_state=0, backend: str = "auto", device=None) -> AutoMIResult:
+       n_subsamples: int = 20, base: float = math.e, random_state=0, backend: str = "auto",
+       device=None) -> AutoMIResult:
     """I(X; Y), or I(X; labels) with ``labels=True``, by the estimator that suits n and the dimensions.
 
     Parameters
@@ -95,7 +97,7 @@ def mi(x, y, *, labels: bool = False, estimator: str = "auto", k: int = 3, confi
           extrapolated to n -> inf along a + b m^(-2/D) (D = d_x + d_y, or d_x for labels; see
           :mod:`cchmi.estimators.extrapolate` for the assumptions); needs n >= 512 (1024 with an
           interval, which is the half-sample jackknife of the whole extrapolation widened by the
-          fit's lack of fit).
+          fit's lack of fit and by 0.2 of the correction, the power law's error).
         * "neural" (torch): the SMILE bound (:func:`cchmi.neural_mi`, its defaults), or for labels
           H(labels) minus the held-out cross-entropy of a softmax-regression probe
           (:func:`cchmi.estimators.probe.probe_mi`).
@@ -206,12 +208,14 @@ def _extrapolated(xa, ya, labels, k, n_subsamples, backend, common) -> tuple[MIR
         jack = interval.subsample_spread(lambda rows: extrapolation(rows).intercepts[0], p.n, p.rng,
                                          p.opts.n_subsamples, strata=codes)
         interval.warn_if_no_spread(jack)
-        se = float(math.hypot(jack, fit.lack_of_fit[0])) * scale
+        correction = fit.intercepts[0] - fit.means[0, 0]
+        se = float(model_stderr(jack, fit.lack_of_fit[0], correction)) * scale
         z = interval.z_value(conf)
         lo, hi = value - z * se, value + z * se
         note = (f"extrapolated to n -> inf from subsamples of {', '.join(str(round(m)) for m in fit.sizes)} rows "
                 f"(bias exponent 2/D = {exponent:.3g}); the half-sample jackknife of the extrapolation, widened by "
-                f"the fit's lack of fit (s.e. {fit.lack_of_fit[0] * scale:.3g} of {se:.3g})")
+                f"the fit's lack of fit and by {MODEL_SPREAD:g} times the correction (the power law's error): "
+                f"s.e. {se:.3g}, {jack * scale:.3g} of it sampling")
     name = ("ross" if labels else "ksg1") + "-extrapolated"
     result = MIResult(estimate=value, n=p.n, k=k, estimator=name, backend=be.name,
                       seconds=time.perf_counter() - start, unit=interval.unit_name(p.opts.base), stderr=se,

@@ -30,7 +30,8 @@ from cchmi import _validate as V
 from cchmi import ops
 from cchmi._scaling import standardise
 from cchmi.estimators import interval
-from cchmi.estimators.extrapolate import LEVELS, bias_exponent, check_levels, extrapolate_nats
+from cchmi.estimators.extrapolate import (LEVELS, MODEL_SPREAD, bias_exponent, check_levels, extrapolate_nats,
+                                         model_stderr)
 from cchmi.estimators.ksg import ksg_nats
 from cchmi.estimators.mixed import class_sizes, mixed_nats
 from cchmi.estimators.options import KnnOptions
@@ -226,8 +227,9 @@ def cch(
           and n/8 rows and extrapolated to n -> inf along a + b m^(-2/D), D the dimension each
           searches in (d_t + d_s; d_s, or d_s + d_y for a continuous Y): see
           :mod:`cchmi.estimators.extrapolate` for the assumptions. The interval is the half-sample
-          jackknife of the whole procedure, widened by the fit's lack of fit; ``bias_ts`` and
-          ``bias_sy`` hold the corrections. Needs n >= 512 (1024 with an interval).
+          jackknife of the whole procedure, widened by the fit's lack of fit and by the power
+          law's error (:data:`cchmi.estimators.extrapolate.MODEL_SPREAD` = 0.2 of each correction,
+          in quadrature); ``bias_ts`` and ``bias_sy`` hold the corrections. Needs n >= 512 (1024 with an interval).
         * "neural" (torch): I(T; S) by the SMILE bound (:func:`cchmi.neural_mi`, its defaults,
           evaluated on held-out rows) and I(S; Y) by H(Y) minus the held-out cross-entropy of a
           softmax-regression probe (:func:`cchmi.estimators.probe.probe_mi`), trained on a stratified
@@ -427,14 +429,16 @@ def _knn_terms(be, ta, sa, s_for_labels, codes, ya, n, k, opts, estimator, rng_s
         jack = interval.subsample_spread(lambda rows: extrapolation(rows)[1], n, rng_sub, opts.n_subsamples,
                                          strata=codes)
         lack = np.append(fit.lack_of_fit, math.hypot(*fit.lack_of_fit))
-        out["stderr"] = np.sqrt(jack**2 + lack**2)
+        bias = out["bias"]
+        out["stderr"] = model_stderr(jack, lack, np.append(bias, math.hypot(*bias)))
         out["n_subsamples"] = opts.n_subsamples
         interval.warn_if_no_spread(jack)
         out["note"] = (f"extrapolated to n -> inf from subsamples of {', '.join(str(round(m)) for m in fit.sizes)} "
                        f"rows (bias exponents 2/D = {exponents[0]:.3g}, {exponents[1]:.3g}); the estimates were "
                        f"shifted by the corrections bias_ts, bias_sy, and the interval is the half-sample "
-                       f"jackknife of the extrapolation widened by the fit's lack of fit (gap s.e. "
-                       f"{lack[2]:.3g} of {out['stderr'][2]:.3g} nats)")
+                       f"jackknife of the extrapolation widened by the fit's lack of fit and by {MODEL_SPREAD:g} "
+                       f"times the corrections (the power law's error): gap s.e. {out['stderr'][2]:.3g} nats, "
+                       f"{jack[2]:.3g} of it sampling")
     return out
 
 

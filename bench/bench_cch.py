@@ -12,11 +12,14 @@ of ``cchmi.cch.ESTIMATORS`` (read when the script runs, so new estimators are be
 editing this file) with keyword options of ``cch``, written ``name`` or
 ``name:key=value,key=value`` (e.g. ``ksg:pca=8``, ``ksg:k=5``). Every setting estimates on the
 same sample of each (task, n, seed), with ``random_state=seed``; each call runs in its own forked
-process killed after ``timeout`` seconds (a timeout or a crash is a row, never dropped; so is a setting's refusal of a task, e.g. "latent" on a continuous Y). Seconds are those
-``cch`` reports (the whole call: PCA, training, estimates, interval), cold, in that process. The
-parent process runs no cchmi kernel: GNU OpenMP's thread pool does not survive fork, and a child
-forked from a process whose OpenMP threads ran hangs in its first parallel region. Hardware: "gpu"
-when the kNN backend is a GPU one or the call initialised CUDA in torch, else "cpu".
+process killed after ``timeout`` seconds (a timeout or a crash is a row, never dropped; so is a
+setting's refusal of a task, e.g. "latent" on a continuous Y). Seconds are those ``cch`` reports
+(the whole call: PCA, training, estimates, interval), cold, in that process. The parent process
+runs no cchmi kernel: GNU OpenMP's thread pool does not survive fork, and a child forked from a
+process whose OpenMP threads ran hangs in its first parallel region. Hardware: "gpu" when the kNN
+backend is a GPU one or the call initialised CUDA in torch, else "cpu". Every run appends its rows
+to cch.csv; ``report_only`` rebuilds the Markdown and the plots from all of them (several runs,
+commits or machines, e.g. a CPU and a GPU run, in the same tables).
 
 Summary per (setting, n, hardware, dimension band: the larger of dim T and dim S <= 8, 9-32, <= 32
 (the issue's goals), > 32, all):
@@ -35,6 +38,7 @@ Summary per (setting, n, hardware, dimension band: the larger of dim T and dim S
 
 from __future__ import annotations
 
+import csv
 import importlib
 import inspect
 import math
@@ -383,12 +387,52 @@ def command_line(sizes, seeds, settings, tasks, device, backend, timeout, quick)
     return shlex.join(parts + ["--timeout", f"{timeout:g}"])
 
 
+INTS = ("dim_t", "dim_s", "n_classes", "n", "seed")
+FLOATS = ("i_ts", "i_sy", "gap", "ci_low", "ci_high", "confidence", "bias_ts", "bias_sy", "true_i_ts", "true_i_sy",
+          "true_gap", "true_i_ts_se", "true_i_sy_se", "true_gap_se", "seconds")
+
+
+def read_rows(path: Path) -> list[dict]:
+    """The rows of a cch.csv (every run appended to it), with their numbers parsed."""
+    with Path(path).open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    for r in rows:
+        r.update({k: int(r[k]) for k in INTS}, **{k: float(r[k]) if r[k] else math.nan for k in FLOATS})
+    return rows
+
+
+def report_from_csv(out: Path) -> str:
+    """Rewrites cch.md and the plots in `out` from every row of out/cch.csv (several runs, machines
+    or commits together: each is named in the header), without running anything; returns the text."""
+    rows = read_rows(Path(out) / "cch.csv")
+    if not rows:
+        raise ValueError(f"out: {out}/cch.csv has no rows")
+    summary = summarise_cch(rows)
+    machines = sorted({f"{r['cpu']} ({r['cores']} cores, {r['threads']} threads){', ' + r['gpu'] if r['gpu'] else ''}"
+                       for r in rows})
+    commands = sorted({r.get("command") or "(not recorded)" for r in rows})
+    dates = sorted(r["date"] for r in rows)
+    header = (f"cchmi bench cch: {len(rows)} runs, {dates[0]} to {dates[-1]} UTC, cchmi "
+              f"{', '.join(sorted({r['cchmi'] for r in rows}))} (git {', '.join(sorted({r['git'] for r in rows}))}); "
+              f"machines: {'; '.join(machines)}")
+    missing = {t.name for t in cch_tasks()} - {r["task"] for r in rows}
+    table = "Commands: " + "; ".join(f"`{c}`" for c in commands) + "\n\n" + cch_table(summary, [])
+    if missing:
+        table += f"\n\nCatalogue tasks without a run here: {', '.join(sorted(missing))}."
+    Path(out, "cch.md").write_text(f"# {header}\n\n{table}\n")
+    plot_cch(rows, summary, Path(out))
+    return f"{header}\n\n{table}\n\nwritten to {out}/: cch.md, PNG plots (from every row of cch.csv)"
+
+
 def main_cch(out: Path, *, quick: bool, sizes: list[int] | None = None, seeds: int | None = None,
              estimators: list[str] | None = None, tasks: list[str] | None = None, device=None,
-             backend: str = "auto", timeout: float = 300.0, progress: bool = True) -> str:
+             backend: str = "auto", timeout: float = 300.0, progress: bool = True, report_only: bool = False) -> str:
     """`cchmi bench cch`: runs, writes cch.csv (appended), cch.md, cch_sign.png and cch_gap.png to
-    `out`, returns the printed text. Defaults: every label task, n = 2,000, 10,000 and 100,000,
-    3 seeds, :func:`default_settings`; quick: QUICK_TASKS, n = 2,000, 2 seeds."""
+    `out`, returns the printed text. Defaults: every task cch takes, n = 2,000, 10,000 and 100,000,
+    3 seeds, :func:`default_settings`; quick: QUICK_TASKS, n = 2,000, 2 seeds. report_only: run
+    nothing, rebuild the report from every row of out/cch.csv (:func:`report_from_csv`)."""
+    if report_only:
+        return report_from_csv(out)
     catalogue = applicable_tasks()
     every = {t.name for t in cch_tasks()}
     names = tasks or ([t for t in QUICK_TASKS if t in catalogue] if quick else list(catalogue))
@@ -407,6 +451,7 @@ def main_cch(out: Path, *, quick: bool, sizes: list[int] | None = None, seeds: i
     summary = summarise_cch(rows)
     skipped = sorted(every - set(catalogue)) if tasks is None else []
     command = command_line(sizes, seeds, settings, tasks, device, backend, timeout, quick)
+    rows = [{**r, "command": command} for r in rows]
     table = f"Command: `{command}`\n\n{cch_table(summary, skipped)}"
     return write_report(out, "cch", rows, table, lambda folder: plot_cch(rows, summary, folder))
 

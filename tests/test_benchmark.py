@@ -263,9 +263,10 @@ settings = [b.parse_setting("ksg"), b.parse_setting("ksg:pca=1,k=4")]
 rows = b.run_cch([task], [300], 1, settings, timeout=60, progress=False)
 text = b.main_cch(Path(sys.argv[1]), quick=True, sizes=[300], seeds=1, estimators=["ksg"], tasks=[task.name],
                   timeout=60, progress=False)
+again = b.main_cch(Path(sys.argv[1]), quick=True, report_only=True)
 from cchmi import cch  # after the forks: a process whose OpenMP threads ran cannot fork a working child
 t, s, y = task.sample(300, 0)
-print(json.dumps({"rows": rows, "text": text, "direct": cch(t, s, y, random_state=0).as_dict()}))
+print(json.dumps({"rows": rows, "text": text, "again": again, "direct": cch(t, s, y, random_state=0).as_dict()}))
 """
 
 
@@ -291,3 +292,7 @@ def test_cch_runs_every_setting_on_the_same_sample_and_reports(tmp_path):
     assert (tmp_path / "cch.md").read_text().count("| ksg | 300 |") == 3  # bands <=8, <=32, all
     assert (tmp_path / "cch_sign.png").is_file() and (tmp_path / "cch_gap.png").is_file()
     assert (tmp_path / "cch.csv").read_text().splitlines()[0].startswith("date,cchmi,git,cpu,cores,threads,gpu")
+    rebuilt = (tmp_path / "cch.md").read_text()  # report_only: from the CSV, same numbers and the command
+    assert out["again"].startswith("cchmi bench cch: 1 runs")
+    assert "| ksg | 300 | cpu | <=8 | 1/1 | 1 | 1/1 (100%) |" in rebuilt
+    assert "Commands: `cchmi bench cch --quick --n 300" in rebuilt and "without a run here" in rebuilt

@@ -393,11 +393,12 @@ FLOATS = ("i_ts", "i_sy", "gap", "ci_low", "ci_high", "confidence", "bias_ts", "
 
 
 def read_rows(path: Path) -> list[dict]:
-    """The rows of a cch.csv (every run appended to it), with their numbers parsed."""
+    """The rows of a cch.csv (every run appended to it), with their numbers parsed; a column that
+    older rows lack (an earlier version of this script) reads as NaN."""
     with Path(path).open(newline="") as f:
         rows = list(csv.DictReader(f))
     for r in rows:
-        r.update({k: int(r[k]) for k in INTS}, **{k: float(r[k]) if r[k] else math.nan for k in FLOATS})
+        r.update({k: int(r[k]) for k in INTS}, **{k: float(r[k]) if r.get(k) else math.nan for k in FLOATS})
     return rows
 
 

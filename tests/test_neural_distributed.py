@@ -227,6 +227,35 @@ def _check_training(rank, world, batch_size):
         cchmi.neural_mi(x, y, batch_size=batch_size + rank, gather_negatives=True, **TRAIN)
 
 
+class _Encoder(torch.nn.Module):
+    """A critic whose forward is its encoder (DistributedDataParallel hooks run on forward)."""
+
+    def __init__(self, critic):
+        super().__init__()
+        self.critic = critic
+
+    def forward(self, x, y):
+        return self.critic.encode(x, y)
+
+
+def _check_ddp(rank, world, m):
+    """Under DistributedDataParallel (which averages the ranks' gradients), world * the gathered
+    bound as the loss gives the one-process gradient."""
+    n = world * m
+    gen = torch.Generator().manual_seed(2)
+    x, y = torch.randn(n, 5, generator=gen, dtype=torch.float64), torch.randn(n, 3, generator=gen, dtype=torch.float64)
+    for name in ("infonce", "smile"):
+        torch.manual_seed(3)
+        critic = SeparableCritic(5, 3, hidden=8, layers=1, embed_dim=6).double()
+        want = _one_step(critic, name, x, y, objective=True, fused=False, state={}, gather=False)
+        critic.zero_grad(set_to_none=True)
+        ddp = torch.nn.parallel.DistributedDataParallel(_Encoder(critic))
+        a, b = ddp(x[rank * m : (rank + 1) * m], y[rank * m : (rank + 1) * m])
+        (world * bound_from_stats(name, a, b, tau=1.0, objective=True, gather_negatives=True)).backward()
+        for p, w in zip(critic.parameters(), want[1]):
+            assert _close(p.grad, w, 10 * FP64), (name, (p.grad - w).abs().max())
+
+
 def _worker(rank, world, port, m):
     os.environ.setdefault("TRITON_INTERPRET", "1")
     _init(rank, world, port)
@@ -241,6 +270,7 @@ def _worker(rank, world, port, m):
             gathered = cchmi.neural_mi(s.x, s.y, batch_size=20, gather_negatives=True, **TRAIN)
             assert gathered.estimate == local.estimate and gathered.stderr == local.stderr
             return
+        _check_ddp(rank, world, m)
         a, b = _pair(m + rank, m + rank, 3, seed=rank)  # unequal local batches
         with pytest.raises(ValueError, match=r"same local batch on every rank, got sizes \[%d, %d" % (m, m + 1)):
             bound_from_stats("infonce", a, b, gather_negatives=True)
@@ -254,5 +284,5 @@ def _worker(rank, world, port, m):
 def test_gathered_bounds_and_training_equal_one_process_at_the_global_batch(world, m):
     """World 1: bounds and neural_mi equal the local path. Worlds 2 and 3: every bound's value and
     summed gradients (float64, and float32 through the fused kernels), MINE's moving average,
-    unequal batches refused; world 2 also trains neural_mi (one process with the doubled batch)."""
+    DistributedDataParallel with the loss scaled by the world size, unequal batches refused; world 2 also trains neural_mi (one process with the doubled batch)."""
     _spawn(_worker, world, m)

@@ -3,7 +3,11 @@
 * :func:`neural_mi` / :class:`NeuralMI`: InfoNCE, NWJ, MINE (DV), SMILE, JS with separable, bilinear
   or joint critics; fused Triton kernels for separable critics on GPUs (estimator.py);
 * :func:`latent_mi`: KSG on learned low-dimensional embeddings (latent.py);
-* :mod:`cchmi.neural.bounds`: the bounds from a score matrix (the torch references).
+* :mod:`cchmi.neural.bounds`: the bounds from a score matrix (the torch references);
+* :mod:`cchmi.neural.rowstats`: the bounds of separable critics from row statistics (one batch, or
+  a rank's rows of a process group's global batch with ``gather_negatives``);
+* :mod:`cchmi.neural.gather`: the torch.distributed pieces of gathered negatives
+  (``neural_mi(..., gather_negatives=True)``).
 """
 
 from cchmi._extras import require

@@ -1,0 +1,150 @@
+"""Sharded KSG-1 (cchmi.distributed) on gloo process groups of P = 1, 2, 4 CPU processes.
+
+    python -m bench.bench_distributed            # n = 8192, d = 2 + 2, float32
+    python -m bench.bench_distributed --quick    # n = 2048
+    python -m bench.bench_distributed --gpu      # on a GPU: devices=[0] against the cuda backend
+
+For each P and mode (replicate, ring) the processes run the two passes of a KSG-1 estimate (the
+kNN pass and the counting pass of cchmi.distributed.passes, as cchmi.distributed.ksg_mi runs them)
+on their shards; reported: the slowest rank's seconds, the bytes each rank sent (the most over
+ranks: the gathers or the ring's blocks), and the communication model's bytes. One process:
+cchmi.ksg_mi on the cpu backend (the compiled, pruned kernels) and with devices=["cpu"] (the
+sharded code path on one device: its overhead). All ranks share this machine's cores, so the
+times show the cost of the sharded path and of gloo, not a speed-up.
+
+The model: ring mode sends, per rank and pass, (P - 1) blocks of N/P rows of d values and an int64
+index: bytes = 2 (P - 1) (N / P) (d s + 8) for both passes (s: bytes per value), against
+2 N^2 d / P pair-dims of compute. At N = 2^27, d = 16, float32, P = 8: 16.9 GB per rank against
+7.2e16 pair-dims, i.e. 4300 s at the H200's 1.67e13 pair-dims/s and 0.04 s over 450 GB/s NVLink:
+about 1e-5 of the compute (printed by --model). Rows are appended to
+bench/results/bench_distributed.csv.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import time
+
+import numpy as np
+
+from bench._harness import append_csv, machine, markdown_table, require_compiled, time_call
+
+H200_PAIR_DIMS_PER_S = 1.67e13  # shared/DESIGN.md: 2 instructions per pair-dim on 132 SMs at 1.98 GHz
+NVLINK_BYTES_PER_S = 450e9  # per direction, H100/H200 SXM (NVLink 4)
+
+
+def model_bytes(n: int, d: int, p: int, itemsize: int) -> float:
+    """Ring mode: bytes one rank sends over both passes."""
+    return 2 * (p - 1) * (n / p) * (d * itemsize + 8)
+
+
+def model_ratio(n: int = 2**27, d: int = 16, p: int = 8, itemsize: int = 4) -> tuple[float, float, float]:
+    """(bytes per rank, seconds of compute per rank on an H200, communication seconds / compute seconds)."""
+    sent = model_bytes(n, d, p, itemsize)
+    compute = 2 * n * n * d / p / H200_PAIR_DIMS_PER_S
+    return sent, compute, sent / NVLINK_BYTES_PER_S / compute
+
+
+def data(n: int, dtype) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((n, 2))
+    return x.astype(dtype), (x + rng.standard_normal((n, 2))).astype(dtype)
+
+
+def _rank(rank: int, world: int, port: int, n: int, dtype: str, queue) -> None:
+    import torch.distributed as dist
+
+    os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"] = "127.0.0.1", str(port)
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+    try:
+        from cchmi.distributed.estimators import setup
+        from cchmi.distributed.passes import count_pass, knn_pass
+        from cchmi.estimators.options import KnnOptions
+
+        x, y = data(n, dtype)
+        rows = np.array_split(np.arange(n), world)[rank]
+        for mode in ("replicate", "ring"):
+            dist.barrier()
+            start = time.perf_counter()
+            run, _ = setup({"x": x[rows], "y": y[rows]}, KnnOptions(), None, mode, None)
+            layout, _ = run.layout(run.block)
+            rho = knn_pass(layout, 3, run.widths).dist[:, 2]
+            count_pass(layout, rho[:, None].expand(-1, 2), run.widths, (((0,), False), ((1,), False)), False)
+            seconds = time.perf_counter() - start
+            queue.put((mode, rank, seconds, run.comm.bytes_sent))
+    finally:
+        dist.destroy_process_group()
+
+
+def sharded(world: int, n: int, dtype: str) -> dict:
+    """{mode: (slowest rank's seconds, most bytes sent by a rank)} of a gloo group of `world`."""
+    import torch.multiprocessing as mp
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    queue = mp.get_context("spawn").SimpleQueue()
+    mp.spawn(_rank, args=(world, port, n, dtype, queue), nprocs=world, join=True)
+    out: dict = {}
+    while not queue.empty():
+        mode, _, seconds, sent = queue.get()
+        old = out.get(mode, (0.0, 0))
+        out[mode] = (max(old[0], seconds), max(old[1], sent))
+    return out
+
+
+def main(argv=None) -> int:
+    import cchmi
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--n", type=int, default=None)
+    parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    parser.add_argument("--worlds", default="1,2,4")
+    parser.add_argument("--gpu", action="store_true", help="devices=[0] against backend='cuda' (needs a GPU)")
+    parser.add_argument("--model", action="store_true", help="print the communication model at N=2^27, d=16, P=8")
+    parser.add_argument("--no-csv", action="store_true")
+    args = parser.parse_args(argv)
+    require_compiled()
+    if args.model:
+        sent, compute, ratio = model_ratio()
+        print(f"model, N=2^27, d=16, float32, P=8, ring: {sent / 1e9:.1f} GB sent per rank, {compute:.0f} s of compute "
+              f"per rank at {H200_PAIR_DIMS_PER_S:.3g} pair-dims/s, communication/compute = {ratio:.2e} at "
+              f"{NVLINK_BYTES_PER_S / 1e9:.0f} GB/s")
+    n = args.n or (2048 if args.quick else 8192)
+    tags = machine()
+    print(f"machine: {tags['cpu']}, {tags['cores']} cores; cchmi {tags['cchmi']} ({tags['git']}), n={n}, "
+          f"{args.dtype}, load {os.getloadavg()[0]:.1f}")
+    x, y = data(n, args.dtype)
+    itemsize = np.dtype(args.dtype).itemsize
+    table, csv_rows = [], []
+    reference = "cuda" if args.gpu else "cpu"
+    one = time_call(lambda: cchmi.ksg_mi(x, y, backend=reference).estimate, repeats=2)
+    path = time_call(lambda: cchmi.ksg_mi(x, y, devices=[0 if args.gpu else "cpu"]).estimate, repeats=2)
+    for label, t in ((f"one process, backend={reference}", one), ("one process, devices=[one device]", path)):
+        table.append([label, 1, f"{t.median:.3f}", "0", "0", f"{t.value:.6f}"])
+        csv_rows.append({**tags, "n": n, "d": 4, "dtype": args.dtype, "config": label, "world": 1,
+                         "seconds_median": t.median, "seconds_min": t.low, "seconds_max": t.high, "bytes_sent": 0,
+                         "model_bytes": 0, "estimate": t.value})
+    print(f"sharded path on one device / {reference} backend: {path.median / one.median:.2f}x", flush=True)
+    if not args.gpu:
+        for world in map(int, args.worlds.split(",")):
+            for mode, (seconds, sent) in sorted(sharded(world, n, args.dtype).items()):
+                expected = model_bytes(n, 4, world, itemsize) if mode == "ring" else (world - 1) * (n / world) * (
+                    4 * itemsize + 8)
+                table.append([f"gloo, {mode}", world, f"{seconds:.3f}", f"{sent:,}", f"{expected:,.0f}", ""])
+                csv_rows.append({**tags, "n": n, "d": 4, "dtype": args.dtype, "config": f"gloo {mode}", "world": world,
+                                 "seconds_median": seconds, "seconds_min": seconds, "seconds_max": seconds,
+                                 "bytes_sent": sent, "model_bytes": expected, "estimate": ""})
+                print(f"done P={world} {mode}", flush=True)
+    print(markdown_table(["configuration", "P", "seconds (slowest rank)", "bytes sent per rank (max)",
+                          "model bytes (unpadded)", "estimate"], table))
+    if not args.no_csv:
+        print(f"\nappended to {append_csv('bench_distributed', csv_rows)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

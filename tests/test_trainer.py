@@ -14,6 +14,7 @@ from cchmi.data.multiview import MultiView
 from cchmi.distill import CONTROLS, PREDICTORS, SplitConfig, TrainConfig, pairing_index, random_pairing, run_kd
 from cchmi.distill import trainer
 from cchmi.distill.losses import kd_loss
+from cchmi.distill.models import build_model
 from cchmi.distill.trainer import crossfit_assignment, pairings, split_indices
 
 TINY = TrainConfig(epochs=3, hidden=16, batch_size=32, patience=3)
@@ -299,6 +300,54 @@ def test_shared_teacher_rows_reproduce_the_old_trainer(monkeypatch):
     assert {k: round(v * 90) for k, v in s["accuracy"].items()} == OLD_CORRECT
     rows = {kw["phase"]: args[3] for args, kw, _ in train_calls}
     assert torch.equal(rows["teacher"], rows["baseline"]) and s["n"]["teacher_train"] == s["n"]["student_train"] == 150
+
+
+# -- training length and predictors ----------------------------------------------------------------
+
+@pytest.mark.parametrize("cfg,steps", [
+    (TrainConfig(steps=5, batch_size=8, patience=9), [3, 5]),  # one evaluation per pass (3 steps), and the last step
+    (TrainConfig(epochs=2, eval_every=2, batch_size=8, patience=9), [2, 4, 6]),
+    (TrainConfig(steps=7, eval_every=3, batch_size=8, patience=9), [3, 6, 7]),
+    (TrainConfig(epochs=2, batch_size=8, patience=9), [3, 6]),
+])
+def test_training_length_and_evaluations(cfg, steps):
+    torch.manual_seed(0)
+    x, y = torch.randn(40, 3), torch.arange(40) % 2
+    model = build_model("mlp", 3, 2, hidden=8, depth=1, dropout=0.0)
+    records = []
+    best = trainer.train_network(model, x, y, torch.arange(20), torch.arange(20, 40), cfg, seed=0, log=records.append,
+                                 phase="p")
+    assert [r["step"] for r in records] == steps
+    assert best == max(r["val_acc"] for r in records)
+
+
+def test_patience_counts_evaluations():
+    x, y = torch.zeros(40, 3), torch.arange(40) % 2  # nothing to learn: the validation accuracy never improves
+    model = build_model("mlp", 3, 2, hidden=8, depth=1, dropout=0.0)
+    records = []
+    trainer.train_network(model, x, y, torch.arange(20), torch.arange(20, 40),
+                          TrainConfig(steps=100, eval_every=4, batch_size=8, patience=2), seed=0, log=records.append,
+                          phase="p")
+    assert [r["step"] for r in records] == [4, 8, 12]
+
+
+def test_label_mi_terms_match_the_mixed_estimator():
+    """label_mi_gap and conditional_mi against cchmi.mixed_mi term by term (the chain rule)."""
+    from cchmi import mixed_mi
+
+    rng = np.random.default_rng(0)
+    y = np.arange(300) % 3
+    t = rng.standard_normal((300, 2)) + y[:, None]
+    s = rng.standard_normal((300, 3)) + 0.3 * y[:, None]
+    out = trainer.label_mi_terms(t, s, y, k=3)
+    i_ty, i_sy, i_tsy = (mixed_mi(a, y, k=3).estimate for a in (t, s, np.hstack([t, s])))
+    assert out["label_mi_gap"]["value"] == pytest.approx(i_ty - i_sy, abs=1e-9)
+    assert out["conditional_mi"]["value"] == pytest.approx(i_tsy - i_sy, abs=1e-9)
+    for v in out.values():
+        assert v["ci_low"] < v["value"] < v["ci_high"]
+    assert out["label_mi_gap"]["ci_low"] > 0  # the teacher's view is the more informative one
+    same = trainer.label_mi_terms(s, s, y, k=3)["label_mi_gap"]
+    assert same["value"] == pytest.approx(0.0, abs=0.02)
 
 
 # -- run_kd ---------------------------------------------------------------------------------------

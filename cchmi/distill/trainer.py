@@ -343,7 +343,7 @@ def train_network(model, x, y, rows, val_rows, cfg: TrainConfig, *, seed: int, l
         """Evaluate, log, keep the best weights; True when patience has run out."""
         val_acc = _accuracy(model, x_val, y_val)
         record = {"phase": phase, "epoch": state["epoch"], "step": state["step"], "val_acc": val_acc}
-        record.update({f"loss_{k}": v / max(state["steps_since"], 1) for k, v in state["sums"].items()
+        record.update({f"loss_{k}": float(v) / max(state["steps_since"], 1) for k, v in state["sums"].items()
                        if k == "ce" or kd_on})
         log(record)
         state.update(sums=dict.fromkeys(state["sums"], 0.0), steps_since=0, last_eval=state["step"])
@@ -372,15 +372,15 @@ def train_network(model, x, y, rows, val_rows, cfg: TrainConfig, *, seed: int, l
             logits, _, projected = net(x[batch])
             ce = F.cross_entropy(logits, y[batch]) if transfer_ce else F.cross_entropy(logits[:n_lab], y[lab])
             loss = cfg.ce_weight * ce if kd_on else ce
-            state["sums"]["ce"] += float(ce.detach())
+            state["sums"]["ce"] += ce.detach()  # summed as tensors: no device sync per step
             if kd_on:
                 kd = kd_loss(logits, targets[0][batch], cfg.temperature)
                 loss = loss + cfg.kd_weight * kd
-                state["sums"]["kd"] += float(kd.detach())
+                state["sums"]["kd"] += kd.detach()
                 if projected is not None:
                     fkd = feature_kd_loss(projected, targets[1][batch])
                     loss = loss + cfg.feature_kd_weight * fkd
-                    state["sums"]["feature_kd"] += float(fkd.detach())
+                    state["sums"]["feature_kd"] += fkd.detach()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

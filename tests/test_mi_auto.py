@@ -14,21 +14,20 @@ from cchmi.data import correlated_gaussian, gaussian_classes
 EXACT = 1e-12  # the same estimator on the same prepared arrays: identical numbers
 
 
-@pytest.mark.parametrize("n,dim_x,dim_y,torch_ok,with_interval,expected", [
-    (511, 16, 16, True, False, "ksg"),  # too few rows for the extrapolation
-    (1023, 16, 16, True, True, "ksg"),  # too few for the extrapolation's half-samples
-    (1024, 16, 16, True, True, "ksg-extrapolated"),
-    (5000, 1, 1, True, False, "ksg"),
-    (5000, 2, 2, False, True, "ksg"),
-    (5000, 3, 2, True, False, "ksg-extrapolated"),  # first size past the low-dimension rule
-    (512, 50, 50, True, False, "ksg-extrapolated"),
-    (5000, 16, 0, True, False, "ksg-extrapolated"),  # labels: dim Y counts 0
-    (5000, 51, 50, True, False, "neural"),
-    (5000, 51, 50, False, False, "ksg-extrapolated"),
+@pytest.mark.parametrize("n,dim_x,dim_y,labels,torch_ok,with_interval,expected", [
+    (300, 16, 0, True, True, False, "neural"),  # labels with torch: the probe, whatever n and d
+    (5000, 16, 0, True, False, False, "ksg-extrapolated"),  # labels without torch: dim Y counts 0
+    (5000, 3, 0, True, False, False, "ksg"),
+    (511, 16, 16, False, True, False, "ksg"),  # too few rows for the extrapolation
+    (1023, 16, 16, False, True, True, "ksg"),  # too few for the extrapolation's half-samples
+    (1024, 16, 16, False, True, True, "ksg-extrapolated"),
+    (5000, 1, 1, False, True, False, "ksg"),
+    (5000, 2, 2, False, False, True, "ksg"),
+    (5000, 3, 2, False, True, False, "ksg-extrapolated"),  # first size past the low-dimension rule
+    (5000, 256, 256, False, True, False, "ksg-extrapolated"),
 ])
-def test_auto_rules_follow_the_table(n, dim_x, dim_y, torch_ok, with_interval, expected):
-    choice, reason = auto.mi_auto_estimator(n, dim_x, dim_y, torch_ok, with_interval)
-    assert choice == expected
+def test_auto_rules_follow_the_table(n, dim_x, dim_y, labels, torch_ok, with_interval, expected):
+    choice, reason = auto.mi_auto_estimator(n, dim_x, dim_y, labels, torch_ok, with_interval)
     rule = next(r for r in auto.MI_AUTO_RULES if reason.startswith(r[0]))
     assert rule[1] == choice and rule[2] in reason and f"n={n}" in reason
 
@@ -45,7 +44,7 @@ def test_auto_records_the_choice():
     s = correlated_gaussian(1024, 4, 4, mi=1.0, random_state=1)
     r = cchmi.mi(s.x, s.y)
     assert isinstance(r, cchmi.AutoMIResult) and isinstance(r, cchmi.MIResult)
-    assert r.estimator == "ksg1-extrapolated" and r.choice_reason.startswith("dim X + dim Y <= 100")
+    assert r.estimator == "ksg1-extrapolated" and r.choice_reason.startswith("dim X + dim Y > 4")
     assert r.bias is not None and r.interval_note is None  # no interval asked for
     low = correlated_gaussian(600, 1, 1, mi=0.5, random_state=2)
     r = cchmi.mi(low.x, low.y)

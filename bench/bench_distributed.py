@@ -54,8 +54,10 @@ def data(n: int, dtype) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _rank(rank: int, world: int, port: int, n: int, dtype: str, queue) -> None:
+    import torch
     import torch.distributed as dist
 
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))  # the ranks share this machine's cores
     os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"] = "127.0.0.1", str(port)
     dist.init_process_group("gloo", rank=rank, world_size=world)
     try:

@@ -1,9 +1,9 @@
 """The body of each process of tests/test_distributed.py's gloo groups (torch.multiprocessing spawn).
 
 ``main(rank, world, port)`` joins a gloo group on 127.0.0.1:port and runs every check with this
-rank's shard of the same data, on the whole group and on a subgroup of two ranks: the sharded ops against the one-process ops on the whole array
-(neighbours and counts equal, float32 and float64, ties and duplicated rows), the sharded
-preparation against the one-process one, the estimators against the one-process estimators, in
+rank's shard of the same data, on the whole group and on a subgroup of two ranks: the sharded ops
+against the one-process ops on the whole array (neighbours and counts equal, float32 and float64,
+ties and duplicated rows), the sharded preparation against the one-process one, the estimators against the one-process estimators, in
 both modes, and the errors every rank must raise together. World 3 leaves rank 1 empty. A failed
 assertion fails the spawn, which fails the test with this process's traceback.
 """
@@ -108,7 +108,7 @@ def check_estimators(sl, group) -> None:
         for options in ksg_options:
             one, sharded = cchmi.ksg_mi(x, y, **options), D.ksg_mi(x[sl], y[sl], mode=mode, group=group, **options)
             assert close(one, sharded), (mode, options, one.estimate, sharded.estimate)
-            assert sharded.backend == f"distributed:{mode}x{world}" and sharded.n == N
+            assert sharded.backend == f"distributed:{mode}:{world}" and sharded.n == N
         for options in mixed_options:
             one = cchmi.mixed_mi(x, labels, **options)
             sharded = D.mixed_mi(x[sl], labels[sl], mode=mode, group=group, **options)

@@ -169,3 +169,14 @@ def test_virtual_shards_on_one_gpu_equal_one_device():
     assert one.backend == "cuda"
     sharded = cchmi.ksg_mi(x, y, devices=[0, 0])
     assert sharded.backend == "sharded[cuda:0,cuda:0]" and sharded.estimate == one.estimate
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("n", "d"), [(1023, 3), (4099, 1)])
+def test_devices_odd_sizes(n, d):
+    """Sizes that fill no tile or chunk: KSG-1 and KSG-2 with devices equal the cpu backend."""
+    x = points("dup", n, d, np.float64, 3)
+    y = x + np.random.default_rng(4).standard_normal((n, d))
+    for variant in (1, 2):
+        assert (cchmi.ksg_mi(x, y, variant=variant).estimate
+                == cchmi.ksg_mi(x, y, variant=variant, devices=["cpu", "cpu"]).estimate)

@@ -90,7 +90,7 @@ class Comm:
             rows = a if partial is None else np.concatenate([partial[None, :], a])
             partial = np.add.accumulate(rows, axis=0)[-1]
         if self.rank < self.size - 1:
-            box = np.concatenate([[1.0 if partial is not None else 0.0], partial if partial is not None else np.zeros(d)])
+            box = np.concatenate([[0.0], np.zeros(d)] if partial is None else [[1.0], partial])
             dist.send(torch.from_numpy(box).to(self.device), dst=self._peer(self.rank + 1), group=self.group)
         last = torch.empty(d + 1, dtype=torch.float64, device=self.device)
         if self.rank == self.size - 1:

@@ -88,7 +88,7 @@ class Run:
 
     def result(self, nats: float, estimator: str, mode: str) -> MIResult:
         return MIResult(estimate=float(nats / math.log(self.opts.base)), n=self.n, k=self.k, estimator=estimator,
-                        backend=f"distributed:{mode}x{self.comm.size}", seconds=time.perf_counter() - self.start,
+                        backend=f"distributed:{mode}:{self.comm.size}", seconds=time.perf_counter() - self.start,
                         unit=unit_name(self.opts.base))
 
 
@@ -208,7 +208,8 @@ def ksg_mi(x, y, opts: KnnOptions, group=None, mode: str = "auto", device=None) 
     problem is the concatenation of the shards in rank order (a shard may be empty). mode:
     "replicate", "ring" or "auto" (module doc). device: where this rank computes (None: the
     current CUDA device with NCCL, else the CPU). Other parameters as in :func:`cchmi.ksg_mi`;
-    every rank must pass the same ones (random_state included).
+    every rank must pass the same ones (random_state included). The result's ``backend`` reads
+    "distributed:<mode>:<ranks>".
     """
     run, _ = setup({"x": x, "y": y}, opts, group, mode, device)
     k, variant, ties = run.k, run.opts.variant, run.opts.ties

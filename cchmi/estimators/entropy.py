@@ -34,7 +34,8 @@ def entropy_nats(be: ops.Backend, x, k: int, ties: str) -> float:
 def zero_distance_error(zeros: int, ties: str) -> ValueError:
     return ValueError(
         f"{zeros} points have their k-th neighbour at distance 0 (duplicated rows): the differential entropy "
-        "estimate would be -inf. Use ties='jitter' (the default) or a larger k" + (" or dtype='float64'" if ties == "jitter" else "")
+        "estimate would be -inf. Use ties='jitter' (the default) or a larger k"
+        + (" or dtype='float64'" if ties == "jitter" else "")
     )
 
 

@@ -115,14 +115,15 @@ def _excluded(q: Block, r: Block, same_label: bool) -> torch.Tensor:
 def knn_update(state: Neighbours, q: Block, r: Block, widths: tuple[int, ...], same_label: bool = False) -> Neighbours:
     """`state` (the running top-k of the queries `q`) merged with the reference block `r`.
     same_label: only points of the query's label are candidates (q and r need labels)."""
-    m, d = q.points.shape
+    m = q.points.shape[0]
     if m == 0 or r.points.shape[0] == 0:
         return state
     k = state.dist.shape[1]
     parts = []
     for s in range(0, m, QUERY_CHUNK):
-        qc = q.rows(slice(s, s + QUERY_CHUNK))
-        dist, index, atoms = state.dist[s:s + QUERY_CHUNK], state.index[s:s + QUERY_CHUNK], state.atoms[s:s + QUERY_CHUNK]
+        rows = slice(s, s + QUERY_CHUNK)
+        qc = q.rows(rows)
+        dist, index, atoms = state.dist[rows], state.index[rows], state.atoms[rows]
         step = _ref_chunk(qc.points.shape[0], len(widths))
         for t in range(0, r.points.shape[0], step):
             rc = r.rows(slice(t, t + step))
@@ -152,7 +153,7 @@ def count_update(counts: torch.Tensor, q: Block, radius: torch.Tensor, r: Block,
     """counts (m, G) int64 plus, for each group g = (atoms, same_label), the number of points of
     block `r` other than the query whose distance in the subspace of those atoms is < radius[:, g]
     (<= when inclusive), among points of the query's label only when same_label. Returns counts."""
-    m, d = q.points.shape
+    m = q.points.shape[0]
     if m == 0 or r.points.shape[0] == 0:
         return counts
     for s in range(0, m, QUERY_CHUNK):

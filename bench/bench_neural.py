@@ -3,7 +3,7 @@ time of the neural and latent estimators against KSG and the latentmi package (C
 
     python -m bench.bench_neural            # both parts (the GPU part only where CUDA is usable)
     python -m bench.bench_neural --quick    # small sizes (a few minutes on 2 CPU cores)
-    python -m bench.bench_neural --part kernels|accuracy
+    python -m bench.bench_neural --part kernels|accuracy|gathered
 
 Kernels (GPU only): forward + backward of InfoNCE for encoded batches A, B (n, d=128): the torch
 path materialises S = A B^T (what a user writes: ``infonce(a @ b.T)``), the fused path computes
@@ -13,8 +13,15 @@ memory from torch.cuda.max_memory_allocated; ratio torch / fused in the same run
 Accuracy: correlated Gaussians with true MI 2 nats and 2 to 256 dims per side, the same sample for
 every method: cchmi KSG-1 (k=3), cchmi neural_mi (SMILE, separable critic, defaults), cchmi
 latent_mi (defaults), and latentmi's ``lmi.estimate`` with its defaults (optional; a crash is
-recorded as such; called as bench/peers.py says). Rows go to bench/results/bench_neural.csv with the
-machine and the git SHA.
+recorded as such; called as bench/peers.py says).
+
+Gathered (CPU, gloo): forward + backward of InfoNCE on a global batch of N pairs (d=64, float32),
+one process with one thread against W processes of one thread each, every rank scoring its N / W
+rows against the N gathered columns (``bound_from_stats(..., gather_negatives=True)``) with the
+gradient all-reduce; median of 5 timed steps after a warm-up, the slowest rank's; ratio one process
+/ gathered; |error| is the gathered bound's distance to the one-process value.
+
+Rows go to bench/results/bench_neural.csv with the machine and the git SHA.
 """
 
 from __future__ import annotations
@@ -80,6 +87,61 @@ def bench_kernels(sizes: list[int], d: int = 128) -> list[dict]:
     return rows
 
 
+def _gathered_worker(rank, world, port, n, d, queue):
+    import torch
+    import torch.distributed as dist
+
+    from cchmi.neural.rowstats import bound_from_stats
+
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
+    try:
+        gen = torch.Generator().manual_seed(0)
+        a0, b0 = torch.randn(n, d, generator=gen) / d**0.25, torch.randn(n, d, generator=gen) / d**0.25
+        m = n // world
+        a, b = a0[rank * m : (rank + 1) * m].clone().requires_grad_(True), b0[rank * m : (rank + 1) * m].clone()
+        b.requires_grad_(True)
+        times = []
+        for i in range(6):
+            dist.barrier()
+            start = time.perf_counter()
+            value = bound_from_stats("infonce", a, b, gather_negatives=world > 1)
+            value.backward()
+            if i:
+                times.append(time.perf_counter() - start)
+        slowest = torch.tensor([float(np.median(times))], dtype=torch.float64)
+        dist.all_reduce(slowest, op=dist.ReduceOp.MAX)
+        if rank == 0:
+            queue.put((float(slowest), float(value.detach())))
+    finally:
+        dist.destroy_process_group()
+
+
+def bench_gathered(sizes: list[int], worlds: list[int], d: int = 64) -> list[dict]:
+    import socket
+
+    import torch.multiprocessing as mp
+
+    rows = []
+    ctx = mp.get_context("spawn")
+    for n in sizes:
+        result = {}
+        for world in [1, *worlds]:
+            queue = ctx.SimpleQueue()
+            with socket.socket() as sock:
+                sock.bind(("127.0.0.1", 0))
+                port = sock.getsockname()[1]
+            mp.spawn(_gathered_worker, args=(world, port, n, d, queue), nprocs=world, join=True)
+            result[world] = queue.get()
+        base = result[1][0]
+        for world, (seconds, value) in result.items():
+            method = "one process, 1 thread" if world == 1 else f"gathered, {world} gloo ranks x 1 thread"
+            rows.append({"part": "gathered", "case": f"infonce N={n}, d={d}, float32", "method": method,
+                         "estimate": value, "truth": "", "abs_error": abs(value - result[1][1]), "seconds": seconds,
+                         "peak_gib": "", "ratio": base / seconds, "note": ""})
+    return rows
+
+
 def bench_accuracy(dims: list[int], n: int, timeout: float) -> list[dict]:
     import cchmi
     from cchmi.data import correlated_gaussian
@@ -106,7 +168,7 @@ def bench_accuracy(dims: list[int], n: int, timeout: float) -> list[dict]:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--part", choices=("kernels", "accuracy", "all"), default="all")
+    parser.add_argument("--part", choices=("kernels", "accuracy", "gathered", "all"), default="all")
     parser.add_argument("--timeout", type=float, default=1200.0, help="seconds per accuracy run (default 1200)")
     args = parser.parse_args(argv)
     require_compiled()
@@ -120,6 +182,8 @@ def main(argv=None) -> None:
             rows += bench_kernels([16384] if args.quick else [16384, 65536])
         else:
             print("kernels: no CUDA device, skipped")
+    if args.part in ("gathered", "all"):
+        rows += bench_gathered([512, 2048] if args.quick else [2048, 8192], [2] if args.quick else [2, 4])
     if args.part in ("accuracy", "all"):
         rows += bench_accuracy([2, 8, 32] if args.quick else [2, 8, 32, 128, 256], 4000 if args.quick else 10000,
                                args.timeout)
@@ -132,7 +196,7 @@ def main(argv=None) -> None:
               f"{r['seconds']:.3g}" if r["seconds"] == r["seconds"] else "-",
               f"{r['peak_gib']:.2f}" if r["peak_gib"] not in ("",) and r["peak_gib"] == r["peak_gib"] else "",
               f"{r['ratio']:.1f}x" if r["ratio"] not in ("",) else "", r["note"]] for r in rows]
-    print(markdown_table(["case", "method", "estimate", "|error|", "seconds", "peak GiB", "torch / fused", "note"],
+    print(markdown_table(["case", "method", "estimate", "|error|", "seconds", "peak GiB", "ratio", "note"],
                          table))
 
 

@@ -156,12 +156,12 @@ def _fit_neural(
     rng = np.random.default_rng(random_state)
     train, val, test = split_rows(n, val_fraction, test_fraction, rng)
     smallest = min(train.size, val.size, test.size)
+    what = f"batch_size={batch_size}" if world == 1 else f"the global batch {world} x batch_size={batch_size}"
     if global_batch > smallest:
-        what = f"batch_size={batch_size}" if world == 1 else f"the global batch {world} x batch_size={batch_size}"
         raise ValueError(f"{what} is above the smallest split ({smallest} rows of n={n}: "
                          f"{train.size} train, {val.size} validation, {test.size} test); lower it or give more rows")
     if confidence is not None and test.size // global_batch < 2:
-        warnings.warn(f"no interval: confidence needs at least two test batches of batch_size={batch_size}, and the "
+        warnings.warn(f"no interval: confidence needs at least two test batches of {what}, and the "
                       f"test split has {test.size} rows; lower batch_size or raise test_fraction", RuntimeWarning,
                       stacklevel=3)
     xs, ys = standardise(xa, train), standardise(ya, train)

@@ -70,7 +70,9 @@ def check_ops(sl, group) -> None:
                 assert np.array_equal(cx, rx[sl]) and np.array_equal(cy, ry[sl]), (mode, dtype, inclusive)
 
 
-def check_prepare(sl, comm) -> None:
+def check_prepare(sl, comm) -> np.ndarray:
+    """The sharded preparation against the one-process one; returns the whole prepared single
+    column (standardised, jittered: the case NumPy sums pairwise) as this group prepared it."""
     from cchmi.distributed.prepare import prepare_shard
     from cchmi.ops.base import prepare_on_host
 
@@ -88,6 +90,9 @@ def check_prepare(sl, comm) -> None:
                 assert np.array_equal(mine, ref[sl]) and scale == ref_scale, (a.shape, standardize)
             else:
                 assert np.allclose(mine, ref[sl], rtol=1e-14, atol=1e-14) and math.isclose(scale, ref_scale)
+    column, _ = prepare_shard(z[sl], comm, n=N, offset=sl.start, name="z", dtype=np.dtype(np.float64), standardize=True,
+                              ties="jitter", noise=1e-3, rng=np.random.default_rng(3))
+    return np.concatenate(comm.all_gather_object(column))
 
 
 # Estimator options checked in each mode (ring and replicate differ only in the layout, which
@@ -154,14 +159,17 @@ def main(rank: int, world: int, port: int) -> None:
 
         warnings.simplefilter("ignore", RuntimeWarning)  # the singleton class, on both sides
         pair = dist.new_group([0, world - 1])
+        column = {}
         for group, members in ((None, list(range(world))), (pair, [0, world - 1])):
             if rank not in members:
                 continue
             cuts = bounds(len(members))
             sl = slice(cuts[members.index(rank)], cuts[members.index(rank) + 1])
             check_ops(sl, group)
-            check_prepare(sl, Comm(group))
+            column[len(members)] = check_prepare(sl, Comm(group))
             check_estimators(sl, group)
+        if len(column) == 2:  # the same bits whatever the number of ranks and the split
+            assert np.array_equal(column[world], column[2])
         cuts = bounds(world)
         check_errors(slice(cuts[rank], cuts[rank + 1]), rank)
     finally:

@@ -163,22 +163,24 @@ AUTO_RULES = (
     ("n < 1024 (512 without an interval)", "ksg", "too few rows for the extrapolation (its subsamples of n/8, "
                                                    "n/16 in the half-samples of the interval, need 64 rows)"),
     ("dim T + dim S <= 64", "ksg-extrapolated", "kNN with the bias extrapolated away: sign and coverage goals met"),
-    ("dim T + dim S > 64, torch installed", "neural", "past 64 joint dimensions the extrapolation's leverage "
-                                                      "blows up its variance; neural bounds do not shrink with d"),
-    ("dim T + dim S > 64, no torch", "ksg-extrapolated", "the best kNN option when the neural one cannot run"),
+    ("dim T + dim S > 64, neural usable", "neural", "past 64 joint dimensions the extrapolation's leverage "
+                                                    "blows up its variance; neural bounds do not shrink with d"),
+    ("dim T + dim S > 64, neural not usable", "ksg-extrapolated", "the best kNN option where the neural one cannot "
+                                                                  "run (no torch, or pca given)"),
 )
-"""The rules of estimator="auto", in order (first match wins): (condition, choice, reason)."""
+"""The rules of estimator="auto", in order (first match wins): (condition, choice, reason). n and
+the dimensions are those the estimates will use (after ``pca`` and its held-out rows)."""
 
 
-def auto_estimator(n: int, dim_t: int, dim_s: int, torch_available: bool, interval: bool) -> tuple[str, str]:
+def auto_estimator(n: int, dim_t: int, dim_s: int, neural_usable: bool, interval: bool) -> tuple[str, str]:
     """(estimator, reason) by :data:`AUTO_RULES` for n rows of dim_t + dim_s dimensions, with an
-    interval or without."""
+    interval or without; `neural_usable`: torch is installed and no ``pca`` was asked for."""
     if n < (1024 if interval else 512):
         rule = AUTO_RULES[0]
     elif dim_t + dim_s <= 64:
         rule = AUTO_RULES[1]
     else:
-        rule = AUTO_RULES[2] if torch_available else AUTO_RULES[3]
+        rule = AUTO_RULES[2] if neural_usable else AUTO_RULES[3]
     condition, choice, why = rule
     return choice, f"{condition} (n={n}, dims {dim_t}+{dim_s}): {why}"
 
@@ -243,15 +245,16 @@ def cch(
           of them for early stopping) and applied to the others, where both terms and the interval
           are estimated. Discrete labels only.
         * "auto": the first matching row of :data:`AUTO_RULES` (the choice and its reason are in
-          ``choice_reason``):
+          ``choice_reason``; n and the dimensions are those the estimates use, after ``pca``;
+          "neural usable": torch installed and no ``pca``):
 
           ======================================  ==================
           condition                               estimator
           ======================================  ==================
           n < 1024 (512 without an interval)      ksg
           d_t + d_s <= 64                         ksg-extrapolated
-          d_t + d_s > 64, torch installed         neural
-          d_t + d_s > 64, no torch                ksg-extrapolated
+          d_t + d_s > 64, neural usable           neural
+          d_t + d_s > 64, neural not usable       ksg-extrapolated
           ======================================  ==================
 
           Derived from /tmp/h5/cch_sweep.csv (``python /tmp/h5/cch_sweep.py``, every task of
@@ -283,15 +286,21 @@ def cch(
     reps = _representations(representation)
     ta, sa = _represent(ta, reps[0], "teacher"), _represent(sa, reps[1], "student")
     reason = None
+    if fit_fraction is not None:
+        fit_fraction = V.as_real(fit_fraction, "fit_fraction", 0, 1, low_open=True, high_open=True)
     if estimator == "auto":
-        estimator, reason = auto_estimator(n, ta.shape[1], sa.shape[1], _torch_available(), confidence is not None)
+        dims_used, n_used = (ta.shape[1], sa.shape[1]), n
+        if pca is not None:
+            pca = V.as_int(pca, "pca", 1)
+            dims_used = (min(pca, ta.shape[1]), min(pca, sa.shape[1]))
+            n_used = n - round((fit_fraction or 0.3) * n)
+        estimator, reason = auto_estimator(n_used, *dims_used, pca is None and _torch_available(),
+                                           confidence is not None)
     opts = KnnOptions(k=k, base=base, dtype=dtype, backend=backend, confidence=confidence,
                       n_subsamples=n_subsamples).validated(("jitter",))
     # Independent streams for the split, the jitter of each variable and the half-samples, so that
     # the same seed gives the same student rows whatever the teacher (rank_teachers relies on it).
     rng_split, rng_student, rng_teacher, rng_sub = np.random.default_rng(random_state).spawn(4)
-    if fit_fraction is not None:
-        fit_fraction = V.as_real(fit_fraction, "fit_fraction", 0, 1, low_open=True, high_open=True)
     if estimator in ("latent", "neural") and pca is not None:
         raise ValueError(f"pca applies to the kNN estimators only (estimator={estimator!r} learns its own functions)")
     if estimator == "latent" and not discrete:

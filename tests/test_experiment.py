@@ -79,6 +79,12 @@ def test_aggregate_and_agreement(tmp_path):
     assert (tmp_path / "gain_vs_gap.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_the_report_reads_the_trainers_predictors():
+    from cchmi.distill import report, trainer
+
+    assert report.PREDICTORS == trainer.PREDICTORS
+
+
 def test_spearman_interval_ranks_all_resamples_at_once():
     rng = np.random.default_rng(5)
     a = np.round(rng.standard_normal(23), 1)
@@ -244,6 +250,10 @@ def test_expand_jobs():
         ({**CONFIG, "sweep": {"teacher.": [1]}}, "sweep key"),
         ({**CONFIG, "report": {"regime": "p"}}, "report.regime must be one of the sweep axes"),
         ({**CONFIG, "report": {"regimes": "p"}}, "unknown report option"),
+        ({**CONFIG, "control": "label_pairing"}, "give pairing = 'label' or control = 'label_pairing', not both"),
+        ({**CONFIG, "sweep": {"p": [0.0, 0.5]}}, r"p \(here 0.5\) is the re-pairing probability"),
+        ({**CONFIG, "crossfit_folds": 3}, "crossfit_folds applies to teacher_rows = 'crossfit' only"),
+        ({**CONFIG, "kd": {"teacher_rows": "crossfit"}, "student": {"feature_kd_weight": 1.0}}, "feature KD needs"),
     ]:
         with pytest.raises(ValueError, match=message):
             expand_jobs(bad)

@@ -72,9 +72,6 @@ TOP_KEYS = {"name", "seeds", "pairs", "data", "train", "teacher", "student", "sp
 CCH_KEYS = {"representation", "k", "pca"}
 REPORT_KEYS = {"regime"}
 BUDGET_KEYS = ("student_labels_per_class", "teacher_labels_per_class", "transfer_size")
-TEACHER_ROWS = ("disjoint", "crossfit", "shared")
-CONTROLS = ("label_pairing", "within_class_shuffle", "random_transfer_pairing", "same_modality_teacher",
-            "transfer_labels")
 # KD loss fields: meaningless for the teacher, which trains without KD.
 KD_LOSS_FIELDS = ("ce_weight", "kd_weight", "temperature", "feature_kd_weight")
 # Sweep axes: plain ones, and "<section>.<field>" for these sections.
@@ -194,17 +191,32 @@ def _check_budget(budget: dict) -> None:
         V.as_int(budget["transfer_size"], "budget.transfer_size", 0)
 
 
-def _check_kd(kd: dict) -> None:
-    """teacher_rows, crossfit_folds and control (None: no control), where given."""
+def _check_kd(kd: dict, pairing: str, p, student) -> None:
+    """teacher_rows, crossfit_folds and control (None: no control), where given, and the
+    combinations run_kd refuses: a control with a pairing other than "aligned", p without the
+    within-class shuffle, crossfit_folds without teacher_rows = "crossfit", feature KD with it."""
     from cchmi import _validate as V
+    from cchmi.distill.trainer import CONTROLS, PAIRING_CONTROLS, TEACHER_ROWS
 
-    if "teacher_rows" in kd:
-        V.choice(kd["teacher_rows"], "teacher_rows", TEACHER_ROWS)
+    teacher_rows, control = kd.get("teacher_rows", "disjoint"), kd.get("control")
+    V.choice(teacher_rows, "teacher_rows", TEACHER_ROWS)
     if "crossfit_folds" in kd:
         V.as_int(kd["crossfit_folds"], "crossfit_folds", 2)
-    if "control" in kd and kd["control"] is not None and kd["control"] not in CONTROLS:
-        raise ValueError(f"control must be one of {', '.join(map(repr, CONTROLS))} or 'none'; "
-                         f"got {kd['control']!r}")
+        if teacher_rows != "crossfit":
+            raise ValueError(f"crossfit_folds applies to teacher_rows = 'crossfit' only (teacher_rows = "
+                             f"{teacher_rows!r})")
+    if control is not None:
+        if control not in CONTROLS:
+            raise ValueError(f"control must be one of {', '.join(map(repr, CONTROLS))} or 'none'; got {control!r}")
+        if pairing != "aligned":
+            raise ValueError(f"give pairing = {pairing!r} or control = {control!r}, not both (pairing 'label' is "
+                             "control 'label_pairing', 'shuffled' is 'within_class_shuffle')")
+    if p != 0 and (control or PAIRING_CONTROLS.get(pairing)) != "within_class_shuffle":
+        raise ValueError(f"p (here {p:g}) is the re-pairing probability of pairing = 'shuffled' / control = "
+                         "'within_class_shuffle' only")
+    if teacher_rows == "crossfit" and student.feature_kd_weight > 0:
+        raise ValueError("feature KD needs one teacher feature space; teacher_rows = 'crossfit' scores rows with "
+                         "several fold models: use teacher_rows = 'disjoint' or feature_kd_weight = 0")
 
 
 def _control(value):
@@ -239,20 +251,23 @@ def _axis(key: str) -> str:
                      f"'<section>.<field>' for a section among {', '.join(AXIS_SECTIONS)} (data.name excepted)")
 
 
-def _check_train(sections: dict) -> None:
-    """[train], [teacher] and [student]: each network's TrainConfig, the section named in errors."""
+def _check_train(sections: dict):
+    """[train], [teacher] and [student]: each network's TrainConfig, the section named in errors;
+    returns the students' TrainConfig."""
     from cchmi.distill.trainer import TrainConfig
 
     misplaced = sorted(set(sections["teacher"]) & set(KD_LOSS_FIELDS))
     if misplaced:
         raise ValueError(f"teacher.{misplaced[0]} has no effect (the teacher trains without KD): set it in "
                          "[student] or [train]")
+    configs = {}
     for name in ("train", "teacher", "student"):
         values = sections["train"] if name == "train" else {**sections["train"], **sections[name]}
         try:
-            TrainConfig.from_dict(values)
+            configs[name] = TrainConfig.from_dict(values)
         except (ValueError, TypeError) as exc:
             raise type(exc)(f"[{name}] {exc}") from None
+    return configs["student"]
 
 
 def _check_point(pairing, p, sections: dict, kd: dict) -> None:
@@ -260,14 +275,14 @@ def _check_point(pairing, p, sections: dict, kd: dict) -> None:
     from cchmi.distill.trainer import SplitConfig
 
     _check_pairing({"pairing": pairing, "p": p})
-    _check_train(sections)
+    student = _check_train(sections)
     known = {f.name for f in fields(SplitConfig)}
     unknown = sorted(set(sections["split"]) - known)
     if unknown:
         raise ValueError(f"unknown split option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
     SplitConfig(**sections["split"])
     _check_budget(sections["budget"])
-    _check_kd(kd)
+    _check_kd(kd, pairing, p, student)
     _check_data(sections["data"])
 
 
@@ -492,8 +507,9 @@ def read_summary(out, job) -> tuple[dict | None, str]:
     return summary, ""
 
 
-def _run_locked(job: dict, out: str, device, threads: int | None, wait: bool) -> str:
-    """Run a job under its lock: "ran"; "finished" when another process has finished it meanwhile;
+def run_locked(job: dict, out: str, device, threads: int | None, wait: bool) -> str:
+    """Run a job under its lock (in this process; also what a worker of a remote executor runs when
+    it shares the output folder): "ran"; "finished" when another process has finished it meanwhile;
     "busy" when another process holds the lock (and wait is False)."""
     folder = Path(out) / "runs" / job["key"]
     with _io.job_lock(folder, wait) as held:
@@ -516,7 +532,7 @@ def _error_text(exc: BaseException) -> str:
 def _run_isolated(job: dict, out: str, device, threads: int, wait: bool) -> str:
     """One job in a worker process of its own: its death is its own failure."""
     with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
-        return pool.submit(_run_locked, job, out, device, threads, wait).result()
+        return pool.submit(run_locked, job, out, device, threads, wait).result()
 
 
 def _run_jobs(todo: list[dict], out: Path, devices: list, jobs: int, wait: bool, bar: Progress) -> dict:
@@ -533,7 +549,7 @@ def _run_jobs(todo: list[dict], out: Path, devices: list, jobs: int, wait: bool,
     if jobs == 1:
         for i, job in enumerate(todo):
             try:
-                record(job, _run_locked(job, str(out), devices[i % len(devices)], None, wait))
+                record(job, run_locked(job, str(out), devices[i % len(devices)], None, wait))
             except Exception as exc:
                 record(job, _error_text(exc) + "\n" + traceback.format_exc())
         return outcome
@@ -541,7 +557,7 @@ def _run_jobs(todo: list[dict], out: Path, devices: list, jobs: int, wait: bool,
     device = {job["key"]: devices[i % len(devices)] for i, job in enumerate(todo)}
     taken_down = []
     with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
-        futures = {pool.submit(_run_locked, job, str(out), device[job["key"]], threads, wait): job for job in todo}
+        futures = {pool.submit(run_locked, job, str(out), device[job["key"]], threads, wait): job for job in todo}
         for fut in as_completed(futures):
             try:
                 record(futures[fut], fut.result())
@@ -573,24 +589,34 @@ def _run_distributed(todo: list[dict], out: Path, bar: Progress) -> None:
         bar.step()
 
 
-def run_experiment(config: dict, out, *, jobs: int = 1, devices=None, progress: bool = True) -> list[dict]:
+def run_experiment(config: dict, out, *, jobs: int = 1, devices=None, progress: bool = True,
+                   executor: str = "local", executor_options: dict | None = None) -> list[dict]:
     """Run every job of `config` not yet done in `out`, with `jobs` worker processes; devices (e.g.
     ["cuda:0", "cuda:1"]) are handed to jobs round-robin. Under torchrun (an initialised process
     group), the processes instead train each job together with DDP (jobs must be 1).
+
+    `executor`: "local" (this machine's processes), "dask" or "submitit" (Slurm), with its
+    `executor_options` (:mod:`cchmi.distill.executors`; `jobs` is then the default number of dask
+    workers or of array tasks at a time, and devices are the workers' own).
 
     The whole config is checked before any job runs. A job holds a lock (``runs/<key>/lock``)
     while it runs, so two sweeps on one folder share the work; its summary is written atomically;
     a summary that is unreadable or incomplete (warning naming the file) counts as not done.
     Returns all summaries (old and new); when jobs failed, raises :class:`SweepIncomplete` (with
     the finished summaries) after every other job has run, each error in ``runs/<key>/error.json``."""
+    from cchmi.distill.executors import check_options, run_remote
     from cchmi.distill.trainer import distributed
 
     config = _check_config(config)
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise ValueError(f"jobs must be an integer >= 1, got {jobs!r}")
+    check_options(executor, executor_options)
     rank, world = distributed()
-    if world > 1 and (jobs != 1 or devices):
-        raise ValueError("under torchrun the processes share each job: use jobs=1 and no devices list")
+    if world > 1 and (jobs != 1 or devices or executor != "local"):
+        raise ValueError("under torchrun the processes share each job: use jobs=1, no devices list and the local "
+                         "executor")
+    if executor != "local" and devices:
+        raise ValueError(f"devices is for the local executor; {executor} workers use their own devices")
     out = Path(out)
     all_jobs = expand_jobs(config)
     todo = []
@@ -609,9 +635,23 @@ def run_experiment(config: dict, out, *, jobs: int = 1, devices=None, progress: 
     if world > 1:
         _run_distributed(todo, out, bar)
         return [read_summary(out, j)[0] for j in all_jobs]
-    outcome = _run_jobs(todo, out, devices, jobs, False, bar)
+
+    def run(batch: list[dict], wait: bool) -> dict:
+        if executor == "local":
+            return _run_jobs(batch, out, devices, jobs, wait, bar)
+        outcome = {}
+
+        def record(job, result):
+            outcome[job["key"]] = result
+            if result != "busy":
+                bar.step()
+
+        run_remote(executor, executor_options, batch, out, jobs, wait, record)
+        return outcome
+
+    outcome = run(todo, False)
     busy = [j for j in todo if outcome[j["key"]] == "busy"]  # another sweep runs them: wait for it
-    outcome.update(_run_jobs(busy, out, devices, jobs, True, bar))
+    outcome.update(run(busy, True))
     summaries, failures = [], []
     for job in all_jobs:
         summary, problem = read_summary(out, job)

@@ -1,0 +1,136 @@
+"""KD sweeps on Dask and submitit executors (CPU, tiny jobs): the same summaries as one local
+process, files written by the driver when the workers do not share the output folder, failures
+and resumption by job key as with the local pool."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from cchmi.distill import executors
+from cchmi.distill.experiment import SweepIncomplete, expand_jobs, run_experiment
+
+# Two one-epoch jobs on 100 synthetic rows (as in test_sweep_faults).
+TINY = {
+    "name": "tiny",
+    "seeds": 1,
+    "pairs": [["teacher", "student"]],
+    "data": {"name": "mfh", "n": 100, "shared": 1, "teacher_only": 1, "student_only": 1, "nuisance": 1},
+    "train": {"epochs": 1, "hidden": 4, "patience": 1},
+    "split": {"val": 0.3, "test": 0.3},
+    "sweep": {"pairing": ["aligned", "label"]},
+}
+# One job that trains and one whose 4 rows cannot be split: it fails inside run_kd, on the worker.
+FAILING = {**TINY, "sweep": {"data.n": [100, 4]}}
+
+
+def _results(summaries: list[dict]) -> list[tuple]:
+    """What must not depend on where a job ran: its key, accuracies, gain and CCH fields (but the time)."""
+    return [(s["job"]["key"], s["accuracy"], s["gain"], {k: v for k, v in s["cch"].items() if k != "seconds"},
+             s["config_hash"]) for s in summaries]
+
+
+def _stamps(out) -> dict:
+    return {p.parent.name: p.stat().st_mtime_ns for p in out.glob("runs/*/summary.json")}
+
+
+@pytest.fixture(scope="module")
+def local_results(tmp_path_factory):
+    return _results(run_experiment(TINY, tmp_path_factory.mktemp("local"), progress=False))
+
+
+@pytest.fixture(scope="module")
+def dask_address():
+    """A LocalCluster of two worker processes (one thread each), started once for the module."""
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=":0") as cluster:
+        yield cluster.scheduler_address
+
+
+def test_options_are_checked_before_anything_runs(tmp_path, monkeypatch):
+    for executor, options, error, message in [
+        ("slurm", None, ValueError, "executor must be one of 'local', 'dask', 'submitit'"),
+        ("local", {"workers": 2}, ValueError, "local executor takes no executor_options"),
+        ("dask", {"adress": "tcp://x:1"}, ValueError, "unknown dask executor option.*known: address"),
+        ("dask", {"address": "tcp://x:1", "workers": 2}, ValueError, "not both"),
+        ("dask", {"workers": 0}, ValueError, "workers must be >= 1"),
+        ("dask", {"shared_filesystem": "no"}, TypeError, "shared_filesystem must be true or false"),
+        ("dask", {"scratch": "/tmp/x"}, ValueError, "scratch is for shared_filesystem=false"),
+        ("submitit", {"cluster": "pbs"}, ValueError, "cluster must be one of"),
+        ("submitit", {"poll_seconds": 0}, ValueError, "poll_seconds"),
+        ("submitit", {"partition": "a", "slurm_partition": "b"}, ValueError, "one option"),
+        ("dask", [("workers", 2)], TypeError, "executor_options must be a dict"),
+    ]:
+        with pytest.raises(error, match=message):
+            run_experiment(TINY, tmp_path, progress=False, executor=executor, executor_options=options)
+    with pytest.raises(ValueError, match="devices is for the local executor"):
+        run_experiment(TINY, tmp_path, progress=False, devices=["cpu"], executor="dask")
+    with pytest.raises(ValueError, match="submitit executor options: Parameter 'colour' need"):  # submitit's own check
+        executors.run_remote("submitit", {"cluster": "local", "colour": 1}, expand_jobs(TINY)[:1], tmp_path, 1,
+                             False, lambda job, outcome: None)
+    monkeypatch.setitem(sys.modules, "distributed", None)  # not installed
+    with pytest.raises(ImportError, match=r"dask executor needs distributed: pip install 'cchmi\[dask\]'"):
+        run_experiment(TINY, tmp_path, progress=False, executor="dask")
+    assert not (tmp_path / "runs").exists()
+
+
+def test_remote_errors_name_their_cause():
+    class KilledWorker(Exception):
+        pass
+
+    assert executors.remote_error(ValueError("bad rows")) == "ValueError: bad rows"
+    assert executors.remote_error(KilledWorker("task x")).startswith("its worker process died")
+    trace = "Job (task=0) failed during processing with trace:\n----\nTraceback ...\nValueError: bad rows\n"
+    assert executors.remote_error(RuntimeError(trace)).splitlines()[0] == "ValueError: bad rows"
+
+
+def test_dask_cluster_gives_the_local_results_and_resumes(tmp_path, local_results, dask_address, capsys):
+    out = tmp_path / "out"
+    summaries = run_experiment(TINY, out, executor="dask", executor_options={"address": dask_address})
+    assert _results(summaries) == local_results
+    assert "tiny [" in capsys.readouterr().err and len(_stamps(out)) == 2  # the driver's progress bar
+    assert all((out / "runs" / key / "run.jsonl").stat().st_size > 0 for key in _stamps(out))
+    stamps = _stamps(out)
+    again = run_experiment(TINY, out, progress=False, executor="dask", executor_options={"address": "tcp://nowhere:1"})
+    assert _stamps(out) == stamps and _results(again) == local_results  # all done: no scheduler needed
+    # A LocalCluster of the runner's own (one worker, in-process threads: one job at a time).
+    own = run_experiment(TINY, tmp_path / "own", progress=False, executor="dask",
+                         executor_options={"workers": 1, "processes": False})
+    assert _results(own) == local_results
+
+
+def test_without_a_shared_filesystem_the_driver_writes_the_files(tmp_path, dask_address):
+    out, scratch = tmp_path / "out", tmp_path / "worker"
+    options = {"address": dask_address, "shared_filesystem": False, "scratch": str(scratch)}
+    with pytest.raises(SweepIncomplete) as failed:
+        run_experiment(FAILING, out, progress=False, executor="dask", executor_options=options)
+    good, bad = (j["key"] for j in expand_jobs(FAILING))
+    assert [s["job"]["key"] for s in failed.value.summaries] == [good]
+    assert (scratch / "runs" / good / "summary.json").read_text() == (out / "runs" / good / "summary.json").read_text()
+    assert (out / "runs" / good / "run.jsonl").read_text() == (scratch / "runs" / good / "run.jsonl").read_text()
+    error = json.loads((out / "runs" / bad / "error.json").read_text())
+    assert error["key"] == bad and error["error"].startswith("ValueError: ") and "fewer than two" in error["error"]
+    assert not list(out.rglob("*.tmp"))
+    # A rerun keeps the finished job (by key) and retries the failed one, which fails again.
+    stamps = _stamps(out)
+    with pytest.raises(SweepIncomplete) as again:
+        run_experiment(FAILING, out, progress=False, executor="dask",
+                       executor_options={"address": dask_address, "shared_filesystem": False})
+    assert _stamps(out) == stamps and [f["key"] for f in again.value.failures] == [bad]
+
+
+def test_submitit_local_executor_gives_the_local_results(tmp_path, local_results):
+    """One job (TINY's second: same options, same key) in a process that submitit starts."""
+    pytest.importorskip("submitit")
+    out = tmp_path / "out"
+    options = {"cluster": "local", "timeout_min": 5, "poll_seconds": 0.2, "shared_filesystem": False}
+    summaries = run_experiment({**TINY, "sweep": {"pairing": ["label"]}}, out, progress=False, executor="submitit",
+                               executor_options=options)
+    assert _results(summaries) == local_results[1:]
+    assert len(list((out / "submitit").glob("*_result.pkl"))) == 1  # the job ran through submitit
+    assert [p.name for p in (out / "runs").iterdir()] == [local_results[1][0]]

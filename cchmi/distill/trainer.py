@@ -498,6 +498,7 @@ def label_mi_terms(teacher, student, labels, *, k: int = 3, confidence: float = 
 
     value = core(None)
     se = interval.subsample_spread(core, n, rng_sub, opts.n_subsamples, strata=codes)
+    interval.warn_if_no_spread(se)
     z = interval.z_value(opts.confidence)
     return {name: _interval(value[i], value[i] - z * se[i], value[i] + z * se[i])
             for i, name in enumerate(("label_mi_gap", "conditional_mi"))}

@@ -262,8 +262,8 @@ def _worker(rank, world, port, m):
     try:
         critic = _check_bounds(rank, world, m, torch.float64, False, FP64, ("separable", "bilinear"))
         _check_mine_moving_average(rank, world, m, critic)
-        # fused kernels (interpreter): the bounds that use lse_all, lse_off unclipped and clipped, sp_off
-        _check_bounds(rank, world, m, torch.float32, True, FP32, ("separable",), ("infonce", "nwj", "smile"))
+        if world == 2:  # fused kernels (interpreter): the bounds using lse_all, lse_off (clipped or not), sp_off
+            _check_bounds(rank, world, m, torch.float32, True, FP32, ("separable",), ("infonce", "nwj", "smile"))
         if world == 1:  # a group of one is the local path, bit for bit
             s = correlated_gaussian(300, 3, 3, mi=1.0, random_state=4)
             local = cchmi.neural_mi(s.x, s.y, batch_size=20, **TRAIN)
@@ -283,6 +283,6 @@ def _worker(rank, world, port, m):
 @pytest.mark.parametrize("world,m", [(1, 6), (2, 5), (3, 7)])
 def test_gathered_bounds_and_training_equal_one_process_at_the_global_batch(world, m):
     """World 1: bounds and neural_mi equal the local path. Worlds 2 and 3: every bound's value and
-    summed gradients (float64, and float32 through the fused kernels), MINE's moving average,
+    summed gradients (float64; world 2 also float32 through the fused kernels), MINE's moving average,
     DistributedDataParallel with the loss scaled by the world size, unequal batches refused; world 2 also trains neural_mi (one process with the doubled batch)."""
     _spawn(_worker, world, m)

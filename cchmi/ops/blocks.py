@@ -131,10 +131,21 @@ def knn_update(state: Neighbours, q: Block, r: Block, widths: tuple[int, ...], s
             excluded = _excluded(qc, rc, same_label)
             cand_dist = _max(cand_atoms).masked_fill(excluded, float("inf"))
             cand_index = rc.index[None, :].expand_as(cand_dist).masked_fill(excluded, INDEX_PAD)
+            # Only candidates not farther than the k-th smallest distance of their row (state and
+            # candidates) can be in the top-k by (distance, index): gather them into w columns (w:
+            # the most in a row; other rows padded, masked), so the sorts see k + w columns.
+            entering = cand_dist <= torch.topk(torch.cat([dist, cand_dist], 1), k, dim=1, largest=False).values[:, -1:]
+            width = int(entering.sum(dim=1).max())
+            if width == 0:
+                continue
+            cols = torch.topk(entering.to(torch.int32), width, dim=1).indices
+            entering = torch.gather(entering, 1, cols)
+            cand_dist = torch.gather(cand_dist, 1, cols).masked_fill_(~entering, float("inf"))
+            cand_index = torch.gather(cand_index, 1, cols).masked_fill_(~entering, INDEX_PAD)
             all_dist, all_index = torch.cat([dist, cand_dist], 1), torch.cat([index, cand_index], 1)
             keep = _merge(all_dist, all_index, k)
             dist, index = torch.gather(all_dist, 1, keep), torch.gather(all_index, 1, keep)
-            atoms = torch.stack([torch.gather(torch.cat([atoms[..., a], cand], 1), 1, keep)
+            atoms = torch.stack([torch.gather(torch.cat([atoms[..., a], torch.gather(cand, 1, cols)], 1), 1, keep)
                                  for a, cand in enumerate(cand_atoms)], dim=-1)
         parts.append((dist, index, atoms))
     return Neighbours(*(torch.cat([p[i] for p in parts]) for i in range(3)))

@@ -42,7 +42,7 @@ for arch in (80, 90):
     for dt, ieee in (("fp32", True), ("fp32", False), ("bf16", False)):
         consts = {"CLIP": True, "IEEE": ieee, "UPCAST": False, "BLOCK_M": rowstats.BLOCK_M,
                   "BLOCK_N": rowstats.BLOCK_N, "BLOCK_D": 128}
-        ints = {name: "i32" for name in ("n", "d", "stride_a", "stride_b")}
+        ints = {name: "i32" for name in ("m", "n", "d", "offset", "stride_a", "stride_b")}
         sig = {"A": "*" + dt, "B": "*" + dt, "LSE_ALL": "*fp32", "LSE_OFF": "*fp32", "SP_OFF": "*fp32", **ints,
                "tau": "fp32", **{name: "constexpr" for name in consts}}
         build(rowstats._rowstats_fwd, sig, consts, target)

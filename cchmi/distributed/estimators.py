@@ -21,6 +21,9 @@ The estimate equals the one-process estimate up to the order of the final float6
 pairwise in one process; here each rank sums its queries, then the ranks' sums are added): a
 difference of a few units in the last place. Not offered here: intervals (``confidence``) and
 ``backend`` (the block ops are torch code on the rank's device).
+
+With NCCL, each rank computes on ``torch.cuda.current_device()`` unless ``device`` says otherwise:
+call ``torch.cuda.set_device(local_rank)`` before the first call, as for any NCCL collective.
 """
 
 from __future__ import annotations

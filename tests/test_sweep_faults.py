@@ -94,6 +94,18 @@ def test_unreadable_or_incomplete_summary_is_rerun(tmp_path):
     assert len(again) == 2 and _valid_summaries(tmp_path) == {j["key"] for j in expand_jobs(TINY)}
 
 
+def test_summaries_of_the_older_trainer_are_rerun(tmp_path):
+    run_experiment(TINY, tmp_path, progress=False)
+    path = sorted(tmp_path.glob("runs/*/summary.json"))[0]
+    old = json.loads(path.read_text())
+    for key in ("teacher_rows", "budget", "val_accuracy", "predictors"):
+        del old[key]
+    path.write_text(json.dumps(old))
+    with pytest.warns(RuntimeWarning, match="older trainer .no teacher_rows, budget, val_accuracy, predictors"):
+        run_experiment(TINY, tmp_path, progress=False)
+    assert "teacher_rows" in json.loads(path.read_text())
+
+
 def _full_disk(monkeypatch, after: int):
     """Writes to summary.json files (final or temporary) stop with ENOSPC halfway, from the
     `after`-th such file on."""

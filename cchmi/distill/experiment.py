@@ -40,8 +40,16 @@ work. A failed job leaves ``error.json`` and the others still run. The config is
 (keys and values at every level, the number of jobs: ``CCHMI_MAX_JOBS``, default 100 000) before
 any job runs; ``name`` must be a plain name. Results are aggregated by :mod:`cchmi.distill.report`.
 
+Jobs run in this machine's processes (``jobs=N``), or on a Dask cluster or Slurm through submitit
+(``executor=``, :mod:`cchmi.distill.executors`), with the same keys, locks, resumption and failure
+records; without a shared file system the driver writes the files the workers send back.
+``[report] regime`` names the sweep axis whose values :func:`cchmi.distill.report.write_report`
+reports on separately (``regime=``).
+
 A job's key is the hash of its options; the teacher, student, budget and kd entries enter a job
-only when the config gives them, so the jobs of older configs keep their keys (and their results).
+only when the config gives them, so the jobs of older configs keep their keys (their folders). A
+summary written before the trainer had budgets and teacher_rows (whose default changed the
+teacher's rows) is named in a warning and its job runs again.
 """
 
 from __future__ import annotations
@@ -72,6 +80,9 @@ TOP_KEYS = {"name", "seeds", "pairs", "data", "train", "teacher", "student", "sp
 CCH_KEYS = {"representation", "k", "pca"}
 REPORT_KEYS = {"regime"}
 BUDGET_KEYS = ("student_labels_per_class", "teacher_labels_per_class", "transfer_size")
+# Entries of every summary of the current trainer: one without them ran under older defaults (the
+# teacher trained on the student's labelled rows), so a resumed sweep runs its job again.
+CURRENT_SUMMARY_KEYS = ("teacher_rows", "budget", "val_accuracy", "predictors")
 # KD loss fields: meaningless for the teacher, which trains without KD.
 KD_LOSS_FIELDS = ("ce_weight", "kd_weight", "temperature", "feature_kd_weight")
 # Sweep axes: plain ones, and "<section>.<field>" for these sections.
@@ -491,7 +502,8 @@ def _summary_path(out, job) -> Path:
 
 
 def read_summary(out, job) -> tuple[dict | None, str]:
-    """A job's summary if it is complete and valid, else (None, why not: "" when there is none)."""
+    """A job's summary if it is complete, valid and written by the current trainer (its entries
+    :data:`CURRENT_SUMMARY_KEYS`), else (None, why not: "" when there is none)."""
     from cchmi.distill.report import check_summary
 
     path = _summary_path(out, job)
@@ -500,6 +512,10 @@ def read_summary(out, job) -> tuple[dict | None, str]:
         check_summary(summary)
         if not (isinstance(summary.get("job"), dict) and summary["job"].get("key") == job["key"]):
             raise ValueError(f"job.key is not {job['key']}")
+        older = [key for key in CURRENT_SUMMARY_KEYS if key not in summary]
+        if older:
+            raise ValueError(f"written by an older trainer (no {', '.join(older)}), whose teacher trained on the "
+                             "student's rows")
     except FileNotFoundError:
         return None, ""
     except (OSError, ValueError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors

@@ -619,6 +619,16 @@ def run_kd(
     logits, on penultimate features reduced to 8 principal components), label_mi_gap (I(T;Y) -
     I(S;Y)) and conditional_mi (I(T;Y|S)), see :func:`label_mi_terms`; teacher_minus_student_acc
     (test accuracy, teacher minus baseline student) is always reported.
+
+    The summary: dataset, teacher_view, student_view, pairing ("aligned", "label", "shuffled": how
+    the labelled rows are paired), p, seed, teacher_train and student_train (the configs; train =
+    student_train), split, budget (the three budgets, null when not given), teacher_rows,
+    crossfit_folds (null unless crossfit), control, n (rows per part: student_train, teacher_train,
+    transfer, val, test, teacher_only, unused), accuracy and val_accuracy (teacher, baseline, kd; test
+    and validation, fractions), gain (kd - baseline test accuracy), cch (:class:`CCHResult` as a
+    dict), cch_representation, predictors ({name: {value, ci_low, ci_high}}; only
+    teacher_minus_student_acc when predictors=False), data_fingerprint, device, torch, seconds,
+    config_hash (:func:`config_hash`).
     """
     start = time.perf_counter()
     control, pairing, p, folds_k, t_cfg, s_cfg = _check_options(pairing, p, control, teacher_rows, crossfit_folds,

@@ -124,6 +124,30 @@ def test_without_a_shared_filesystem_the_driver_writes_the_files(tmp_path, dask_
     assert _stamps(out) == stamps and [f["key"] for f in again.value.failures] == [bad]
 
 
+def test_a_driver_that_cannot_write_records_the_failure_and_resumes(tmp_path, dask_address, monkeypatch,
+                                                                    local_results):
+    import errno
+
+    from cchmi import _io
+
+    real = _io.write_atomic
+
+    def full_disk(path, data):
+        if path.name == "summary.json":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(path, data)
+
+    out, options = tmp_path / "out", {"address": dask_address, "shared_filesystem": False}
+    with monkeypatch.context() as m:
+        m.setattr(_io, "write_atomic", full_disk)
+        with pytest.raises(SweepIncomplete) as failed:
+            run_experiment(TINY, out, progress=False, executor="dask", executor_options=options)
+    assert [f["error"] for f in failed.value.failures] == ["OSError: the driver could not write its files: "
+                                                           "[Errno 28] No space left on device"] * 2
+    assert _results(run_experiment(TINY, out, progress=False, executor="dask", executor_options=options)) == \
+        local_results
+
+
 def test_submitit_local_executor_gives_the_local_results(tmp_path, local_results):
     """One job (TINY's second: same options, same key) in a process that submitit starts."""
     pytest.importorskip("submitit")

@@ -224,9 +224,14 @@ def run_remote(executor: str, options: dict | None, todo: list[dict], out: Path,
                     continue
                 if not shared:
                     folder = out / "runs" / job["key"]
-                    _io.write_atomic(folder / "run.jsonl", result["run_log"])
-                    _io.write_atomic(folder / "summary.json", result["summary"])  # last: the job is done
-                    held.pop(job["key"]).__exit__(None, None, None)
+                    try:
+                        _io.write_atomic(folder / "run.jsonl", result["run_log"])
+                        _io.write_atomic(folder / "summary.json", result["summary"])  # last: the job is done
+                    except OSError as exc:  # e.g. a full disk: this job's failure, as on a local worker
+                        record(job, f"OSError: the driver could not write its files: {exc}")
+                        continue
+                    finally:
+                        held.pop(job["key"]).__exit__(None, None, None)
                 record(job, result["status"])
     finally:
         for lock in held.values():

@@ -155,8 +155,10 @@ def main(rank: int, world: int, port: int) -> None:
     os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"] = "127.0.0.1", str(port)
     dist.init_process_group("gloo", rank=rank, world_size=world)
     try:
+        from cchmi.distributed import passes
         from cchmi.distributed.comm import Comm
 
+        passes.TILE_ROWS = 16  # replicate mode: 10 tiles of queries interleaved over the ranks, not 1
         warnings.simplefilter("ignore", RuntimeWarning)  # the singleton class, on both sides
         pair = dist.new_group([0, world - 1])
         column = {}

@@ -89,9 +89,13 @@ def test_block_knn_carries_marginal_distances_and_labels():
     assert np.array_equal(state.dist.numpy(), np.abs(p[idx] - p[:, None, :]).max(axis=-1))
 
 
-def test_devices_in_one_process_equal_one_device():
-    """devices=[cpu] x 3 (virtual shards, threads): every estimator's estimate equals the
-    backend's, exactly (same counts, same formula); ksg_mi_batch spreads problems."""
+def test_devices_in_one_process_equal_one_device(monkeypatch):
+    """devices=[cpu] x 3 (virtual shards, threads; 7 tiles of 32 queries interleaved): every
+    estimator's estimate equals the backend's, exactly (same counts, same formula);
+    ksg_mi_batch spreads problems."""
+    from cchmi.distributed import passes
+
+    monkeypatch.setattr(passes, "TILE_ROWS", 32)
     rng = np.random.default_rng(0)
     x = points("dup", 203, 2, np.float64, 1)
     y = x + rng.standard_normal((203, 2))

@@ -192,7 +192,8 @@ def test_validation_selected_kd_weight(tmp_path):
     summaries = []
     for seed in range(3):
         for weight, gain, val in ((0.1, 0.01, 0.70), (1.0, 0.04, 0.75), (4.0, -0.02, 0.75)):
-            summaries.append(_fake_summary("a", seed, gain + 0.001 * seed, 0.2, val_kd=val + (seed == 2) * (weight == 4.0),
+            best = seed == 2 and weight == 4.0  # seed 2's best validation accuracy is at weight 4.0
+            summaries.append(_fake_summary("a", seed, gain + 0.001 * seed, 0.2, val_kd=val + 0.1 * best,
                                            point={"student.kd_weight": weight, "pairing": "aligned"}))
     write_report(summaries, tmp_path)
     report = json.loads((tmp_path / "report.json").read_text())

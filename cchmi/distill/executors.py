@@ -182,6 +182,19 @@ def _submitit(opts: dict, jobs: int, out: Path):
     yield run
 
 
+def _deliver(job: dict, result: dict, out: Path, record) -> None:
+    """Write the files a worker sent back into the job's folder (the summary last: it marks the job
+    done) and record the outcome; a write that fails (e.g. a full disk) is this job's failure."""
+    folder = out / "runs" / job["key"]
+    try:
+        _io.write_atomic(folder / "run.jsonl", result["run_log"])
+        _io.write_atomic(folder / "summary.json", result["summary"])
+    except OSError as exc:
+        record(job, f"OSError: the driver could not write its files: {exc}")
+        return
+    record(job, result["status"])
+
+
 def run_remote(executor: str, options: dict | None, todo: list[dict], out: Path, jobs: int, wait: bool,
                record) -> None:
     """Run `todo` on a dask or submitit executor; record(job, outcome) is called as each job ends
@@ -219,20 +232,16 @@ def run_remote(executor: str, options: dict | None, todo: list[dict], out: Path,
         with adapter as run:
             for i, result, exc in run(calls):
                 job = send[i]
-                if exc is not None:
-                    record(job, remote_error(exc))
-                    continue
-                if not shared:
-                    folder = out / "runs" / job["key"]
-                    try:
-                        _io.write_atomic(folder / "run.jsonl", result["run_log"])
-                        _io.write_atomic(folder / "summary.json", result["summary"])  # last: the job is done
-                    except OSError as exc:  # e.g. a full disk: this job's failure, as on a local worker
-                        record(job, f"OSError: the driver could not write its files: {exc}")
-                        continue
-                    finally:
+                try:
+                    if exc is not None:
+                        record(job, remote_error(exc))
+                    elif shared:
+                        record(job, result["status"])
+                    else:
+                        _deliver(job, result, out, record)
+                finally:
+                    if job["key"] in held:
                         held.pop(job["key"]).__exit__(None, None, None)
-                record(job, result["status"])
     finally:
         for lock in held.values():
             lock.__exit__(None, None, None)

@@ -408,7 +408,8 @@ def format_table(configs: list[dict], limit: int | None = None) -> str:
         lines.append(
             f"| {c['config']} | {c['seeds']} | {_fmt(c['acc_teacher'])} | {_fmt(c['i_ts'])} | {_fmt(c['i_sy'])} | "
             f"{_fmt(c['gap'], '+.3f')} [{_fmt(c['gap_ci_low'], '+.3f')}, {_fmt(c['gap_ci_high'], '+.3f')}] | "
-            f"{c['verdict']} | {_fmt(100 * c['gain'], '+.2f')} ({_fmt(100 * c['gain_sd'], '.2f')}) | {c['agree'] or '-'} |")
+            f"{c['verdict']} | {_fmt(100 * c['gain'], '+.2f')} ({_fmt(100 * c['gain_sd'], '.2f')}) | "
+            f"{c['agree'] or '-'} |")
     return "\n".join(lines)
 
 
@@ -494,7 +495,8 @@ def format_selected(axes: list[str], selected: list[dict], configs: list[dict]) 
     head = f"## KD student selected by validation accuracy over {', '.join(axes)}"
     if not selected:
         return f"{head}\n\nNot available: some runs have no validation accuracy (older summaries)."
-    lines = [head, "", "| configuration | seed | selected | val acc (KD) | test gain [points] |", "|---|---|---|---|---|"]
+    lines = [head, "", "| configuration | seed | selected | val acc (KD) | test gain [points] |",
+             "|---|---|---|---|---|"]
     for s in selected:
         chosen = ", ".join(f"{k}={v}" for k, v in s["selected"].items())
         lines.append(f"| {config_label(s)} | {s['seed']} | {chosen} | {_fmt(_num(s['val_accuracy']['kd']))} | "

@@ -24,7 +24,7 @@ import math
 import numpy as np
 
 from cchmi.distributed.comm import Comm
-from cchmi.ops.base import range_error
+from cchmi.ops.base import log_scales, range_error
 
 # Normals drawn at once while skipping other ranks' rows (bounded memory).
 _SKIP_CHUNK = 1 << 20
@@ -35,14 +35,6 @@ def _skip(rng, count: int) -> None:
         step = min(count, _SKIP_CHUNK)
         rng.standard_normal(step)
         count -= step
-
-
-def _log_scale(sd: np.ndarray, exponent: np.ndarray) -> np.ndarray:
-    """log(sd * 2**exponent) per column without forming it where it over- or underflows (the
-    formula of cchmi.ops.base, which keeps it private)."""
-    with np.errstate(all="ignore"):
-        true = np.ldexp(sd, exponent)
-        return np.where(np.isfinite(true) & (true > 0), np.log(true), np.log(sd) + exponent * math.log(2.0))
 
 
 def prepare_shard(a: np.ndarray, comm: Comm, *, n: int, offset: int, name: str, dtype: np.dtype, standardize: bool,
@@ -67,7 +59,7 @@ def prepare_shard(a: np.ndarray, comm: Comm, *, n: int, offset: int, name: str, 
         sd[constant] = 1.0
         a /= sd
         if not constant.any():
-            log_scale = float(_log_scale(sd, exponent).sum())
+            log_scale = float(log_scales(sd, exponent).sum())
     abs_max = comm.all_reduce(np.zeros(d) if empty else np.abs(a).max(axis=0), "max")
     if not abs_max.max() < np.finfo(dtype).max / 2:
         raise range_error(name, dtype, standardize)

@@ -86,7 +86,7 @@ def prepare_on_host(a, *, name: str, dtype: np.dtype, standardize: bool, ties: s
         sd[constant] = 1.0
         a /= sd
         if not constant.any():
-            log_scale = float(_log_scale(sd, exponent).sum())
+            log_scale = float(log_scales(sd, exponent).sum())
     # |values| < max / 2 keeps every difference, hence every distance, finite in `dtype`.
     if not np.abs(a).max() < np.finfo(dtype).max / 2:
         raise range_error(name, dtype, standardize)
@@ -104,7 +104,7 @@ def _mean_abs(a: np.ndarray) -> np.ndarray:
     return np.ldexp(np.abs(np.ldexp(a, -exponent)).mean(axis=0), exponent)
 
 
-def _log_scale(sd: np.ndarray, exponent: np.ndarray) -> np.ndarray:
+def log_scales(sd: np.ndarray, exponent: np.ndarray) -> np.ndarray:
     """log(sd * 2**exponent) per column: the log of the standard deviation of the data as given,
     computed without forming it where it over- or underflows."""
     with np.errstate(all="ignore"):
@@ -270,7 +270,7 @@ class DeviceBackend:
             sd[constant] = 1.0
             a /= sd
             if log_scale == 0.0:
-                log_scale = float(_log_scale(V.to_host(sd), V.to_host(exponent)).sum())
+                log_scale = float(log_scales(V.to_host(sd), V.to_host(exponent)).sum())
         if not float(a.abs().max()) < np.finfo(dtype).max / 2:
             raise range_error(name, dtype, standardize)
         if ties == "jitter" and noise > 0:

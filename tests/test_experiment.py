@@ -297,10 +297,11 @@ def test_run_job_hands_each_section_to_run_kd(tmp_path, monkeypatch):
         kwargs["out_dir"].mkdir(parents=True, exist_ok=True)  # as run_kd does
         return _fake_summary(teacher_view, kwargs["seed"], 0.01, 0.1)
 
-    monkeypatch.setattr(trainer, "run_kd", fake_run_kd)
     config = {**CONFIG, "seeds": 1, "student": {"kd_weight": 0.25}, "budget": {"student_labels_per_class": 5},
               "kd": {"teacher_rows": "crossfit", "crossfit_folds": 3, "control": "label_pairing"}, "sweep": {}}
-    summary = run_job(expand_jobs(config)[0], str(tmp_path))
+    split, shared = expand_jobs(config)[0], expand_jobs({**CONFIG, "seeds": 1, "sweep": {}})[0]
+    monkeypatch.setattr(trainer, "run_kd", fake_run_kd)
+    summary = run_job(split, str(tmp_path))
     assert "train" not in seen
     assert seen["teacher_train"] == TrainConfig(epochs=2, hidden=16)
     assert seen["student_train"] == TrainConfig(epochs=2, hidden=16, kd_weight=0.25)
@@ -308,7 +309,7 @@ def test_run_job_hands_each_section_to_run_kd(tmp_path, monkeypatch):
         (5, "crossfit", 3, "label_pairing")
     assert json.loads(next(tmp_path.glob("runs/*/summary.json")).read_text()) == json.loads(json.dumps(summary))
     seen.clear()
-    run_job(expand_jobs({**CONFIG, "seeds": 1, "sweep": {}})[0], str(tmp_path))
+    run_job(shared, str(tmp_path))
     assert seen["train"] == TrainConfig(epochs=2, hidden=16) and "student_train" not in seen and "control" not in seen
 
 

@@ -207,9 +207,10 @@ def _check_kd(kd: dict, pairing: str, p, student) -> None:
     combinations run_kd refuses: a control with a pairing other than "aligned", p without the
     within-class shuffle, crossfit_folds without teacher_rows = "crossfit", feature KD with it."""
     from cchmi import _validate as V
-    from cchmi.distill.trainer import CONTROLS, PAIRING_CONTROLS, TEACHER_ROWS
+    from cchmi.distill.trainer import CONTROLS, PAIRING_CONTROLS, TEACHER_ROWS, run_kd
 
-    teacher_rows, control = kd.get("teacher_rows", "disjoint"), kd.get("control")
+    default_rows = inspect.signature(run_kd).parameters["teacher_rows"].default
+    teacher_rows, control = kd.get("teacher_rows", default_rows), kd.get("control")
     V.choice(teacher_rows, "teacher_rows", TEACHER_ROWS)
     if "crossfit_folds" in kd:
         V.as_int(kd["crossfit_folds"], "crossfit_folds", 2)

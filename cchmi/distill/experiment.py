@@ -207,16 +207,16 @@ def _check_kd(kd: dict, pairing: str, p, student) -> None:
     combinations run_kd refuses: a control with a pairing other than "aligned", p without the
     within-class shuffle, crossfit_folds without teacher_rows = "crossfit", feature KD with it."""
     from cchmi import _validate as V
-    from cchmi.distill.trainer import CONTROLS, PAIRING_CONTROLS, TEACHER_ROWS, run_kd
+    from cchmi.distill.trainer import CONTROLS, PAIRING_CONTROLS, TEACHER_ROWS
 
-    default_rows = inspect.signature(run_kd).parameters["teacher_rows"].default
-    teacher_rows, control = kd.get("teacher_rows", default_rows), kd.get("control")
-    V.choice(teacher_rows, "teacher_rows", TEACHER_ROWS)
+    teacher_rows, control = kd.get("teacher_rows"), kd.get("control")  # None: run_kd's default, not crossfit
+    if teacher_rows is not None:
+        V.choice(teacher_rows, "teacher_rows", TEACHER_ROWS)
     if "crossfit_folds" in kd:
         V.as_int(kd["crossfit_folds"], "crossfit_folds", 2)
         if teacher_rows != "crossfit":
-            raise ValueError(f"crossfit_folds applies to teacher_rows = 'crossfit' only (teacher_rows = "
-                             f"{teacher_rows!r})")
+            given = "not set" if teacher_rows is None else f"= {teacher_rows!r}"
+            raise ValueError(f"crossfit_folds applies to teacher_rows = 'crossfit' only (teacher_rows {given})")
     if control is not None:
         if control not in CONTROLS:
             raise ValueError(f"control must be one of {', '.join(map(repr, CONTROLS))} or 'none'; got {control!r}")

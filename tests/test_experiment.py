@@ -228,6 +228,8 @@ def test_expand_jobs():
     assert expand_jobs(CONFIG)[0]["key"] == jobs[0]["key"]  # stable
     mfeat = expand_jobs({"data": {"name": "mfeat"}, "seeds": [0]})
     assert len(mfeat) == 30  # every ordered pair of six views
+    fashion = expand_jobs({"data": {"name": "fashion_mnist", "views": ["teacher", "student"]}, "seeds": [0]})
+    assert [(j["teacher_view"], j["student_view"]) for j in fashion] == [("teacher", "student"), ("student", "teacher")]
     for bad, message in [
         ({**CONFIG, "colour": 1}, "unknown config key"),
         ({**CONFIG, "seeds": 0}, "seeds must be"),
@@ -255,6 +257,10 @@ def test_expand_jobs():
         ({**CONFIG, "sweep": {"p": [0.0, 0.5]}}, r"p \(here 0.5\) is the re-pairing probability"),
         ({**CONFIG, "crossfit_folds": 3}, "crossfit_folds applies to teacher_rows = 'crossfit' only"),
         ({**CONFIG, "kd": {"teacher_rows": "crossfit"}, "student": {"feature_kd_weight": 1.0}}, "feature KD needs"),
+        ({"data": {"name": "fashion_mnist", "views": ["top", "top"]}}, "data: views must be .*distinct"),
+        ({"data": {"name": "fashion_mnist", "views": ["top", "bottom"], "overlap": 3}}, "data: overlap shape"),
+        ({"data": {"name": "fashion_mnist", "views": ["teacher", "student"]}, "sweep": {"data.overlap": [0, 15]}},
+         "overlap must be between 0 and 14"),
     ]:
         with pytest.raises(ValueError, match=message):
             expand_jobs(bad)

@@ -355,9 +355,9 @@ def test_empty_config_and_huge_expansions_are_refused(monkeypatch):
 
 
 def test_bundled_configs_still_validate():
-    counts = {name: len(expand_jobs(cli._bundled_config(name)))
-              for name in ("demo_digits", "demo_synthetic", "digits", "synthetic", "fashion")}
-    assert counts == {"demo_digits": 18, "demo_synthetic": 12, "digits": 300, "synthetic": 1200, "fashion": 120}
+    counts = {name: len(expand_jobs(cli._bundled_config(name))) for name in cli._bundled_configs()}
+    assert counts == {"demo_digits": 40, "demo_synthetic": 40, "digits": 1800, "digits_cpu": 180, "synthetic": 240,
+                      "fashion": 1200}
 
 
 # -- the command line -----------------------------------------------------------------------------

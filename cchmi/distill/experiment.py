@@ -145,7 +145,7 @@ def _data_options(name: str) -> dict:
 def _check_data(data: dict) -> None:
     """Every option of a (sweep point's) [data] table, without loading or drawing the dataset."""
     from cchmi import _validate as V
-    from cchmi.data.multiview import MFEAT_VIEWS
+    from cchmi.data.multiview import MFEAT_VIEWS, fashion_options
     from cchmi.data.synthetic import mfh_classification
 
     name = data.get("name")
@@ -178,6 +178,11 @@ def _check_data(data: dict) -> None:
             V.as_int(data["random_state"], "data.random_state", 0)
         if not isinstance(data.get("root", ""), str):
             raise ValueError(f"data.root must be a folder name, got {data['root']!r}")
+        options = {k: data[k] for k in ("views", "overlap", "student_blur", "student_noise") if k in data}
+        try:  # the view options, checked by the loader's own function (no images needed)
+            fashion_options(**options)
+        except (ValueError, TypeError) as exc:
+            raise type(exc)(f"data: {exc}") from None
 
 
 def _check_pairing(point: dict) -> None:
@@ -421,7 +426,7 @@ def _view_names(data: dict) -> list[str]:
         return ["teacher", "student"]
     if name == "mfeat":
         return list(data.get("views") or MFEAT_VIEWS)
-    return list(FASHION_VIEWS)
+    return list(data.get("views") or FASHION_VIEWS)
 
 
 def expand_jobs(config: dict) -> list[dict]:

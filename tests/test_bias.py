@@ -115,3 +115,24 @@ def test_probe_bad_input():
         probe_mi(s.x, s.y[:200])
     with pytest.raises(ValueError, match="two classes with 3 or more"):
         probe_mi(s.x[:4], np.array([0, 0, 1, 1]))
+
+
+def test_mlp_probe_where_the_linear_one_cannot_reach():
+    # Two classes with one mean and different spreads (s.d. 1 and 3): the posterior depends on |x|, which no
+    # linear probe sees; the MLP's bound approaches the truth (1-D quadrature of the mixture).
+    pytest.importorskip("torch")
+    from cchmi.estimators.probe import probe_mi
+
+    rng = np.random.default_rng(13)
+    y = rng.integers(0, 2, 4000)
+    x = rng.standard_normal(4000) * np.where(y == 1, 3.0, 1.0)
+    grid = np.linspace(-30, 30, 200_001)
+    dens = [np.exp(-0.5 * (grid / sd) ** 2) / (sd * math.sqrt(2 * math.pi)) for sd in (1.0, 3.0)]
+    mix = 0.5 * (dens[0] + dens[1])
+    truth = float(np.sum(0.5 * sum(d * np.log(np.maximum(d, 1e-300) / np.maximum(mix, 1e-300)) for d in dens))
+                  * (grid[1] - grid[0]))
+    linear = probe_mi(x, y, probe="linear", random_state=1)
+    mlp = probe_mi(x, y, probe="mlp", random_state=1)
+    assert linear.estimate < 0.02
+    assert mlp.estimator == "probe-mlp"
+    assert abs(mlp.estimate - truth) < PROBE_SE * mlp.stderr + PROBE_GAP, (mlp.estimate, truth, mlp.stderr)

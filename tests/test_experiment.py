@@ -205,6 +205,7 @@ def test_validation_selected_kd_weight(tmp_path):
     assert chosen["configurations"][0]["gain"] == pytest.approx((0.04 + 0.041 - 0.018) / 3)
     text = (tmp_path / "report.md").read_text()
     assert "selected by validation accuracy over student.kd_weight" in text and "| +4.00 |" in text
+    assert "Predictors of the selected students' gain" in text
     del summaries[0]["val_accuracy"]  # an older run among them: no selection, said so
     write_report(summaries, tmp_path)
     assert "Not available" in (tmp_path / "report.md").read_text()

@@ -589,6 +589,10 @@ def write_report(summaries: list[dict], out, title: str = "KD gain against the C
             "predictors": predictor_report(chosen, regime if regime not in axes else None) if chosen else {},
         }
         sections.append(format_selected(axes, selected, chosen))
+        if chosen:
+            picked = report["selected"]["predictors"]
+            sections.append("### Predictors of the selected students' gain (pooled)\n\n"
+                            f"{_predictor_table(picked, None)}\n\n{_beats_baselines(picked, None)}")
     _write_csv(out / "runs.csv", run_rows(summaries))
     _write_csv(out / "configs.csv", configs)
     _io.write_atomic(out / "report.json", _io.dumps_json(report))

@@ -356,8 +356,10 @@ def test_empty_config_and_huge_expansions_are_refused(monkeypatch):
 
 def test_bundled_configs_still_validate():
     counts = {name: len(expand_jobs(cli._bundled_config(name))) for name in cli._bundled_configs()}
-    assert counts == {"demo_digits": 40, "demo_synthetic": 40, "digits": 1800, "digits_cpu": 180, "synthetic": 240,
-                      "fashion": 1200}
+    # The issue-13 sweeps' sizes (their files state them); the demos are only checked to expand.
+    assert {k: v for k, v in counts.items() if not k.startswith("demo_")} == \
+        {"digits": 1800, "digits_cpu": 180, "synthetic": 240, "fashion": 1200}
+    assert counts["demo_digits"] > 0 and counts["demo_synthetic"] > 0
 
 
 # -- the command line -----------------------------------------------------------------------------

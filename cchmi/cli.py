@@ -128,11 +128,12 @@ def _bundled_config(name_or_path: str) -> dict:
     return _check_config(parse_toml(bundled[name_or_path].read_text()))
 
 
-def _print_report(summaries, out, title, failures=()) -> int:
-    """Write and print the report; 0, or 1 (with a line on stderr) when jobs failed."""
+def _print_report(summaries, out, title, failures=(), regime=None) -> int:
+    """Write and print the report; 0, or 1 (with a line on stderr) when jobs failed. `regime`: the
+    config's [report] regime (a sweep axis reported on per value)."""
     from cchmi.distill.report import aggregate, format_agreement, format_failures, format_table, write_report
 
-    stats = write_report(summaries, out, title, failures)
+    stats = write_report(summaries, out, title, failures, regime=regime)
     print(format_table(aggregate(summaries)))
     print()
     print(format_agreement(stats))
@@ -212,20 +213,23 @@ def _cmd_cch(args) -> int:
 
 def _cmd_experiment(args) -> int:
     _require_sweep_extras()
+    from cchmi.distill.executors import check_options
     from cchmi.distill.experiment import expand_jobs
 
     config = _bundled_config(args.config)
     expand_jobs(config)  # every option checked before the output folder is made
+    check_options(args.executor, dict(args.executor_options))
     out = _output_folder(Path(args.out or f"cchmi-{config.get('name', 'experiment')}"))
     rank = _init_torchrun()
     try:
         summaries, failures = _run_sweep(config, out, jobs=args.jobs, devices=args.devices,
-                                         progress=not args.no_progress)
+                                         progress=not args.no_progress, executor=args.executor,
+                                         executor_options=dict(args.executor_options))
     finally:
         _leave_torchrun()
     if rank == 0:
         return _print_report(summaries, out, f"{config.get('name', 'experiment')}: KD gain against the CCH gap",
-                             failures)
+                             failures, regime=config.get("report", {}).get("regime"))
     return 0
 
 
@@ -341,6 +345,21 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _executor_option(text: str) -> tuple[str, object]:
+    """--executor-option KEY=VALUE: VALUE read as JSON (4, 2.5, true, null, "x") when it parses,
+    else kept as text (tcp://host:8786, gpu)."""
+    import json
+    import re
+
+    key, sep, value = text.partition("=")
+    if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key, json.loads(value)
+    except ValueError:
+        return key, value
+
+
 def _positive_seconds(text: str) -> float:
     try:
         value = float(text)
@@ -409,6 +428,16 @@ def _parser() -> argparse.ArgumentParser:
     exp.add_argument("--devices", type=_devices, default=None,
                      help="comma-separated torch devices (cpu, cuda, cuda:N, mps, xpu, xpu:N), e.g. cuda:0,cuda:1: "
                           "jobs go to them round-robin")
+    exp.add_argument("--executor", choices=("local", "dask", "submitit"), default="local",
+                     help="where the jobs run: local (this machine's processes: --jobs, --devices), dask (a "
+                          "scheduler or a local cluster; cchmi[dask]) or submitit (Slurm job arrays; cchmi[slurm]); "
+                          "default local")
+    exp.add_argument("--executor-option", dest="executor_options", action="append", type=_executor_option,
+                     default=[], metavar="KEY=VALUE",
+                     help="an option of the executor, repeatable (VALUE read as JSON when it parses, else as text): "
+                          "dask: address=tcp://HOST:8786 or workers=N; submitit: partition=NAME, timeout_min=N, "
+                          "gpus_per_node=N, array_parallelism=N, folder=PATH, ...; both: shared_filesystem=false "
+                          "(the driver writes the files the workers send back); see cchmi.distill.executors")
     exp.add_argument("--no-progress", action="store_true", help="no progress bar")
     exp.set_defaults(run=_cmd_experiment)
 

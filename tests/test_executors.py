@@ -158,3 +158,22 @@ def test_submitit_local_executor_gives_the_local_results(tmp_path, local_results
     assert _results(summaries) == local_results[1:]
     assert len(list((out / "submitit").glob("*_result.pkl"))) == 1  # the job ran through submitit
     assert [p.name for p in (out / "runs").iterdir()] == [local_results[1][0]]
+
+
+def test_cli_experiment_on_a_dask_cluster_reports_per_regime(tmp_path, dask_address):
+    """`cchmi experiment --executor dask --executor-option address=...`: the config's [report] regime
+    gives a section per value in report.md; a misspelt option is one line and status 2."""
+    from cchmi import cli
+
+    config = tmp_path / "tiny.toml"
+    config.write_text('name = "tiny"\nseeds = 1\npairs = [["teacher", "student"]]\n'
+                      '[data]\nname = "mfh"\nn = 100\nshared = 1\nteacher_only = 1\nstudent_only = 1\nnuisance = 1\n'
+                      '[train]\nepochs = 1\nhidden = 4\npatience = 1\n[split]\nval = 0.3\ntest = 0.3\n'
+                      '[sweep]\npairing = ["aligned", "label"]\n[report]\nregime = "pairing"\n')
+    out = tmp_path / "out"
+    assert cli.main(["experiment", str(config), "--out", str(out), "--no-progress", "--executor", "dask",
+                     "--executor-option", f"address={dask_address}"]) == 0
+    assert "pairing = label" in (out / "report.md").read_text()
+    assert cli.main(["experiment", str(config), "--out", str(tmp_path / "bad"), "--executor", "dask",
+                     "--executor-option", "adress=tcp://x:1"]) == 2
+    assert not (tmp_path / "bad").exists()

@@ -8,8 +8,9 @@ For each P and mode (replicate, ring) the processes run the two passes of a KSG-
 kNN pass and the counting pass of cchmi.distributed.passes, as cchmi.distributed.ksg_mi runs them)
 on their shards; reported: the slowest rank's seconds, the bytes each rank sent (the most over
 ranks: the gathers or the ring's blocks), and the communication model's bytes. One process:
-cchmi.ksg_mi on the cpu backend (the compiled, pruned kernels) and with devices=["cpu"] (the
-sharded code path on one device: its overhead). All ranks share this machine's cores, so the
+cchmi.ksg_mi on the cpu backend (the compiled, pruned kernels), with devices=["cpu"] (the
+sharded code path on one device: its overhead) and with devices=["cpu", "cpu"] (two virtual shards
+on one device: each answers its interleaved query tiles through the kernels' queries= path). All ranks share this machine's cores, so the
 times show the cost of the sharded path and of gloo, not a speed-up.
 
 The model: ring mode sends, per rank and pass, (P - 1) blocks of N/P rows of d values and an int64
@@ -124,13 +125,17 @@ def main(argv=None) -> int:
     table, csv_rows = [], []
     reference = "cuda" if args.gpu else "cpu"
     one = time_call(lambda: cchmi.ksg_mi(x, y, backend=reference).estimate, repeats=2)
-    path = time_call(lambda: cchmi.ksg_mi(x, y, devices=[0 if args.gpu else "cpu"]).estimate, repeats=2)
-    for label, t in ((f"one process, backend={reference}", one), ("one process, devices=[one device]", path)):
+    device = 0 if args.gpu else "cpu"
+    path = time_call(lambda: cchmi.ksg_mi(x, y, devices=[device]).estimate, repeats=2)
+    halves = time_call(lambda: cchmi.ksg_mi(x, y, devices=[device, device]).estimate, repeats=2)
+    for label, t in ((f"one process, backend={reference}", one), ("one process, devices=[one device]", path),
+                     ("one process, devices=[one device] x 2", halves)):
         table.append([label, 1, f"{t.median:.3f}", "0", "0", f"{t.value:.6f}"])
         csv_rows.append({**tags, "n": n, "d": 4, "dtype": args.dtype, "config": label, "world": 1,
                          "seconds_median": t.median, "seconds_min": t.low, "seconds_max": t.high, "bytes_sent": 0,
                          "model_bytes": 0, "estimate": t.value})
-    print(f"sharded path on one device / {reference} backend: {path.median / one.median:.2f}x", flush=True)
+    print(f"sharded path on one device / {reference} backend: {path.median / one.median:.2f}x; two shards on it: "
+          f"{halves.median / one.median:.2f}x", flush=True)
     if not args.gpu:
         for world in map(int, args.worlds.split(",")):
             for mode, (seconds, sent) in sorted(sharded(world, n, args.dtype).items()):

@@ -4,13 +4,21 @@ n_threads: 0 (OpenMP's default) or 1..4 x the processor count, else ValueError. 
 the GIL and honour Ctrl-C (KeyboardInterrupt) between work items. The SIMD level in use is chosen
 at first use (CCHMI_SIMD forces one); a level this CPU or build lacks makes every kernel raise
 RuntimeError, and build_info() reports it under "simd_error".
+
+queries: None (every point) or a 1-D int64 array of rows in [0, n) (any order, repeats allowed):
+the results of those points only (row t for point queries[t]), searched among all n points, equal
+bit for bit to those rows of the full call; radii then have one entry per query.
 """
 
 import numpy as np
 import numpy.typing as npt
 
 def knn(
-    points: npt.NDArray[np.floating], k: int, method: int = 0, n_threads: int = 0
+    points: npt.NDArray[np.floating],
+    k: int,
+    method: int = 0,
+    n_threads: int = 0,
+    queries: npt.NDArray[np.int64] | None = None,
 ) -> tuple[npt.NDArray[np.floating], npt.NDArray[np.int64], str]: ...
 def count_within(
     points: npt.NDArray[np.floating],
@@ -18,6 +26,7 @@ def count_within(
     inclusive: bool,
     method: int = 0,
     n_threads: int = 0,
+    queries: npt.NDArray[np.int64] | None = None,
 ) -> tuple[npt.NDArray[np.int64], str]: ...
 def count_within_pair(
     x: npt.NDArray[np.floating],
@@ -27,6 +36,7 @@ def count_within_pair(
     inclusive: bool,
     method: int = 0,
     n_threads: int = 0,
+    queries: npt.NDArray[np.int64] | None = None,
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], str]: ...
 def build_info() -> dict[str, object]:
     """version, openmp, max_threads, march_native, simd (level in use, or None), simd_error

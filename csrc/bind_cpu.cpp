@@ -10,6 +10,7 @@
 #include <pybind11/stl.h>
 
 #include <cstdint>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -38,6 +39,20 @@ int checked_threads(std::int64_t n_threads) {
   return static_cast<int>(n_threads);
 }
 
+// The query rows of a call: every point (None) or the given rows (1-D int64, each in [0, n)).
+using OptionalRows = std::optional<carray<index_t>>;
+
+cchmi::cpu::QueryRows query_rows(const OptionalRows& queries, index_t n, const char* what) {
+  if (!queries) return {nullptr, n};
+  CCHMI_CHECK(queries->ndim() == 1, std::string(what) + ": queries must be 1-D");
+  const index_t m = queries->shape(0);
+  const index_t* ids = queries->data();
+  for (index_t t = 0; t < m; ++t)
+    CCHMI_CHECK(ids[t] >= 0 && ids[t] < n, std::string(what) + ": queries must be rows of the points, in [0, " +
+                                               std::to_string(n) + "), got " + std::to_string(ids[t]));
+  return {ids, m};
+}
+
 bool python_signal_pending(void*) {
   py::gil_scoped_acquire gil;
   return PyErr_CheckSignals() != 0;
@@ -57,17 +72,18 @@ auto run_interruptible(F&& kernel) {
 }
 
 template <typename T>
-py::tuple knn(const carray<T>& points, index_t k, int method, std::int64_t n_threads) {
+py::tuple knn(const carray<T>& points, index_t k, int method, std::int64_t n_threads, const OptionalRows& queries) {
   CCHMI_CHECK(points.ndim() == 2, "knn: points must be 2-D (n, d)");
   const index_t n = points.shape(0), d = points.shape(1);
   CCHMI_CHECK(k >= 1 && k <= n - 1, "knn: need 1 <= k <= n - 1, got k=" + std::to_string(k) +
                                         " with n=" + std::to_string(n));
   const auto m = cchmi::cpu::checked_method(method);
   const int threads = checked_threads(n_threads);
-  carray<T> dist({n, k});
-  carray<index_t> idx({n, k});
+  const auto rows = query_rows(queries, n, "knn");
+  carray<T> dist({rows.m, k});
+  carray<index_t> idx({rows.m, k});
   const auto used = run_interruptible([&](cchmi::Interrupt& interrupt) {
-    return cchmi::cpu::knn<T>(points.data(), n, d, k, dist.mutable_data(), idx.mutable_data(), m, threads,
+    return cchmi::cpu::knn<T>(points.data(), n, d, k, rows, dist.mutable_data(), idx.mutable_data(), m, threads,
                               interrupt);
   });
   return py::make_tuple(dist, idx, cchmi::cpu::method_name(used));
@@ -75,15 +91,17 @@ py::tuple knn(const carray<T>& points, index_t k, int method, std::int64_t n_thr
 
 template <typename T>
 py::tuple count_within(const carray<T>& points, const carray<T>& radius, bool inclusive, int method,
-                       std::int64_t n_threads) {
+                       std::int64_t n_threads, const OptionalRows& queries) {
   CCHMI_CHECK(points.ndim() == 2, "count_within: points must be 2-D (n, d)");
   const index_t n = points.shape(0), d = points.shape(1);
-  CCHMI_CHECK(radius.ndim() == 1 && radius.shape(0) == n, "count_within: radius must have shape (n,)");
+  const auto rows = query_rows(queries, n, "count_within");
+  CCHMI_CHECK(radius.ndim() == 1 && radius.shape(0) == rows.m,
+              "count_within: radius must have one entry per query (shape (n,), or (len(queries),))");
   const auto m = cchmi::cpu::checked_method(method);
   const int threads = checked_threads(n_threads);
-  carray<index_t> counts(n);
+  carray<index_t> counts(rows.m);
   const auto used = run_interruptible([&](cchmi::Interrupt& interrupt) {
-    return cchmi::cpu::count_within<T>(points.data(), n, d, radius.data(), inclusive, counts.mutable_data(), m,
+    return cchmi::cpu::count_within<T>(points.data(), n, d, rows, radius.data(), inclusive, counts.mutable_data(), m,
                                        threads, interrupt);
   });
   return py::make_tuple(counts, cchmi::cpu::method_name(used));
@@ -91,19 +109,22 @@ py::tuple count_within(const carray<T>& points, const carray<T>& radius, bool in
 
 template <typename T>
 py::tuple count_within_pair(const carray<T>& x, const carray<T>& y, const carray<T>& radius_x,
-                            const carray<T>& radius_y, bool inclusive, int method, std::int64_t n_threads) {
+                            const carray<T>& radius_y, bool inclusive, int method, std::int64_t n_threads,
+                            const OptionalRows& queries) {
   CCHMI_CHECK(x.ndim() == 2 && y.ndim() == 2, "count_within_pair: x and y must be 2-D (n, d)");
   const index_t n = x.shape(0);
   CCHMI_CHECK(y.shape(0) == n, "count_within_pair: x and y need the same number of rows");
-  CCHMI_CHECK(radius_x.ndim() == 1 && radius_x.shape(0) == n && radius_y.ndim() == 1 && radius_y.shape(0) == n,
-              "count_within_pair: radii must have shape (n,)");
+  const auto rows = query_rows(queries, n, "count_within_pair");
+  CCHMI_CHECK(radius_x.ndim() == 1 && radius_x.shape(0) == rows.m && radius_y.ndim() == 1 &&
+                  radius_y.shape(0) == rows.m,
+              "count_within_pair: radii must have one entry per query (shape (n,), or (len(queries),))");
   const auto m = cchmi::cpu::checked_method(method);
   CCHMI_CHECK(m != cchmi::cpu::Method::Sort || (x.shape(1) == 1 && y.shape(1) == 1),
               "count_within_pair: method 'sort' needs one-dimensional x and y");
   const int threads = checked_threads(n_threads);
-  carray<index_t> cx(n), cy(n);
+  carray<index_t> cx(rows.m), cy(rows.m);
   const auto used = run_interruptible([&](cchmi::Interrupt& interrupt) {
-    return cchmi::cpu::count_within_pair<T>(x.data(), x.shape(1), y.data(), y.shape(1), n, radius_x.data(),
+    return cchmi::cpu::count_within_pair<T>(x.data(), x.shape(1), y.data(), y.shape(1), n, rows, radius_x.data(),
                                             radius_y.data(), inclusive, cx.mutable_data(), cy.mutable_data(), m,
                                             threads, interrupt);
   });
@@ -115,22 +136,31 @@ py::tuple count_within_pair(const carray<T>& x, const carray<T>& y, const carray
 PYBIND11_MODULE(_cpu, m) {
   m.doc() = "cchmi CPU kernels (C++17/OpenMP): exact max-norm kNN and radius counts";
 
-  m.def("knn", &knn<float>, py::arg("points"), py::arg("k"), py::arg("method") = 0, py::arg("n_threads") = 0);
+  m.def("knn", &knn<float>, py::arg("points"), py::arg("k"), py::arg("method") = 0, py::arg("n_threads") = 0,
+        py::arg("queries") = py::none());
   m.def("knn", &knn<double>, py::arg("points"), py::arg("k"), py::arg("method") = 0, py::arg("n_threads") = 0,
-        "knn(points (n, d) float32|float64 C-contiguous, k, method=0 auto|1 tree|2 brute, n_threads=0 all)\n"
-        "-> (dist (n, k), idx (n, k) int64, method name). Self excluded; ties broken by smaller index.");
+        py::arg("queries") = py::none(),
+        "knn(points (n, d) float32|float64 C-contiguous, k, method=0 auto|1 tree|2 brute, n_threads=0 all,\n"
+        "queries=None all | (m,) int64 rows) -> (dist (m, k), idx (m, k) int64, method name). Self excluded;\n"
+        "ties broken by smaller index. Row t answers point queries[t] (any order, repeats allowed).");
   m.def("count_within", &count_within<float>, py::arg("points"), py::arg("radius"), py::arg("inclusive"),
-        py::arg("method") = 0, py::arg("n_threads") = 0);
+        py::arg("method") = 0, py::arg("n_threads") = 0,
+        py::arg("queries") = py::none());
   m.def("count_within", &count_within<double>, py::arg("points"), py::arg("radius"), py::arg("inclusive"),
         py::arg("method") = 0, py::arg("n_threads") = 0,
-        "count_within(points (n, d), radius (n,), inclusive, method=0 auto|1 tree|2 brute|3 sort, n_threads=0)\n"
-        "-> (counts (n,) int64, method name): #{j != i : dist(i, j) < radius[i]} (<= when inclusive).");
+        py::arg("queries") = py::none(),
+        "count_within(points (n, d), radius (m,), inclusive, method=0 auto|1 tree|2 brute|3 sort, n_threads=0,\n"
+        "queries=None | (m,) int64 rows) -> (counts (m,) int64, method name): for the point i of each query,\n"
+        "#{j != i : dist(i, j) < radius} (<= when inclusive).");
 
   m.def("count_within_pair", &count_within_pair<float>, py::arg("x"), py::arg("y"), py::arg("radius_x"),
-        py::arg("radius_y"), py::arg("inclusive"), py::arg("method") = 0, py::arg("n_threads") = 0);
+        py::arg("radius_y"), py::arg("inclusive"), py::arg("method") = 0, py::arg("n_threads") = 0,
+        py::arg("queries") = py::none());
   m.def("count_within_pair", &count_within_pair<double>, py::arg("x"), py::arg("y"), py::arg("radius_x"),
         py::arg("radius_y"), py::arg("inclusive"), py::arg("method") = 0, py::arg("n_threads") = 0,
-        "count_within_pair(x (n, dx), y (n, dy), radius_x (n,), radius_y (n,), inclusive, method=0, n_threads=0)\n"
+        py::arg("queries") = py::none(),
+        "count_within_pair(x (n, dx), y (n, dy), radius_x (m,), radius_y (m,), inclusive, method=0, n_threads=0,\n"
+        "queries=None | (m,) int64 rows)\n"
         "-> (counts_x, counts_y, method name): both marginal counts of a KSG estimate; brute force visits each\n"
         "pair once for both points and both spaces.");
 

@@ -167,3 +167,64 @@ def test_pruned_tiles_give_the_reference_counts(device_backend, dtype):
                 cx, cy = ops.count_pair(be, pts, y, radius, radius, inclusive)
                 np.testing.assert_array_equal(be.host(cx), reference.count_within(pts, radius, inclusive))
                 np.testing.assert_array_equal(be.host(cy), reference.count_within(y, radius, inclusive))
+
+
+# ---------------------------------------------------------------------------------------------
+# A subset of queries (queries=): the rows of the full call with the same radii, bit for bit.
+@pytest.mark.parametrize("kind,n,d", [("gauss", 1, 1), ("dup", 3, 1), ("dup", 300, 1), ("grid", 301, 3),
+                                      ("discrete", 517, 7), ("dup", 200, 32)])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_count_kernel_query_subset_equals_the_full_rows(kind, n, d, dtype):
+    """Every method (sort, tree, brute, auto), radii on the boundary (k-th distances), zero, random."""
+    from test_knn import _subsets
+
+    pts, radii, _ = _case(kind, n, d, dtype)
+    y = np.ascontiguousarray(pts[:, :1] * 2)
+    rng = np.random.default_rng(d)
+    for method, code in METHODS.items():
+        if method == "sort" and d != 1:
+            continue
+        for r in radii.values():
+            for inclusive in (False, True):
+                full, _ = _cpu.count_within(pts, r, inclusive, code)
+                full_x, full_y, _ = _cpu.count_within_pair(pts, y, r, r, inclusive, code)
+                for rows in _subsets(n, rng):
+                    sub = np.ascontiguousarray(r[rows])
+                    got, _ = _cpu.count_within(pts, sub, inclusive, code, 0, rows)
+                    np.testing.assert_array_equal(got, full[rows], err_msg=f"{method}, inclusive={inclusive}")
+                    gx, gy, _ = _cpu.count_within_pair(pts, y, sub, sub, inclusive, code, 0, rows)
+                    np.testing.assert_array_equal(gx, full_x[rows])
+                    np.testing.assert_array_equal(gy, full_y[rows])
+
+
+@pytest.mark.parametrize("name", ("cpu", "numpy", "faiss"))
+@pytest.mark.parametrize("kind,n,d", [("gauss", 2, 1), ("dup", 70, 3), ("grid", 130, 4)])
+def test_count_ops_queries_equal_the_full_rows(name, kind, n, d, request):
+    from conftest import make_backend
+    from test_knn import _subsets
+
+    be = make_backend(name, request)
+    pts = make_points(kind, n, d, np.float32, seed=n)
+    y = np.ascontiguousarray(pts[:, :1] * 2)
+    radius = np.ascontiguousarray(reference.knn(pts, 1)[0][:, 0])
+    for inclusive in (False, True):
+        full = ops.count_within(be, pts, radius, inclusive)
+        full_x, full_y = ops.count_pair(be, pts, y, radius, radius, inclusive)
+        for rows in _subsets(n, np.random.default_rng(d)):
+            np.testing.assert_array_equal(ops.count_within(be, pts, radius[rows], inclusive, queries=rows), full[rows])
+            cx, cy = ops.count_pair(be, pts, y, radius[rows], radius[rows], inclusive, queries=rows)
+            np.testing.assert_array_equal(cx, full_x[rows])
+            np.testing.assert_array_equal(cy, full_y[rows])
+
+
+def test_count_ops_refuse_radii_not_per_query():
+    be = ops.resolve("numpy")
+    pts = make_points("gauss", 10, 2, np.float64)
+    with pytest.raises(ValueError, match=r"radius needs one entry per query \(2\), got shape \(10,\)"):
+        ops.count_within(be, pts, np.ones(10), False, queries=[0, 1])
+    with pytest.raises(ValueError, match="radius_y needs one entry per query"):
+        ops.count_pair(be, pts, pts, np.ones(2), np.ones(3), False, queries=[0, 1])
+    with pytest.raises(TypeError, match="queries must be integer"):
+        ops.count_within(be, pts, np.ones(1), False, queries=[0.0])
+    with pytest.raises(ValueError, match="radius must have one entry per query"):
+        _cpu.count_within(pts, np.ones(10), False, 0, 0, np.array([0, 1]))

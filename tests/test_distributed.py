@@ -89,13 +89,52 @@ def test_block_knn_carries_marginal_distances_and_labels():
     assert np.array_equal(state.dist.numpy(), np.abs(p[idx] - p[:, None, :]).max(axis=-1))
 
 
-def test_devices_in_one_process_equal_one_device(monkeypatch):
+def _only_kernels(monkeypatch, path: str) -> None:
+    """path "kernels": the block ops raise if called from the sharded code (the compiled kernels'
+    query-subset path must do all the work); "blocks": no kernel backend (the block ops do it)."""
+    from cchmi.distributed import local, passes
+
+    if path == "kernels":
+        def refuse(*args, **kwargs):
+            raise AssertionError("the block ops ran where the kernels should")
+
+        monkeypatch.setattr(passes, "knn_update", refuse)
+        monkeypatch.setattr(passes, "count_update", refuse)
+    else:
+        monkeypatch.setattr(local, "kernel_backend", lambda device: None)
+
+
+@pytest.mark.parametrize("path", ("kernels", "blocks"))
+@pytest.mark.parametrize("kind", ("gauss", "dup", "grid"))
+def test_sharded_backend_ops_equal_the_cpu_backend(monkeypatch, path, kind):
+    """The ops of devices=[cpu] x 3 (interleaved tiles of 32 queries) equal the cpu backend's, bit
+    for bit, through the kernels' queries= path and through the block ops."""
+    from cchmi.distributed import passes
+    from cchmi.distributed.local import ShardedBackend
+
+    monkeypatch.setattr(passes, "TILE_ROWS", 32)
+    _only_kernels(monkeypatch, path)
+    be, cpu = ShardedBackend(["cpu"] * 3), ops.resolve("cpu")
+    x, y = points(kind, 131, 3, np.float64, 1), points(kind, 131, 2, np.float64, 2)
+    want_d, want_i = ops.knn(cpu, x, 4)
+    dist, idx = ops.knn(be, x, 4)
+    assert np.array_equal(dist, want_d) and np.array_equal(idx, want_i)
+    rho = np.ascontiguousarray(want_d[:, -1])
+    for inclusive in (False, True):
+        assert np.array_equal(ops.count_within(be, x, rho, inclusive), ops.count_within(cpu, x, rho, inclusive))
+        got, want = ops.count_pair(be, x, y, rho, rho, inclusive), ops.count_pair(cpu, x, y, rho, rho, inclusive)
+        assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
+
+
+@pytest.mark.parametrize("path", ("kernels", "blocks"))
+def test_devices_in_one_process_equal_one_device(monkeypatch, path):
     """devices=[cpu] x 3 (virtual shards, threads; 7 tiles of 32 queries interleaved): every
-    estimator's estimate equals the backend's, exactly (same counts, same formula);
-    ksg_mi_batch spreads problems."""
+    estimator's estimate equals the backend's, exactly (same counts, same formula), through the
+    kernels' queries= path and through the block ops; ksg_mi_batch spreads problems."""
     from cchmi.distributed import passes
 
     monkeypatch.setattr(passes, "TILE_ROWS", 32)
+    _only_kernels(monkeypatch, path)
     rng = np.random.default_rng(0)
     x = points("dup", 203, 2, np.float64, 1)
     y = x + rng.standard_normal((203, 2))

@@ -207,3 +207,79 @@ def test_spatial_order_is_a_permutation_and_boxes_hold_their_tiles():
         assert bool((tile >= lo[:, t:t + 1]).all()) and bool((tile <= hi[:, t:t + 1]).all())
     values = torch.arange(2 * 77).reshape(2, 77)
     assert torch.equal(_spatial.from_sorted(_spatial.to_sorted(values, order), order), values)
+
+
+# ---------------------------------------------------------------------------------------------
+# A subset of queries (queries=): the rows of the full call, bit for bit, in the order given.
+HOST_BACKENDS = ("cpu", "numpy", "faiss")
+
+
+def _subsets(n: int, rng) -> list[np.ndarray]:
+    """Unsorted with repeats, sorted without, one row, none; the last row (edge of every tile)."""
+    return [rng.integers(0, n, size=2 * n // 3 + 1), np.unique(rng.integers(0, n, size=n // 2 + 1)),
+            np.array([n - 1]), np.empty(0, dtype=np.int64)]
+
+
+@pytest.mark.parametrize("kind,n,d", [("gauss", 3, 1), ("dup", 300, 2), ("grid", 301, 3), ("discrete", 517, 7),
+                                      ("dup", 200, 32)])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_knn_kernel_query_subset_equals_the_full_rows(kind, n, d, dtype):
+    """Every method of the compiled kernels: tree (per-query traversal), brute force (tiles of
+    query rows), auto."""
+    pts = make_points(kind, n, d, np.dtype(dtype), seed=n + d)
+    rng = np.random.default_rng(n)
+    for k in sorted({1, min(4, n - 1), n - 1 if n < 10 else 17}):
+        for code in METHODS.values():
+            full_d, full_i, _ = _cpu.knn(pts, k, code)
+            for rows in _subsets(n, rng):
+                dist, idx, _ = _cpu.knn(pts, k, code, 0, rows)
+                assert dist.shape == (rows.size, k) and idx.dtype == np.int64
+                np.testing.assert_array_equal(idx, full_i[rows], err_msg=f"k={k}, method={code}")
+                np.testing.assert_array_equal(dist, full_d[rows], err_msg=f"k={k}, method={code}")
+
+
+@pytest.mark.parametrize("name", HOST_BACKENDS)
+@pytest.mark.parametrize("kind,n,d", [("gauss", 2, 1), ("dup", 70, 3), ("grid", 130, 4)])
+def test_knn_op_queries_equal_the_full_rows(name, kind, n, d, request):
+    from conftest import make_backend
+
+    be = make_backend(name, request)
+    pts = make_points(kind, n, d, np.float32, seed=n)
+    k = min(3, n - 1)
+    full_d, full_i = ops.knn(be, pts, k)
+    for rows in _subsets(n, np.random.default_rng(d)):
+        dist, idx = ops.knn(be, pts, k, queries=rows)
+        np.testing.assert_array_equal(idx, full_i[rows])
+        np.testing.assert_array_equal(dist, full_d[rows])
+    dist, _ = ops.knn(be, pts, k, queries=[n - 1, 0])  # any sequence of ints
+    np.testing.assert_array_equal(dist, full_d[[n - 1, 0]])
+
+
+def test_knn_op_refuses_bad_queries():
+    be = ops.resolve("numpy")
+    pts = make_points("gauss", 10, 2, np.float64)
+    for bad, error, text in [(np.array([[1]]), ValueError, "queries must be 1-D"),
+                             (np.array([0.5]), TypeError, "queries must be integer"),
+                             (np.array([True]), TypeError, "queries must be integer"),
+                             (np.array([10]), ValueError, r"queries must be rows of the points, in \[0, 10\)"),
+                             (np.array([-1]), ValueError, "queries must be rows")]:
+        with pytest.raises(error, match=text):
+            ops.knn(be, pts, 2, queries=bad)
+    with pytest.raises(ValueError, match="one problem"):
+        ops.knn(be, np.stack([pts, pts]), 2, queries=[0])
+    with pytest.raises(ValueError, match="k must be between"):
+        ops.knn(be, pts, 10, queries=[0])
+    with pytest.raises(ValueError, match="queries must be rows"):
+        _cpu.knn(pts, 2, 0, 0, np.array([11]))
+
+
+def test_device_backends_refuse_queries_by_name(request):
+    """The device family (cuda, triton) does not answer query subsets yet: a clear error naming the
+    backend, not every row."""
+    from conftest import make_backend
+
+    be = make_backend("triton", request)
+    with pytest.raises(ValueError, match="queries= is not supported by the triton backend"):
+        ops.knn(be, make_points("gauss", 10, 2, np.float32), 2, queries=[0])
+    with pytest.raises(ValueError, match="queries= is not supported by the triton backend"):
+        ops.count_within(be, make_points("gauss", 10, 2, np.float32), np.ones(1), False, queries=[0])

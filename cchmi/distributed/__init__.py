@@ -24,14 +24,16 @@ Decisions:
 * **Preparation** equals the one-process preparation: global min/max by all-reduce, means and
   standard deviations as sums in global row order (a scan along the ranks), the jitter of row i
   drawn from the one-process stream (:mod:`cchmi.distributed.prepare` says where bits may differ).
-* **What is not built (yet).** The compiled kernels (cpu, cuda, triton) are not used by the
-  sharded path: they answer all n queries of one array, and the sharded path needs query-block x
-  reference-block searches; the block ops are brute force in torch (no tile pruning), so the
-  sharded path is exact but slower per pair than the pruned kernels. Using the kernels needs an
-  entry point taking a list of query rows (``DeviceBackend.knn(points, k, queries=rows)``, the
-  kernels launched over those tiles only). Ring mode runs over the shards as given: the range
-  partitioning by global Morton code (sample sort + all_to_all), which would let blocks be pruned,
-  is not built, since brute-force blocks would not use it.
+* **Kernels.** In replicate mode on the CPU (process groups and ``devices=``), the compiled cpu
+  kernels answer each worker's interleaved query tiles (``ops.knn(be, points, k, queries=rows)``
+  and the counting ops with ``queries=``: the pruned k-d tree / blocked scans over all points, for
+  those rows only); :func:`cchmi.distributed.local.kernel_backend` says which backend a device
+  gets. Elsewhere the block ops (brute force in torch, no tile pruning) do the work: on GPUs (the
+  cuda and triton kernels do not take ``queries=`` yet), in ring mode (query block x reference
+  block searches, which no kernel offers), and for the same-label searches of ``mixed_mi``. Ring
+  mode runs over the shards as given: the range partitioning by global Morton code (sample sort +
+  all_to_all), which would let blocks be pruned, is not built, since brute-force blocks would not
+  use it.
 """
 
 from cchmi._extras import require

@@ -39,6 +39,7 @@ import torch
 
 from cchmi import _validate as V
 from cchmi.distributed.comm import Comm
+from cchmi.distributed.local import kernel_backend
 from cchmi.distributed.passes import Layout, count_pass, knn_pass, replicate_layout, ring_layout
 from cchmi.distributed.prepare import prepare_shard
 from cchmi.estimators.cmi import cmi_from_sums, cmi_sums
@@ -86,7 +87,8 @@ class Run:
             fits = self.n * sum(self.widths) * self.dtype.itemsize <= _replicate_budget(self.comm.device)
             mode = "replicate" if self.comm.all_reduce(np.array([int(fits)]), "min")[0] else "ring"
         if mode == "replicate":
-            return replicate_layout(self.comm.gather(block), self.comm.rank, self.comm.size), mode
+            return replicate_layout(self.comm.gather(block), self.comm.rank, self.comm.size,
+                                    kernel_backend(self.comm.device)), mode
         return ring_layout(block, self.comm), mode
 
     def result(self, nats: float, estimator: str, mode: str) -> MIResult:

@@ -2,11 +2,14 @@
 
 :class:`ShardedBackend` is a host backend (NumPy arrays in and out, the host preparation, so the
 estimators' formulas run unchanged) whose ops copy the points to every device of the list and
-let device i answer the interleaved Morton tiles i, i + D, ... (:func:`passes.replicate_layout`)
-with the exact block ops of :mod:`cchmi.ops.blocks`; the per-query results are put back in row
-order. A device may appear several times (virtual shards, run by concurrent threads): results are
-the same as one device's, bit for bit. torch releases the GIL in its kernels, so the threads run
-the devices concurrently.
+let device i answer the interleaved Morton tiles i, i + D, ... (:func:`passes.replicate_layout`);
+the per-query results are put back in row order. Where the device has a compiled backend that
+takes a subset of queries (:func:`kernel_backend`: the cpu backend on the CPU), it answers those
+rows with the pruned kernels (``ops.knn(be, points, k, queries=rows)``, one device: every row,
+the plain call); elsewhere the exact block ops of :mod:`cchmi.ops.blocks` do (brute force). A
+device may appear several times (virtual shards, run by concurrent threads): results are the same
+as one device's, bit for bit. torch and the cpu kernels release the GIL, so the threads run the
+devices concurrently (several "cpu" entries each run the cpu kernels with all their threads).
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import torch
 
-from cchmi.distributed.passes import count_pass, knn_pass, replicate_layout
+from cchmi import ops
+from cchmi.distributed.passes import count_pass, knn_pass, replicate_layout, tile_rows
+from cchmi.ops import registry
 from cchmi.ops.base import HostBackend
 from cchmi.ops.blocks import Block
 
@@ -37,58 +42,87 @@ def as_devices(devices) -> list[torch.device]:
     return out
 
 
+def kernel_backend(device: torch.device):
+    """The compiled ops backend that answers a subset of queries on `device` (``takes_queries``),
+    or None where there is none (the block ops then do the work): the cpu backend on the CPU; the
+    device backends (cuda, triton) do not take queries yet."""
+    if device.type == "cpu" and registry.usable("cpu"):
+        return registry.resolve("cpu")
+    return None
+
+
 class ShardedBackend(HostBackend):
     """The ops of one problem split over `devices` (replicate mode, threads)."""
+
+    takes_queries = False  # the query rows are what it splits
 
     def __init__(self, devices):
         self.devices = as_devices(devices)
         self.name = "sharded[" + ",".join(str(d) for d in self.devices) + "]"
+        self._kernels = [kernel_backend(d) for d in self.devices]
 
-    def _run(self, points: np.ndarray, work) -> list:
-        """work(layout) on every device; returns [(rows, result tensors...)] per device (on the host)."""
+    def _run(self, points: np.ndarray, kernel_work, block_work) -> list:
+        """On every device, the results of its interleaved Morton tiles: kernel_work(be, rows) with the
+        device's kernel backend (rows: int64 NumPy row indices, or None for every row when one device
+        takes them all), else block_work(layout) with the block ops. Returns [(rows, [NumPy
+        results])] per device."""
         host = torch.from_numpy(np.ascontiguousarray(points))
-        n = host.shape[0]
+        n, workers = host.shape[0], len(self.devices)
 
         def one(worker: int):
-            device = self.devices[worker]
+            device, be = self.devices[worker], self._kernels[worker]
+            if be is not None:
+                rows = None if workers == 1 else tile_rows(host, worker, workers).numpy()
+                return np.arange(n) if rows is None else rows, list(kernel_work(be, rows))
             everything = Block(host.to(device), torch.arange(n, device=device))
-            layout = replicate_layout(everything, worker, len(self.devices))
-            return layout.queries.index.cpu(), [t.cpu() for t in work(layout)]
+            layout = replicate_layout(everything, worker, workers)
+            return layout.queries.index.cpu().numpy(), [t.cpu().numpy() for t in block_work(layout)]
 
-        if len(self.devices) == 1:
+        if workers == 1:
             return [one(0)]
-        with ThreadPoolExecutor(len(self.devices)) as pool:
-            return list(pool.map(one, range(len(self.devices))))
+        with ThreadPoolExecutor(workers) as pool:
+            return list(pool.map(one, range(workers)))
 
     @staticmethod
     def _assemble(parts, n: int, i: int, dtype, tail: tuple) -> np.ndarray:
         out = np.empty((n, *tail), dtype=dtype)
         for rows, results in parts:
-            out[rows.numpy()] = results[i].numpy()
+            out[rows] = results[i]
         return out
 
-    def _knn(self, points, k):
-        def work(layout):
+    def _knn(self, points, k, queries):
+        def block_work(layout):
             state = knn_pass(layout, k, (points.shape[1],))
             return state.dist, state.index
 
-        parts = self._run(points, work)
+        parts = self._run(points, lambda be, rows: ops.knn(be, points, k, queries=rows), block_work)
         n = points.shape[0]
         return self._assemble(parts, n, 0, points.dtype, (k,)), self._assemble(parts, n, 1, np.int64, (k,))
 
-    def _counts(self, points, radius, widths, inclusive):
+    def _block_counts(self, points, radius, widths, inclusive):
+        """(layout -> counts (m, len(widths))) by the block ops: one group per atom of `widths`."""
         groups = tuple(((g,), False) for g in range(len(widths)))
         rad = torch.from_numpy(np.ascontiguousarray(radius, dtype=points.dtype))
 
         def work(layout):
             return (count_pass(layout, rad[layout.queries.index.cpu()], widths, groups, inclusive),)
 
-        return self._assemble(self._run(points, work), points.shape[0], 0, np.int64, (len(widths),))
+        return work
 
-    def _count(self, points, radius, inclusive):
-        return self._counts(points, radius[:, None], (points.shape[1],), inclusive)[:, 0]
+    def _count(self, points, radius, inclusive, queries):
+        def kernel_work(be, rows):
+            r = radius if rows is None else radius[rows]
+            return (ops.count_within(be, points, r, inclusive, queries=rows)[:, None],)
 
-    def _count_pair(self, x, y, rx, ry, inclusive):
-        counts = self._counts(np.concatenate([x, y], axis=1), np.stack([rx, ry], axis=1), (x.shape[1], y.shape[1]),
-                              inclusive)
+        block_work = self._block_counts(points, radius[:, None], (points.shape[1],), inclusive)
+        return self._assemble(self._run(points, kernel_work, block_work), points.shape[0], 0, np.int64, (1,))[:, 0]
+
+    def _count_pair(self, x, y, rx, ry, inclusive, queries):
+        def kernel_work(be, rows):
+            pick = (lambda r: r) if rows is None else (lambda r: r[rows])
+            return (np.stack(ops.count_pair(be, x, y, pick(rx), pick(ry), inclusive, queries=rows), axis=1),)
+
+        both = np.concatenate([x, y], axis=1)
+        block_work = self._block_counts(both, np.stack([rx, ry], axis=1), (x.shape[1], y.shape[1]), inclusive)
+        counts = self._assemble(self._run(both, kernel_work, block_work), x.shape[0], 0, np.int64, (2,))
         return counts[:, 0], counts[:, 1]

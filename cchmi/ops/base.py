@@ -2,7 +2,8 @@
 
 Everything that depends on the kind of array lives here and in the backend modules:
 
-* the kernels: ``knn``, ``count_within``, ``count_pair`` (see :mod:`cchmi.ops`);
+* the kernels: ``knn``, ``count_within``, ``count_pair`` (see :mod:`cchmi.ops`); backends with
+  ``takes_queries`` also answer a subset of the points' queries (``queries=rows``, one problem);
 * ``prepare(a, dtype, standardize, ties, noise, rng)``: a validated sample -> (the array the
   kernels take, in the working dtype, C-contiguous; sum of the log standard deviations);
 * ``extent(a, idx)``: per point, the max-norm distance to the farthest of its neighbours idx
@@ -35,11 +36,12 @@ class Backend(Protocol):
     name: str
     on_device: bool  # arrays are torch tensors on `device` (else NumPy arrays)
     max_k: int | None  # largest k the kNN kernel takes (None: no limit)
+    takes_queries: bool  # the kernels take queries= (row indices of one problem)
 
-    def knn(self, points, k: int): ...
+    def knn(self, points, k: int, queries=None): ...
     def extent(self, a, idx) -> np.ndarray: ...
-    def count_within(self, points, radius, inclusive: bool): ...
-    def count_pair(self, x, y, radius_x, radius_y, inclusive: bool): ...
+    def count_within(self, points, radius, inclusive: bool, queries=None): ...
+    def count_pair(self, x, y, radius_x, radius_y, inclusive: bool, queries=None): ...
     def prepare(self, a, *, name: str, dtype: np.dtype, standardize: bool, ties: str, noise: float, rng): ...
     def put(self, a): ...
     def host(self, a) -> np.ndarray: ...
@@ -57,6 +59,27 @@ def _extent_chunks(a, idx, reduce) -> list:
     n, k = idx.shape
     step = max(1, EXTENT_CHUNK // (k * a.shape[1]))
     return [reduce(abs(a[idx[s:s + step]] - a[s:s + step, None, :])) for s in range(0, n, step)]
+
+
+def query_rows(be: Backend, points, queries) -> np.ndarray:
+    """`queries` checked for a query-subset call on `be` with `points` (n, d): a 1-D int64 NumPy array
+    of rows in [0, n), in the order given, repeats allowed (each row answered where it stands).
+    ValueError/TypeError naming `queries` otherwise, and on a backend without ``takes_queries``."""
+    if not be.takes_queries:
+        raise ValueError(f"queries= is not supported by the {be.name} backend (it answers every point); use "
+                         "backend='cpu', 'numpy' or 'faiss'")
+    if len(points.shape) != 2:
+        raise ValueError(f"queries= takes one problem (n, d), got points of shape {tuple(points.shape)}")
+    rows = np.asarray(V.to_host(queries))
+    if rows.ndim != 1:
+        raise ValueError(f"queries must be 1-D row indices, got shape {rows.shape}")
+    if rows.dtype.kind not in "iu" and not (rows.size == 0 and rows.dtype.kind == "f"):
+        raise TypeError(f"queries must be integer row indices, got dtype {rows.dtype}")
+    n = points.shape[0]
+    if rows.size and not (rows.min() >= 0 and rows.max() < n):
+        raise ValueError(f"queries must be rows of the points, in [0, {n}); got values from {rows.min()} to "
+                         f"{rows.max()}")
+    return np.ascontiguousarray(rows, dtype=np.int64)
 
 
 def range_error(name: str, dtype: np.dtype, standardize: bool) -> ValueError:
@@ -114,35 +137,37 @@ def log_scales(sd: np.ndarray, exponent: np.ndarray) -> np.ndarray:
 
 class HostBackend:
     """NumPy arrays in and out; a batch (B, n, d) runs problem by problem. Subclasses implement
-    ``_knn(points, k)`` and ``_count(points, radius, inclusive)`` for one problem, and may
-    override ``_count_pair``."""
+    ``_knn(points, k, queries)`` and ``_count(points, radius, inclusive, queries)`` for one problem,
+    and may override ``_count_pair``; queries is None (every point) or checked rows (int64, see
+    :func:`query_rows`), radius then has one entry per query."""
 
     on_device = False
     device = None
     max_k = None
+    takes_queries = True
 
     # -- kernels --------------------------------------------------------------------------------
-    def knn(self, points: np.ndarray, k: int):
+    def knn(self, points: np.ndarray, k: int, queries=None):
         if points.ndim == 3:
-            pairs = [self._knn(p, k) for p in points]
+            pairs = [self._knn(p, k, None) for p in points]
             return np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
-        return self._knn(points, k)
+        return self._knn(points, k, queries)
 
-    def count_within(self, points: np.ndarray, radius, inclusive: bool):
+    def count_within(self, points: np.ndarray, radius, inclusive: bool, queries=None):
         radius = self._radius(radius, points)
         if points.ndim == 3:
-            return np.stack([self._count(p, r, inclusive) for p, r in zip(points, radius)])
-        return self._count(points, radius, inclusive)
+            return np.stack([self._count(p, r, inclusive, None) for p, r in zip(points, radius)])
+        return self._count(points, radius, inclusive, queries)
 
-    def count_pair(self, x, y, radius_x, radius_y, inclusive: bool):
+    def count_pair(self, x, y, radius_x, radius_y, inclusive: bool, queries=None):
         rx, ry = self._radius(radius_x, x), self._radius(radius_y, y)
         if x.ndim == 3:
-            pairs = [self._count_pair(*args, inclusive) for args in zip(x, y, rx, ry)]
+            pairs = [self._count_pair(*args, inclusive, None) for args in zip(x, y, rx, ry)]
             return np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
-        return self._count_pair(x, y, rx, ry, inclusive)
+        return self._count_pair(x, y, rx, ry, inclusive, queries)
 
-    def _count_pair(self, x, y, rx, ry, inclusive):
-        return self._count(x, rx, inclusive), self._count(y, ry, inclusive)
+    def _count_pair(self, x, y, rx, ry, inclusive, queries):
+        return self._count(x, rx, inclusive, queries), self._count(y, ry, inclusive, queries)
 
     @staticmethod
     def _radius(radius, points):
@@ -184,6 +209,7 @@ class DeviceBackend:
     on_device = True
     prune = True
     tile_rows = 64
+    takes_queries = False
 
     def __init__(self, device):
         import torch
@@ -192,7 +218,7 @@ class DeviceBackend:
         self.device = device
 
     # -- kernels --------------------------------------------------------------------------------
-    def knn(self, points, k: int):
+    def knn(self, points, k: int, queries=None):
         from cchmi.ops import _spatial
 
         torch = self._torch
@@ -207,11 +233,11 @@ class DeviceBackend:
         dist, idx = _spatial.from_sorted(dist, order), _spatial.from_sorted(idx, order)
         return (dist, idx) if p.dim() == 3 else (dist[0], idx[0])
 
-    def count_within(self, points, radius, inclusive: bool):
+    def count_within(self, points, radius, inclusive: bool, queries=None):
         p = self.put(points)
         return self._counts(p, self._radius(radius, p), None, None, inclusive)[0]
 
-    def count_pair(self, x, y, radius_x, radius_y, inclusive: bool):
+    def count_pair(self, x, y, radius_x, radius_y, inclusive: bool, queries=None):
         x, y = self.put(x), self.put(y)
         if y.dtype != x.dtype:
             raise ValueError(f"x and y need one dtype, got {x.dtype} and {y.dtype}")

@@ -2,7 +2,9 @@
 
 A k-d tree in low dimension, blocked brute force in high dimension, sort + binary search for
 one-dimensional counts: chosen per call by n and d (csrc/cpu/method.h). Both marginal counts of a
-KSG estimate come from one call (``count_within_pair``)."""
+KSG estimate come from one call (``count_within_pair``). A subset of queries (``queries=``) goes to
+the same kernels, which then loop over those rows only (the tree searched per query; the pair
+kernel's one pass over each pair applies to all points only)."""
 
 from __future__ import annotations
 
@@ -18,14 +20,14 @@ class CpuBackend(HostBackend):
         self._m = module
         self._threads = n_threads
 
-    def _knn(self, points, k):
-        dist, idx, _ = self._m.knn(points, k, AUTO_METHOD, self._threads)
+    def _knn(self, points, k, queries):
+        dist, idx, _ = self._m.knn(points, k, AUTO_METHOD, self._threads, queries)
         return dist, idx
 
-    def _count(self, points, radius, inclusive):
-        counts, _ = self._m.count_within(points, radius, bool(inclusive), AUTO_METHOD, self._threads)
+    def _count(self, points, radius, inclusive, queries):
+        counts, _ = self._m.count_within(points, radius, bool(inclusive), AUTO_METHOD, self._threads, queries)
         return counts
 
-    def _count_pair(self, x, y, rx, ry, inclusive):
-        cx, cy, _ = self._m.count_within_pair(x, y, rx, ry, bool(inclusive), AUTO_METHOD, self._threads)
+    def _count_pair(self, x, y, rx, ry, inclusive, queries):
+        cx, cy, _ = self._m.count_within_pair(x, y, rx, ry, bool(inclusive), AUTO_METHOD, self._threads, queries)
         return cx, cy

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cchmi import _validate as V
-from cchmi.ops.base import Backend
+from cchmi.ops.base import Backend, query_rows
 
 
 def check_k(be: Backend, k: int, n: int, what: str = "the number of samples") -> int:
@@ -16,8 +16,15 @@ def check_k(be: Backend, k: int, n: int, what: str = "the number of samples") ->
     return k
 
 
-def knn(be: Backend, points, k: int):
+def knn(be: Backend, points, k: int, queries=None):
     """(dist, idx) of the k nearest other points of every point of `points` ((n, d) or (B, n, d)),
-    ascending by (distance, index); arrays of `be`'s kind, idx int64."""
+    ascending by (distance, index); arrays of `be`'s kind, idx int64.
+
+    queries: None (every point), or row indices of one problem (n, d) (1-D integers in [0, n), any
+    order, repeats allowed; backends with ``takes_queries``): the results (m, k) of those points
+    only, row t for point queries[t], equal bit for bit to those rows of the full call. The search
+    is still among all n points."""
     check_k(be, k, points.shape[-2])
-    return be.knn(points, k)
+    if queries is None:
+        return be.knn(points, k)
+    return be.knn(points, k, query_rows(be, points, queries))

@@ -48,8 +48,8 @@ void parallel_sort(It first, It last) {
 // non-decreasing in s, so the points passing the test form one run around the query in sorted
 // order, and its two ends are found with O(log count) comparisons, each the exact test.
 template <typename T>
-void count_sort(const T* x, index_t n, const T* radius, bool inclusive, index_t* out, int n_threads,
-                Interrupt& interrupt) {
+void count_sort(const T* x, index_t n, QueryRows queries, const T* radius, bool inclusive, index_t* out,
+                int n_threads, Interrupt& interrupt) {
   std::vector<std::pair<T, index_t>> sorted(static_cast<size_t>(n));
   for (index_t i = 0; i < n; ++i) sorted[i] = {x[i], i};
 #pragma omp parallel num_threads(n_threads)
@@ -62,14 +62,24 @@ void count_sort(const T* x, index_t n, const T* radius, bool inclusive, index_t*
     order[p] = sorted[p].second;
   }
   sorted = {};
+  // All points: query p is the p-th in sorted order (row order[p]); a subset: query row u is the
+  // point queries(u), at sorted position rank[queries(u)].
+  std::vector<index_t> rank;
+  if (!queries.all()) {
+    rank.resize(static_cast<size_t>(n));
+    for (index_t p = 0; p < n; ++p) rank[order[p]] = p;
+  }
 
-  const index_t n_items = (n + kSortPointsPerItem - 1) / kSortPointsPerItem;
+  const index_t m = queries.m;
+  const index_t n_items = (m + kSortPointsPerItem - 1) / kSortPointsPerItem;
 #pragma omp parallel for schedule(static, 1) num_threads(n_threads)
   for (index_t item = 0; item < n_items; ++item) {
     if (interrupt.stop()) continue;
-    const index_t p_end = std::min(n, (item + 1) * kSortPointsPerItem);
-    for (index_t p = item * kSortPointsPerItem; p < p_end; ++p) {
-      const T v = s[p], r = radius[order[p]];
+    const index_t u_end = std::min(m, (item + 1) * kSortPointsPerItem);
+    for (index_t u = item * kSortPointsPerItem; u < u_end; ++u) {
+      const index_t p = queries.all() ? u : rank[queries(u)];
+      const index_t row = queries.all() ? order[p] : u;
+      const T v = s[p], r = radius[row];
       auto pass = [&](T diff) { return inclusive ? diff <= r : diff < r; };
       // Upward: first index hi > p with !pass(s[hi] - v).
       index_t step = 1, good = p;  // `good` passes (or is p itself)
@@ -97,29 +107,32 @@ void count_sort(const T* x, index_t n, const T* radius, bool inclusive, index_t*
       }
       const index_t lo = bad;
       // (lo, hi) holds the passing points and p; p is excluded whether or not it passes.
-      out[order[p]] = hi - lo - 2;
+      out[row] = hi - lo - 2;
     }
   }
 }
 
 template <typename T>
-void count_tree(const T* points, index_t n, index_t d, const T* radius, bool inclusive, index_t* out,
-                int n_threads, Interrupt& interrupt) {
+void count_tree(const T* points, index_t n, index_t d, QueryRows queries, const T* radius, bool inclusive,
+                index_t* out, int n_threads, Interrupt& interrupt) {
   const KDTree<T, 64> tree(points, n, d, n_threads);
   dispatch_dim(d, [&](auto dim) {
     constexpr int D = decltype(dim)::value;
 #pragma omp parallel num_threads(n_threads)
     {
       std::vector<index_t> stack;
-      const index_t n_items = (n + kTreePointsPerItem - 1) / kTreePointsPerItem;
+      // All points: in tree order (locality), row = original index; a subset: in the order given.
+      const index_t m = queries.m;
+      const index_t n_items = (m + kTreePointsPerItem - 1) / kTreePointsPerItem;
 #pragma omp for schedule(dynamic, 1)
       for (index_t item = 0; item < n_items; ++item) {
         if (interrupt.stop()) continue;
-        const index_t p_end = std::min(n, (item + 1) * kTreePointsPerItem);
-        for (index_t p = item * kTreePointsPerItem; p < p_end; ++p) {
-          const index_t i = tree.original_index(p);
-          const T r = radius[i];
-          out[i] = tree.template count<D>(tree.point(p), r, inclusive, stack) - self_counted(r, inclusive);
+        const index_t u_end = std::min(m, (item + 1) * kTreePointsPerItem);
+        for (index_t u = item * kTreePointsPerItem; u < u_end; ++u) {
+          const index_t row = queries.all() ? tree.original_index(u) : u;
+          const T* q = queries.all() ? tree.point(u) : points + queries(u) * d;
+          const T r = radius[row];
+          out[row] = tree.template count<D>(q, r, inclusive, stack) - self_counted(r, inclusive);
         }
       }
     }
@@ -127,31 +140,32 @@ void count_tree(const T* points, index_t n, index_t d, const T* radius, bool inc
 }
 
 template <typename T>
-void count_brute(const T* points, index_t n, index_t d, const T* radius, bool inclusive, index_t* out,
-                 int n_threads, Interrupt& interrupt) {
+void count_brute(const T* points, index_t n, index_t d, QueryRows queries, const T* radius, bool inclusive,
+                 index_t* out, int n_threads, Interrupt& interrupt) {
   constexpr int W = Blocked<T>::W;
   constexpr int QB = kQueryTile;
   constexpr index_t kTilesPerGroup = 16;
   const Blocked<T> cand(points, n, d);
   const index_t chunk = blocks_per_chunk<T>(d);
-  const index_t n_tiles = (n + QB - 1) / QB;
+  const index_t m = queries.m;  // rows i below are query rows; queries(i) is the point
+  const index_t n_tiles = (m + QB - 1) / QB;
   const index_t n_groups = (n_tiles + kTilesPerGroup - 1) / kTilesPerGroup;
 
 #pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads)
   for (index_t g = 0; g < n_groups; ++g) {
     if (interrupt.stop()) continue;
     const index_t t_begin = g * kTilesPerGroup, t_end = std::min(n_tiles, t_begin + kTilesPerGroup);
-    for (index_t i = t_begin * QB; i < std::min(n, t_end * QB); ++i) out[i] = 0;
+    for (index_t i = t_begin * QB; i < std::min(m, t_end * QB); ++i) out[i] = 0;
     for (index_t b0 = 0; b0 < cand.nb; b0 += chunk) {
       const index_t b1 = std::min(cand.nb, b0 + chunk);
       for (index_t t = t_begin; t < t_end; ++t) {
         const index_t i0 = t * QB;
-        const index_t nq = std::min<index_t>(QB, n - i0);
+        const index_t nq = std::min<index_t>(QB, m - i0);
         const T* qs[QB];
         T r[QB];
         for (int q = 0; q < QB; ++q) {
           const index_t i = i0 + std::min<index_t>(q, nq - 1);
-          qs[q] = points + i * d;
+          qs[q] = points + queries(i) * d;
           r[q] = radius[i];
         }
         index_t tile_count[QB] = {};
@@ -171,7 +185,7 @@ void count_brute(const T* points, index_t n, index_t d, const T* radius, bool in
         for (index_t q = 0; q < nq; ++q) out[i0 + q] += tile_count[q];
       }
     }
-    for (index_t i = t_begin * QB; i < std::min(n, t_end * QB); ++i) out[i] -= self_counted(radius[i], inclusive);
+    for (index_t i = t_begin * QB; i < std::min(m, t_end * QB); ++i) out[i] -= self_counted(radius[i], inclusive);
   }
 }
 
@@ -265,6 +279,12 @@ void count_pair_brute(const T* x, index_t dx, const T* y, index_t dy, index_t n,
   }
 }
 
+void check_queries(QueryRows queries, index_t n, const char* what) {
+  CCHMI_CHECK(queries.all() ? queries.m == n : queries.m >= 0, std::string(what) + ": bad number of queries");
+  for (index_t t = 0; !queries.all() && t < queries.m; ++t)
+    CCHMI_CHECK(queries(t) >= 0 && queries(t) < n, std::string(what) + ": queries must be rows of points (0 <= q < n)");
+}
+
 template <typename T>
 void check_radii(const T* radius, index_t n, const char* what) {
   for (index_t i = 0; i < n; ++i)
@@ -273,14 +293,15 @@ void check_radii(const T* radius, index_t n, const char* what) {
 
 // count_within on checked arguments: resolves `auto` and runs the method.
 template <typename T>
-Method count_checked(const T* points, index_t n, index_t d, const T* radius, bool inclusive, index_t* out,
-                     Method method, int n_threads, Interrupt& interrupt) {
+Method count_checked(const T* points, index_t n, index_t d, QueryRows queries, const T* radius, bool inclusive,
+                     index_t* out, Method method, int n_threads, Interrupt& interrupt) {
   CCHMI_CHECK(method != Method::Sort || d == 1, "count_within: method 'sort' needs d == 1");
   if (method == Method::Auto) method = choose_method(n, d, /*counting=*/true);
+  if (queries.m == 0) return method;
   switch (method) {
-    case Method::Sort: count_sort(points, n, radius, inclusive, out, n_threads, interrupt); break;
-    case Method::Tree: count_tree(points, n, d, radius, inclusive, out, n_threads, interrupt); break;
-    default: count_brute(points, n, d, radius, inclusive, out, n_threads, interrupt); break;
+    case Method::Sort: count_sort(points, n, queries, radius, inclusive, out, n_threads, interrupt); break;
+    case Method::Tree: count_tree(points, n, d, queries, radius, inclusive, out, n_threads, interrupt); break;
+    default: count_brute(points, n, d, queries, radius, inclusive, out, n_threads, interrupt); break;
   }
   return method;
 }
@@ -288,45 +309,48 @@ Method count_checked(const T* points, index_t n, index_t d, const T* radius, boo
 }  // namespace
 
 template <typename T>
-Method count_within_pair(const T* x, index_t dx, const T* y, index_t dy, index_t n, const T* radius_x,
-                         const T* radius_y, bool inclusive, index_t* out_x, index_t* out_y, Method method,
-                         int n_threads, Interrupt& interrupt) {
+Method count_within_pair(const T* x, index_t dx, const T* y, index_t dy, index_t n, QueryRows queries,
+                         const T* radius_x, const T* radius_y, bool inclusive, index_t* out_x, index_t* out_y,
+                         Method method, int n_threads, Interrupt& interrupt) {
   CCHMI_CHECK(n >= 1 && dx >= 1 && dy >= 1, "count_within_pair: need n >= 1 and dimensions >= 1");
-  check_radii(radius_x, n, "count_within_pair");
-  check_radii(radius_y, n, "count_within_pair");
+  check_queries(queries, n, "count_within_pair");
+  check_radii(radius_x, queries.m, "count_within_pair");
+  check_radii(radius_y, queries.m, "count_within_pair");
   n_threads = resolve_threads(n_threads);
-  if (method == Method::Auto) {
+  if (queries.all() && method == Method::Auto) {
     // The pair kernel when both spaces would be scanned by brute force, and its per-thread
     // candidate arrays stay small (n * threads entries of 2 x 8 bytes: at most 256 MiB).
     const bool brute = choose_method(n, dx, true) == Method::Brute && choose_method(n, dy, true) == Method::Brute;
     method = brute && n * n_threads <= (index_t{1} << 24) ? Method::Brute : Method::Auto;
   }
-  if (method == Method::Brute) {
+  if (queries.all() && method == Method::Brute) {
     count_pair_brute(x, dx, y, dy, n, radius_x, radius_y, inclusive, out_x, out_y, n_threads, interrupt);
     return method;
   }
-  const Method mx = count_checked(x, n, dx, radius_x, inclusive, out_x, method, n_threads, interrupt);
+  const Method mx = count_checked(x, n, dx, queries, radius_x, inclusive, out_x, method, n_threads, interrupt);
   if (interrupt.stopped()) return mx;
-  const Method my = count_checked(y, n, dy, radius_y, inclusive, out_y, method, n_threads, interrupt);
+  const Method my = count_checked(y, n, dy, queries, radius_y, inclusive, out_y, method, n_threads, interrupt);
   return mx == my ? mx : Method::Auto;  // "auto": the two spaces took different methods
 }
 
 template <typename T>
-Method count_within(const T* points, index_t n, index_t d, const T* radius, bool inclusive, index_t* out,
-                    Method method, int n_threads, Interrupt& interrupt) {
+Method count_within(const T* points, index_t n, index_t d, QueryRows queries, const T* radius, bool inclusive,
+                    index_t* out, Method method, int n_threads, Interrupt& interrupt) {
   CCHMI_CHECK(n >= 1, "count_within: need at least 1 point");
   CCHMI_CHECK(d >= 1, "count_within: need at least 1 dimension");
-  check_radii(radius, n, "count_within");
-  return count_checked(points, n, d, radius, inclusive, out, method, resolve_threads(n_threads), interrupt);
+  check_queries(queries, n, "count_within");
+  check_radii(radius, queries.m, "count_within");
+  return count_checked(points, n, d, queries, radius, inclusive, out, method, resolve_threads(n_threads), interrupt);
 }
 
-template Method count_within_pair<float>(const float*, index_t, const float*, index_t, index_t, const float*,
-                                        const float*, bool, index_t*, index_t*, Method, int, Interrupt&);
-template Method count_within_pair<double>(const double*, index_t, const double*, index_t, index_t, const double*,
-                                         const double*, bool, index_t*, index_t*, Method, int, Interrupt&);
-template Method count_within<float>(const float*, index_t, index_t, const float*, bool, index_t*, Method, int,
-                                    Interrupt&);
-template Method count_within<double>(const double*, index_t, index_t, const double*, bool, index_t*, Method, int,
-                                     Interrupt&);
+template Method count_within_pair<float>(const float*, index_t, const float*, index_t, index_t, QueryRows,
+                                        const float*, const float*, bool, index_t*, index_t*, Method, int, Interrupt&);
+template Method count_within_pair<double>(const double*, index_t, const double*, index_t, index_t, QueryRows,
+                                         const double*, const double*, bool, index_t*, index_t*, Method, int,
+                                         Interrupt&);
+template Method count_within<float>(const float*, index_t, index_t, QueryRows, const float*, bool, index_t*,
+                                    Method, int, Interrupt&);
+template Method count_within<double>(const double*, index_t, index_t, QueryRows, const double*, bool, index_t*,
+                                     Method, int, Interrupt&);
 
 CCHMI_SIMD_END

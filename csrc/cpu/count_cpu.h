@@ -11,22 +11,24 @@ namespace cchmi::cpu {
 // For every point i of `points` ((n, d) row-major, finite), the number of other points j != i with
 //   dist(i, j) <  radius[i]   (inclusive == false: KSG-1, Frenzel-Pompe, Ross), or
 //   dist(i, j) <= radius[i]   (inclusive == true: KSG-2 extents, Gao et al.),
-// where dist = max_c |fl(x_jc - x_ic)|. radius: n finite values >= 0. Writes out_count (n).
+// where dist = max_c |fl(x_jc - x_ic)|, for the query rows t (point i = queries(t); every point when
+// queries.all()): radius (m) finite values >= 0, out_count (m), row t for point queries(t).
 // method: Tree, Brute, Sort (d == 1 only) or Auto. Returns the method that ran. When `interrupt`
 // stops the kernel (interrupt.stopped()), the counts are unspecified.
 template <typename T>
-Method count_within(const T* points, index_t n, index_t d, const T* radius, bool inclusive,
+Method count_within(const T* points, index_t n, index_t d, QueryRows queries, const T* radius, bool inclusive,
                     index_t* out_count, Method method, int n_threads, Interrupt& interrupt);
 
 // The two marginal counts of a KSG estimate at once, for the same points i in two spaces:
 //   out_x[i] = #{j != i : dist_x(i, j) < radius_x[i]},  out_y[i] likewise in y  (<= when inclusive).
 // x: (n, dx), y: (n, dy), row-major. With the brute-force method each pair (i, j) is visited once
 // for both points and both spaces (half the work of two count_within calls); the other methods
-// call count_within twice. Returns the method that ran.
+// call count_within twice, as does a subset of queries (radii and outputs then have m rows, as in
+// count_within). Returns the method that ran.
 template <typename T>
-Method count_within_pair(const T* x, index_t dx, const T* y, index_t dy, index_t n, const T* radius_x,
-                         const T* radius_y, bool inclusive, index_t* out_x, index_t* out_y, Method method,
-                         int n_threads, Interrupt& interrupt);
+Method count_within_pair(const T* x, index_t dx, const T* y, index_t dy, index_t n, QueryRows queries,
+                         const T* radius_x, const T* radius_y, bool inclusive, index_t* out_x, index_t* out_y,
+                         Method method, int n_threads, Interrupt& interrupt);
 
 // Both run the implementation of the SIMD level in use (simd_level()); all levels agree bit for bit.
 
@@ -36,10 +38,11 @@ Method count_within_pair(const T* x, index_t dx, const T* y, index_t dy, index_t
 #define CCHMI_DECLARE_COUNT(level)                                                                        \
   namespace cchmi::cpu::level {                                                                           \
   template <typename T>                                                                                   \
-  Method count_within(const T* points, index_t n, index_t d, const T* radius, bool inclusive,             \
+  Method count_within(const T* points, index_t n, index_t d, QueryRows queries, const T* radius, bool inclusive, \
                       index_t* out_count, Method method, int n_threads, Interrupt& interrupt);            \
   template <typename T>                                                                                   \
-  Method count_within_pair(const T* x, index_t dx, const T* y, index_t dy, index_t n, const T* radius_x,  \
+  Method count_within_pair(const T* x, index_t dx, const T* y, index_t dy, index_t n, QueryRows queries,  \
+                           const T* radius_x,                                                             \
                            const T* radius_y, bool inclusive, index_t* out_x, index_t* out_y, Method method, \
                            int n_threads, Interrupt& interrupt);                                          \
   }

@@ -22,6 +22,16 @@ inline const char* method_name(Method m) {
   return "?";
 }
 
+// The queries of a kernel call: every point (ids == nullptr, m == n: row t is point t) or a subset
+// (row t of the outputs is point ids[t]; any order, repeats allowed). Per-query inputs (radii) and
+// outputs have m rows, in this order.
+struct QueryRows {
+  const index_t* ids;
+  index_t m;
+  index_t operator()(index_t t) const { return ids ? ids[t] : t; }
+  bool all() const { return ids == nullptr; }
+};
+
 inline Method checked_method(int m) {
   CCHMI_CHECK(m >= 0 && m <= 3, "method must be 0 (auto), 1 (tree), 2 (brute) or 3 (sort)");
   return static_cast<Method>(m);

@@ -124,34 +124,37 @@ Simd simd_level() {
   }
 
 template <typename T>
-Method knn(const T* points, index_t n, index_t d, index_t k, T* out_dist, index_t* out_idx, Method method,
-           int n_threads, Interrupt& interrupt) {
-  CCHMI_SIMD_CALL(knn<T>(points, n, d, k, out_dist, out_idx, method, n_threads, interrupt))
+Method knn(const T* points, index_t n, index_t d, index_t k, QueryRows queries, T* out_dist, index_t* out_idx,
+           Method method, int n_threads, Interrupt& interrupt) {
+  CCHMI_SIMD_CALL(knn<T>(points, n, d, k, queries, out_dist, out_idx, method, n_threads, interrupt))
 }
 
 template <typename T>
-Method count_within(const T* points, index_t n, index_t d, const T* radius, bool inclusive, index_t* out,
-                    Method method, int n_threads, Interrupt& interrupt) {
-  CCHMI_SIMD_CALL(count_within<T>(points, n, d, radius, inclusive, out, method, n_threads, interrupt))
+Method count_within(const T* points, index_t n, index_t d, QueryRows queries, const T* radius, bool inclusive,
+                    index_t* out, Method method, int n_threads, Interrupt& interrupt) {
+  CCHMI_SIMD_CALL(count_within<T>(points, n, d, queries, radius, inclusive, out, method, n_threads, interrupt))
 }
 
 template <typename T>
-Method count_within_pair(const T* x, index_t dx, const T* y, index_t dy, index_t n, const T* radius_x,
-                         const T* radius_y, bool inclusive, index_t* out_x, index_t* out_y, Method method,
-                         int n_threads, Interrupt& interrupt) {
-  CCHMI_SIMD_CALL(count_within_pair<T>(x, dx, y, dy, n, radius_x, radius_y, inclusive, out_x, out_y, method,
+Method count_within_pair(const T* x, index_t dx, const T* y, index_t dy, index_t n, QueryRows queries,
+                         const T* radius_x, const T* radius_y, bool inclusive, index_t* out_x, index_t* out_y,
+                         Method method, int n_threads, Interrupt& interrupt) {
+  CCHMI_SIMD_CALL(count_within_pair<T>(x, dx, y, dy, n, queries, radius_x, radius_y, inclusive, out_x, out_y, method,
                                        n_threads, interrupt))
 }
 
-template Method knn<float>(const float*, index_t, index_t, index_t, float*, index_t*, Method, int, Interrupt&);
-template Method knn<double>(const double*, index_t, index_t, index_t, double*, index_t*, Method, int, Interrupt&);
-template Method count_within<float>(const float*, index_t, index_t, const float*, bool, index_t*, Method, int,
-                                    Interrupt&);
-template Method count_within<double>(const double*, index_t, index_t, const double*, bool, index_t*, Method, int,
-                                     Interrupt&);
-template Method count_within_pair<float>(const float*, index_t, const float*, index_t, index_t, const float*,
-                                        const float*, bool, index_t*, index_t*, Method, int, Interrupt&);
-template Method count_within_pair<double>(const double*, index_t, const double*, index_t, index_t, const double*,
-                                         const double*, bool, index_t*, index_t*, Method, int, Interrupt&);
+template Method knn<float>(const float*, index_t, index_t, index_t, QueryRows, float*, index_t*, Method, int,
+                           Interrupt&);
+template Method knn<double>(const double*, index_t, index_t, index_t, QueryRows, double*, index_t*, Method, int,
+                            Interrupt&);
+template Method count_within<float>(const float*, index_t, index_t, QueryRows, const float*, bool, index_t*,
+                                    Method, int, Interrupt&);
+template Method count_within<double>(const double*, index_t, index_t, QueryRows, const double*, bool, index_t*,
+                                     Method, int, Interrupt&);
+template Method count_within_pair<float>(const float*, index_t, const float*, index_t, index_t, QueryRows,
+                                        const float*, const float*, bool, index_t*, index_t*, Method, int, Interrupt&);
+template Method count_within_pair<double>(const double*, index_t, const double*, index_t, index_t, QueryRows,
+                                         const double*, const double*, bool, index_t*, index_t*, Method, int,
+                                         Interrupt&);
 
 }  // namespace cchmi::cpu

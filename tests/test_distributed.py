@@ -101,7 +101,7 @@ def _only_kernels(monkeypatch, path: str) -> None:
         monkeypatch.setattr(passes, "knn_update", refuse)
         monkeypatch.setattr(passes, "count_update", refuse)
     else:
-        monkeypatch.setattr(local, "kernel_backend", lambda device: None)
+        monkeypatch.setattr(local, "kernel_backend", lambda device, subset=True: None)
 
 
 @pytest.mark.parametrize("path", ("kernels", "blocks"))
@@ -124,6 +124,31 @@ def test_sharded_backend_ops_equal_the_cpu_backend(monkeypatch, path, kind):
         assert np.array_equal(ops.count_within(be, x, rho, inclusive), ops.count_within(cpu, x, rho, inclusive))
         got, want = ops.count_pair(be, x, y, rho, rho, inclusive), ops.count_pair(cpu, x, y, rho, rho, inclusive)
         assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
+
+
+def test_one_device_runs_the_whole_problem_on_its_backend(monkeypatch, request):
+    """One device takes every query: its backend's plain call (a device backend, which takes no
+    queries=, serves it; here triton under the interpreter standing in for a GPU's), results back
+    on the host, equal to the cpu backend's; above the backend's k limit the block ops do it."""
+    from conftest import make_backend
+
+    from cchmi.distributed import local
+
+    _only_kernels(monkeypatch, "kernels")
+    be = local.ShardedBackend(["cpu"])
+    be._kernels = [make_backend("triton", request)]
+    cpu = ops.resolve("cpu")
+    x, y = points("dup", 45, 2, np.float32, 1), points("grid", 45, 1, np.float32, 2)
+    dist, idx = ops.knn(be, x, 3)
+    want_d, want_i = ops.knn(cpu, x, 3)
+    assert isinstance(dist, np.ndarray) and np.array_equal(dist, want_d) and np.array_equal(idx, want_i)
+    rho = np.ascontiguousarray(want_d[:, -1])
+    assert np.array_equal(ops.count_within(be, x, rho, True), ops.count_within(cpu, x, rho, True))
+    got, want = ops.count_pair(be, x, y, rho, rho, False), ops.count_pair(cpu, x, y, rho, rho, False)
+    assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
+    monkeypatch.undo()
+    big, z = be._kernels[0].max_k + 1, points("gauss", 70, 2, np.float32, 3)
+    assert np.array_equal(ops.knn(be, z, big)[1], ops.knn(cpu, z, big)[1])
 
 
 @pytest.mark.parametrize("path", ("kernels", "blocks"))

@@ -42,12 +42,17 @@ def as_devices(devices) -> list[torch.device]:
     return out
 
 
-def kernel_backend(device: torch.device):
-    """The compiled ops backend that answers a subset of queries on `device` (``takes_queries``),
-    or None where there is none (the block ops then do the work): the cpu backend on the CPU; the
-    device backends (cuda, triton) do not take queries yet."""
+def kernel_backend(device: torch.device, subset: bool = True):
+    """The compiled ops backend for `device`, or None where there is none (the block ops then do the
+    work). subset: it must answer a subset of queries (``takes_queries``): the cpu backend on the
+    CPU; the device backends (cuda, then triton) only answer every query, so they serve a CUDA
+    device that takes every query (one device: the plain, unsharded call)."""
     if device.type == "cpu" and registry.usable("cpu"):
         return registry.resolve("cpu")
+    if not subset and device.type == "cuda":
+        for name in ("cuda", "triton"):
+            if registry.usable(name):
+                return registry.resolve(name, device=device)
     return None
 
 
@@ -59,19 +64,19 @@ class ShardedBackend(HostBackend):
     def __init__(self, devices):
         self.devices = as_devices(devices)
         self.name = "sharded[" + ",".join(str(d) for d in self.devices) + "]"
-        self._kernels = [kernel_backend(d) for d in self.devices]
+        self._kernels = [kernel_backend(d, subset=len(self.devices) > 1) for d in self.devices]
 
-    def _run(self, points: np.ndarray, kernel_work, block_work) -> list:
+    def _run(self, points: np.ndarray, kernel_work, block_work, k: int | None = None) -> list:
         """On every device, the results of its interleaved Morton tiles: kernel_work(be, rows) with the
         device's kernel backend (rows: int64 NumPy row indices, or None for every row when one device
-        takes them all), else block_work(layout) with the block ops. Returns [(rows, [NumPy
-        results])] per device."""
+        takes them all; results as NumPy arrays) if it has one that takes this k, else
+        block_work(layout) with the block ops. Returns [(rows, [NumPy results])] per device."""
         host = torch.from_numpy(np.ascontiguousarray(points))
         n, workers = host.shape[0], len(self.devices)
 
         def one(worker: int):
             device, be = self.devices[worker], self._kernels[worker]
-            if be is not None:
+            if be is not None and (k is None or be.max_k is None or k <= be.max_k):
                 rows = None if workers == 1 else tile_rows(host, worker, workers).numpy()
                 return np.arange(n) if rows is None else rows, list(kernel_work(be, rows))
             everything = Block(host.to(device), torch.arange(n, device=device))
@@ -95,7 +100,8 @@ class ShardedBackend(HostBackend):
             state = knn_pass(layout, k, (points.shape[1],))
             return state.dist, state.index
 
-        parts = self._run(points, lambda be, rows: ops.knn(be, points, k, queries=rows), block_work)
+        parts = self._run(points, lambda be, rows: [be.host(t) for t in ops.knn(be, points, k, queries=rows)],
+                          block_work, k)
         n = points.shape[0]
         return self._assemble(parts, n, 0, points.dtype, (k,)), self._assemble(parts, n, 1, np.int64, (k,))
 
@@ -112,7 +118,7 @@ class ShardedBackend(HostBackend):
     def _count(self, points, radius, inclusive, queries):
         def kernel_work(be, rows):
             r = radius if rows is None else radius[rows]
-            return (ops.count_within(be, points, r, inclusive, queries=rows)[:, None],)
+            return (be.host(ops.count_within(be, points, r, inclusive, queries=rows))[:, None],)
 
         block_work = self._block_counts(points, radius[:, None], (points.shape[1],), inclusive)
         return self._assemble(self._run(points, kernel_work, block_work), points.shape[0], 0, np.int64, (1,))[:, 0]
@@ -120,7 +126,8 @@ class ShardedBackend(HostBackend):
     def _count_pair(self, x, y, rx, ry, inclusive, queries):
         def kernel_work(be, rows):
             pick = (lambda r: r) if rows is None else (lambda r: r[rows])
-            return (np.stack(ops.count_pair(be, x, y, pick(rx), pick(ry), inclusive, queries=rows), axis=1),)
+            counts = ops.count_pair(be, x, y, pick(rx), pick(ry), inclusive, queries=rows)
+            return (np.stack([be.host(c) for c in counts], axis=1),)
 
         both = np.concatenate([x, y], axis=1)
         block_work = self._block_counts(both, np.stack([rx, ry], axis=1), (x.shape[1], y.shape[1]), inclusive)

@@ -197,11 +197,12 @@ def _cmd_cch(args) -> int:
     import cchmi
 
     teacher, student, labels = _load_array(args.teacher), _load_array(args.student), _load_array(args.labels)
-    if labels.ndim == 2 and labels.shape[1] == 1:
+    if labels.ndim == 2 and labels.shape[1] == 1 and args.labels_kind == "discrete":
         labels = labels[:, 0]
     result = cchmi.cch(teacher, student, labels, estimator=args.estimator, k=args.k,
                        representation=args.representation, pca=args.pca, confidence=args.confidence,
-                       random_state=args.seed, backend=args.backend)
+                       random_state=args.seed, backend=args.backend, labels_kind=args.labels_kind,
+                       device=args.device)
     if args.json:
         import json
 
@@ -291,6 +292,11 @@ def _cmd_bench(args) -> int:
         text = _bench_module("bench_accuracy").main_accuracy(
             out, quick=args.quick, seeds=args.seeds, tasks=tasks, neural=args.neural, device=args.device,
             timeout=args.timeout, progress=progress)
+    elif args.kind == "cch":
+        text = _bench_module("bench_cch").main_cch(
+            out, quick=args.quick, sizes=args.n, seeds=args.seeds, estimators=args.estimators,
+            tasks=args.tasks.split(",") if args.tasks else None, device=args.device, backend=args.backend,
+            timeout=args.timeout, progress=progress, report_only=args.report_only)
     else:
         text = _bench_module("bench_ksg").main_speed(out, quick=args.quick, timeout=args.timeout, progress=progress)
     print(text)
@@ -301,7 +307,12 @@ def _cmd_mi(args) -> int:
     import cchmi
 
     x, y = _load_array(args.x), _load_array(args.y)
-    if args.labels:
+    if args.estimator != "ksg":
+        if args.variant != 1:
+            raise ValueError(f"--variant {args.variant} applies to --estimator ksg only")
+        result = cchmi.mi(x, y, labels=args.labels, estimator=args.estimator, k=args.k, base=args.base,
+                          confidence=args.confidence, backend=args.backend, device=args.device)
+    elif args.labels:
         result = cchmi.mixed_mi(x, y, k=args.k, base=args.base, confidence=args.confidence, backend=args.backend)
     else:
         result = cchmi.ksg_mi(x, y, k=args.k, variant=args.variant, base=args.base, confidence=args.confidence,
@@ -332,10 +343,12 @@ def _listed(values) -> str:
 
 
 def _task_help() -> str:
+    from cchmi.data.cch_tasks import cch_tasks
     from cchmi.data.tasks import QUICK_TASKS, catalogue
 
     return (f"comma-separated task names (accuracy; default: all, or with --quick {_listed(QUICK_TASKS)}); "
-            f"tasks: {_listed(catalogue())}")
+            f"tasks: {_listed(catalogue())}. cch (default: all, with --quick a subset): "
+            f"{_listed(t.name for t in cch_tasks())}")
 
 
 def _positive_int(text: str) -> int:
@@ -358,6 +371,17 @@ def _executor_option(text: str) -> tuple[str, object]:
         return key, json.loads(value)
     except ValueError:
         return key, value
+
+
+def _sizes(text: str) -> list[int]:
+    """--n: comma-separated sample sizes, each >= 2."""
+    try:
+        sizes = [int(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be comma-separated integers, got {text!r}") from None
+    if min(sizes) < 2:
+        raise argparse.ArgumentTypeError(f"sizes must be >= 2, got {text}")
+    return sizes
 
 
 def _positive_seconds(text: str) -> float:
@@ -383,7 +407,8 @@ def _devices(text: str) -> list[str]:
 
 def _parser() -> argparse.ArgumentParser:
     from cchmi import __version__
-    from cchmi.cch import ESTIMATORS, REPRESENTATIONS
+    from cchmi.auto import MI_ESTIMATORS
+    from cchmi.cch import ESTIMATORS, LABEL_KINDS, REPRESENTATIONS
     from cchmi.ops import KNOWN_BACKENDS
 
     backend_help = f"kNN backend: {_listed(KNOWN_BACKENDS)} (default auto: the fastest available here)"
@@ -407,7 +432,11 @@ def _parser() -> argparse.ArgumentParser:
     crit.add_argument("student", help="student representation, the same n rows")
     crit.add_argument("labels", help="the n labels (one column)")
     crit.add_argument("--estimator", default="ksg", choices=ESTIMATORS,
-                      help=f"{_listed(ESTIMATORS)} (default ksg; latent needs cchmi[torch])")
+                      help=f"{_listed(ESTIMATORS)} (default ksg; latent and neural need cchmi[torch]; auto chooses "
+                           "by n and the dimensions and prints why)")
+    crit.add_argument("--labels-kind", default="discrete", choices=LABEL_KINDS,
+                      help=f"what the labels file holds: {_listed(LABEL_KINDS)} (default discrete)")
+    crit.add_argument("--device", default=None, help="torch device of the neural and latent estimators, e.g. cpu, cuda")
     crit.add_argument("-k", type=int, default=3, help="neighbours (default 3)")
     crit.add_argument("--representation", default="features", choices=REPRESENTATIONS,
                       help=f"what the arrays hold: {_listed(REPRESENTATIONS)} (default features)")
@@ -446,11 +475,22 @@ def _parser() -> argparse.ArgumentParser:
         description="Runs the benchmark suite of a source checkout (bench/bench_accuracy.py, bench/bench_ksg.py): "
                     "its bench/ folder is $CCHMI_BENCH_DIR if set, else ./bench (run from the checkout's root "
                     "after `pip install -e \".[bench]\"`). The installed package does not ship the suite.")
-    bench.add_argument("kind", choices=("accuracy", "speed"), help="accuracy (error against the known MI) or speed")
+    bench.add_argument("kind", choices=("accuracy", "speed", "cch"),
+                       help="accuracy (error against the known MI), speed, or cch (every cch estimator setting on "
+                            "the CCH tasks of cchmi.data.cch_tasks: sign of the gap, errors, interval coverage)")
     bench.add_argument("--quick", action="store_true", help="a subset that runs in minutes on 2 CPU cores")
-    bench.add_argument("--seeds", type=_positive_int, default=None, help="seeds per task and n (accuracy)")
+    bench.add_argument("--seeds", type=_positive_int, default=None, help="seeds per task and n (accuracy, cch)")
     tasks = bench.add_argument("--tasks", default=None)
     bench.lazy_help[tasks] = _task_help
+    bench.add_argument("--n", type=_sizes, default=None,
+                       help="comma-separated sample sizes (cch; default 2000,10000,100000, with --quick 2000)")
+    bench.add_argument("--estimators", nargs="+", default=None, metavar="SETTING",
+                       help="cch settings: an estimator of cchmi.cch.ESTIMATORS with optional cch() options, "
+                            "name[:key=value,...], e.g. ksg ksg:pca=8 ksg:k=5 latent (default: every estimator, "
+                            "and ksg:pca=8)")
+    bench.add_argument("--backend", default="auto", help="kNN backend of the cch estimates (cch; default auto)")
+    bench.add_argument("--report-only", action="store_true",
+                       help="cch: run nothing; rebuild cch.md and the plots in --out from every row of its cch.csv")
     bench.add_argument("--neural", action="store_true", help="also cchmi's neural estimators (accuracy)")
     bench.add_argument("--device", default=None, help="torch device of the neural estimators, e.g. cpu, cuda, cuda:1")
     bench.add_argument("--timeout", type=_positive_seconds, default=300.0, help="seconds before a call is killed (default 300)")
@@ -459,12 +499,16 @@ def _parser() -> argparse.ArgumentParser:
     bench.set_defaults(run=_cmd_bench)
 
     mi = sub.add_parser("mi", help="estimate I(X; Y) for two arrays stored in files (.npy, .npz, .csv, .txt, .pt)",
-                        description="KSG (continuous y) or the Ross mixed estimator (--labels: discrete y).")
+                        description="KSG (continuous y) or the Ross mixed estimator (--labels: discrete y); "
+                                    "--estimator auto chooses by n and the dimensions (cchmi.mi) and prints why.")
     mi.add_argument("x", help="n rows of X (.npy, .npz, .csv, .txt or .pt)")
     mi.add_argument("y", help="n rows of Y, or n labels with --labels")
     mi.add_argument("-k", type=int, default=3, help="neighbours (default 3)")
     mi.add_argument("--variant", type=int, choices=(1, 2), default=1, help="KSG variant: 1 or 2 (default 1)")
     mi.add_argument("--labels", action="store_true", help="y holds discrete labels: use the mixed estimator")
+    mi.add_argument("--estimator", default="ksg", choices=MI_ESTIMATORS,
+                    help=f"{_listed(MI_ESTIMATORS)} (default ksg; neural needs cchmi[torch]; --variant 2 needs ksg)")
+    mi.add_argument("--device", default=None, help="torch device of the neural estimators, e.g. cpu, cuda")
     mi.add_argument("--base", type=float, default=np.e, help="logarithm base (default e: nats; 2: bits)")
     mi.add_argument("--confidence", type=float, default=None, help="add a standard error and interval, e.g. 0.95")
     mi.add_argument("--backend", default="auto", choices=KNOWN_BACKENDS, help=backend_help)

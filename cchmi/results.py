@@ -16,6 +16,10 @@ ESTIMATOR_NAMES = {
     "fp": "Frenzel-Pompe",
     "latent-ksg1": "latent MI, KSG-1",
     "latent-ross": "latent MI, Ross mixed",
+    "ksg1-extrapolated": "KSG-1 extrapolated to n -> inf",
+    "ross-extrapolated": "Ross mixed extrapolated to n -> inf",
+    "probe-linear": "probe bound, softmax regression",
+    "probe-mlp": "probe bound, MLP",
 }
 
 

@@ -296,3 +296,18 @@ def test_cch_runs_every_setting_on_the_same_sample_and_reports(tmp_path):
     assert out["again"].startswith("cchmi bench cch: 1 runs")
     assert "| ksg | 300 | cpu | <=8 | 1/1 | 1 | 1/1 (100%) |" in rebuilt
     assert "Commands: `cchmi bench cch --quick --n 300" in rebuilt and "without a run here" in rebuilt
+
+
+@pytest.mark.slow
+def test_cli_bench_cch_end_to_end(tmp_path):
+    if not BENCH.is_dir():
+        pytest.skip("no bench/ folder: not a source checkout")
+    env = {**os.environ, "CCHMI_BENCH_DIR": str(BENCH)}
+    run = subprocess.run([sys.executable, "-m", "cchmi", "bench", "cch", "--quick", "--n", "300", "--seeds", "1",
+                          "--estimators", "ksg", "--tasks", CCH_TASK, "--out", str(tmp_path / "b"), "--no-progress"],
+                         capture_output=True, text=True, timeout=600, cwd=tmp_path, env=env)
+    assert run.returncode == 0, run.stderr
+    assert "| ksg | 300 | cpu | <=8 |" in run.stdout
+    bad = subprocess.run([sys.executable, "-m", "cchmi", "bench", "cch", "--n", "1"], capture_output=True, text=True,
+                         timeout=120, cwd=tmp_path, env=env)
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1

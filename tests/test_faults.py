@@ -177,6 +177,36 @@ def test_a_huge_omp_num_threads_does_not_abort():
     assert math.isfinite(float(done.stdout.strip()))
 
 
+FORK_AFTER_THREADS = """
+import os, sys, warnings
+import numpy as np, cchmi
+cchmi.set_num_threads(2)
+x = np.random.default_rng(0).standard_normal((3000, 2))
+parent = cchmi.ksg_mi(x[:, :1], x[:, 1:]).estimate       # starts the OpenMP threads
+pid = os.fork()
+if pid == 0:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cchmi.set_num_threads(2)
+    ok = cchmi.get_num_threads() == 1 and "forked" in str(caught[0].message)
+    ok = ok and cchmi.ksg_mi(x[:, :1], x[:, 1:]).estimate == parent
+    os._exit(0 if ok else 3)
+_, status = os.waitpid(pid, 0)
+print(os.waitstatus_to_exitcode(status))
+"""
+
+
+def test_a_child_forked_after_the_threads_started_runs_on_one_thread():
+    """libgomp's pool does not survive fork(): the child hung in its first parallel region."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", FORK_AFTER_THREADS], capture_output=True, text=True, timeout=120,
+                          check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "0"
+
+
 @pytest.mark.parametrize("value", ["-1", "0", "nan", "inf", "soon"])
 def test_bench_timeout_must_be_positive_seconds(value, capsys):
     from cchmi.cli import main

@@ -33,7 +33,8 @@ Layout (see docs/ARCHITECTURE.md): ``options`` (the shared options, validated on
 signature they make), ``problem`` (validate -> resolve the backend -> prepare, once), ``interval``
 (half-sample jackknife, permutation null, result assembly), then one module per estimator holding
 its formula (``*_nats`` on prepared arrays), its function and its class: ``ksg``, ``mixed``,
-``entropy``, ``cmi``, and ``permutation``. Code outside this package (cch, the neural estimators)
+``entropy``, ``cmi``, and ``permutation``; ``extrapolate`` (the bias correction over subsample
+sizes) and ``probe`` (the probe bound of I(X; labels), torch). Code outside this package (cch, the neural estimators)
 uses those names, never a private one.
 """
 
@@ -42,6 +43,7 @@ from cchmi.estimators.entropy import KLEntropy, entropy
 from cchmi.estimators.ksg import KSG, ksg_mi, ksg_mi_batch
 from cchmi.estimators.mixed import MixedMI, mixed_mi
 from cchmi.estimators.permutation import permutation_test
+from cchmi.estimators.probe import probe_mi
 
-__all__ = ["ksg_mi", "ksg_mi_batch", "mixed_mi", "entropy", "cmi", "permutation_test", "KSG", "MixedMI",
+__all__ = ["ksg_mi", "ksg_mi_batch", "mixed_mi", "entropy", "cmi", "permutation_test", "probe_mi", "KSG", "MixedMI",
            "KLEntropy", "CMI"]

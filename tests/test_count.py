@@ -197,24 +197,32 @@ def test_count_kernel_query_subset_equals_the_full_rows(kind, n, d, dtype):
                     np.testing.assert_array_equal(gy, full_y[rows])
 
 
-@pytest.mark.parametrize("name", ("cpu", "numpy", "faiss"))
+@pytest.mark.parametrize("name", ("cpu", "numpy", "faiss", "triton"))
 @pytest.mark.parametrize("kind,n,d", [("gauss", 2, 1), ("dup", 70, 3), ("grid", 130, 4)])
 def test_count_ops_queries_equal_the_full_rows(name, kind, n, d, request):
-    from conftest import make_backend
-    from test_knn import _subsets
+    """As test_knn_op_queries_equal_the_full_rows; repeated rows get their own radii (triton: in
+    rounds of distinct rows)."""
+    from test_knn import _query_case, _subsets
 
-    be = make_backend(name, request)
+    be = _query_case(name, n, request)
     pts = make_points(kind, n, d, np.float32, seed=n)
     y = np.ascontiguousarray(pts[:, :1] * 2)
     radius = np.ascontiguousarray(reference.knn(pts, 1)[0][:, 0])
+    wide = np.ascontiguousarray(radius * 2)
     for inclusive in (False, True):
-        full = ops.count_within(be, pts, radius, inclusive)
-        full_x, full_y = ops.count_pair(be, pts, y, radius, radius, inclusive)
+        full = be.host(ops.count_within(be, pts, radius, inclusive))
+        full_x, full_y = map(be.host, ops.count_pair(be, pts, y, radius, wide, inclusive))
         for rows in _subsets(n, np.random.default_rng(d)):
-            np.testing.assert_array_equal(ops.count_within(be, pts, radius[rows], inclusive, queries=rows), full[rows])
-            cx, cy = ops.count_pair(be, pts, y, radius[rows], radius[rows], inclusive, queries=rows)
+            got = be.host(ops.count_within(be, pts, radius[rows], inclusive, queries=rows))
+            np.testing.assert_array_equal(got, full[rows])
+            cx, cy = map(be.host, ops.count_pair(be, pts, y, radius[rows], wide[rows], inclusive, queries=rows))
             np.testing.assert_array_equal(cx, full_x[rows])
             np.testing.assert_array_equal(cy, full_y[rows])
+    if n > 2:  # one row asked twice with two radii
+        rows, r = np.array([1, 1]), np.array([radius[1], wide[1]], dtype=pts.dtype)
+        got = be.host(ops.count_within(be, pts, r, False, queries=rows))
+        want = [be.host(ops.count_within(be, pts, np.full(n, v, dtype=pts.dtype), False))[1] for v in r]
+        np.testing.assert_array_equal(got, want)
 
 
 def test_count_ops_refuse_radii_not_per_query():

@@ -126,10 +126,36 @@ def test_sharded_backend_ops_equal_the_cpu_backend(monkeypatch, path, kind):
         assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
 
 
+@pytest.mark.parametrize("name", ("cpu", "triton"))
+def test_replicate_passes_on_a_kernel_equal_the_block_ops(name, monkeypatch, request):
+    """The passes of a replicate layout carrying a kernel backend (queries= on the worker's tiles:
+    the cpu kernels, triton's launch over query blocks) equal the block ops': neighbours, atoms
+    (KSG-2's extents), counts in subspaces of several atoms; for each of 3 workers."""
+    from conftest import make_backend
+
+    from cchmi.distributed import passes
+
+    monkeypatch.setattr(passes, "TILE_ROWS", 32)
+    be = make_backend(name, request)
+    p = np.hstack([points("dup", 75, 2, np.float32, 1), points("grid", 75, 1, np.float32, 2)])
+    everything = Block(torch.from_numpy(p), torch.arange(75))
+    widths, groups = (2, 1), (((0,), False), ((1,), False), ((0, 1), False))
+    for worker in range(3):
+        plain = passes.replicate_layout(everything, worker, 3)
+        fast = passes.replicate_layout(everything, worker, 3, kernel=be)
+        want, got = passes.knn_pass(plain, 3, widths), passes.knn_pass(fast, 3, widths)
+        for a, b in ((want.dist, got.dist), (want.index, got.index), (want.atoms, got.atoms)):
+            assert torch.equal(a, b)
+        radius = want.dist[:, -1:].expand(-1, 3)
+        for inclusive in (False, True):
+            assert torch.equal(passes.count_pass(plain, radius, widths, groups, inclusive),
+                               passes.count_pass(fast, radius, widths, groups, inclusive))
+
+
 def test_one_device_runs_the_whole_problem_on_its_backend(monkeypatch, request):
-    """One device takes every query: its backend's plain call (a device backend, which takes no
-    queries=, serves it; here triton under the interpreter standing in for a GPU's), results back
-    on the host, equal to the cpu backend's; above the backend's k limit the block ops do it."""
+    """One device takes every query: its backend's plain call (here triton under the interpreter,
+    standing in for a GPU's backend), results back on the host, equal to the cpu backend's; above
+    the backend's k limit the block ops do it."""
     from conftest import make_backend
 
     from cchmi.distributed import local

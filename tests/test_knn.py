@@ -211,7 +211,7 @@ def test_spatial_order_is_a_permutation_and_boxes_hold_their_tiles():
 
 # ---------------------------------------------------------------------------------------------
 # A subset of queries (queries=): the rows of the full call, bit for bit, in the order given.
-HOST_BACKENDS = ("cpu", "numpy", "faiss")
+QUERY_BACKENDS = ("cpu", "numpy", "faiss", "triton")
 
 
 def _subsets(n: int, rng) -> list[np.ndarray]:
@@ -238,21 +238,29 @@ def test_knn_kernel_query_subset_equals_the_full_rows(kind, n, d, dtype):
                 np.testing.assert_array_equal(dist, full_d[rows], err_msg=f"k={k}, method={code}")
 
 
-@pytest.mark.parametrize("name", HOST_BACKENDS)
-@pytest.mark.parametrize("kind,n,d", [("gauss", 2, 1), ("dup", 70, 3), ("grid", 130, 4)])
-def test_knn_op_queries_equal_the_full_rows(name, kind, n, d, request):
+def _query_case(name: str, n: int, request):
     from conftest import make_backend
 
-    be = make_backend(name, request)
+    if name == "triton" and n > 70:
+        pytest.skip("the Triton interpreter is slow; the smaller cases cover its launch over query blocks")
+    return make_backend(name, request)
+
+
+@pytest.mark.parametrize("name", QUERY_BACKENDS)
+@pytest.mark.parametrize("kind,n,d", [("gauss", 2, 1), ("dup", 70, 3), ("grid", 130, 4)])
+def test_knn_op_queries_equal_the_full_rows(name, kind, n, d, request):
+    """Host backends, and triton's launch over the query blocks holding the rows (70 points: 3
+    blocks of 32, the last one partial)."""
+    be = _query_case(name, n, request)
     pts = make_points(kind, n, d, np.float32, seed=n)
     k = min(3, n - 1)
-    full_d, full_i = ops.knn(be, pts, k)
+    full_d, full_i = map(be.host, ops.knn(be, pts, k))
     for rows in _subsets(n, np.random.default_rng(d)):
-        dist, idx = ops.knn(be, pts, k, queries=rows)
+        dist, idx = map(be.host, ops.knn(be, pts, k, queries=rows))
         np.testing.assert_array_equal(idx, full_i[rows])
         np.testing.assert_array_equal(dist, full_d[rows])
     dist, _ = ops.knn(be, pts, k, queries=[n - 1, 0])  # any sequence of ints
-    np.testing.assert_array_equal(dist, full_d[[n - 1, 0]])
+    np.testing.assert_array_equal(be.host(dist), full_d[[n - 1, 0]])
 
 
 def test_knn_op_refuses_bad_queries():
@@ -273,13 +281,17 @@ def test_knn_op_refuses_bad_queries():
         _cpu.knn(pts, 2, 0, 0, np.array([11]))
 
 
-def test_device_backends_refuse_queries_by_name(request):
-    """The device family (cuda, triton) does not answer query subsets yet: a clear error naming the
-    backend, not every row."""
-    from conftest import make_backend
+def test_cuda_backend_refuses_queries_by_name():
+    """The cuda kernels do not answer query subsets yet: a clear error naming the backend (raised
+    before any launch), not every row."""
+    import types
 
-    be = make_backend("triton", request)
-    with pytest.raises(ValueError, match="queries= is not supported by the triton backend"):
-        ops.knn(be, make_points("gauss", 10, 2, np.float32), 2, queries=[0])
-    with pytest.raises(ValueError, match="queries= is not supported by the triton backend"):
-        ops.count_within(be, make_points("gauss", 10, 2, np.float32), np.ones(1), False, queries=[0])
+    torch = pytest.importorskip("torch")
+    from cchmi.ops.cuda import CudaBackend
+
+    be = CudaBackend(types.SimpleNamespace(max_k=64, tile_rows=64), torch.device("cpu"))
+    pts = make_points("gauss", 10, 2, np.float32)
+    with pytest.raises(ValueError, match="queries= is not supported by the cuda backend"):
+        ops.knn(be, pts, 2, queries=[0])
+    with pytest.raises(ValueError, match="queries= is not supported by the cuda backend"):
+        ops.count_pair(be, pts, pts, np.ones(1), np.ones(1), False, queries=[0])

@@ -46,11 +46,29 @@ def _tile_counts(P, LO, HI, R, rows, tile, n, d, rmask, cols, cmask, other,
 @triton.jit
 def _count_kernel(X, Y, LOX, HIX, LOY, HIY, RX, RY, OUT_X, OUT_Y, n, dx, dy, n_tiles,
                   HAS_Y: tl.constexpr, INCLUSIVE: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
+    """Program (i, b): query block i of problem b."""
+    _count_block(X, Y, LOX, HIX, LOY, HIY, RX, RY, OUT_X, OUT_Y, n, dx, dy, n_tiles, tl.program_id(0), HAS_Y,
+                 INCLUSIVE, BLOCK_M, BLOCK_N)
+
+
+@triton.jit
+def _count_blocks_kernel(X, Y, LOX, HIX, LOY, HIY, RX, RY, OUT_X, OUT_Y, BLOCKS, n, dx, dy, n_tiles,
+                         HAS_Y: tl.constexpr, INCLUSIVE: tl.constexpr, BLOCK_M: tl.constexpr,
+                         BLOCK_N: tl.constexpr):
+    """Program (i, b): query block BLOCKS[i] of problem b (a list of query blocks)."""
+    _count_block(X, Y, LOX, HIX, LOY, HIY, RX, RY, OUT_X, OUT_Y, n, dx, dy, n_tiles,
+                 tl.load(BLOCKS + tl.program_id(0)), HAS_Y, INCLUSIVE, BLOCK_M, BLOCK_N)
+
+
+@triton.jit
+def _count_block(X, Y, LOX, HIX, LOY, HIY, RX, RY, OUT_X, OUT_Y, n, dx, dy, n_tiles, block,
+                 HAS_Y: tl.constexpr, INCLUSIVE: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
+    """The counts of the BLOCK_M sorted rows of query block `block` of problem program_id(1)."""
     problem = tl.program_id(1).to(tl.int64)
     X = X + problem * n * dx
     LOX = LOX + problem * n_tiles * dx
     HIX = HIX + problem * n_tiles * dx
-    rows = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
+    rows = block * BLOCK_M + tl.arange(0, BLOCK_M)
     rmask = rows < n
     prow = problem * n + rows.to(tl.int64)
     rx = tl.load(RX + prow, mask=rmask, other=0.0)
@@ -73,14 +91,20 @@ def _count_kernel(X, Y, LOX, HIX, LOY, HIY, RX, RY, OUT_X, OUT_Y, n, dx, dy, n_t
         tl.store(OUT_Y + prow, cy.to(tl.int64), mask=rmask)
 
 
-def launch(x_space, y_space, inclusive: bool, out_x: torch.Tensor, out_y: torch.Tensor | None) -> None:
+def launch(x_space, y_space, inclusive: bool, out_x: torch.Tensor, out_y: torch.Tensor | None,
+           blocks: torch.Tensor | None = None) -> None:
     """Fills out_x (and out_y) (B, n) int64 with the counts of the sorted spaces x_space and
-    y_space, each (points (B, n, d), lo, hi (B, n_tiles, d), radii (B, n)); y_space may be None."""
+    y_space, each (points (B, n, d), lo, hi (B, n_tiles, d), radii (B, n)); y_space may be None.
+    blocks: None (every query) or the numbers of the query blocks of BLOCK_M sorted rows to answer
+    (int64 on the device; the other entries of the outputs are left unspecified)."""
     xs, lox, hix, rx = x_space
     ys, loy, hiy, ry = y_space if y_space is not None else x_space  # HAS_Y=False: unused
     b, n, dx = xs.shape
     dy = ys.shape[2] if y_space is not None else 0
-    grid = (triton.cdiv(n, BLOCK_M), b)
-    _count_kernel[grid](xs, ys, lox, hix, loy, hiy, rx, ry, out_x, out_x if out_y is None else out_y, n, dx, dy,
-                        lox.shape[1], HAS_Y=y_space is not None, INCLUSIVE=inclusive, BLOCK_M=BLOCK_M,
-                        BLOCK_N=BLOCK_N)
+    args = (xs, ys, lox, hix, loy, hiy, rx, ry, out_x, out_x if out_y is None else out_y)
+    sizes = (n, dx, dy, lox.shape[1])
+    flags = dict(HAS_Y=y_space is not None, INCLUSIVE=inclusive, BLOCK_M=BLOCK_M, BLOCK_N=BLOCK_N)
+    if blocks is None:
+        _count_kernel[(triton.cdiv(n, BLOCK_M), b)](*args, *sizes, **flags)
+    elif blocks.numel():
+        _count_blocks_kernel[(blocks.numel(), b)](*args, blocks, *sizes, **flags)

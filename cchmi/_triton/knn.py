@@ -40,12 +40,28 @@ def _worst(top_d, top_i, slots, KP: tl.constexpr):
 @triton.jit
 def _knn_kernel(P, IDX, LO, HI, OUT_D, OUT_I, n, d, k, n_tiles,
                 KP: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
+    """Program (i, b): query block i of problem b."""
+    _knn_block(P, IDX, LO, HI, OUT_D, OUT_I, n, d, k, n_tiles, tl.program_id(0), KP, BLOCK_M, BLOCK_N)
+
+
+@triton.jit
+def _knn_blocks_kernel(P, IDX, LO, HI, OUT_D, OUT_I, BLOCKS, n, d, k, n_tiles,
+                       KP: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
+    """Program (i, b): query block BLOCKS[i] of problem b (a list of query blocks)."""
+    _knn_block(P, IDX, LO, HI, OUT_D, OUT_I, n, d, k, n_tiles, tl.load(BLOCKS + tl.program_id(0)), KP, BLOCK_M,
+               BLOCK_N)
+
+
+@triton.jit
+def _knn_block(P, IDX, LO, HI, OUT_D, OUT_I, n, d, k, n_tiles, block,
+               KP: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
+    """The k nearest of the BLOCK_M sorted rows of query block `block` of problem program_id(1)."""
     problem = tl.program_id(1).to(tl.int64)
     P = P + problem * n * d
     IDX = IDX + problem * n
     LO = LO + problem * n_tiles * d
     HI = HI + problem * n_tiles * d
-    rows = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
+    rows = block * BLOCK_M + tl.arange(0, BLOCK_M)
     rmask = rows < n
     slots = tl.arange(0, KP)
     inf = float("inf")
@@ -56,7 +72,7 @@ def _knn_kernel(P, IDX, LO, HI, OUT_D, OUT_I, n, d, k, n_tiles,
     top_i = tl.where(live, tl.full([BLOCK_M, KP], _BIG_INIT, tl.int64), -1)
     wd, wi, wpos = _worst(top_d, top_i, slots, KP)
     # Candidate tiles from the block's own one onwards (nearby first: the k-th distances tighten fast).
-    first = (tl.program_id(0) * BLOCK_M) // BLOCK_N
+    first = (block * BLOCK_M) // BLOCK_N
     for step in range(n_tiles):
         tile = (first + step) % n_tiles
         near, _ = box_bounds(P, LO, HI, rows, tile, n, d, rmask)
@@ -94,14 +110,18 @@ def _knn_kernel(P, IDX, LO, HI, OUT_D, OUT_I, n, d, k, n_tiles,
 
 
 def launch(sp: torch.Tensor, order: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, k: int, dist: torch.Tensor,
-           idx: torch.Tensor) -> None:
+           idx: torch.Tensor, blocks: torch.Tensor | None = None) -> None:
     """Fills dist, idx (B, n, k) for the sorted points sp (B, n, d) with original indices `order`
-    and tile boxes lo, hi (B, n_tiles, d): ascending by (distance, original index)."""
+    and tile boxes lo, hi (B, n_tiles, d): ascending by (distance, original index). blocks: None
+    (every query) or the numbers of the query blocks of BLOCK_M sorted rows to answer (int64 on
+    the device; the other rows of the outputs are left unspecified)."""
     b, n, d = sp.shape
-    grid = (triton.cdiv(n, BLOCK_M), b)
     # KP (k rounded up to a power of two) is the only compile-time size: one compiled kernel per KP.
-    _knn_kernel[grid](sp, order, lo, hi, dist, idx, n, d, k, lo.shape[1], KP=triton.next_power_of_2(k),
-                      BLOCK_M=BLOCK_M, BLOCK_N=BLOCK_N)
+    sizes = dict(KP=triton.next_power_of_2(k), BLOCK_M=BLOCK_M, BLOCK_N=BLOCK_N)
+    if blocks is None:
+        _knn_kernel[(triton.cdiv(n, BLOCK_M), b)](sp, order, lo, hi, dist, idx, n, d, k, lo.shape[1], **sizes)
+    elif blocks.numel():
+        _knn_blocks_kernel[(blocks.numel(), b)](sp, order, lo, hi, dist, idx, blocks, n, d, k, lo.shape[1], **sizes)
     # Sort the slots by (distance, index): by index first, then stably by distance.
     slots_i, by_index = torch.sort(idx, dim=-1)
     slots_d, by_dist = torch.sort(torch.gather(dist, -1, by_index), dim=-1, stable=True)

@@ -24,13 +24,16 @@ Decisions:
 * **Preparation** equals the one-process preparation: global min/max by all-reduce, means and
   standard deviations as sums in global row order (a scan along the ranks), the jitter of row i
   drawn from the one-process stream (:mod:`cchmi.distributed.prepare` says where bits may differ).
-* **Kernels.** In replicate mode on the CPU (process groups and ``devices=``), the compiled cpu
-  kernels answer each worker's interleaved query tiles (``ops.knn(be, points, k, queries=rows)``
-  and the counting ops with ``queries=``: the pruned k-d tree / blocked scans over all points, for
-  those rows only); :func:`cchmi.distributed.local.kernel_backend` says which backend a device
-  gets. Elsewhere the block ops (brute force in torch, no tile pruning) do the work: on GPUs (the
-  cuda and triton kernels do not take ``queries=`` yet), in ring mode (query block x reference
-  block searches, which no kernel offers), and for the same-label searches of ``mixed_mi``. Ring
+* **Kernels.** In replicate mode (process groups and ``devices=``), a compiled backend answers
+  each worker's interleaved query tiles (``ops.knn(be, points, k, queries=rows)`` and the counting
+  ops with ``queries=``: the pruned kernels over all points, for those rows only): the cpu backend
+  on the CPU, triton on a GPU (its kernels launched over the query blocks holding the rows); one
+  device alone runs the plain call (cuda first on a GPU).
+  :func:`cchmi.distributed.local.kernel_backend` says which backend a device gets. Elsewhere the
+  block ops (brute force in torch, no tile pruning) do the work: on a GPU without triton when
+  several workers share the queries (the cuda kernels do not take ``queries=`` yet), in ring mode
+  (query block x reference block searches, which no kernel offers), and for the same-label
+  searches of ``mixed_mi``. Ring
   mode runs over the shards as given: the range partitioning by global Morton code (sample sort +
   all_to_all), which would let blocks be pruned, is not built, since brute-force blocks would not
   use it.

@@ -45,14 +45,16 @@ def as_devices(devices) -> list[torch.device]:
 def kernel_backend(device: torch.device, subset: bool = True):
     """The compiled ops backend for `device`, or None where there is none (the block ops then do the
     work). subset: it must answer a subset of queries (``takes_queries``): the cpu backend on the
-    CPU; the device backends (cuda, then triton) only answer every query, so they serve a CUDA
-    device that takes every query (one device: the plain, unsharded call)."""
+    CPU, triton on a CUDA device; the cuda backend answers every query only, so it serves (before
+    triton) a CUDA device that takes every query (one device: the plain, unsharded call)."""
     if device.type == "cpu" and registry.usable("cpu"):
         return registry.resolve("cpu")
-    if not subset and device.type == "cuda":
+    if device.type == "cuda":
         for name in ("cuda", "triton"):
             if registry.usable(name):
-                return registry.resolve(name, device=device)
+                be = registry.resolve(name, device=device)
+                if be.takes_queries or not subset:
+                    return be
     return None
 
 

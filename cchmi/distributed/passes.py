@@ -16,7 +16,8 @@ over the same blocks. Both are exact (:mod:`cchmi.ops.blocks`): the results do n
 layout, the number of workers or the order of blocks.
 
 A replicate layout may carry a compiled ops backend that answers a subset of queries
-(``takes_queries``, :func:`cchmi.distributed.local.kernel_backend`: the cpu backend on the CPU).
+(``takes_queries``, :func:`cchmi.distributed.local.kernel_backend`: the cpu backend on the CPU,
+triton on a GPU).
 The passes then call the pruned kernels on the worker's query rows instead of the block ops
 (``ops.knn(be, points, k, queries=rows)``, ``ops.count_within(..., queries=rows)`` per group's
 subspace), with the same results bit for bit; a search restricted to the query's label
@@ -99,7 +100,7 @@ def count_pass(layout: Layout, radius: torch.Tensor, widths: tuple[int, ...],
         for g, (members, _) in enumerate(groups):
             sub = np.ascontiguousarray(layout.everything[:, _columns(widths, members)])
             got = ops.count_within(layout.kernel, sub, np.ascontiguousarray(rad[:, g]), inclusive, queries=layout.rows)
-            counts[:, g] = torch.from_numpy(got).to(counts.device)
+            counts[:, g] = torch.from_numpy(layout.kernel.host(got)).to(counts.device)
         return counts
     for block in layout.references():
         counts = count_update(counts, q, radius, block, widths, groups, inclusive)
@@ -115,9 +116,9 @@ def _columns(widths: tuple[int, ...], atoms) -> np.ndarray:
 def _kernel_knn(layout: Layout, k: int, widths: tuple[int, ...]) -> Neighbours:
     """knn_pass by the layout's kernel backend: the neighbours of the query rows, then each kept
     neighbour's distance in every atom (max |difference| over the atom's columns: the block ops'
-    arithmetic, exact)."""
+    arithmetic, exact), on the host (O(m k d))."""
     p, rows = layout.everything, layout.rows
-    dist, idx = ops.knn(layout.kernel, p, k, queries=rows)
+    dist, idx = map(layout.kernel.host, ops.knn(layout.kernel, p, k, queries=rows))
     atoms = np.stack([np.abs(p[idx][..., _columns(widths, (a,))] - p[rows, None][..., _columns(widths, (a,))])
                       .max(axis=-1) for a in range(len(widths))], axis=-1)
     device = layout.queries.points.device

@@ -67,7 +67,7 @@ def query_rows(be: Backend, points, queries) -> np.ndarray:
     ValueError/TypeError naming `queries` otherwise, and on a backend without ``takes_queries``."""
     if not be.takes_queries:
         raise ValueError(f"queries= is not supported by the {be.name} backend (it answers every point); use "
-                         "backend='cpu', 'numpy' or 'faiss'")
+                         "backend='cpu', 'numpy', 'faiss' or 'triton'")
     if len(points.shape) != 2:
         raise ValueError(f"queries= takes one problem (n, d), got points of shape {tuple(points.shape)}")
     rows = np.asarray(V.to_host(queries))
@@ -204,11 +204,17 @@ class DeviceBackend:
     Subclasses implement ``_launch_knn(sp, order, lo, hi, k, dist, idx)`` (fills the (B, n, k)
     outputs in sorted order, ascending) and ``_launch_counts(x_space, y_space, inclusive, out_x,
     out_y)``. ``prune=False`` turns off the sort and the pruning (brute force, for benchmarks).
+
+    A subclass whose launchers also take ``blocks=`` (the numbers of the query blocks of
+    ``query_block`` sorted rows to answer, int64 on the device) sets ``takes_queries``: a subset of
+    queries then launches over the blocks that hold them (after the sort, so a caller passing whole
+    Morton tiles gets whole blocks), and their rows are taken from the outputs.
     """
 
     on_device = True
     prune = True
     tile_rows = 64
+    query_block = 64
     takes_queries = False
 
     def __init__(self, device):
@@ -228,22 +234,42 @@ class DeviceBackend:
         sp, order, lo, hi = _spatial.sorted_with_boxes(b, self.tile_rows, prune=self.prune)
         dist = torch.empty((batch, n, k), dtype=p.dtype, device=p.device)
         idx = torch.empty((batch, n, k), dtype=torch.int64, device=p.device)
+        if queries is not None:  # one problem (ops.query_rows)
+            at, blocks = self._query_blocks(order[0], queries)
+            with self._on_device():
+                self._launch_knn(sp, order, lo, hi, k, dist, idx, blocks=blocks)
+            return dist[0, at], idx[0, at]
         with self._on_device():
             self._launch_knn(sp, order, lo, hi, k, dist, idx)
         dist, idx = _spatial.from_sorted(dist, order), _spatial.from_sorted(idx, order)
         return (dist, idx) if p.dim() == 3 else (dist[0], idx[0])
 
+    def _query_blocks(self, order, queries):
+        """(sorted positions of the query rows, the numbers of the query blocks holding them)."""
+        torch = self._torch
+        rank = torch.empty_like(order)
+        rank[order] = torch.arange(order.numel(), device=order.device)
+        at = rank[torch.as_tensor(queries, device=order.device)]
+        return at, torch.unique(torch.div(at, self.query_block, rounding_mode="floor"))
+
     def count_within(self, points, radius, inclusive: bool, queries=None):
         p = self.put(points)
+        if queries is not None:
+            return self._query_counts(p, self._query_radius(radius, p), None, None, inclusive, queries)[0]
         return self._counts(p, self._radius(radius, p), None, None, inclusive)[0]
 
     def count_pair(self, x, y, radius_x, radius_y, inclusive: bool, queries=None):
         x, y = self.put(x), self.put(y)
         if y.dtype != x.dtype:
             raise ValueError(f"x and y need one dtype, got {x.dtype} and {y.dtype}")
+        if queries is not None:
+            return self._query_counts(x, self._query_radius(radius_x, x), y, self._query_radius(radius_y, y),
+                                      inclusive, queries)
         return self._counts(x, self._radius(radius_x, x), y, self._radius(radius_y, y), inclusive)
 
-    def _counts(self, x, rx, y, ry, inclusive):
+    def _counts(self, x, rx, y, ry, inclusive, queries=None):
+        """Counts of every point (queries None), or of the rows `queries` (distinct) with radii rx,
+        ry given per point (only those of the query rows matter)."""
         from cchmi.ops import _spatial
 
         torch = self._torch
@@ -254,11 +280,43 @@ class DeviceBackend:
                                                    None if yb is None else ry.reshape(batch, n), self.tile_rows,
                                                    self.prune)
         outs = [torch.empty((batch, n), dtype=torch.int64, device=x.device) for _ in spaces]
+        subset = {}  # the launchers' blocks= only for a subset (cuda's take none)
+        if queries is not None:
+            at, subset["blocks"] = self._query_blocks(order[0], queries)
         with self._on_device():
             self._launch_counts(spaces[0], spaces[1] if yb is not None else None, bool(inclusive), outs[0],
-                                outs[1] if yb is not None else None)
+                                outs[1] if yb is not None else None, **subset)
+        if queries is not None:
+            return outs[0][0, at], (outs[1][0, at] if yb is not None else None)
         counts = [_spatial.from_sorted(out, order).reshape(x.shape[:-1]) for out in outs]
         return counts[0], (counts[1] if yb is not None else None)
+
+    def _query_counts(self, x, rx, y, ry, inclusive, queries):
+        """Counts of the query rows (repeats allowed) with one radius per query: in rounds of
+        distinct rows (a row's radius sits at its place in a per-point array; 0 elsewhere)."""
+        torch = self._torch
+        out_x = torch.empty(queries.size, dtype=torch.int64, device=x.device)
+        out_y = None if y is None else torch.empty_like(out_x)
+        remaining = np.arange(queries.size)
+        while remaining.size:
+            _, first = np.unique(queries[remaining], return_index=True)
+            these = remaining[first]
+            rows, where = queries[these], torch.as_tensor(these, device=x.device)
+            full_x = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
+            full_x[torch.as_tensor(rows, device=x.device)] = rx[where]
+            full_y = None
+            if y is not None:
+                full_y = torch.zeros_like(full_x)
+                full_y[torch.as_tensor(rows, device=x.device)] = ry[where]
+            cx, cy = self._counts(x, full_x, y, full_y, inclusive, rows)
+            out_x[where] = cx
+            if y is not None:
+                out_y[where] = cy
+            remaining = np.delete(remaining, first)
+        return out_x, out_y
+
+    def _query_radius(self, radius, points):
+        return self._torch.as_tensor(radius, device=self.device).to(points.dtype).reshape(-1).contiguous()
 
     def extent(self, a, idx) -> np.ndarray:
         return np.concatenate([V.to_host(c) for c in _extent_chunks(a, idx, lambda diff: diff.amax(dim=(1, 2)))])

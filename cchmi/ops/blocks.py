@@ -25,8 +25,8 @@ state keeps, for each kept neighbour, its distance in every atom (KSG-2's margin
 Memory: the work is chunked so that the (queries, references) distance tensors of a chunk hold
 about ``CHUNK_ELEMENTS`` elements; nothing of size queries x all references is ever held. These are
 brute-force loops (no spatial pruning): where a compiled backend takes ``queries=`` the sharded
-passes use it instead (see the cchmi.distributed docstring); these remain for ring mode, GPUs and
-same-label searches.
+passes use it instead (see the cchmi.distributed docstring); these remain for ring mode, devices
+without such a backend and same-label searches.
 """
 
 from __future__ import annotations

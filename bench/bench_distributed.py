@@ -127,10 +127,10 @@ def main(argv=None) -> int:
     itemsize = np.dtype(args.dtype).itemsize
     table, csv_rows = [], []
     reference = "cuda" if args.gpu else "cpu"
-    one = time_call(lambda: cchmi.ksg_mi(x, y, backend=reference).estimate, repeats=2)
+    one = time_call(lambda: cchmi.ksg_mi(x, y, backend=reference).estimate, repeats=9)
     device = 0 if args.gpu else "cpu"
-    path = time_call(lambda: cchmi.ksg_mi(x, y, devices=[device]).estimate, repeats=2)
-    halves = time_call(lambda: cchmi.ksg_mi(x, y, devices=[device, device]).estimate, repeats=2)
+    path = time_call(lambda: cchmi.ksg_mi(x, y, devices=[device]).estimate, repeats=9)
+    halves = time_call(lambda: cchmi.ksg_mi(x, y, devices=[device, device]).estimate, repeats=9)
     for label, t in ((f"one process, backend={reference}", one), ("one process, devices=[one device]", path),
                      ("one process, devices=[one device] x 2", halves)):
         table.append([label, 1, f"{t.median:.3f}", "0", "0", f"{t.value:.6f}"])

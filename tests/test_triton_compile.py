@@ -26,6 +26,14 @@ from cchmi._triton import count, knn, rowstats, tiles
 def build(fn, signature, constexprs, target):
     triton.compile(ASTSource(fn=fn, signature=signature, constexprs=constexprs), target=target)
 
+def with_blocks(signature):  # the query-block variant's signature: a BLOCKS pointer just before n
+    out = {}
+    for name, kind in signature.items():
+        if name == "n":
+            out["BLOCKS"] = "*i64"
+        out[name] = kind
+    return out
+
 for arch in (80, 90):
     target = GPUTarget("cuda", arch, 32)
     blocks = {"BLOCK_M": tiles.BLOCK_M, "BLOCK_N": tiles.BLOCK_N}
@@ -34,11 +42,13 @@ for arch in (80, 90):
                "n": "i32", "d": "i32", "k": "i32", "n_tiles": "i32",
                "KP": "constexpr", "BLOCK_M": "constexpr", "BLOCK_N": "constexpr"}
         build(knn._knn_kernel, sig, {"KP": 8, **blocks}, target)
+        build(knn._knn_blocks_kernel, with_blocks(sig), {"KP": 8, **blocks}, target)
         sig = {name: "*" + dt for name in ("X", "Y", "LOX", "HIX", "LOY", "HIY", "RX", "RY")}
         sig.update({"OUT_X": "*i64", "OUT_Y": "*i64", "n": "i32", "dx": "i32", "dy": "i32", "n_tiles": "i32",
                     "HAS_Y": "constexpr", "INCLUSIVE": "constexpr", "BLOCK_M": "constexpr", "BLOCK_N": "constexpr"})
         for has_y in (True, False):
             build(count._count_kernel, sig, {"HAS_Y": has_y, "INCLUSIVE": has_y, **blocks}, target)
+            build(count._count_blocks_kernel, with_blocks(sig), {"HAS_Y": has_y, "INCLUSIVE": has_y, **blocks}, target)
     for dt, ieee in (("fp32", True), ("fp32", False), ("bf16", False)):
         consts = {"CLIP": True, "IEEE": ieee, "UPCAST": False, "BLOCK_M": rowstats.BLOCK_M,
                   "BLOCK_N": rowstats.BLOCK_N, "BLOCK_D": 128}

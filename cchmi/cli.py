@@ -128,15 +128,28 @@ def _bundled_config(name_or_path: str) -> dict:
     return _check_config(parse_toml(bundled[name_or_path].read_text()))
 
 
+REPORT_LEGEND = (
+    "I(T;S), I(S;Y), gap: nats, on held-out rows (validation + test), with the gap's 95% interval from\n"
+    "stratified half-samples; verdict: distil (interval above 0), do not distil (below 0) or undecided.\n"
+    "KD gain: test accuracy of the KD student minus the baseline student's, in accuracy points, mean\n"
+    "over seeds (s.d.); agree: the gap's sign equals the gain's, \"-\" where the gain's 95% t-interval\n"
+    "over seeds contains 0 (no definite sign). Predictors below: sign agreement on the definite gains\n"
+    "(Wilson 95% interval), AUROC for gain > 0 (DeLong) and Spearman with the gain (bootstrap).")
+
+
 def _print_report(summaries, out, title, failures=(), regime=None) -> int:
     """Write and print the report; 0, or 1 (with a line on stderr) when jobs failed. `regime`: the
     config's [report] regime (a sweep axis reported on per value)."""
-    from cchmi.distill.report import aggregate, format_agreement, format_failures, format_table, write_report
+    from cchmi.distill.report import (aggregate, format_agreement, format_failures, format_predictors, format_table,
+                                      predictor_report, write_report)
 
     stats = write_report(summaries, out, title, failures, regime=regime)
-    print(format_table(aggregate(summaries)))
-    print()
+    configs = aggregate(summaries)
+    print(format_table(configs))
+    print(f"\n{REPORT_LEGEND}\n")
     print(format_agreement(stats))
+    print()
+    print(format_predictors(predictor_report(configs, regime), regime))
     print(f"\nwritten to {out}/: runs.csv, configs.csv, report.json, report.md, gain_vs_gap.png")
     if not failures:
         return 0
@@ -183,14 +196,16 @@ def _cmd_demo(args) -> int:
     _require_sweep_extras()
     out = _output_folder(Path(args.out))
     print("cchmi demo: does distilling a teacher modality help the student? The CCH says yes when\n"
-          "I(T;S) > I(S;Y). Teachers and students are trained on two bundled datasets (six-view UCI\n"
-          "digits; the synthetic shared/specific-information task), with and without KD, 3 seeds each.\n",
-          flush=True)
+          "I(T;S) > I(S;Y). On two bundled datasets (six-view UCI digits; the synthetic shared/specific-\n"
+          "information task) a teacher trains on rows of its own; a student with few (5-10) or many\n"
+          "(70-250) labels per class trains without and with KD through a paired unlabelled transfer\n"
+          "set, 8 seeds each. KD helps in some of these configurations and hurts in others.\n", flush=True)
     summaries, failures = [], []
     for name in ("demo_digits", "demo_synthetic"):
         done, failed = _run_sweep(_bundled_config(name), out / name, jobs=args.jobs, progress=not args.no_progress)
         summaries, failures = summaries + done, failures + failed
-    return _print_report(summaries, out, "cchmi demo: KD gain against the CCH gap", failures)
+    return _print_report(summaries, out, "cchmi demo: KD gain against the CCH gap", failures,
+                         regime="budget.student_labels_per_class")
 
 
 def _cmd_cch(args) -> int:

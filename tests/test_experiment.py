@@ -355,3 +355,18 @@ def test_torchrun_ddp_matches_one_process(tmp_path):
     summary = json.loads(next((tmp_path / "ddp").glob("runs/*/summary.json")).read_text())
     assert summary["accuracy"] == single[0]["accuracy"]
     assert summary["config_hash"] == single[0]["config_hash"]
+
+
+def test_worker_blas_threads_are_set_only_where_the_user_set_none(monkeypatch):
+    from cchmi.distill import experiment
+
+    monkeypatch.setenv("MKL_NUM_THREADS", "7")
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    with experiment._worker_blas_threads(1):
+        import os
+
+        assert (os.environ["OPENBLAS_NUM_THREADS"], os.environ["OMP_NUM_THREADS"]) == ("1", "1")
+        assert os.environ["MKL_NUM_THREADS"] == "7"
+    assert "OPENBLAS_NUM_THREADS" not in os.environ and "OMP_NUM_THREADS" not in os.environ
+    assert os.environ["MKL_NUM_THREADS"] == "7"

@@ -189,12 +189,15 @@ def test_cli_demo_end_to_end(tmp_path):
     run = subprocess.run([sys.executable, "-m", "cchmi", "demo", "--out", str(out), "--no-progress"],
                          capture_output=True, text=True, timeout=900)
     assert run.returncode == 0, run.stderr
-    assert "morphological->pixel aligned" in run.stdout and "Spearman" in run.stdout
+    assert "zernike->profile aligned" in run.stdout and "Spearman" in run.stdout
+    assert "in accuracy points" in run.stdout and "AUROC" in run.stdout  # the legend, the predictors' table
+    assert "### budget.student_labels_per_class = 5" in run.stdout  # per regime
     configs = list(csv.DictReader((out / "configs.csv").read_text().splitlines()))
-    assert len(configs) == 10 and all(int(c["seeds"]) == 3 for c in configs)
+    assert len(configs) == 16 and all(int(c["seeds"]) == 8 for c in configs)
     assert (out / "gain_vs_gap.png").read_bytes()[:4] == b"\x89PNG"
     report = json.loads((out / "report.json").read_text())
-    assert report["agreement"]["configurations"] == 10
+    assert report["agreement"]["configurations"] == 16
+    assert {"cch_gap_logits", "teacher_minus_student_acc", "majority_sign"} <= set(report["predictors"])
 
 
 def test_python_dash_m():

@@ -57,7 +57,7 @@ def wilson(successes: int, total: int, z: float = 1.96) -> tuple[float, float]:
     p = successes / total
     centre = (p + z * z / (2 * total)) / (1 + z * z / total)
     half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / (1 + z * z / total)
-    return centre - half, centre + half
+    return max(0.0, centre - half), min(1.0, centre + half)  # rounding gave -1e-17 at 0 successes
 
 
 def _ranks(a: np.ndarray) -> np.ndarray:

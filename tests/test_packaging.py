@@ -14,7 +14,7 @@ from importlib import metadata
 
 import pytest
 
-EXTRAS = {"torch", "gpu", "faiss", "plot", "bench", "test", "all"}
+EXTRAS = {"torch", "gpu", "faiss", "plot", "bench", "dask", "slurm", "test", "all"}
 
 
 def _requirements() -> list[tuple[str, str]]:
@@ -48,6 +48,8 @@ def test_extras_by_use():
     assert "triton" in extra("gpu") and "triton" in extra("test")
     assert "faiss-cpu" in extra("faiss") and "matplotlib" in extra("plot")
     assert "torch" not in extra("faiss") | extra("plot")
+    assert "dask" in extra("dask") and "submitit" in extra("slurm")
+    assert {"dask", "submitit"} <= extra("test")  # the executor tests run in CI
 
 
 def test_licence_and_classifiers():

@@ -152,3 +152,16 @@ def op_backend(request):
 @pytest.fixture(params=("triton", "cuda-emulated"))
 def device_backend(request):
     return make_backend(request.param, request)
+
+
+# The smallest sweep the experiment runner allows: two one-epoch jobs on 100 synthetic rows
+# (tests/test_sweep_faults.py, tests/test_executors.py).
+TINY_SWEEP = {
+    "name": "tiny",
+    "seeds": 1,
+    "pairs": [["teacher", "student"]],
+    "data": {"name": "mfh", "n": 100, "shared": 1, "teacher_only": 1, "student_only": 1, "nuisance": 1},
+    "train": {"epochs": 1, "hidden": 4, "patience": 1},
+    "split": {"val": 0.3, "test": 0.3},
+    "sweep": {"pairing": ["aligned", "label"]},
+}

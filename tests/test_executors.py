@@ -13,17 +13,8 @@ torch = pytest.importorskip("torch")
 
 from cchmi.distill import executors
 from cchmi.distill.experiment import SweepIncomplete, expand_jobs, run_experiment
+from conftest import TINY_SWEEP as TINY
 
-# Two one-epoch jobs on 100 synthetic rows (as in test_sweep_faults).
-TINY = {
-    "name": "tiny",
-    "seeds": 1,
-    "pairs": [["teacher", "student"]],
-    "data": {"name": "mfh", "n": 100, "shared": 1, "teacher_only": 1, "student_only": 1, "nuisance": 1},
-    "train": {"epochs": 1, "hidden": 4, "patience": 1},
-    "split": {"val": 0.3, "test": 0.3},
-    "sweep": {"pairing": ["aligned", "label"]},
-}
 # One job that trains and one whose 4 rows cannot be split: it fails inside run_kd, on the worker.
 FAILING = {**TINY, "sweep": {"data.n": [100, 4]}}
 

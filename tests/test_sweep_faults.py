@@ -25,17 +25,8 @@ from cchmi import cli
 from cchmi.distill import experiment
 from cchmi.distill.experiment import expand_jobs, run_experiment
 from cchmi.distill.report import write_report
+from conftest import TINY_SWEEP as TINY
 
-# The smallest sweep the runner allows: two one-epoch jobs on 100 synthetic rows.
-TINY = {
-    "name": "tiny",
-    "seeds": 1,
-    "pairs": [["teacher", "student"]],
-    "data": {"name": "mfh", "n": 100, "shared": 1, "teacher_only": 1, "student_only": 1, "nuisance": 1},
-    "train": {"epochs": 1, "hidden": 4, "patience": 1},
-    "split": {"val": 0.3, "test": 0.3},
-    "sweep": {"pairing": ["aligned", "label"]},
-}
 TINY_TOML = """name = "tiny"
 seeds = SEEDS
 pairs = [["teacher", "student"]]

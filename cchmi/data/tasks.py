@@ -122,7 +122,7 @@ def catalogue() -> dict[str, Task]:
 @functools.lru_cache(maxsize=1)
 def _catalogue() -> dict[str, Task]:  # built once: the class tasks integrate their MI numerically
     tasks = [
-        _gauss(1, 0.1), _gauss(1, 1.0), _gauss(2, 1.0), _gauss(5, 2.0), _gauss(10, 2.0), _gauss(25, 5.0),
+        _gauss(1, 0.1), _gauss(1, 1.0), _gauss(2, 1.0), _gauss(5, 2.0), _gauss(10, 2.0), _gauss(16, 2.0), _gauss(25, 5.0),
         _gauss(50, 10.0), _gauss(256, 10.0),
         _student(1, 0.5, 1), _student(2, 1.0, 3), _student(5, 1.0, 5),
         _transformed("asinh", 2, 1.0), _transformed("half_cube", 2, 1.0), _transformed("wiggly", 2, 1.0),

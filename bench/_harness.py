@@ -210,3 +210,35 @@ def write_report(out: Path, kind: str, rows: list[dict], table: str, plot) -> st
     (out / f"{kind}.md").write_text(f"# {header}\n\n{table}\n")
     plot(out)
     return f"{header}\n\n{table}\n\nwritten to {out}/: {kind}.csv (appended), {kind}.md, PNG plots"
+
+
+SPREADS = (0.0, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4)
+"""The values c of the MODEL_SPREAD calibration tables (:func:`widened_coverage`)."""
+
+
+def widened_coverage(rows: list[dict], spreads=SPREADS) -> dict[float, tuple[int, int]]:
+    """Coverage of extrapolated estimates' intervals had MODEL_SPREAD been c, for each c in `spreads`:
+    {c: (covered, runs)}. Each row (one extrapolated estimate with its interval) has "error" (estimate
+    minus truth), "stderr" (the reported standard error), "correction" (|extrapolated - plain estimate|),
+    "model_spread" (the MODEL_SPREAD that reported stderr used), "z" (the interval's z) and "slack"
+    (a tolerance for the truth's own Monte Carlo error, 0 for exact truths). The reported variance
+    is stderr^2 = rest^2 + (model_spread * correction)^2 (cchmi.estimators.extrapolate.model_stderr),
+    so with c the standard error is sqrt(rest^2 + (c * correction)^2) (rest^2 clamped at 0 against
+    rounding), and the row is covered when |error| <= z * that + slack."""
+    out = {}
+    for c in spreads:
+        covered = 0
+        for r in rows:
+            rest2 = max(r["stderr"] ** 2 - (r["model_spread"] * r["correction"]) ** 2, 0.0)
+            covered += abs(r["error"]) <= r["z"] * math.sqrt(rest2 + (c * r["correction"]) ** 2) + r["slack"]
+        out[c] = (covered, len(rows))
+    return out
+
+
+def calibration_table(groups: dict[str, list[dict]], spreads=SPREADS) -> str:
+    """Markdown: per group (a label: rows for :func:`widened_coverage`), the coverage at each c."""
+    body = []
+    for label, rows in groups.items():
+        cov = widened_coverage(rows, spreads)
+        body.append([label, len(rows)] + [f"{k}/{t} ({k / t:.2f})" if t else "-" for k, t in cov.values()])
+    return markdown_table(["rows", "runs"] + [f"c = {c:g}" for c in spreads], body)

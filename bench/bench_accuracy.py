@@ -4,11 +4,23 @@ accuracy`; run this way, results go to bench/results/accuracy/).
     python -m bench.bench_accuracy --quick          # about 2 minutes on 2 cores
     python -m bench.bench_accuracy                  # every task, n = 500, 2000, 8000, 5 seeds
 
-Every task of :mod:`cchmi.data.tasks` (or the ``--quick`` subset) at several n, with several seeds;
-each method (bench/peers.py) estimates MI on the same sample. Summary per (task, n, method): seeds,
-median absolute and relative error, the spread (the 25-75% range of the estimates), median seconds
-and how many calls failed. Each call runs in its own forked process with a timeout; the one call
-it makes is timed cold, which is indicative only.
+Every task of :mod:`cchmi.data.tasks` (or the ``--quick`` subset) at several n, with several seeds
+(``seed_offset``, ``seed_offset + 1``, ...); each method (bench/peers.py; by default cchmi's kNN
+estimators and the peers, or the ``methods`` named) estimates MI on the same sample. Summary per
+(task, n, method): seeds, median absolute and relative error, the spread (the 25-75% range of the
+estimates), median seconds and how many calls failed. Each call runs in its own forked process
+with a timeout; the one call it makes is timed cold, which is indicative only.
+
+Summary per (n, method) over every (task, seed) run, first in the report: the mean absolute error,
+its ratio to KSG-1's (``REFERENCE``) on the runs where both returned (the issue's goal for
+:func:`cchmi.mi`: at most half of KSG-1's at n = 5000), and, for methods that report a 95%
+interval (cchmi.mi), its coverage of the true MI. For the extrapolated estimates of cchmi.mi
+(every run whose estimator was "...-extrapolated"), the report also gives the coverage their
+intervals would have had with MODEL_SPREAD = c (bench/_harness.py: ``widened_coverage``).
+
+The rules of ``cchmi.mi(estimator="auto")`` were derived on the rule seed 1000, so that run is
+in-sample for "cchmi.mi auto"; it is kept apart from the held-out runs (seeds 0, 1, ...) in
+bench/results/accuracy/rules/ (command in :data:`RULES_COMMAND`).
 """
 
 from __future__ import annotations
@@ -20,27 +32,47 @@ from pathlib import Path
 import numpy as np
 
 from bench import peers
-from bench._harness import RESULTS, fmt, markdown_table, write_report
+import shlex
+import statistics
+
+from bench._harness import RESULTS, calibration_table, fmt, markdown_table, write_report
 from cchmi._progress import Progress
 from cchmi.data.tasks import QUICK_TASKS, Task, catalogue
 
+REFERENCE = "cchmi KSG-1 / Ross"
+"""The method the summary's error ratios are taken against."""
+
+RULES_COMMAND = ("cchmi bench accuracy --n 5000 --seeds 1 --seed-offset 1000 --methods 'cchmi KSG-1 / Ross' "
+                 "'cchmi.mi ksg-extrapolated' 'cchmi.mi auto' 'cchmi.mi neural' --timeout 900 "
+                 "--out bench/results/accuracy/rules")
+"""The run behind the rule table of cchmi.mi(estimator="auto") (bench/results/accuracy/rules/)."""
+
 
 def run_accuracy(tasks: list[Task], sizes: list[int], seeds: int, *, method_list: list, timeout: float,
-                 device=None, progress: bool = True) -> list[dict]:
-    """One row per (task, n, seed, method): estimate, truth, error, seconds, status."""
+                 device=None, progress: bool = True, seed_offset: int = 0) -> list[dict]:
+    """One row per (task, n, seed, method), seeds seed_offset, ..., seed_offset + seeds - 1: estimate,
+    truth, error, seconds, status; for methods that report an interval (a dict, bench/peers.py) also
+    ci_low, ci_high, its level, whether it covers the truth, the estimator that ran, the bias
+    correction and MODEL_SPREAD (NaN or "" where they do not apply)."""
     peers.preload(method_list)
     rows = []
     bar = Progress(len(tasks) * len(sizes) * seeds * len(method_list), "accuracy", progress)
     for task in tasks:
         for n in sizes:
-            for seed in range(seeds):
+            for seed in range(seed_offset, seed_offset + seeds):
                 s = task.sample(n, seed)
                 for method in method_list:
                     bar.step(f"{task.name} n={n} {method[0]}")
-                    value, seconds, status = peers.call(method, task, s, device, timeout, warmup=False)
+                    value, seconds, status, d = peers.call_details(method, task, s, device, timeout, warmup=False)
+                    low, high = d.get("ci_low", math.nan), d.get("ci_high", math.nan)
+                    interval = math.isfinite(low) and math.isfinite(high)
                     rows.append({"task": task.name, "kind": task.kind, "dims": f"{task.dim_x}+{task.dim_y}", "n": n,
                                  "seed": seed, "method": method[0], "estimate": value, "truth": task.mi,
-                                 "error": value - task.mi, "seconds": seconds, "status": status})
+                                 "error": value - task.mi, "seconds": seconds, "status": status,
+                                 "ran": d.get("estimator", ""), "ci_low": low, "ci_high": high,
+                                 "confidence": peers.INTERVAL_LEVEL if interval else math.nan,
+                                 "covered": int(low <= task.mi <= high) if interval else "",
+                                 "bias": d.get("bias", math.nan), "model_spread": d.get("model_spread", math.nan)})
     return rows
 
 
@@ -67,6 +99,55 @@ def summarise_accuracy(rows: list[dict]) -> list[dict]:
             "status": "ok" if ok and not failed else (", ".join(sorted(set(failed)))[:80] if failed
                                                        else ", ".join(sorted(skipped))),
         })
+    return out
+
+
+def method_summary(rows: list[dict]) -> list[dict]:
+    """Per (n, method): runs ((task, seed) pairs), ok, tasks ok, the mean absolute error over the ok
+    runs, its ratio to REFERENCE's over the runs where both returned (``paired``; NaN without the
+    reference), and the coverage of the intervals (covered / runs with one)."""
+    reference = {(r["task"], r["n"], r["seed"]): abs(r["error"]) for r in rows
+                 if r["method"] == REFERENCE and r["status"] == "ok" and math.isfinite(r["error"])}
+    groups: dict = {}
+    for r in rows:
+        groups.setdefault((r["n"], r["method"]), []).append(r)
+    out = []
+    for (n, method), rs in groups.items():
+        ok = [r for r in rs if r["status"] == "ok" and math.isfinite(r["error"])]
+        paired = [r for r in ok if (r["task"], n, r["seed"]) in reference]
+        ref = sum(reference[(r["task"], n, r["seed"])] for r in paired)
+        with_ci = [r for r in ok if r["covered"] != ""]
+        out.append({
+            "n": n, "method": method, "runs": len(rs), "ok": len(ok), "tasks": len({r["task"] for r in ok}),
+            "mae": float(np.mean([abs(r["error"]) for r in ok])) if ok else math.nan,
+            "paired": len(paired),
+            "ratio": sum(abs(r["error"]) for r in paired) / ref if paired and ref > 0 else math.nan,
+            "interval_runs": len(with_ci), "covered": sum(int(r["covered"]) for r in with_ci),
+            "median_seconds": float(np.median([r["seconds"] for r in ok])) if ok else math.nan,
+        })
+    out.sort(key=lambda s: (s["n"], s["method"] != REFERENCE, s["method"]))
+    return out
+
+
+def method_table(summary: list[dict]) -> str:
+    rows = [[s["n"], s["method"], f"{s['ok']}/{s['runs']}", s["tasks"], fmt(s["mae"], ".3f"),
+             fmt(s["ratio"], ".2f") + (f" ({s['paired']} runs)" if s["paired"] else ""),
+             f"{s['covered']}/{s['interval_runs']} ({s['covered'] / s['interval_runs']:.2f})" if s["interval_runs"]
+             else "-", fmt(s["median_seconds"], ".3g")] for s in summary]
+    return markdown_table(["n", "method", "runs ok", "tasks", "mean abs error [nats]", f"ratio to {REFERENCE}",
+                           "95% interval coverage", "median s"], rows)
+
+
+def calibration_rows(rows: list[dict]) -> dict[str, list[dict]]:
+    """The extrapolated estimates with an interval (bench/_harness.widened_coverage's rows), by n;
+    the truths of the catalogue are exact (no slack)."""
+    out: dict = {}
+    for r in rows:
+        if r["status"] == "ok" and r["covered"] != "" and str(r["ran"]).endswith("-extrapolated"):
+            z = statistics.NormalDist().inv_cdf(0.5 + r["confidence"] / 2)
+            out.setdefault(f"{r['method']}, n = {r['n']}", []).append({
+                "error": r["error"], "stderr": (r["ci_high"] - r["ci_low"]) / (2 * z), "correction": abs(r["bias"]),
+                "model_spread": r["model_spread"], "z": z, "slack": 0.0})
     return out
 
 
@@ -109,22 +190,61 @@ def plot_accuracy(summary: list[dict], folder: Path) -> list[Path]:
     return paths
 
 
+def report_text(rows: list[dict], command: str) -> str:
+    """The report's Markdown: the command, the summary per method, the MODEL_SPREAD calibration
+    (when there are extrapolated estimates with intervals), the table per task."""
+    parts = [f"Command: `{command}`",
+             f"Per n and method, over every (task, seed) run: mean absolute error; its ratio to {REFERENCE}'s on "
+             "the runs where both returned (the goal for cchmi.mi: at most 0.5 at n = 5000); coverage of the "
+             "true MI by the 95% intervals of the methods that report one.",
+             method_table(method_summary(rows))]
+    groups = calibration_rows(rows)
+    if groups:
+        parts += ["Calibration of MODEL_SPREAD (cchmi/estimators/extrapolate.py): coverage of the extrapolated "
+                  "estimates' 95% intervals had the power law's error been c x |correction| instead of the "
+                  "MODEL_SPREAD they ran with (the estimator that ran was '...-extrapolated').",
+                  calibration_table(groups)]
+    parts.append(accuracy_table(summarise_accuracy(rows)))
+    return "\n\n".join(parts)
+
+
+def command_line(sizes, seeds, seed_offset, methods, tasks, quick, neural, device, timeout) -> str:
+    """The `cchmi bench accuracy` command that reproduces a run (for the report's header)."""
+    parts = ["cchmi", "bench", "accuracy"] + (["--quick"] if quick else [])
+    parts += ["--n", ",".join(map(str, sizes)), "--seeds", str(seeds)]
+    parts += ["--seed-offset", str(seed_offset)] if seed_offset else []
+    parts += ["--methods", *methods] if methods else (["--neural"] if neural else [])
+    parts += ["--tasks", ",".join(tasks)] if tasks else []
+    parts += ["--device", str(device)] if device is not None else []
+    return shlex.join(parts + ["--timeout", f"{timeout:g}"])
+
+
 def main_accuracy(out: Path, *, quick: bool, seeds: int | None, tasks: list[str] | None, neural: bool,
-                  device, timeout: float, progress: bool) -> str:
-    """`cchmi bench accuracy`: runs, writes the report files to `out`, returns the printed text."""
+                  device, timeout: float, progress: bool, sizes: list[int] | None = None, seed_offset: int = 0,
+                  methods: list[str] | None = None) -> str:
+    """`cchmi bench accuracy`: runs, writes the report files to `out`, returns the printed text.
+    sizes: n (default 500, 2000, 8000; quick 1000, 4000); seeds from seed_offset; methods: names of
+    bench/peers.py methods (default: cchmi's kNN estimators, the neural ones with `neural`, the peers)."""
     cat = catalogue()
     names = tasks or (list(QUICK_TASKS) if quick else list(cat))
     unknown = [t for t in names if t not in cat]
     if unknown:
         raise ValueError(f"unknown task(s) {', '.join(unknown)}; tasks: {', '.join(cat)}")
-    sizes = [1000, 4000] if quick else [500, 2000, 8000]
+    if isinstance(seed_offset, bool) or not isinstance(seed_offset, int) or seed_offset < 0:
+        raise ValueError(f"seed_offset must be an integer >= 0, got {seed_offset!r}")
+    sizes = sizes or ([1000, 4000] if quick else [500, 2000, 8000])
     seeds = seeds or (3 if quick else 5)
-    method_list = (peers.CCHMI_METHODS + (peers.NEURAL_METHODS if neural else []) + peers.PEERS
-                   + ([] if quick else peers.SLOW_PEERS))
+    if methods is not None:
+        method_list = peers.by_name(methods)
+    else:
+        method_list = (peers.CCHMI_METHODS + (peers.NEURAL_METHODS if neural else []) + peers.PEERS
+                       + ([] if quick else peers.SLOW_PEERS))
     rows = run_accuracy([cat[t] for t in names], sizes, seeds, method_list=method_list, timeout=timeout,
-                        device=device, progress=progress)
+                        device=device, progress=progress, seed_offset=seed_offset)
+    command = command_line(sizes, seeds, seed_offset, methods, tasks, quick, neural, device, timeout)
+    rows = [{**r, "command": command} for r in rows]
     summary = summarise_accuracy(rows)
-    return write_report(out, "accuracy", rows, accuracy_table(summary), lambda folder: plot_accuracy(summary, folder))
+    return write_report(out, "accuracy", rows, report_text(rows, command), lambda folder: plot_accuracy(summary, folder))
 
 
 if __name__ == "__main__":

@@ -21,6 +21,11 @@ natural log units (NPEET's default is bits: base=e is passed) and the same sampl
 * SciPy (speed only): KSG-1 written by hand with ``cKDTree(p=inf)`` and ``workers=-1``, the fastest
   thing a user can write with SciPy's compiled tree, using every core like cchmi.
 
+cchmi's own methods include :func:`cchmi.mi` with each of its estimators (``MI_METHODS``), called
+with ``confidence=0.95`` and its default ``random_state``: they return a dict (estimate, interval,
+the estimator that ran, the bias correction and :data:`cchmi.estimators.extrapolate.MODEL_SPREAD`)
+instead of a number, and :func:`call` passes it back from the forked process.
+
 Every call runs in its own forked process (:func:`call`), killed after ``timeout`` seconds; the
 peers' modules are imported before (:func:`preload`), so no time includes an import.
 """
@@ -30,6 +35,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import math
+import multiprocessing as mp
 
 import numpy as np
 
@@ -56,6 +62,27 @@ def cchmi_neural(x, y, labels=False, device=None):
     if labels:
         return cchmi.latent_mi(x, y, labels=True, device=device).estimate
     return cchmi.neural_mi(x, y, device=device).estimate
+
+
+INTERVAL_LEVEL = 0.95
+"""Level of the intervals asked of the methods that report one (cchmi.mi)."""
+
+
+def cchmi_mi(estimator: str):
+    """cchmi.mi(x, y, labels=..., estimator=estimator, confidence=INTERVAL_LEVEL) as a dict: estimate,
+    ci_low, ci_high (NaN without an interval), the estimator that ran, the bias correction (NaN for
+    estimators without one) and the MODEL_SPREAD its interval used (NaN unless extrapolated)."""
+    def run(x, y, labels=False, device=None):
+        import cchmi
+        from cchmi.estimators import extrapolate
+
+        r = cchmi.mi(x, y, labels=labels, estimator=estimator, confidence=INTERVAL_LEVEL, device=device)
+        extrapolated = r.estimator.endswith("-extrapolated")
+        return {"estimate": r.estimate, "ci_low": math.nan if r.ci_low is None else r.ci_low,
+                "ci_high": math.nan if r.ci_high is None else r.ci_high, "estimator": r.estimator,
+                "bias": math.nan if r.bias is None else r.bias,
+                "model_spread": extrapolate.MODEL_SPREAD if extrapolated else math.nan}
+    return run
 
 
 # -- peers ----------------------------------------------------------------------------------------
@@ -130,6 +157,11 @@ CCHMI_METHODS = [
     ("cchmi KSG-2", "cchmi", cchmi_ksg(2), _continuous),
 ]
 NEURAL_METHODS = [("cchmi neural (SMILE / latent for labels)", "torch", cchmi_neural, lambda t: True)]
+MI_METHODS = [
+    ("cchmi.mi auto", "cchmi", cchmi_mi("auto"), lambda t: True),
+    ("cchmi.mi ksg-extrapolated", "cchmi", cchmi_mi("ksg-extrapolated"), lambda t: True),
+    ("cchmi.mi neural", "torch", cchmi_mi("neural"), lambda t: True),
+]
 PEERS = [
     ("scikit-learn", "sklearn", sklearn, _one_column),
     ("NPEET", "npeet_plus", npeet, lambda t: True),
@@ -139,6 +171,17 @@ PEERS = [
 ]
 SLOW_PEERS = [("latentmi", "latentmi", latentmi, _continuous)]
 BY_HAND = [("SciPy cKDTree", "scipy", scipy_ksg, _continuous)]
+ALL_METHODS = CCHMI_METHODS + NEURAL_METHODS + MI_METHODS + PEERS + SLOW_PEERS + BY_HAND
+
+
+def by_name(names: list[str]) -> list:
+    """The methods of ALL_METHODS with these names, in the order given (ValueError naming an unknown one)."""
+    known = {m[0]: m for m in ALL_METHODS}
+    unknown = [name for name in names if name not in known]
+    if unknown or not names:
+        raise ValueError(f"methods: unknown method(s) {', '.join(map(repr, unknown)) or '(none given)'}; "
+                         f"methods: {', '.join(map(repr, known))}")
+    return [known[name] for name in names]
 
 
 def installed(module: str) -> bool:
@@ -160,11 +203,32 @@ def preload(method_list: list) -> None:
 def call(method, task, s, device, timeout: float, warmup: bool) -> tuple[float, float, str]:
     """(estimate, seconds, status) of one method on the sample `s` of `task`, in a forked process
     killed after `timeout` seconds; warmup: time the second of two calls in that process."""
+    value, seconds, status, _ = call_details(method, task, s, device, timeout, warmup)
+    return value, seconds, status
+
+
+def call_details(method, task, s, device, timeout: float, warmup: bool) -> tuple[float, float, str, dict]:
+    """:func:`call` and, for a method that returns a dict (cchmi.mi's), that dict from the timed
+    call (empty for the others and for calls that did not return)."""
     _, module, fn, supports = method
     if not installed(module):
-        return math.nan, math.nan, "not installed"
+        return math.nan, math.nan, "not installed", {}
     if not supports(task):
-        return math.nan, math.nan, "unsupported"
+        return math.nan, math.nan, "unsupported", {}
     labels = task.kind == "labels"
-    t = run_with_timeout(lambda: fn(s.x, s.y, labels, device), timeout, warmup=warmup)
-    return (t.value if t.value is not None else math.nan), t.median, t.status
+    receive, send = mp.get_context("fork").Pipe(duplex=False)
+
+    def child():
+        value = fn(s.x, s.y, labels, device)
+        if isinstance(value, dict):
+            send.send(value)
+            return value["estimate"]
+        return value
+
+    t = run_with_timeout(child, timeout, warmup=warmup)
+    details = {}
+    while t.status == "ok" and receive.poll(0.1):  # the timed call's dict is the last one sent
+        details = receive.recv()
+    receive.close()
+    send.close()
+    return (t.value if t.value is not None else math.nan), t.median, t.status, details

@@ -34,6 +34,20 @@ Summary per (setting, n, hardware, dimension band: the larger of dim T and dim S
   (z of the interval's level; the catalogue's standard errors are at most about 0.002 nats, so the
   widening is small but a truth is never counted as missed for its own Monte Carlo error);
 * median seconds.
+
+The rule table of ``cch(estimator="auto")`` is by joint dimension instead (``JOINT_BANDS`` on
+dim T + dim S: <= 8, 9-32, 33-64, > 64): per setting, n, hardware and band, the sign right, the
+coverage and the gap's mean absolute error, as above. Below it, the calibration of
+:data:`cchmi.estimators.extrapolate.MODEL_SPREAD`: the coverage the extrapolated settings' gap
+intervals would have had with MODEL_SPREAD = c for c in bench/_harness.py's ``SPREADS``
+(``widened_coverage``: the reported standard error with the MODEL_SPREAD the run used, recorded in
+the row, swapped for c, the correction being hypot(bias_ts, bias_sy), as cch combines them, and
+the truth's Monte Carlo slack as in the coverage above). Both are in the report of every run and
+of ``report_only``.
+
+The rules were derived on the rule seeds 1000 and 1001 (``seed_offset``), in-sample for them:
+that run is kept apart from the held-out runs (seeds 0, 1, ...) in
+bench/results/cch_estimators/rules/ (command in :data:`RULES_COMMAND`).
 """
 
 from __future__ import annotations
@@ -51,7 +65,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench._harness import RESULTS, fmt, markdown_table, run_with_timeout, write_report
+from bench._harness import RESULTS, calibration_table, fmt, markdown_table, run_with_timeout, write_report
 from cchmi._progress import Progress
 from cchmi.data.cch_tasks import CCHTask, cch_tasks
 
@@ -65,6 +79,14 @@ GOAL_SIGN, GOAL_COVERAGE, GOAL_BAND, GOAL_N = 0.95, 0.90, "<=32", 10_000
 
 BANDS = (("<=8", 1, 8), ("9-32", 9, 32), ("<=32", 1, 32), (">32", 33, math.inf), ("all", 1, math.inf))
 """Dimension bands on max(dim T, dim S); "<=32" and "all" overlap the others on purpose."""
+
+JOINT_BANDS = (("<=8", 1, 8), ("9-32", 9, 32), ("33-64", 33, 64), (">64", 65, math.inf))
+"""Bands on dim T + dim S, the dimension I(T; S) is searched in (the rule table of cch's "auto")."""
+
+RULES_COMMAND = ("cchmi bench cch --n 4000 --seeds 2 --seed-offset 1000 --estimators ksg ksg-extrapolated "
+                 "--timeout 900 --out bench/results/cch_estimators/rules")
+"""The run behind the rule table of cch(estimator="auto") and MODEL_SPREAD's calibration
+(bench/results/cch_estimators/rules/)."""
 
 QUICK_TASKS = (
     "cch-gauss-1x1y1-ts1.2-sy0.2-k1-p0",
@@ -151,7 +173,10 @@ def _call(setting: Setting, task: CCHTask, t, s, y, seed: int, extra: dict, send
     result = cch_module.cch(t, s, y, estimator=setting.estimator, random_state=seed, **kind, **extra,
                             **dict(setting.options))
     torch = sys.modules.get("torch")
-    send.send({**result.as_dict(), "cuda_used": bool(torch is not None and torch.cuda.is_initialized())})
+    extrapolate = sys.modules.get("cchmi.estimators.extrapolate")
+    spread = getattr(extrapolate, "MODEL_SPREAD", math.nan) if "extrapolated" in result.estimator else math.nan
+    send.send({**result.as_dict(), "cuda_used": bool(torch is not None and torch.cuda.is_initialized()),
+               "model_spread": spread})
     return result.gap
 
 
@@ -162,9 +187,10 @@ def _hardware(result: dict) -> str:
 
 
 def run_cch(tasks: list[CCHTask], sizes: list[int], seeds: int, settings: list[Setting], *, timeout: float,
-            device=None, backend: str = "auto", progress: bool = True) -> list[dict]:
-    """One row per (task, n, seed, setting): the three estimates, the gap interval, the truths with
-    their Monte Carlo standard errors, seconds, the backend that ran and a status."""
+            device=None, backend: str = "auto", progress: bool = True, seed_offset: int = 0) -> list[dict]:
+    """One row per (task, n, seed, setting), seeds seed_offset, ..., seed_offset + seeds - 1: the
+    three estimates, the gap interval, the truths with their Monte Carlo standard errors, seconds,
+    the backend that ran, a status, and for extrapolated estimates the MODEL_SPREAD in effect."""
     extra = {} if backend == "auto" else {"backend": backend}
     if device is not None:
         if "device" not in inspect.signature(cch_module.cch).parameters:
@@ -176,7 +202,7 @@ def run_cch(tasks: list[CCHTask], sizes: list[int], seeds: int, settings: list[S
     for task in tasks:
         truth = task.truth()  # computed here once: the forked children inherit the cache
         for n in sizes:
-            for seed in range(seeds):
+            for seed in range(seed_offset, seed_offset + seeds):
                 t, s, y = task.sample(n, seed)
                 for setting in settings:
                     bar.step(f"{task.name} n={n} {setting.label}")
@@ -196,6 +222,7 @@ def run_cch(tasks: list[CCHTask], sizes: list[int], seeds: int, settings: list[S
                         "ci_high": _number(r.get("gap_ci_high")), "confidence": _number(r.get("confidence")),
                         "verdict": r.get("verdict", ""), "n_used": r.get("n", ""),
                         "bias_ts": _number(r.get("bias_ts")), "bias_sy": _number(r.get("bias_sy")),
+                        "model_spread": _number(r.get("model_spread")),
                         "choice_reason": r.get("choice_reason") or "", "interval_note": r.get("interval_note") or "",
                         "true_i_ts": truth.i_ts, "true_i_sy": truth.i_sy, "true_gap": truth.gap,
                         "true_i_ts_se": truth.i_ts_stderr, "true_i_sy_se": truth.i_sy_stderr,
@@ -233,13 +260,16 @@ def _wrong_verdict(row: dict) -> bool:
             or (row["verdict"] == cch_module.VERDICTS[1] and row["true_gap"] > 0))
 
 
-def summarise_cch(rows: list[dict]) -> list[dict]:
+def summarise_cch(rows: list[dict], joint: bool = False) -> list[dict]:
     """Per (setting, n, hardware, band) with at least one run: the counts and rates described in the
-    module docstring. Failed runs (timeouts, errors) count in `runs` but in no rate."""
+    module docstring. Failed runs (timeouts, errors) count in `runs` but in no rate. Bands: BANDS on
+    max(dim T, dim S), or with `joint` JOINT_BANDS on dim T + dim S."""
+    bands = JOINT_BANDS if joint else BANDS
     groups: dict = {}
     for r in rows:
-        for band, low, high in BANDS:
-            if low <= max(r["dim_t"], r["dim_s"]) <= high:
+        dim = r["dim_t"] + r["dim_s"] if joint else max(r["dim_t"], r["dim_s"])
+        for band, low, high in bands:
+            if low <= dim <= high:
                 groups.setdefault((r["setting"], r["n"], r["hardware"], band), []).append(r)
     out = []
     for (setting, n, hardware, band), rs in groups.items():
@@ -265,7 +295,7 @@ def summarise_cch(rows: list[dict]) -> list[dict]:
             "median_seconds": float(np.median([r["seconds"] for r in ok])) if ok else math.nan,
             "status": "ok" if not failed else "; ".join(failed)[:80],
         })
-    order = {band: i for i, (band, _, _) in enumerate(BANDS)}
+    order = {band: i for i, (band, _, _) in enumerate(bands)}
     out.sort(key=lambda s: (s["setting"], s["n"], s["hardware"], order[s["band"]]))
     return out
 
@@ -318,6 +348,41 @@ def cch_table(summary: list[dict], skipped: list[str]) -> str:
     if skipped:
         parts.append(f"Not applicable ({len(skipped)} catalogue tasks with continuous Y; this cch takes class labels "
                      "only): " + ", ".join(skipped) + ".")
+    return "\n\n".join(parts)
+
+
+def calibration_rows(rows: list[dict]) -> dict[str, list[dict]]:
+    """The runs with an extrapolated gap interval and a recorded MODEL_SPREAD, as rows of
+    bench/_harness.widened_coverage, by setting, n and hardware."""
+    out: dict = {}
+    for r in rows:
+        if (r["status"] == "ok" and math.isfinite(r["model_spread"]) and math.isfinite(r["ci_low"])
+                and math.isfinite(r["ci_high"])):
+            z = statistics.NormalDist().inv_cdf(0.5 + r["confidence"] / 2)
+            out.setdefault(f"{r['setting']}, n = {r['n']}, {r['hardware']}", []).append({
+                "error": r["gap"] - r["true_gap"], "stderr": (r["ci_high"] - r["ci_low"]) / (2 * z),
+                "correction": math.hypot(r["bias_ts"], r["bias_sy"]), "model_spread": r["model_spread"], "z": z,
+                "slack": z * r["true_gap_se"]})
+    return out
+
+
+def rule_tables(rows: list[dict]) -> str:
+    """Markdown: the summary by joint dimension (the rule table of cch's "auto") and, when there are
+    extrapolated runs with a recorded MODEL_SPREAD, its calibration table."""
+    joint = [[s["setting"], s["n"], s["hardware"], s["band"], f"{s['ok']}/{s['runs']}", s["tasks"],
+              f"{s['sign_right']}/{s['signed_runs']}" if s["signed_runs"] else "-",
+              _rate(s["covered"], s["interval_runs"], s["coverage"]), fmt(s["mae_gap"], ".3f")]
+             for s in summarise_cch(rows, joint=True)]
+    parts = ["By joint dimension dim T + dim S (the rule table of cch(estimator=\"auto\")): sign right of the runs "
+             f"with |true gap| >= {SIGN_MIN_GAP} nats, coverage of the gap interval, mean absolute error of the gap.",
+             markdown_table(["setting", "n", "hardware", "d_t+d_s", "runs ok", "tasks", "sign right", "coverage",
+                             "MAE gap"], joint)]
+    groups = calibration_rows(rows)
+    if groups:
+        parts += ["Calibration of MODEL_SPREAD (cchmi/estimators/extrapolate.py): coverage of the extrapolated gap "
+                  "intervals had the power law's error been c x hypot(bias_ts, bias_sy) instead of the "
+                  "MODEL_SPREAD the run used (the truth's Monte Carlo slack as in the coverage above).",
+                  calibration_table(groups)]
     return "\n\n".join(parts)
 
 
@@ -376,11 +441,12 @@ def plot_cch(rows: list[dict], summary: list[dict], folder: Path) -> list[Path]:
     return paths
 
 
-def command_line(sizes, seeds, settings, tasks, device, backend, timeout, quick) -> str:
+def command_line(sizes, seeds, settings, tasks, device, backend, timeout, quick, seed_offset=0) -> str:
     """The `cchmi bench cch` command that reproduces a run (for the report's header)."""
     parts = ["cchmi", "bench", "cch"] + (["--quick"] if quick else [])
-    parts += ["--n", ",".join(map(str, sizes)), "--seeds", str(seeds),
-              "--estimators", *(s.label for s in settings)]
+    parts += ["--n", ",".join(map(str, sizes)), "--seeds", str(seeds)]
+    parts += ["--seed-offset", str(seed_offset)] if seed_offset else []
+    parts += ["--estimators", *(s.label for s in settings)]
     parts += ["--tasks", ",".join(tasks)] if tasks else []
     parts += ["--device", str(device)] if device is not None else []
     parts += ["--backend", backend] if backend != "auto" else []
@@ -389,7 +455,7 @@ def command_line(sizes, seeds, settings, tasks, device, backend, timeout, quick)
 
 INTS = ("dim_t", "dim_s", "n_classes", "n", "seed")
 FLOATS = ("i_ts", "i_sy", "gap", "ci_low", "ci_high", "confidence", "bias_ts", "bias_sy", "true_i_ts", "true_i_sy",
-          "true_gap", "true_i_ts_se", "true_i_sy_se", "true_gap_se", "seconds")
+          "true_gap", "true_i_ts_se", "true_i_sy_se", "true_gap_se", "seconds", "model_spread")
 
 
 def read_rows(path: Path) -> list[dict]:
@@ -417,7 +483,8 @@ def report_from_csv(out: Path) -> str:
               f"{', '.join(sorted({r['cchmi'] for r in rows}))} (git {', '.join(sorted({r['git'] for r in rows}))}); "
               f"machines: {'; '.join(machines)}")
     missing = {t.name for t in cch_tasks()} - {r["task"] for r in rows}
-    table = "Commands: " + "; ".join(f"`{c}`" for c in commands) + "\n\n" + cch_table(summary, [])
+    table = ("Commands: " + "; ".join(f"`{c}`" for c in commands) + "\n\n" + cch_table(summary, []) + "\n\n"
+             + rule_tables(rows))
     if missing:
         table += f"\n\nCatalogue tasks without a run here: {', '.join(sorted(missing))}."
     Path(out, "cch.md").write_text(f"# {header}\n\n{table}\n")
@@ -427,13 +494,16 @@ def report_from_csv(out: Path) -> str:
 
 def main_cch(out: Path, *, quick: bool, sizes: list[int] | None = None, seeds: int | None = None,
              estimators: list[str] | None = None, tasks: list[str] | None = None, device=None,
-             backend: str = "auto", timeout: float = 300.0, progress: bool = True, report_only: bool = False) -> str:
+             backend: str = "auto", timeout: float = 300.0, progress: bool = True, report_only: bool = False,
+             seed_offset: int = 0) -> str:
     """`cchmi bench cch`: runs, writes cch.csv (appended), cch.md, cch_sign.png and cch_gap.png to
     `out`, returns the printed text. Defaults: every task cch takes, n = 2,000, 10,000 and 100,000,
-    3 seeds, :func:`default_settings`; quick: QUICK_TASKS, n = 2,000, 2 seeds. report_only: run
-    nothing, rebuild the report from every row of out/cch.csv (:func:`report_from_csv`)."""
+    3 seeds from seed_offset (0), :func:`default_settings`; quick: QUICK_TASKS, n = 2,000, 2 seeds.
+    report_only: run nothing, rebuild the report from every row of out/cch.csv (:func:`report_from_csv`)."""
     if report_only:
         return report_from_csv(out)
+    if isinstance(seed_offset, bool) or not isinstance(seed_offset, int) or seed_offset < 0:
+        raise ValueError(f"seed_offset must be an integer >= 0, got {seed_offset!r}")
     catalogue = applicable_tasks()
     every = {t.name for t in cch_tasks()}
     names = tasks or ([t for t in QUICK_TASKS if t in catalogue] if quick else list(catalogue))
@@ -448,12 +518,12 @@ def main_cch(out: Path, *, quick: bool, sizes: list[int] | None = None, seeds: i
     seeds = seeds or (2 if quick else 3)
     settings = [parse_setting(e) for e in estimators] if estimators else default_settings()
     rows = run_cch([catalogue[t] for t in names], sizes, seeds, settings, timeout=timeout, device=device,
-                   backend=backend, progress=progress)
+                   backend=backend, progress=progress, seed_offset=seed_offset)
     summary = summarise_cch(rows)
     skipped = sorted(every - set(catalogue)) if tasks is None else []
-    command = command_line(sizes, seeds, settings, tasks, device, backend, timeout, quick)
+    command = command_line(sizes, seeds, settings, tasks, device, backend, timeout, quick, seed_offset)
     rows = [{**r, "command": command} for r in rows]
-    table = f"Command: `{command}`\n\n{cch_table(summary, skipped)}"
+    table = f"Command: `{command}`\n\n{cch_table(summary, skipped)}\n\n{rule_tables(rows)}"
     return write_report(out, "cch", rows, table, lambda folder: plot_cch(rows, summary, folder))
 
 

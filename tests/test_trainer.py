@@ -15,7 +15,7 @@ from cchmi.distill import CONTROLS, PREDICTORS, SplitConfig, TrainConfig, pairin
 from cchmi.distill import trainer
 from cchmi.distill.losses import kd_loss
 from cchmi.distill.models import build_model
-from cchmi.distill.trainer import crossfit_assignment, pairings, split_indices
+from cchmi.distill.trainer import config_hash, crossfit_assignment, pairings, split_indices
 
 TINY = TrainConfig(epochs=3, hidden=16, batch_size=32, patience=3)
 STEPS = TrainConfig(steps=6, eval_every=3, hidden=16, batch_size=16, patience=3)
@@ -357,7 +357,7 @@ def test_run_kd_writes_logs_and_summary(task, tmp_path):
     s = run_kd(task, "teacher", "student", teacher_train=TINY, student_train=STEPS, seed=1, out_dir=tmp_path,
                teacher_rows="crossfit", crossfit_folds=2, **BUDGET)
     for key in ("dataset", "teacher_view", "student_view", "pairing", "p", "seed", "train", "split", "n", "accuracy",
-                "gain", "cch", "cch_representation", "data_fingerprint", "device", "torch", "seconds", "config_hash",
+                "gain", "cch", "cch_representation", "cch_estimator", "data_fingerprint", "device", "torch", "seconds", "config_hash",
                 "teacher_train", "student_train", "budget", "teacher_rows", "crossfit_folds", "control",
                 "val_accuracy", "predictors"):
         assert key in s
@@ -455,6 +455,25 @@ def test_run_kd_errors(task, kwargs, error, message):
     view = args.pop("student_view", "student")
     with pytest.raises(error, match=message):
         run_kd(task, "teacher", view, **args)
+
+
+def test_cch_estimator_auto_is_ksg_below_1024_held_out_rows(task):
+    """The default estimator of the CCH and the gap predictors is cch's "auto": KSG on the few
+    held-out rows of a sweep (bit for bit what "ksg" gives), its choice recorded; the setting
+    enters the run's hash except for "ksg" (the estimator of summaries written before it)."""
+    auto = run_kd(task, "teacher", "student", train=TINY, seed=2)
+    ksg = run_kd(task, "teacher", "student", train=TINY, seed=2, cch_estimator="ksg")
+    assert auto["cch_estimator"] == "auto" and ksg["cch_estimator"] == "ksg"
+    assert auto["cch"]["n"] < 1024 and auto["cch"]["choice_reason"].startswith("n < 1024")
+    assert ksg["cch"]["choice_reason"] is None and auto["predictors"] == ksg["predictors"]
+    assert {k: v for k, v in auto["cch"].items() if k not in ("choice_reason", "seconds")} == \
+        {k: v for k, v in ksg["cch"].items() if k not in ("choice_reason", "seconds")}
+    assert auto["config_hash"] != ksg["config_hash"]
+    legacy = {**ksg}
+    del legacy["cch_estimator"]
+    assert config_hash(legacy) == config_hash(ksg)
+    with pytest.raises(ValueError, match="cch_estimator must be one of"):
+        run_kd(task, "teacher", "student", train=TINY, cch_estimator="kde")
 
 
 def test_feature_kd_and_fraction_transfer(task, tmp_path):

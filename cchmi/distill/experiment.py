@@ -18,7 +18,7 @@ A config (a TOML file for ``cchmi experiment``, or the same as a dict) looks lik
     [budget]                         # student_labels_per_class, teacher_labels_per_class, transfer_size
     [kd]                             # teacher_rows = "disjoint" | "crossfit" | "shared",
                                      # crossfit_folds, control (also allowed at the top level)
-    [cch]                            # representation = "logits" | "features", k = 3, pca = 8
+    [cch]                            # representation = "logits" | "features", k = 3, pca = 8, estimator = "auto"
     [report]                         # regime = "<sweep axis>": report per value of that axis too
 
     [sweep]                          # lists of values, crossed
@@ -72,13 +72,14 @@ from pathlib import Path
 
 from cchmi import _io
 from cchmi._progress import Progress
+from cchmi.cch import ESTIMATORS as CCH_ESTIMATORS
 from cchmi.distill.pairing import PAIRINGS
 
 DATASETS = ("mfeat", "mfh", "fashion_mnist")
 KD_KEYS = ("teacher_rows", "crossfit_folds", "control")
 TOP_KEYS = {"name", "seeds", "pairs", "data", "train", "teacher", "student", "split", "budget", "kd", "cch", "report",
             "sweep", "pairing", "p", *KD_KEYS}
-CCH_KEYS = {"representation", "k", "pca"}
+CCH_KEYS = {"representation", "k", "pca", "estimator"}
 REPORT_KEYS = {"regime"}
 BUDGET_KEYS = ("student_labels_per_class", "teacher_labels_per_class", "transfer_size")
 # Entries of every summary of the current trainer: one without them ran under older defaults (the
@@ -339,6 +340,7 @@ def _check_config(config: dict) -> dict:
     V.as_int(cch.get("k", 3), "cch.k", 1)
     if "pca" in cch:
         V.as_int(cch["pca"], "cch.pca", 1)
+    V.choice(cch.get("estimator", "auto"), "cch.estimator", CCH_ESTIMATORS)
     _check_pairing(config)
     sweep = {}
     for key, values in _table(config, "sweep").items():
@@ -499,6 +501,7 @@ def run_job(job: dict, out: str, device=None, threads: int | None = None) -> dic
         data, job["teacher_view"], job["student_view"], pairing=job["pairing"], p=job["p"],
         split=SplitConfig(**job["split"]), seed=job["seed"], device=device,
         cch_representation=cch.get("representation", "logits"), cch_k=cch.get("k", 3), cch_pca=cch.get("pca"),
+        cch_estimator=cch.get("estimator", "auto"),
         out_dir=Path(out) / "runs" / job["key"], **networks, **job.get("budget", {}), **job.get("kd", {}),
     )
     summary["job"] = job

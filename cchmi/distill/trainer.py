@@ -38,6 +38,7 @@ from cchmi import _validate as V
 from cchmi import ops
 from cchmi._scaling import standardise
 from cchmi._torch import resolve_device
+from cchmi.cch import ESTIMATORS as CCH_ESTIMATORS
 from cchmi.cch import cch
 from cchmi.data.multiview import MultiView
 from cchmi.distill.losses import feature_kd_loss, kd_loss
@@ -505,14 +506,16 @@ def label_mi_terms(teacher, student, labels, *, k: int = 3, confidence: float = 
 
 
 def held_out_estimates(teacher: dict, baseline: dict, labels, rows, *, representation: str, k: int,
-                       pca: int | None, seed: int, predictors: bool):
+                       pca: int | None, seed: int, predictors: bool, estimator: str = "auto"):
     """The CCH of `representation` and (predictors=True) the MI predictors, from the rows `rows`
     only. teacher and baseline map "logits" and "features" to arrays with a row per sample (the
-    teacher's already paired with the student's rows). Returns (CCHResult, {name: interval dict})."""
+    teacher's already paired with the student's rows); `estimator`: :func:`cchmi.cch`'s, for the
+    CCH and the two gap predictors. Returns (CCHResult, {name: interval dict})."""
     y = np.asarray(labels)[rows]
 
     def gap(rep, pca_dim):
-        return cch(teacher[rep][rows], baseline[rep][rows], y, k=k, pca=pca_dim, random_state=seed)
+        return cch(teacher[rep][rows], baseline[rep][rows], y, k=k, pca=pca_dim, random_state=seed,
+                   estimator=estimator)
 
     crit = gap(representation, pca)
     out = {}
@@ -583,6 +586,7 @@ def run_kd(
     cch_representation: str = "logits",
     cch_k: int = 3,
     cch_pca: int | None = None,
+    cch_estimator: str = "auto",
     predictors: bool = True,
     out_dir=None,
 ) -> dict:
@@ -614,7 +618,9 @@ def run_kd(
 
     Estimates on the held-out rows (validation + test) only, each held-out student row paired with
     a teacher row as the KD rows are (:func:`pairings`): the CCH of ``cch_representation``
-    ("logits", or "features" with cch_pca for wide layers) and, with predictors=True, the
+    ("logits", or "features" with cch_pca for wide layers) by ``cch_estimator`` (:func:`cchmi.cch`'s
+    ``estimator``; "auto", the default, is KSG below 1024 held-out rows and the bias-extrapolated
+    KSG from there, see its rule table) and, with predictors=True, the
     predictors (nats, 95% intervals): cch_gap_logits and cch_gap_features (I(T;S) - I(S;Y) on
     logits, on penultimate features reduced to 8 principal components), label_mi_gap (I(T;Y) -
     I(S;Y)) and conditional_mi (I(T;Y|S)), see :func:`label_mi_terms`; teacher_minus_student_acc
@@ -626,7 +632,7 @@ def run_kd(
     crossfit_folds (null unless crossfit), control, n (rows per part: student_train, teacher_train,
     transfer, val, test, teacher_only, unused), accuracy and val_accuracy (teacher, baseline, kd; test
     and validation, fractions), gain (kd - baseline test accuracy), cch (:class:`CCHResult` as a
-    dict), cch_representation, predictors ({name: {value, ci_low, ci_high}}; only
+    dict), cch_representation, cch_estimator (as asked; the one each term used is in cch), predictors ({name: {value, ci_low, ci_high}}; only
     teacher_minus_student_acc when predictors=False), data_fingerprint, device, torch, seconds,
     config_hash (:func:`config_hash`).
     """
@@ -637,6 +643,7 @@ def run_kd(
     if not isinstance(split, SplitConfig):
         raise TypeError(f"split must be a SplitConfig, got {type(split).__name__}")
     V.choice(cch_representation, "cch_representation", ("logits", "features"))
+    V.choice(cch_estimator, "cch_estimator", CCH_ESTIMATORS)
     if not isinstance(predictors, bool):
         raise TypeError(f"predictors must be True or False, got {predictors!r}")
     xt_raw, xs_raw = data.view(teacher_view), data.view(student_view)
@@ -720,7 +727,7 @@ def run_kd(
         baseline_rep = {"logits": b_logits.float().cpu().numpy(), "features": b_feats.float().cpu().numpy()}
         crit, predicted = held_out_estimates(teacher_rep, baseline_rep, labels, held,
                                              representation=cch_representation, k=cch_k, pca=cch_pca, seed=seed,
-                                             predictors=predictors)
+                                             predictors=predictors, estimator=cch_estimator)
     finally:
         if log_file is not None:
             log_file.close()
@@ -749,6 +756,7 @@ def run_kd(
         "gain": acc["kd"] - acc["baseline"],
         "cch": crit.as_dict(),
         "cch_representation": cch_representation,
+        "cch_estimator": cch_estimator,
         "predictors": {name: predicted[name] for name in PREDICTORS if name in predicted},
         "data_fingerprint": fingerprint(data.view(teacher_view), data.view(student_view), labels),
         "device": str(dev),
@@ -770,5 +778,7 @@ def config_hash(summary: dict) -> str:
     seed, CCH settings, which predictors were computed), not of its results."""
     defining = {k: summary[k] for k in HASH_KEYS}
     defining.update(cch_k=summary["cch"]["k"], cch_pca=summary["cch"]["pca"], predictors=sorted(summary["predictors"]))
+    if summary.get("cch_estimator", "ksg") != "ksg":  # summaries from before the option ran "ksg": their hashes hold
+        defining["cch_estimator"] = summary["cch_estimator"]
     text = json.dumps(defining, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]

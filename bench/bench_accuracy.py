@@ -20,11 +20,13 @@ intervals would have had with MODEL_SPREAD = c (bench/_harness.py: ``widened_cov
 
 The rules of ``cchmi.mi(estimator="auto")`` were derived on the rule seed 1000, so that run is
 in-sample for "cchmi.mi auto"; it is kept apart from the held-out runs (seeds 0, 1, ...) in
-bench/results/accuracy/rules/ (command in :data:`RULES_COMMAND`).
+bench/results/accuracy/rules/ (command in :data:`RULES_COMMAND`). Every run appends its rows to
+accuracy.csv; ``report_only`` rebuilds accuracy.md and the plots from all of them.
 """
 
 from __future__ import annotations
 
+import csv
 import math
 import sys
 from pathlib import Path
@@ -190,10 +192,11 @@ def plot_accuracy(summary: list[dict], folder: Path) -> list[Path]:
     return paths
 
 
-def report_text(rows: list[dict], command: str) -> str:
-    """The report's Markdown: the command, the summary per method, the MODEL_SPREAD calibration
-    (when there are extrapolated estimates with intervals), the table per task."""
-    parts = [f"Command: `{command}`",
+def report_text(rows: list[dict], commands: str) -> str:
+    """The report's Markdown: `commands` (the line naming the run's commands), the summary per
+    method, the MODEL_SPREAD calibration (when there are extrapolated estimates with intervals), the
+    table per task."""
+    parts = [commands,
              f"Per n and method, over every (task, seed) run: mean absolute error; its ratio to {REFERENCE}'s on "
              "the runs where both returned (the goal for cchmi.mi: at most 0.5 at n = 5000); coverage of the "
              "true MI by the 95% intervals of the methods that report one.",
@@ -221,10 +224,13 @@ def command_line(sizes, seeds, seed_offset, methods, tasks, quick, neural, devic
 
 def main_accuracy(out: Path, *, quick: bool, seeds: int | None, tasks: list[str] | None, neural: bool,
                   device, timeout: float, progress: bool, sizes: list[int] | None = None, seed_offset: int = 0,
-                  methods: list[str] | None = None) -> str:
+                  methods: list[str] | None = None, report_only: bool = False) -> str:
     """`cchmi bench accuracy`: runs, writes the report files to `out`, returns the printed text.
     sizes: n (default 500, 2000, 8000; quick 1000, 4000); seeds from seed_offset; methods: names of
-    bench/peers.py methods (default: cchmi's kNN estimators, the neural ones with `neural`, the peers)."""
+    bench/peers.py methods (default: cchmi's kNN estimators, the neural ones with `neural`, the peers).
+    report_only: run nothing, rebuild the report from every row of out/accuracy.csv."""
+    if report_only:
+        return report_from_csv(out)
     cat = catalogue()
     names = tasks or (list(QUICK_TASKS) if quick else list(cat))
     unknown = [t for t in names if t not in cat]
@@ -244,7 +250,40 @@ def main_accuracy(out: Path, *, quick: bool, seeds: int | None, tasks: list[str]
     command = command_line(sizes, seeds, seed_offset, methods, tasks, quick, neural, device, timeout)
     rows = [{**r, "command": command} for r in rows]
     summary = summarise_accuracy(rows)
-    return write_report(out, "accuracy", rows, report_text(rows, command), lambda folder: plot_accuracy(summary, folder))
+    return write_report(out, "accuracy", rows, report_text(rows, f"Command: `{command}`"),
+                        lambda folder: plot_accuracy(summary, folder))
+
+
+FLOATS = ("estimate", "truth", "error", "seconds", "ci_low", "ci_high", "confidence", "bias", "model_spread")
+
+
+def read_rows(path: Path) -> list[dict]:
+    """The rows of an accuracy.csv with their numbers parsed; columns that older rows lack (an
+    earlier version of this script) read as NaN, or "" for ``covered`` and ``ran``."""
+    with Path(path).open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    for r in rows:
+        r.update(n=int(r["n"]), seed=int(r["seed"]), covered=int(r["covered"]) if r.get("covered") else "",
+                 ran=r.get("ran") or "", **{k: float(r[k]) if r.get(k) else math.nan for k in FLOATS})
+    return rows
+
+
+def report_from_csv(out: Path) -> str:
+    """Rewrites accuracy.md and the plots in `out` from every row of out/accuracy.csv (several runs
+    together, each command named), without running anything; returns the text."""
+    rows = read_rows(Path(out) / "accuracy.csv")
+    if not rows:
+        raise ValueError(f"out: {out}/accuracy.csv has no rows")
+    commands = sorted({r.get("command") or "(not recorded)" for r in rows})
+    dates = sorted(r["date"] for r in rows)
+    machines = sorted({f"{r['cpu']} ({r['cores']} cores){', ' + r['gpu'] if r.get('gpu') else ''}" for r in rows})
+    header = (f"cchmi bench accuracy: {len(rows)} rows, {dates[0]} to {dates[-1]} UTC, cchmi "
+              f"{', '.join(sorted({r['cchmi'] for r in rows}))} (git {', '.join(sorted({r['git'] for r in rows}))}); "
+              f"machines: {'; '.join(machines)}")
+    table = report_text(rows, "Commands: " + "; ".join(f"`{c}`" for c in commands))
+    Path(out, "accuracy.md").write_text(f"# {header}\n\n{table}\n")
+    plot_accuracy(summarise_accuracy(rows), Path(out))
+    return f"{header}\n\n{table}\n\nwritten to {out}/: accuracy.md, PNG plots (from every row of accuracy.csv)"
 
 
 if __name__ == "__main__":

@@ -114,6 +114,99 @@ def test_failures_are_rows_not_dropped(bench):
     assert summary["missing"]["status"] == "not installed"
 
 
+def _with_interval(x, y, labels, device):
+    return {"estimate": 0.45, "ci_low": 0.4, "ci_high": 0.6, "estimator": "ksg1-extrapolated", "bias": 0.05,
+            "model_spread": 0.2}
+
+
+def test_interval_methods_and_seed_offset(bench, tmp_path):
+    """A method that reports an interval (a dict, as cchmi.mi's do) gets its interval, coverage and
+    bias into the row; seeds start at seed_offset; methods are chosen by name."""
+    accuracy = bench("bench_accuracy")
+    task = Task("toy", "toy", "continuous", 1, 1, 0.5, lambda n, seed: catalogue()["gauss-1x1-1"].sample(n, seed))
+    methods = [("plain", "numpy", _ok, lambda t: True), ("interval", "numpy", _with_interval, lambda t: True)]
+    rows = accuracy.run_accuracy([task], [100], 2, method_list=methods, timeout=60, progress=False, seed_offset=1000)
+    assert [(r["method"], r["seed"]) for r in rows] == [("plain", 1000), ("interval", 1000), ("plain", 1001),
+                                                         ("interval", 1001)]
+    plain, interval = rows[0], rows[1]
+    assert plain["covered"] == "" and math.isnan(plain["ci_low"]) and plain["ran"] == ""
+    assert interval["estimate"] == 0.45 and (interval["ci_low"], interval["ci_high"]) == (0.4, 0.6)
+    assert interval["covered"] == 1 and interval["confidence"] == 0.95 and interval["bias"] == 0.05
+    assert interval["ran"] == "ksg1-extrapolated" and interval["model_spread"] == 0.2
+    peers = bench("peers")
+    assert [m[0] for m in peers.by_name(["cchmi.mi auto", "cchmi KSG-1 / Ross"])] == ["cchmi.mi auto",
+                                                                                       "cchmi KSG-1 / Ross"]
+    with pytest.raises(ValueError, match="methods: unknown method.s. 'nope'"):
+        peers.by_name(["cchmi.mi auto", "nope"])
+    with pytest.raises(ValueError, match="seed_offset must be an integer >= 0"):
+        accuracy.main_accuracy(Path("unused"), quick=True, seeds=1, tasks=None, neural=False, device=None, timeout=1,
+                               progress=False, seed_offset=-1)
+    harness = bench("_harness")
+    harness.append_csv("accuracy", [{**harness.machine(), **r, "command": "cmd"} for r in rows], folder=tmp_path)
+    text = accuracy.main_accuracy(tmp_path, quick=True, seeds=None, tasks=None, neural=False, device=None, timeout=1,
+                                  progress=False, report_only=True)  # from the CSV, numbers parsed again
+    assert "| 100 | interval | 2/2 | 1 | 0.050 | - | 2/2 (1.00) |" in text and "Commands: `cmd`" in text
+    assert "| interval, n = 100 | 2 |" in (tmp_path / "accuracy.md").read_text()
+    text = accuracy.command_line([5000], 1, 1000, ["cchmi KSG-1 / Ross", "cchmi.mi auto"], None, False, False, None, 900)
+    assert text == ("cchmi bench accuracy --n 5000 --seeds 1 --seed-offset 1000 --methods 'cchmi KSG-1 / Ross' "
+                    "'cchmi.mi auto' --timeout 900")
+
+
+def _acc_row(task, method, error, seed=0, status="ok", low=math.nan, high=math.nan, ran="", bias=math.nan,
+             spread=math.nan):
+    truth = 1.0
+    interval = math.isfinite(low)
+    return {"task": task, "n": 100, "seed": seed, "method": method, "estimate": truth + error, "truth": truth,
+            "error": error, "seconds": 1.0, "status": status, "ran": ran, "ci_low": low, "ci_high": high,
+            "confidence": 0.95 if interval else math.nan,
+            "covered": int(low <= truth <= high) if interval else "", "bias": bias, "model_spread": spread}
+
+
+def test_method_summary_mae_ratio_and_coverage(bench):
+    accuracy = bench("bench_accuracy")
+    ref = accuracy.REFERENCE
+    rows = [
+        _acc_row("a", ref, -0.4), _acc_row("b", ref, -0.2), _acc_row("c", ref, -0.6),
+        _acc_row("a", "m", 0.1, low=0.9, high=1.2), _acc_row("b", "m", -0.1, low=0.7, high=0.95),
+        _acc_row("c", "m", math.nan, status="timeout > 1 s"),
+        _acc_row("d", "m", 0.3),  # no KSG-1 run on d: in the MAE, not in the ratio
+    ]
+    summary = {s["method"]: s for s in accuracy.method_summary(rows)}
+    assert [s["method"] for s in accuracy.method_summary(rows)] == [ref, "m"]  # the reference first
+    m = summary["m"]
+    assert (m["runs"], m["ok"], m["tasks"], m["paired"]) == (4, 3, 3, 2)
+    assert m["mae"] == pytest.approx((0.1 + 0.1 + 0.3) / 3)
+    assert m["ratio"] == pytest.approx(0.2 / 0.6)  # a and b: (0.1 + 0.1) / (0.4 + 0.2)
+    assert (m["interval_runs"], m["covered"]) == (2, 1)
+    assert summary[ref]["ratio"] == pytest.approx(1.0) and summary[ref]["interval_runs"] == 0
+    table = accuracy.method_table(accuracy.method_summary(rows))
+    assert "| 100 | m | 3/4 | 3 | 0.167 | 0.33 (2 runs) | 1/2 (0.50) |" in table
+
+
+def test_widened_coverage_swaps_the_model_spread(bench):
+    """The reported s.e. carries MODEL_SPREAD * correction in quadrature; the table replaces it by c."""
+    harness = bench("_harness")
+    z = 2.0
+    # rest 0.03, correction 0.2, run with spread 0.2: reported s.e. = sqrt(0.03^2 + 0.04^2) = 0.05
+    row = {"error": 0.1, "stderr": 0.05, "correction": 0.2, "model_spread": 0.2, "z": z, "slack": 0.0}
+    cov = harness.widened_coverage([row], (0.0, 0.2, 0.25, 0.4))
+    # c = 0: z * 0.03 = 0.06 < 0.1; c = 0.2: z * 0.05 = 0.1, covered (<=); c = 0.4: z * sqrt(0.03^2 + 0.08^2) > 0.1
+    assert cov == {0.0: (0, 1), 0.2: (1, 1), 0.25: (1, 1), 0.4: (1, 1)}
+    assert harness.widened_coverage([{**row, "slack": 0.05}], (0.0,)) == {0.0: (1, 1)}  # 0.06 + 0.05 >= 0.1
+    assert harness.widened_coverage([], (0.1,)) == {0.1: (0, 0)}
+    text = harness.calibration_table({"g": [row, {**row, "error": 0.0}]}, (0.0, 0.2))
+    assert "| g | 2 | 1/2 (0.50) | 2/2 (1.00) |" in text
+    accuracy = bench("bench_accuracy")
+    rows = [_acc_row("a", "m", 0.1, low=0.9, high=1.3, ran="ksg1-extrapolated", bias=-0.2, spread=0.2),
+            _acc_row("b", "m", 0.1, low=0.9, high=1.3, ran="ksg1"),  # auto chose plain KSG: not extrapolated
+            _acc_row("c", "k", 0.1)]
+    groups = accuracy.calibration_rows(rows)
+    assert list(groups) == ["m, n = 100"] and groups["m, n = 100"][0]["correction"] == 0.2
+    assert groups["m, n = 100"][0]["stderr"] == pytest.approx(0.2 / 1.959963984540054)
+    assert "Calibration of MODEL_SPREAD" in accuracy.report_text(rows, "cmd")
+    assert "Calibration" not in accuracy.report_text(rows[1:], "cmd")
+
+
 def test_slopes(bench):
     rows = [{"method": "m", "dims": "1+1", "n": n, "seconds": 1e-6 * n**2, "status": "ok"} for n in (100, 1000, 10000)]
     rows.append({"method": "m", "dims": "1+1", "n": 100000, "seconds": math.nan, "status": "timeout > 1 s"})
@@ -221,6 +314,48 @@ def test_cch_summary_counts_signs_coverage_and_failures(bench):
     assert not b.covers(_cch_row(low=-0.5, high=-0.3362, true_se=0.0))
     goals = b.goal_rows(b.summarise_cch([_cch_row(n=10_000, dims=(16, 32), task=t) for t in "abc"]))
     assert [(g["sign_goal"], g["coverage_goal"]) for g in goals] == [("met", "met")]
+
+
+def test_cch_joint_bands_and_calibration_from_a_csv(bench, tmp_path):
+    """The rule table's bands on dim T + dim S and the MODEL_SPREAD calibration, rebuilt by
+    report_only from a tiny cch.csv (rows without model_spread, from older runs, are left out of it)."""
+    import csv
+
+    b = bench("bench_cch")
+    rows = [
+        _cch_row(task="a", dims=(4, 4)),  # joint 8
+        _cch_row(task="b", dims=(4, 5), gap=0.2, low=0.1, high=0.3),  # joint 9: wrong sign, not covered
+        _cch_row(task="c", dims=(32, 32)),  # joint 64
+        _cch_row(task="d", dims=(40, 32)),  # joint 72
+    ]
+    summary = {s["band"]: s for s in b.summarise_cch(rows, joint=True)}
+    assert [s["band"] for s in b.summarise_cch(rows, joint=True)] == ["<=8", "9-32", "33-64", ">64"]
+    assert (summary["9-32"]["sign_right"], summary["9-32"]["covered"]) == (0, 0)
+    assert summary["33-64"]["tasks"] == 1 and summary["<=8"]["coverage"] == 1.0
+    # extrapolated, MODEL_SPREAD 0.2, corrections (0.06, 0.08) -> hypot 0.1: the spread's share of the s.e. is
+    # 0.02; intervals +-0.049 -> s.e. 0.025, the rest 0.015; slack 1.96 x 0.001. Errors 0.036 and 0.064:
+    # c = 0: 1.96 x 0.015 + 0.002 = 0.031, neither; c = 0.1: 0.037, the first; c = 0.3: 0.068, both.
+    extra = {"setting": "ksg-extrapolated", "bias_ts": 0.06, "bias_sy": 0.08, "model_spread": 0.2}
+    fields = ["date", "cchmi", "git", "cpu", "cores", "threads", "gpu", "command", "estimator", "n_classes", "seed", *rows[0],
+              *extra]
+    machine = {"date": "2026-11-30 12:00", "cchmi": "0", "git": "abc", "cpu": "cpu", "cores": 2, "threads": 2,
+               "gpu": "", "command": "cmd", "estimator": "x", "n_classes": 2, "seed": 1000}
+    with (tmp_path / "cch.csv").open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=fields, restval="")
+        w.writeheader()
+        w.writerow({**machine, **_cch_row(task="a", low=-0.349, high=-0.251), **extra})
+        w.writerow({**machine, **_cch_row(task="a", gap=-0.4, low=-0.449, high=-0.351), **extra})
+        w.writerow({**machine, **_cch_row(task="a"), "setting": "ksg"})  # no model_spread: not in the calibration
+    groups = b.calibration_rows(b.read_rows(tmp_path / "cch.csv"))
+    assert list(groups) == ["ksg-extrapolated, n = 100, cpu"]
+    first = groups["ksg-extrapolated, n = 100, cpu"][0]
+    assert first["correction"] == pytest.approx(0.1) and first["slack"] == pytest.approx(1.96 * 0.001, rel=1e-3)
+    assert first["error"] == pytest.approx(0.036) and first["stderr"] == pytest.approx(0.025, rel=1e-3)
+    text = b.main_cch(tmp_path, quick=True, report_only=True)
+    assert "| ksg-extrapolated | 100 | cpu | <=8 | 2/2 | 1 | 2/2 | 1/2 (50%) | 0.050 |" in text
+    assert ("| ksg-extrapolated, n = 100, cpu | 2 | 0/2 (0.00) | 1/2 (0.50) | 1/2 (0.50) | 1/2 (0.50) | 1/2 (0.50) "
+            "| 2/2 (1.00) | 2/2 (1.00) |") in text
+    assert "| ksg | 100 | cpu | <=8 | 1/1 |" in text and "By joint dimension" in (tmp_path / "cch.md").read_text()
 
 
 def _takes_labels_kind(teacher, student, labels, *, estimator, labels_kind="discrete", device=None):

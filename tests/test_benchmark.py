@@ -424,7 +424,7 @@ def test_cch_runs_every_setting_on_the_same_sample_and_reports(tmp_path):
     assert rows[1]["n_used"] < 300 and rows[0]["true_gap"] == pytest.approx(-0.336, abs=0.01)
     assert "| ksg | 300 | cpu | <=8 | 1/1 | 1 | 1/1 (100%) |" in out["text"]
     assert "cchmi bench cch --quick --n 300 --seeds 1 --estimators ksg" in out["text"]
-    assert (tmp_path / "cch.md").read_text().count("| ksg | 300 |") == 3  # bands <=8, <=32, all
+    assert (tmp_path / "cch.md").read_text().count("| ksg | 300 |") == 4  # bands <=8, <=32, all; joint <=8
     assert (tmp_path / "cch_sign.png").is_file() and (tmp_path / "cch_gap.png").is_file()
     assert (tmp_path / "cch.csv").read_text().splitlines()[0].startswith("date,cchmi,git,cpu,cores,threads,gpu")
     rebuilt = (tmp_path / "cch.md").read_text()  # report_only: from the CSV, same numbers and the command

@@ -208,6 +208,106 @@ def test_devices_in_one_process_equal_one_device(monkeypatch, path):
     assert [r.estimate for r in batch] == [r.estimate for r in cchmi.ksg_mi_batch(xs, ys)]
 
 
+def simulated_partition(p: np.ndarray, cuts: list[int]) -> list[Block]:
+    """The blocks ring mode's range partition gives ranks holding p[cuts[r]:cuts[r + 1]], computed
+    in one process with the functions the ranks run (cchmi.distributed.partition)."""
+    from cchmi.distributed import partition
+
+    t, n, parts = torch.from_numpy(p), p.shape[0], len(cuts) - 1
+    f = t[:, :min(p.shape[1], partition.CODE_BITS)].to(torch.float32)
+    codes = partition.morton_codes(t, f.amin(dim=0), f.amax(dim=0)).numpy()
+    samples = []
+    for r in range(parts):
+        rows = np.arange(cuts[r], cuts[r + 1])
+        order = partition.key_order(codes[rows], rows)
+        samples.append(partition.regular_sample(codes[rows][order], rows[order], partition.OVERSAMPLE * parts))
+    dest = partition.destinations(codes, np.arange(n), partition.splitters(np.concatenate(samples), n, parts))
+    return [Block(t[dest == r], torch.from_numpy(np.flatnonzero(dest == r))) for r in range(parts)]
+
+
+def ring_of(parts: list[Block], rank: int, kernel, prune: bool):
+    """Rank `rank`'s ring layout over the partition `parts`, its own block first (Comm.ring's order)."""
+    from cchmi.distributed import passes
+
+    order = [parts[(rank - s) % len(parts)] for s in range(len(parts))]
+    return passes.Layout(parts[rank], lambda: order, kernel=kernel, prune=prune)
+
+
+@pytest.mark.parametrize("kind", ("gauss", "dup", "grid", "same"))
+def test_range_partition_owns_every_row_once_in_morton_order(kind):
+    """Splitters from regular samples: every row goes to one part, the parts in order are the
+    whole problem's morton_order (the kernels' sort: codes from the global box, ties by row), and
+    no part exceeds the documented bound, with all rows equal, uneven and empty shards."""
+    from cchmi.distributed import partition
+    from cchmi.ops._spatial import morton_order
+
+    n = 397
+    p = np.zeros((n, 3)) if kind == "same" else points(kind, n, 3, np.float32 if kind == "gauss" else np.float64, 6)
+    for cuts in ([0, n], [0, 150, 150, n], [0, 0, 0, 5, n], [0, 100, 200, 300, n]):
+        parts = simulated_partition(p, cuts)
+        index = torch.cat([b.index for b in parts]).numpy()
+        assert np.array_equal(np.sort(index), np.arange(n))
+        t = torch.from_numpy(p)
+        f = t.to(torch.float32)
+        codes = partition.morton_codes(t, f.amin(dim=0), f.amax(dim=0)).numpy()
+        in_parts = np.concatenate([b.index.numpy()[partition.key_order(codes[b.index.numpy()], b.index.numpy())]
+                                   for b in parts])
+        assert np.array_equal(in_parts, morton_order(t[None])[0].numpy())
+        s, widths = partition.OVERSAMPLE * (len(cuts) - 1), np.diff(cuts)
+        bound = n / (len(cuts) - 1) + -(-widths.max() // s) + sum(-(-widths // s))
+        assert max(b.index.numel() for b in parts) < bound, (cuts, [b.index.numel() for b in parts])
+
+
+@pytest.mark.parametrize(("backend", "kind"), [("cpu", "gauss"), ("cpu", "dup"), ("cpu", "grid"), ("cpu", "same"),
+                                             ("triton", "dup")])
+def test_ring_steps_on_kernels_equal_the_block_ops(backend, kind, request):
+    """Ring mode's steps on a kernel (U = queries u block in global order, queries=; top-k merged
+    with repeats dropped; counts count(U) - count(queries)), with and without pruning, equal the
+    block ops' ring and the one-process ops, bit for bit: neighbours, per-atom distances, counts in
+    subspaces of several atoms, strict and inclusive; 3 parts of a range partition (P does not
+    divide n, an empty shard) and 7 tiny parts (steps with fewer than k + 1 points in U). triton
+    (under the interpreter: seconds per launch) runs the 3 parts, pruned."""
+    from conftest import make_backend
+
+    from cchmi.distributed import passes
+
+    be = make_backend(backend, request)
+    triton = backend == "triton"
+    n, k, dtype = (61, 4, np.float32) if triton else (131, 5, np.float64)
+    p = np.zeros((n, 3), dtype=dtype) if kind == "same" else np.hstack(
+        [points(kind, n, 2, dtype, 1), points("grid", n, 1, dtype, 2)])
+    widths, groups = (2, 1), (((0,), False), ((1,), False), ((0, 1), False))
+    cpu = ops.resolve("cpu")
+    want_d, want_i = ops.knn(cpu, p, k)
+    skipped = 0
+    variants = ((be, True),) if triton else ((be, False), (be, True), (None, True))
+    tiny = [] if triton else [list(np.linspace(0, 14, 8).astype(int)[:-1]) + [n]]
+    for cuts in [[0, n // 3, n // 3, n]] + tiny:
+        parts = simulated_partition(p, cuts)
+        for rank in range(len(parts)):
+            rows = parts[rank].index.numpy()
+            plain = ring_of(parts, rank, None, False)
+            want = passes.knn_pass(plain, k, widths)
+            assert np.array_equal(want.dist.numpy(), want_d[rows]) and np.array_equal(want.index.numpy(), want_i[rows])
+            radius = want.dist[:, -1:].expand(-1, 3)
+            for inclusive in (False, True):
+                want_c = passes.count_pass(plain, radius, widths, groups, inclusive)
+                full = ops.count_within(cpu, p, want_d[:, -1], inclusive)
+                assert np.array_equal(want_c[:, 2].numpy(), full[rows])
+                for kernel, prune in variants:
+                    layout = ring_of(parts, rank, kernel, prune)
+                    got = passes.count_pass(layout, radius, widths, groups, inclusive)
+                    assert torch.equal(got, want_c), (kernel, prune, inclusive)
+                    skipped += layout.stats["count_skipped"]
+            for kernel, prune in variants:
+                layout = ring_of(parts, rank, kernel, prune)
+                got = passes.knn_pass(layout, k, widths)
+                for a, b in ((want.dist, got.dist), (want.index, got.index), (want.atoms, got.atoms)):
+                    assert torch.equal(a, b), (kernel, prune)
+                skipped += layout.stats["knn_skipped"]
+    assert triton or kind == "same" or skipped > 0  # pruning ran (the 7 parts; identical points: no box is beyond)
+
+
 @pytest.mark.parametrize(("devices", "error", "text"), [
     ([], TypeError, "non-empty list"),
     ("cpu", TypeError, "non-empty list"),

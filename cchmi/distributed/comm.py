@@ -3,8 +3,9 @@
 :class:`Comm` wraps a process group and the device its tensors live on (CPU for gloo, the rank's
 CUDA device for NCCL): reductions of small NumPy vectors, errors raised on every rank at once,
 column sums in global row order (the order NumPy adds rows in one process), the gathering of all
-shards (replicate mode) and the ring of reference blocks (ring mode), with the bytes each rank
-sends.
+shards (replicate mode), the all_to_all of rows (ring mode's range partition,
+:mod:`cchmi.distributed.partition`) and the ring of reference blocks (ring mode), with the bytes
+each rank sends.
 
 The global problem is the concatenation of the shards in rank order: rank 0's rows first. Every
 call here is collective: every rank of the group must make it, in the same order.
@@ -12,6 +13,7 @@ call here is collective: every rank of the group must make it, in the same order
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 
 import numpy as np
@@ -132,6 +134,32 @@ class Comm:
             parts.append(torch.cat(out))
             self.bytes_sent += t.numel() * t.element_size() * (self.size - 1)
         return self._unpad(parts)
+
+    def exchange_counts(self, sent: list[int]) -> list[int]:
+        """Rows each rank sends this rank, given the rows this rank sends each rank."""
+        received = torch.empty(self.size, dtype=torch.int64, device=self.device)
+        dist.all_to_all_single(received, torch.tensor(sent, dtype=torch.int64, device=self.device), group=self.group)
+        return received.tolist()
+
+    def all_to_all(self, tensors: list[torch.Tensor], sent: list[int], received: list[int]) -> list[torch.Tensor]:
+        """Rows of `tensors` (each (m, ...), the same m) to the ranks: the first sent[0] rows to rank
+        0, the next sent[1] to rank 1, ...; returns the rows received, rank 0's first (received[r]
+        from rank r). One ``all_to_all_single`` of the rows' bytes (the tensors packed side by side
+        as uint8, so that points, indices and labels travel together)."""
+        m = tensors[0].shape[0]
+        parts = [t.reshape(m, math.prod(t.shape[1:])).contiguous().view(torch.uint8) for t in tensors]
+        widths = [part.shape[1] for part in parts]
+        packed = torch.cat(parts, dim=1)
+        out = torch.empty((sum(received), packed.shape[1]), dtype=torch.uint8, device=packed.device)
+        dist.all_to_all_single(out, packed, output_split_sizes=list(received), input_split_sizes=list(sent),
+                               group=self.group)
+        self.bytes_sent += (m - sent[self.rank]) * packed.shape[1]
+        got, first = [], 0
+        for t, width in zip(tensors, widths):
+            raw = out[:, first:first + width].contiguous()
+            got.append(raw.view(t.dtype).reshape(raw.shape[0], *t.shape[1:]))
+            first += width
+        return got
 
     def ring(self, block: Block) -> Iterator[Block]:
         """The blocks of every rank, this rank's first, then those of rank - 1, rank - 2, ...:

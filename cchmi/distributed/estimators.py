@@ -8,19 +8,23 @@ every rank gets the same result. The steps:
 2. preparation with global statistics (:mod:`cchmi.distributed.prepare`): the rows the
    one-process preparation gives, jitter included;
 3. the layout (:mod:`cchmi.distributed.passes`): ``replicate`` (all points gathered on every rank,
-   interleaved Morton tiles of queries) or ``ring`` (own rows as queries, the other shards passing
-   by); ``auto`` replicates when the gathered problem takes at most a quarter of the device's free
-   memory (CUDA: ``torch.cuda.mem_get_info``; CPU: ``REPLICATE_HOST_BYTES``) on every rank;
-4. the kNN pass and the counting pass, exact (:mod:`cchmi.ops.blocks`): neighbour distances and
-   counts equal one process's, bit for bit;
+   interleaved Morton tiles of queries) or ``ring`` (rows range-partitioned by global Morton code,
+   each rank's region as its queries, the other regions passing by); ``auto`` replicates when the
+   gathered problem takes at most a quarter of the device's free memory (CUDA:
+   ``torch.cuda.mem_get_info``; CPU: ``REPLICATE_HOST_BYTES``) on every rank;
+4. the kNN pass and the counting pass, exact (the compiled kernels' queries= path where the
+   device has one, else :mod:`cchmi.ops.blocks`): neighbour distances and counts equal one
+   process's, bit for bit;
 5. the formula's row sums (``ksg_sums``, ``mixed_sums``, ``cmi_sums``, the entropy's sum of log
    distances) over this rank's queries, one all-reduce (float64), and the formula's closing step
    (``ksg_from_sums``, ...) with the global n.
 
 The estimate equals the one-process estimate up to the order of the final float64 sum (NumPy sums
 pairwise in one process; here each rank sums its queries, then the ranks' sums are added): a
-difference of a few units in the last place. Not offered here: intervals (``confidence``) and
-``backend`` (the block ops are torch code on the rank's device).
+difference of a few units in the last place (in ring mode a rank's queries are the rows of its
+Morton range, not its own rows: the row terms need not go back to their owners to be summed). Not
+offered here: intervals (``confidence``) and ``backend`` (the rank's device decides:
+:func:`cchmi.distributed.local.kernel_backend`).
 
 With NCCL, each rank computes on ``torch.cuda.current_device()`` unless ``device`` says otherwise:
 call ``torch.cuda.set_device(local_rank)`` before the first call, as for any NCCL collective.
@@ -89,7 +93,7 @@ class Run:
         if mode == "replicate":
             return replicate_layout(self.comm.gather(block), self.comm.rank, self.comm.size,
                                     kernel_backend(self.comm.device)), mode
-        return ring_layout(block, self.comm), mode
+        return ring_layout(block, self.comm, kernel_backend(self.comm.device)), mode
 
     def result(self, nats: float, estimator: str, mode: str) -> MIResult:
         return MIResult(estimate=float(nats / math.log(self.opts.base)), n=self.n, k=self.k, estimator=estimator,

@@ -4,8 +4,9 @@
 for users who prepare their own arrays: each rank passes its rows and gets the results of its
 rows, with global neighbour indices (rows of the concatenation of the shards in rank order).
 They equal :func:`cchmi.ops.knn` and :func:`cchmi.ops.count_pair` on the whole array, bit for bit.
-In replicate mode a rank answers other ranks' rows; their results are gathered back to their
-owners (O(N k) per rank, as the points themselves in that mode).
+A rank answers other ranks' rows in both modes; their results go back to their owners: in
+replicate mode gathered (O(N k) per rank, as the points themselves in that mode), in ring mode by
+the all_to_all of the range partition's route (O(N / P k) per rank).
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ def _own_rows(run: Run, layout: Layout, mode: str, values: torch.Tensor) -> np.n
         out = torch.empty((rows, values.shape[1]), dtype=values.dtype, device=values.device)
         out[every.index[mine] - run.offset] = every.points[mine]
         values = out
+    else:
+        values = layout.route.back(values)
     return values.cpu().numpy()
 
 
@@ -68,7 +71,7 @@ def count_pair(x, y, radius_x, radius_y, inclusive: bool, *, group=None, mode: s
         full[every.index] = every.points
         rad = full[layout.queries.index]
     else:
-        rad = torch.from_numpy(radius).to(run.comm.device)
+        rad = layout.route.forward(torch.from_numpy(radius).to(run.comm.device))
     counts = count_pass(layout, rad, run.widths, (((0,), False), ((1,), False)), bool(inclusive))
     own = _own_rows(run, layout, mode, counts)
     return own[:, 0], own[:, 1]

@@ -7,37 +7,63 @@ A *layout* says which queries this worker answers and how it sees the reference 
   of ``TILE_ROWS`` sorted points numbered ``worker, worker + workers, ...``: interleaved tiles, so
   that every worker gets a share of every region (balance) and each tile's queries are close in
   space (what the kernels' pruning needs). The references are all the points, as one block.
-* :func:`ring_layout`: a worker answers its own shard and sees the others' shards one block at a
-  time as they pass around the ring (:meth:`Comm.ring`); per worker O(N/P (d + k)) memory.
+* :func:`ring_layout`: the rows are first range-partitioned by global Morton code
+  (:mod:`cchmi.distributed.partition`: sample sort, one all_to_all), so that each rank holds a
+  compact region of space; a rank answers the rows it received and sees the other ranks' rows one
+  block at a time as they pass around the ring (:meth:`Comm.ring`, its own block first). Per-row
+  results go back to the rows' owners through the layout's ``route`` where a caller needs them
+  there (:mod:`cchmi.distributed.knn`); the estimators only add row terms, which needs no return.
 
 :func:`knn_pass` then keeps a running top-k per query over the reference blocks, and
 :func:`count_pass` counts per query within radii, in one or several subspaces, in a second sweep
-over the same blocks. Both are exact (:mod:`cchmi.ops.blocks`): the results do not depend on the
-layout, the number of workers or the order of blocks.
+over the same blocks. Both are exact: the results do not depend on the layout, the number of
+workers or the order of blocks.
 
-A replicate layout may carry a compiled ops backend that answers a subset of queries
+Kernels. A layout may carry a compiled ops backend that answers a subset of queries
 (``takes_queries``, :func:`cchmi.distributed.local.kernel_backend`: the cpu backend on the CPU,
-triton on a GPU).
-The passes then call the pruned kernels on the worker's query rows instead of the block ops
-(``ops.knn(be, points, k, queries=rows)``, ``ops.count_within(..., queries=rows)`` per group's
-subspace), with the same results bit for bit; a search restricted to the query's label
-(``same_label``) and ring mode use the block ops.
+triton on a GPU). Replicate mode calls the pruned kernels on the worker's query rows of all the
+points (``ops.knn(be, points, k, queries=rows)``, ``ops.count_within(..., queries=rows)`` per
+group's subspace). Ring mode calls them once per step: for the reference block B, on the points
+U = (queries u B) in global index order (so the kernels' (distance, index) tie order is the global
+order), with ``queries=`` the query rows; the step's top-k is merged into the running top-k
+(:func:`cchmi.ops.blocks.merge_neighbours`, the queries' own points seen at every step dropped),
+and a step's counts are count(U) - count(queries) per query (the queries' own block counted once,
+at its own step): integers, exact. A search restricted to the query's label (``same_label``), a k
+above the backend's limit and a layout without a kernel use the block ops (:mod:`cchmi.ops.blocks`,
+brute force), which are also the tests' reference.
+
+Pruning (ring mode). A step's queries are only those a reference block can change: the block's
+bounding box (:func:`cchmi.ops.blocks.box_distance`, exact bounds) must not be farther than the
+query's current k-th distance (kNN: a box strictly farther holds no point of the top-k by
+(distance, index)), nor at or beyond its radius (strict counts; beyond it for inclusive counts) in
+the group's subspace. A block no query needs costs no kernel or block work (it still travels the
+ring: the others need it); ``Layout.stats`` counts the steps and the skipped ones. Skipping changes
+no bit of the results (tests).
+
+Memory per rank in ring mode: the received rows, under 1.125 N / P + P + 1 of them
+(:mod:`cchmi.distributed.partition`), with d values, an index and a label each; two ring buffers of
+as many rows; the running top-k (k distances, indices and per-atom distances per query) or the
+counts; per step the union U (at most two blocks) and the kernel's outputs for the step's queries
+(k per query): O(N / P (d + k)). No rank holds N x d or a block of N x N.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
 from cchmi import ops
+from cchmi.distributed.partition import Route, range_partition
 from cchmi.ops._spatial import morton_order
-from cchmi.ops.blocks import Block, Neighbours, count_update, knn_update
+from cchmi.ops.blocks import Block, Neighbours, box_distance, count_update, knn_update, merge_neighbours
 
 # Rows of a query tile of replicate mode.
 TILE_ROWS = 256
+# Ring mode: skip the queries (and blocks) a reference block cannot change (module docstring).
+PRUNE_BLOCKS = True
 
 
 @dataclass
@@ -46,9 +72,14 @@ class Layout:
 
     queries: Block
     references: Callable[[], Iterable[Block]]
-    kernel: ops.Backend | None = None  # a backend taking queries= (replicate mode), else None
-    everything: np.ndarray | None = None  # with `kernel`: all the points (n, d), C-contiguous, host
-    rows: np.ndarray | None = None  # with `kernel`: the queries' rows of `everything` (int64)
+    kernel: ops.Backend | None = None  # a backend taking queries=, else None (the block ops)
+    everything: np.ndarray | None = None  # replicate mode with `kernel`: all the points (n, d), host
+    rows: np.ndarray | None = None  # replicate mode with `kernel`: the queries' rows of `everything`
+    route: Route | None = None  # ring mode: where the queries came from (results back to owners)
+    prune: bool = False  # ring mode: skip what a block's bounding box rules out
+    # Ring mode: steps (query block x reference block, per pass and group) and those skipped.
+    stats: dict = field(default_factory=lambda: {"knn_steps": 0, "knn_skipped": 0, "count_steps": 0,
+                                                 "count_skipped": 0})
 
 
 def tile_rows(points: torch.Tensor, worker: int, workers: int) -> torch.Tensor:
@@ -72,19 +103,36 @@ def replicate_layout(all_points: Block, worker: int, workers: int, kernel: ops.B
     return layout
 
 
-def ring_layout(shard: Block, comm) -> Layout:
-    """Ring mode: this rank's shard as the queries; the blocks of every rank as the references."""
-    return Layout(shard, lambda: comm.ring(shard))
+def ring_layout(shard: Block, comm, kernel: ops.Backend | None = None, prune: bool | None = None) -> Layout:
+    """Ring mode: this rank's shard range-partitioned with the others' (collective); the rows
+    received are the queries, the blocks of every rank (this rank's first) the references.
+    kernel: a backend taking queries= (None: the block ops); prune: None reads PRUNE_BLOCKS."""
+    mine, route = range_partition(shard, comm)
+    return Layout(mine, lambda: comm.ring(mine), kernel=kernel, route=route,
+                  prune=PRUNE_BLOCKS if prune is None else prune)
 
 
 def knn_pass(layout: Layout, k: int, widths: tuple[int, ...], same_label: bool = False) -> Neighbours:
     """The k nearest points (other than itself; of its own label when same_label) of every query."""
     q = layout.queries
-    if layout.kernel is not None and not same_label and q.points.shape[0]:
+    m = q.points.shape[0]
+    if layout.everything is not None and not same_label and m:
         return _kernel_knn(layout, k, widths)
-    state = Neighbours.empty(q.points.shape[0], k, len(widths), q.points.dtype, q.points.device)
+    state = Neighbours.empty(m, k, len(widths), q.points.dtype, q.points.device)
+    kernel = None if same_label or not _fits(layout.kernel, k) else layout.kernel
     for block in layout.references():
-        state = knn_update(state, q, block, widths, same_label)
+        if m == 0 or block.points.shape[0] == 0:
+            continue
+        layout.stats["knn_steps"] += 1
+        need = _needed(layout, q, block, state.dist[:, -1], [slice(None)], lambda bound, kth: bound <= kth)[0]
+        if need is not None and need.numel() == 0:
+            layout.stats["knn_skipped"] += 1
+            continue
+        rows = slice(None) if need is None else need
+        if kernel is None:
+            state.put(rows, knn_update(state.rows(rows), q.rows(rows), block, widths, same_label))
+        else:
+            state.put(rows, merge_neighbours(state.rows(rows), _kernel_step_knn(kernel, q, rows, block, k, widths)))
     return state
 
 
@@ -93,18 +141,119 @@ def count_pass(layout: Layout, radius: torch.Tensor, widths: tuple[int, ...],
     """(m, G) int64: per query and group, the points within radius[:, g] (see
     :func:`cchmi.ops.blocks.count_update`)."""
     q = layout.queries
-    counts = torch.zeros((q.points.shape[0], len(groups)), dtype=torch.int64, device=q.points.device)
-    radius = radius.to(device=q.points.device, dtype=q.points.dtype).reshape(q.points.shape[0], len(groups))
-    if layout.kernel is not None and not any(same for _, same in groups) and q.points.shape[0]:
+    m = q.points.shape[0]
+    counts = torch.zeros((m, len(groups)), dtype=torch.int64, device=q.points.device)
+    radius = radius.to(device=q.points.device, dtype=q.points.dtype).reshape(m, len(groups))
+    same = any(same for _, same in groups)
+    if layout.everything is not None and not same and m:
         rad = radius.cpu().numpy()
         for g, (members, _) in enumerate(groups):
             sub = np.ascontiguousarray(layout.everything[:, _columns(widths, members)])
             got = ops.count_within(layout.kernel, sub, np.ascontiguousarray(rad[:, g]), inclusive, queries=layout.rows)
             counts[:, g] = torch.from_numpy(layout.kernel.host(got)).to(counts.device)
         return counts
+    kernel = None if same else layout.kernel
+    subspaces = [torch.from_numpy(_columns(widths, members)).to(q.points.device) for members, _ in groups]
+    own = {}  # kernel steps: group -> count(queries) of every query (the queries' own points)
     for block in layout.references():
-        counts = count_update(counts, q, radius, block, widths, groups, inclusive)
+        if m == 0 or block.points.shape[0] == 0:
+            continue
+        layout.stats["count_steps"] += len(groups)
+        needs = _needed(layout, q, block, radius.T, subspaces,
+                        (lambda bound, r: bound <= r) if inclusive else (lambda bound, r: bound < r))
+        layout.stats["count_skipped"] += sum(need is not None and need.numel() == 0 for need in needs)
+        if kernel is None and not layout.prune:
+            counts = count_update(counts, q, radius, block, widths, groups, inclusive)
+        elif kernel is None:
+            for g, need in enumerate(needs):
+                if need.numel():
+                    counts[need, g:g + 1] = count_update(counts[need, g:g + 1], q.rows(need), radius[need, g:g + 1],
+                                                         block, widths, groups[g:g + 1], inclusive)
+        else:
+            _kernel_step_counts(kernel, q, block, radius, subspaces, needs, inclusive, counts, own)
     return counts
+
+
+def _needed(layout: Layout, q: Block, block: Block, limits: torch.Tensor, subspaces, keep) -> list:
+    """Per subspace: the query rows (int64 tensor) the block can change, keep(box distance, limit)
+    being true, with limits (len(subspaces), m); [None] * len(subspaces) (every row) when the layout
+    does not prune."""
+    if not layout.prune:
+        return [None] * len(subspaces)
+    lo, hi = block.points.amin(dim=0), block.points.amax(dim=0)
+    out = []
+    for s, columns in enumerate(subspaces):
+        bound = box_distance(q.points[:, columns], lo[columns], hi[columns])
+        limit = limits if limits.dim() == 1 else limits[s]
+        out.append(torch.nonzero(keep(bound, limit)).flatten())
+    return out
+
+
+def _fits(kernel, k: int) -> bool:
+    return kernel is not None and (kernel.max_k is None or k <= kernel.max_k)
+
+
+def _union(q: Block, block: Block) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
+    """(points of U = queries u block, host, in global index order; their global indices; the
+    position in U of each query; whether the block is the queries' own). The block must be the
+    queries' own rows or disjoint from them (ring mode: a partition)."""
+    index = torch.cat([q.index, block.index]).cpu().numpy()
+    order = np.argsort(index, kind="stable")
+    keep = np.ones(order.size, dtype=bool)
+    keep[1:] = index[order[1:]] != index[order[:-1]]
+    order = order[keep]
+    m, b = q.index.shape[0], block.index.shape[0]
+    own = order.size == m == b
+    if not (own or order.size == m + b):
+        raise RuntimeError(f"a reference block of {b} rows shares {m + b - order.size} rows with the {m} queries: "
+                           "the ring steps need the queries' own block or a disjoint one")
+    points = np.ascontiguousarray(torch.cat([q.points, block.points]).cpu().numpy()[order])
+    return points, index[order], np.searchsorted(index[order], index[:m]), own
+
+
+def _kernel_step_knn(kernel, q: Block, rows, block: Block, k: int, widths: tuple[int, ...]) -> Neighbours:
+    """The top-k (distance, global index, per-atom distances) of the queries `rows` among U = queries
+    u block by the kernel (k limited to |U| - 1, the rest of the list empty)."""
+    points, index, at, _ = _union(q, block)
+    at = at[rows.cpu().numpy() if isinstance(rows, torch.Tensor) else rows]
+    found = Neighbours.empty(at.size, k, len(widths), q.points.dtype, q.points.device)
+    kk = min(k, points.shape[0] - 1)
+    if kk < 1:
+        return found
+    dist, idx = map(kernel.host, ops.knn(kernel, points, kk, queries=at))
+    atoms = np.stack([np.abs(points[idx][..., _columns(widths, (a,))] - points[at, None][..., _columns(widths, (a,))])
+                      .max(axis=-1) for a in range(len(widths))], axis=-1)
+    device = q.points.device
+    found.dist[:, :kk] = torch.from_numpy(np.ascontiguousarray(dist)).to(device)
+    found.index[:, :kk] = torch.from_numpy(index[idx]).to(device)
+    found.atoms[:, :kk] = torch.from_numpy(np.ascontiguousarray(atoms)).to(device)
+    return found
+
+
+def _kernel_step_counts(kernel, q: Block, block: Block, radius: torch.Tensor, subspaces, needs, inclusive: bool,
+                        counts: torch.Tensor, own: dict) -> None:
+    """counts (m, G) plus the block's points within the radii, per group, by the kernel: at the
+    queries' own block, count(queries); at another, count(U) - count(queries) for the rows in
+    needs[g] (None: every row). `own` caches count(queries) per group."""
+    points, _, at, is_own = _union(q, block)
+    rad = radius.cpu().numpy()
+    mine = q.points.cpu().numpy()
+    for g, (columns, need) in enumerate(zip(subspaces, needs)):
+        cols = columns.cpu().numpy()
+        if g not in own:
+            got = ops.count_within(kernel, np.ascontiguousarray(mine[:, cols]), np.ascontiguousarray(rad[:, g]),
+                                   inclusive, queries=np.arange(mine.shape[0]))
+            own[g] = torch.from_numpy(kernel.host(got).astype(np.int64)).to(counts.device)
+        if is_own:
+            counts[:, g] += own[g]
+            continue
+        rows = np.arange(at.size) if need is None else need.cpu().numpy()
+        if rows.size == 0:
+            continue
+        got = ops.count_within(kernel, np.ascontiguousarray(points[:, cols]), np.ascontiguousarray(rad[rows, g]),
+                               inclusive, queries=at[rows])
+        sel = torch.from_numpy(rows).to(counts.device)
+        counts[sel, g] += torch.from_numpy(kernel.host(got).astype(np.int64)).to(counts.device) - own[g][sel]
 
 
 def _columns(widths: tuple[int, ...], atoms) -> np.ndarray:

@@ -24,9 +24,14 @@ state keeps, for each kept neighbour, its distance in every atom (KSG-2's margin
 
 Memory: the work is chunked so that the (queries, references) distance tensors of a chunk hold
 about ``CHUNK_ELEMENTS`` elements; nothing of size queries x all references is ever held. These are
-brute-force loops (no spatial pruning): where a compiled backend takes ``queries=`` the sharded
-passes use it instead (see the cchmi.distributed docstring); these remain for ring mode, devices
-without such a backend and same-label searches.
+brute-force loops (no spatial pruning inside a block): where a compiled backend takes ``queries=``
+the sharded passes use it instead (see the cchmi.distributed docstring); these remain for devices
+without such a backend, same-label searches and as the reference of the tests.
+
+Two helpers serve the kernels' ring steps (:mod:`cchmi.distributed.passes`):
+:func:`merge_neighbours` merges the top-k of one more search into a running top-k (entries seen
+before dropped), and :func:`box_distance` bounds the distance from a query to every point of a
+block's bounding box (a block beyond every query's k-th distance or radius is skipped).
 """
 
 from __future__ import annotations
@@ -78,6 +83,13 @@ class Neighbours:
         return cls(torch.full((m, k), float("inf"), dtype=dtype, device=device),
                    torch.full((m, k), INDEX_PAD, dtype=torch.int64, device=device),
                    torch.full((m, k, n_atoms), float("inf"), dtype=dtype, device=device))
+
+    def rows(self, sel) -> Neighbours:
+        return Neighbours(self.dist[sel], self.index[sel], self.atoms[sel])
+
+    def put(self, sel, other: Neighbours) -> None:
+        """Rows `sel` replaced by those of `other`."""
+        self.dist[sel], self.index[sel], self.atoms[sel] = other.dist, other.index, other.atoms
 
 
 def atom_distances(q: torch.Tensor, r: torch.Tensor, widths: tuple[int, ...]) -> list[torch.Tensor]:
@@ -150,6 +162,36 @@ def knn_update(state: Neighbours, q: Block, r: Block, widths: tuple[int, ...], s
                                  for a, cand in enumerate(cand_atoms)], dim=-1)
         parts.append((dist, index, atoms))
     return Neighbours(*(torch.cat([p[i] for p in parts]) for i in range(3)))
+
+
+def merge_neighbours(state: Neighbours, found: Neighbours) -> Neighbours:
+    """The top-k by (distance, global index) of the union of two top-k lists per query (m, k)
+    each, such as a running top-k and the top-k of one more search: an entry of `found` whose
+    global index is already in `state`'s row is dropped (the same point: the same distance, bit
+    for bit, since pair distances do not depend on the search that computed them). Exact: the
+    top-k of A u B is the top-k of top-k(A) u top-k(B)."""
+    k = state.dist.shape[1]
+    seen = (found.index[:, :, None] == state.index[:, None, :]).any(dim=2) & (found.index != INDEX_PAD)
+    dist = torch.cat([state.dist, found.dist.masked_fill(seen, float("inf"))], 1)
+    index = torch.cat([state.index, found.index.masked_fill(seen, INDEX_PAD)], 1)
+    keep = _merge(dist, index, k)
+    atoms = torch.cat([state.atoms, found.atoms], 1)
+    return Neighbours(torch.gather(dist, 1, keep), torch.gather(index, 1, keep),
+                      torch.gather(atoms, 1, keep[..., None].expand(-1, -1, atoms.shape[2])))
+
+
+def box_distance(q: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
+    """(m,) a lower bound of the max-norm distance from each query (m, d) to every point of the box
+    [lo, hi] (d,): ``max_c max(lo_c - q_c, q_c - hi_c, 0)`` in the points' dtype. Exact as a bound
+    on the pair distances the block ops and the kernels compute (one rounding, the subtraction):
+    rounding is monotonic and symmetric, so for p in the box fl(p_c - q_c) >= fl(lo_c - q_c) and
+    fl(q_c - p_c) >= fl(q_c - hi_c), hence |fl(p_c - q_c)| is at least both (the argument of
+    :mod:`cchmi.ops._spatial`). A box farther than a query's k-th distance (strictly) holds no
+    point of its top-k; one at or beyond its radius (strict counts; beyond it: inclusive counts)
+    holds no point it counts. d = 0: zero."""
+    if q.shape[1] == 0:
+        return torch.zeros(q.shape[0], dtype=q.dtype, device=q.device)
+    return torch.maximum(lo - q, q - hi).amax(dim=1).clamp_(min=0)
 
 
 def _merge(dist, index, k) -> torch.Tensor:

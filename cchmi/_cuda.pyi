@@ -2,6 +2,7 @@
 
 Device pointers are integers (``tensor.data_ptr()``), the stream its handle
 (``torch.cuda.current_stream().cuda_stream``); the kernels run asynchronously on that stream.
+``*_blocks`` answer the rows of a list of query blocks of ``tile_rows`` sorted rows (``queries=``).
 """
 
 arches: str
@@ -29,6 +30,23 @@ def knn(
     device: int,
     stream: int,
 ) -> None: ...
+def knn_blocks(
+    points: int,
+    order: int,
+    box_lo: int,
+    box_hi: int,
+    batch: int,
+    n: int,
+    d: int,
+    k: int,
+    blocks: int,
+    n_blocks: int,
+    out_dist: int,
+    out_idx: int,
+    double_precision: bool,
+    device: int,
+    stream: int,
+) -> None: ...
 def count_within_pair(
     x: int,
     box_lo_x: int,
@@ -43,6 +61,28 @@ def count_within_pair(
     radius_x: int,
     radius_y: int,
     inclusive: bool,
+    out_x: int,
+    out_y: int,
+    double_precision: bool,
+    device: int,
+    stream: int,
+) -> None: ...
+def count_within_pair_blocks(
+    x: int,
+    box_lo_x: int,
+    box_hi_x: int,
+    dx: int,
+    y: int,
+    box_lo_y: int,
+    box_hi_y: int,
+    dy: int,
+    batch: int,
+    n: int,
+    radius_x: int,
+    radius_y: int,
+    inclusive: bool,
+    blocks: int,
+    n_blocks: int,
     out_x: int,
     out_y: int,
     double_precision: bool,

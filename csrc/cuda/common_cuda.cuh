@@ -15,6 +15,7 @@
 #include <string>
 
 #include "common/check.h"
+#include "cuda/tiles.h"
 
 namespace cchmi::cuda {
 
@@ -29,6 +30,8 @@ inline void throw_on_error(cudaError_t err, const char* what) {
 constexpr int kThreads = 128;
 // gridDim.y (one problem of a batch per y-block) is limited to 65535: larger batches are launched in chunks.
 constexpr index_t kMaxGridY = 65535;
+// A block's queries (kThreads times 1, 2 or 4) cover whole query blocks of kTileRows rows (ListedRows).
+static_assert(kThreads % kTileRows == 0, "a block's queries must be whole query blocks");
 
 // |a - b| with one rounding (the subtraction), as in the CPU kernels: the numerical contract.
 __device__ __forceinline__ float absdiff(float a, float b) { return fabsf(a - b); }
@@ -66,12 +69,55 @@ inline int padded_dim(index_t d) {
   return 0;
 }
 
+// Which sorted rows a block of the kernels answers, as a template argument of the kernels (so the
+// full-grid kernels compile as without it). Slot s of a block is its s-th query (0 <= s < per_block,
+// per_block = its threads times its queries per thread); row() gives the slot's sorted row, or n
+// when the slot answers nothing.
+//
+// EveryRow: block b answers the per_block consecutive rows from b * per_block (grid: every row).
+struct EveryRow {
+  __device__ __forceinline__ index_t first(index_t per_block, index_t) const {
+    return static_cast<index_t>(blockIdx.x) * per_block;
+  }
+  __device__ __forceinline__ index_t row(index_t slot, index_t per_block, index_t) const {
+    return static_cast<index_t>(blockIdx.x) * per_block + slot;
+  }
+};
+
+// ListedRows (queries=): the rows of a list of query blocks of kTileRows sorted rows each (block t
+// holds rows [t * kTileRows, (t + 1) * kTileRows) of n). Block b answers the per_block / kTileRows
+// list entries from b * (per_block / kTileRows) (grid: ceil(count / (per_block / kTileRows)));
+// slots past the list's end or past n answer nothing. The list must hold block numbers in
+// [0, ceil(n / kTileRows)); any other entry answers nothing (no memory outside the arrays is read).
+struct ListedRows {
+  const index_t* blocks;
+  index_t count;
+
+  // A row to start the candidate tiles from: the block's first listed row (0 if it is no row).
+  __device__ __forceinline__ index_t first(index_t per_block, index_t n) const {
+    const index_t r = blocks[static_cast<index_t>(blockIdx.x) * (per_block / kTileRows)] * kTileRows;
+    return r >= 0 && r < n ? r : 0;
+  }
+  __device__ __forceinline__ index_t row(index_t slot, index_t per_block, index_t n) const {
+    const index_t at = static_cast<index_t>(blockIdx.x) * (per_block / kTileRows) + slot / kTileRows;
+    if (at >= count) return n;
+    const index_t r = blocks[at] * kTileRows + slot % kTileRows;
+    return r >= 0 && r < n ? r : n;
+  }
+};
+
 inline void set_device(int device) { throw_on_error(cudaSetDevice(device), "cudaSetDevice"); }
 
 inline unsigned blocks_for(index_t items, index_t per_block) {
   const index_t b = (items + per_block - 1) / per_block;
   CCHMI_CHECK(b <= INT_MAX, "problem too large for one launch");
   return static_cast<unsigned>(b);
+}
+
+// gridDim.x of a launch of blocks of per_block queries answering `rows` of n.
+inline unsigned grid_for(const EveryRow&, index_t n, index_t per_block) { return blocks_for(n, per_block); }
+inline unsigned grid_for(const ListedRows& rows, index_t, index_t per_block) {
+  return blocks_for(rows.count, per_block / kTileRows);
 }
 
 }  // namespace cchmi::cuda

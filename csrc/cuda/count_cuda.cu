@@ -10,6 +10,8 @@
 // Generic kernel (double, or wider inputs): one query per thread, coordinates from global memory.
 // Comparisons are strict (KSG-1) or inclusive (KSG-2 extents, Gao et al.); the point itself is
 // never counted. Counts are accumulated in 32-bit registers (n < 2^31) and stored as int64.
+// Both kernels answer every row (EveryRow) or the rows of a list of query blocks (ListedRows,
+// queries=: common_cuda.cuh); a query's counts do not depend on which others share its block.
 #include "cuda/count_cuda.h"
 
 #include "cuda/common_cuda.cuh"
@@ -38,13 +40,14 @@ __device__ __forceinline__ bool settle(const T (&q)[DP], const T* lo, const T* h
 }
 
 // DPY == 0: no y (counts in x only).
-template <typename T, int DPX, int DPY>
+template <typename T, int DPX, int DPY, typename Rows>
 __global__ void __launch_bounds__(kThreads) count_tiled(const T* __restrict__ x, const T* __restrict__ lox,
                                                         const T* __restrict__ hix, const T* __restrict__ y,
                                                         const T* __restrict__ loy, const T* __restrict__ hiy,
                                                         index_t n, int dx, int dy, const T* __restrict__ rx,
                                                         const T* __restrict__ ry, bool inclusive,
-                                                        index_t* __restrict__ out_x, index_t* __restrict__ out_y) {
+                                                        index_t* __restrict__ out_x, index_t* __restrict__ out_y,
+                                                        Rows rows_of) {
   constexpr int W = DPX + DPY;
   constexpr int Q = count_queries_per_thread(W);
   constexpr int YP = DPY > 0 ? DPY : 1;
@@ -64,7 +67,6 @@ __global__ void __launch_bounds__(kThreads) count_tiled(const T* __restrict__ x,
     out_y += problem * n;
   }
 
-  const index_t first = static_cast<index_t>(blockIdx.x) * (kThreads * Q);
   T qx[Q][DPX];
   T qy[Q][YP];
   T rqx[Q], rqy[Q];
@@ -72,7 +74,7 @@ __global__ void __launch_bounds__(kThreads) count_tiled(const T* __restrict__ x,
   index_t qi[Q];
 #pragma unroll
   for (int r = 0; r < Q; ++r) {
-    qi[r] = first + static_cast<index_t>(threadIdx.x) * Q + r;
+    qi[r] = rows_of.row(static_cast<index_t>(threadIdx.x) * Q + r, kThreads * Q, n);
     const bool live = qi[r] < n;
 #pragma unroll
     for (int c = 0; c < DPX; ++c) qx[r][c] = (live && c < dx) ? x[qi[r] * dx + c] : static_cast<T>(0);
@@ -141,14 +143,14 @@ __global__ void __launch_bounds__(kThreads) count_tiled(const T* __restrict__ x,
   }
 }
 
-template <typename T>
+template <typename T, typename Rows>
 __global__ void __launch_bounds__(kThreads) count_generic(const T* __restrict__ x, const T* __restrict__ y,
                                                           index_t n, index_t dx, index_t dy,
                                                           const T* __restrict__ rx, const T* __restrict__ ry,
                                                           bool inclusive, index_t* __restrict__ out_x,
-                                                          index_t* __restrict__ out_y) {
+                                                          index_t* __restrict__ out_y, Rows rows_of) {
   const index_t problem = blockIdx.y;
-  const index_t i = static_cast<index_t>(blockIdx.x) * kThreads + threadIdx.x;
+  const index_t i = rows_of.row(threadIdx.x, kThreads, n);
   if (i >= n) return;
   x += problem * n * dx;
   const T* qx = x + i * dx;
@@ -189,15 +191,15 @@ struct Launch {
 };
 
 // Widths specialised for float: {4, 8, 16, 32} for x, {0 (none), 4, 8, 16, 32} for y.
-template <int DPX>
-bool launch_tiled_y(int dpy, const Launch<float>& a) {
+template <int DPX, typename Rows>
+bool launch_tiled_y(int dpy, const Launch<float>& a, Rows rows) {
   auto go = [&](auto dpyc) {
     constexpr int DPY = decltype(dpyc)::value;
     constexpr int Q = count_queries_per_thread(DPX + DPY);
-    dim3 grid(blocks_for(a.n, kThreads * Q), static_cast<unsigned>(a.nb));
-    auto kernel = count_tiled<float, DPX, DPY>;
+    dim3 grid(grid_for(rows, a.n, kThreads * Q), static_cast<unsigned>(a.nb));
+    auto kernel = count_tiled<float, DPX, DPY, Rows>;
     CCHMI_LAUNCH(kernel, grid, kThreads, a.s, a.x, a.lox, a.hix, a.y, a.loy, a.hiy, a.n, static_cast<int>(a.dx),
-                 static_cast<int>(a.dy), a.rx, a.ry, a.inclusive, a.ox, a.oy);
+                 static_cast<int>(a.dy), a.rx, a.ry, a.inclusive, a.ox, a.oy, rows);
     return true;
   };
   switch (dpy) {
@@ -210,31 +212,34 @@ bool launch_tiled_y(int dpy, const Launch<float>& a) {
   }
 }
 
-bool launch_tiled(const Launch<float>& a) {
+template <typename Rows>
+bool launch_tiled(const Launch<float>& a, Rows rows) {
   if (a.dy > 32) return false;
   const int dpy = a.dy == 0 ? 0 : padded_dim(a.dy);
   switch (padded_dim(a.dx)) {
-    case 4: return launch_tiled_y<4>(dpy, a);
-    case 8: return launch_tiled_y<8>(dpy, a);
-    case 16: return launch_tiled_y<16>(dpy, a);
-    case 32: return launch_tiled_y<32>(dpy, a);
+    case 4: return launch_tiled_y<4>(dpy, a, rows);
+    case 8: return launch_tiled_y<8>(dpy, a, rows);
+    case 16: return launch_tiled_y<16>(dpy, a, rows);
+    case 32: return launch_tiled_y<32>(dpy, a, rows);
     default: return false;
   }
 }
 
-bool launch_tiled(const Launch<double>&) {
+template <typename Rows>
+bool launch_tiled(const Launch<double>&, Rows) {
   return false;  // double uses the generic kernel (fewer instantiations; the tiled path is for float32)
 }
 
-}  // namespace
-
-template <typename T>
-void count_within_pair(const T* x, const T* box_lo_x, const T* box_hi_x, index_t dx, const T* y, const T* box_lo_y,
-                       const T* box_hi_y, index_t dy, index_t batch, index_t n, const T* radius_x, const T* radius_y,
-                       bool inclusive, index_t* out_x, index_t* out_y, int device, void* stream) {
+void check_count_sizes(index_t batch, index_t n, index_t dx, bool has_y, index_t dy) {
   CCHMI_CHECK(batch >= 1 && dx >= 1 && dy >= 0, "count_within_pair: need batch >= 1, dx >= 1, dy >= 0");
-  CCHMI_CHECK((dy == 0) == (y == nullptr), "count_within_pair: pass y with dy >= 1, or no y with dy == 0");
+  CCHMI_CHECK((dy == 0) == !has_y, "count_within_pair: pass y with dy >= 1, or no y with dy == 0");
   CCHMI_CHECK(n >= 1 && n <= INT_MAX, "count_within_pair: need 1 <= n < 2^31 points per problem");
+}
+
+template <typename T, typename Rows>
+void launch_counts(const T* x, const T* box_lo_x, const T* box_hi_x, index_t dx, const T* y, const T* box_lo_y,
+                   const T* box_hi_y, index_t dy, index_t batch, index_t n, const T* radius_x, const T* radius_y,
+                   bool inclusive, index_t* out_x, index_t* out_y, Rows rows, int device, void* stream) {
   set_device(device);
   const index_t n_tiles = (n + kTileRows - 1) / kTileRows;
   for (index_t b0 = 0; b0 < batch; b0 += kMaxGridY) {
@@ -257,13 +262,37 @@ void count_within_pair(const T* x, const T* box_lo_x, const T* box_hi_x, index_t
       a.ry = radius_y + b0 * n;
       a.oy = out_y + b0 * n;
     }
-    if (!launch_tiled(a)) {
-      dim3 grid(blocks_for(n, kThreads), static_cast<unsigned>(a.nb));
-      auto kernel = count_generic<T>;
-      CCHMI_LAUNCH(kernel, grid, kThreads, a.s, a.x, a.y, n, dx, dy, a.rx, a.ry, inclusive, a.ox, a.oy);
+    if (!launch_tiled(a, rows)) {
+      dim3 grid(grid_for(rows, n, kThreads), static_cast<unsigned>(a.nb));
+      auto kernel = count_generic<T, Rows>;
+      CCHMI_LAUNCH(kernel, grid, kThreads, a.s, a.x, a.y, n, dx, dy, a.rx, a.ry, inclusive, a.ox, a.oy, rows);
     }
     throw_on_error(cudaGetLastError(), "count kernel launch");
   }
+}
+
+}  // namespace
+
+template <typename T>
+void count_within_pair(const T* x, const T* box_lo_x, const T* box_hi_x, index_t dx, const T* y, const T* box_lo_y,
+                       const T* box_hi_y, index_t dy, index_t batch, index_t n, const T* radius_x, const T* radius_y,
+                       bool inclusive, index_t* out_x, index_t* out_y, int device, void* stream) {
+  check_count_sizes(batch, n, dx, y != nullptr, dy);
+  launch_counts(x, box_lo_x, box_hi_x, dx, y, box_lo_y, box_hi_y, dy, batch, n, radius_x, radius_y, inclusive, out_x,
+                out_y, EveryRow{}, device, stream);
+}
+
+template <typename T>
+void count_within_pair_blocks(const T* x, const T* box_lo_x, const T* box_hi_x, index_t dx, const T* y,
+                              const T* box_lo_y, const T* box_hi_y, index_t dy, index_t batch, index_t n,
+                              const T* radius_x, const T* radius_y, bool inclusive, const index_t* blocks,
+                              index_t n_blocks, index_t* out_x, index_t* out_y, int device, void* stream) {
+  check_count_sizes(batch, n, dx, y != nullptr, dy);
+  CCHMI_CHECK(n_blocks >= 0 && n_blocks <= (n + kTileRows - 1) / kTileRows,
+              "count_within_pair_blocks: need 0 <= n_blocks <= ceil(n / tile_rows) (distinct query blocks)");
+  if (n_blocks == 0) return;  // nothing to answer (a grid of no blocks is no valid launch)
+  launch_counts(x, box_lo_x, box_hi_x, dx, y, box_lo_y, box_hi_y, dy, batch, n, radius_x, radius_y, inclusive, out_x,
+                out_y, ListedRows{blocks, n_blocks}, device, stream);
 }
 
 template void count_within_pair<float>(const float*, const float*, const float*, index_t, const float*, const float*,
@@ -272,5 +301,13 @@ template void count_within_pair<float>(const float*, const float*, const float*,
 template void count_within_pair<double>(const double*, const double*, const double*, index_t, const double*,
                                         const double*, const double*, index_t, index_t, index_t, const double*,
                                         const double*, bool, index_t*, index_t*, int, void*);
+template void count_within_pair_blocks<float>(const float*, const float*, const float*, index_t, const float*,
+                                              const float*, const float*, index_t, index_t, index_t, const float*,
+                                              const float*, bool, const index_t*, index_t, index_t*, index_t*, int,
+                                              void*);
+template void count_within_pair_blocks<double>(const double*, const double*, const double*, index_t, const double*,
+                                               const double*, const double*, index_t, index_t, index_t,
+                                               const double*, const double*, bool, const index_t*, index_t, index_t*,
+                                               index_t*, int, void*);
 
 }  // namespace cchmi::cuda

@@ -20,4 +20,15 @@ void count_within_pair(const T* x, const T* box_lo_x, const T* box_hi_x, index_t
                        const T* box_hi_y, index_t dy, index_t batch, index_t n, const T* radius_x, const T* radius_y,
                        bool inclusive, index_t* out_x, index_t* out_y, int device, void* stream);
 
+// As count_within_pair, for the rows of some query blocks only (queries=): blocks (n_blocks, device
+// memory) lists distinct query blocks, block t being rows [t * kTileRows, (t + 1) * kTileRows) of n
+// (the same runs as the boxes), in any order, each in [0, ceil(n / kTileRows)); the same list
+// applies to every problem. Only the listed rows' counts are written, each equal to
+// count_within_pair's (the radii of the other rows are not read). n_blocks == 0 launches nothing.
+template <typename T>
+void count_within_pair_blocks(const T* x, const T* box_lo_x, const T* box_hi_x, index_t dx, const T* y,
+                              const T* box_lo_y, const T* box_hi_y, index_t dy, index_t batch, index_t n,
+                              const T* radius_x, const T* radius_y, bool inclusive, const index_t* blocks,
+                              index_t n_blocks, index_t* out_x, index_t* out_y, int device, void* stream);
+
 }  // namespace cchmi::cuda

@@ -24,4 +24,14 @@ template <typename T>
 void knn(const T* points, const index_t* order, const T* box_lo, const T* box_hi, index_t batch, index_t n,
          index_t d, index_t k, T* out_dist, index_t* out_idx, int device, void* stream);
 
+// As knn, for the rows of some query blocks only (queries=): blocks (n_blocks, device memory) lists
+// distinct query blocks, block t being sorted rows [t * kTileRows, (t + 1) * kTileRows) of n (the
+// same runs as the boxes), in any order, each in [0, ceil(n / kTileRows)); the same list applies to
+// every problem. Only the rows of the outputs in listed blocks are written, each equal bit for bit
+// to knn's. n_blocks == 0 launches nothing.
+template <typename T>
+void knn_blocks(const T* points, const index_t* order, const T* box_lo, const T* box_hi, index_t batch, index_t n,
+                index_t d, index_t k, const index_t* blocks, index_t n_blocks, T* out_dist, index_t* out_idx,
+                int device, void* stream);
+
 }  // namespace cchmi::cuda

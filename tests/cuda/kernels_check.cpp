@@ -1,8 +1,10 @@
 // The CUDA kNN and counting kernels (csrc/cuda/knn_cuda.cu, count_cuda.cu), run unchanged on the
 // CPU by the emulator (emulate.h), against brute force: neighbour lists, distances and counts must
 // be equal exactly, on data with ties, in spatial and in random order, for the dimension-specialised
-// and the generic kernels, odd sizes, several k and batches. Prints "ok" or the first failures;
-// exit status 1 on a failure. Built and run by tests/test_cuda_emulated.py.
+// and the generic kernels, odd sizes, several k and batches; and the same kernels over a list of
+// query blocks (knn_blocks, count_within_pair_blocks: the full call's rows, the others unwritten; an
+// empty list writes nothing). Prints "ok" or the first failures; exit status 1 on a failure. Built
+// and run by tests/test_cuda_emulated.py.
 #define CCHMI_EMULATE_CUDA 1
 
 #include <algorithm>
@@ -51,6 +53,33 @@ void boxes(const std::vector<T>& pts, int batch, index_t n, index_t d, std::vect
       }
 }
 
+// A list of distinct query blocks (of kTileRows sorted rows) in random order: about half of them,
+// the last (partial) one always, or none when `none`.
+std::vector<index_t> some_blocks(index_t n, bool none, std::mt19937& gen) {
+  const index_t tiles = (n + kTileRows - 1) / kTileRows;
+  std::vector<index_t> blocks;
+  if (none) return blocks;
+  for (index_t t = 0; t < tiles; ++t)
+    if (t == tiles - 1 || gen() % 2) blocks.push_back(t);
+  std::shuffle(blocks.begin(), blocks.end(), gen);
+  return blocks;
+}
+
+// Rows of listed blocks must equal `full` (width values per row); the others keep `fill` (unwritten).
+template <typename V>
+void check_listed(const char* what, const std::vector<V>& got, const std::vector<V>& full, V fill, int batch,
+                  index_t n, index_t width, const std::vector<index_t>& blocks) {
+  std::vector<bool> listed(n, false);
+  for (index_t t : blocks)
+    for (index_t i = t * kTileRows; i < std::min(n, (t + 1) * kTileRows); ++i) listed[i] = true;
+  for (int b = 0; b < batch; ++b)
+    for (index_t i = 0; i < n; ++i)
+      for (index_t s = 0; s < width; ++s) {
+        const index_t at = (b * n + i) * width + s;
+        if (listed[i] ? got[at] != full[at] : got[at] != fill) fail(what, b, i, static_cast<int>(s));
+      }
+}
+
 // One case: `batch` problems of n points in d dims, values on a coarse grid (ties) or continuous,
 // sorted by their first coordinate (spatial) or not; `order` maps sorted rows to original indices.
 template <typename T>
@@ -82,6 +111,17 @@ void check(int batch, index_t n, index_t d, index_t k, bool grid, bool spatial, 
   std::vector<index_t> out_i(batch * n * k);
   cchmi::cuda::knn<T>(pts.data(), order.data(), lo.data(), hi.data(), batch, n, d, k, out_d.data(), out_i.data(), 0,
                       nullptr);
+  // The rows of some query blocks (knn_blocks): those of the full call, the other rows unwritten.
+  for (bool none : {false, true}) {
+    const std::vector<index_t> blocks = some_blocks(n, none, gen);
+    const T fill_d = static_cast<T>(-7);
+    std::vector<T> sub_d(batch * n * k, fill_d);
+    std::vector<index_t> sub_i(batch * n * k, -7);
+    cchmi::cuda::knn_blocks<T>(pts.data(), order.data(), lo.data(), hi.data(), batch, n, d, k, blocks.data(),
+                               static_cast<index_t>(blocks.size()), sub_d.data(), sub_i.data(), 0, nullptr);
+    check_listed("knn_blocks distance", sub_d, out_d, fill_d, batch, n, k, blocks);
+    check_listed("knn_blocks index", sub_i, out_i, index_t{-7}, batch, n, k, blocks);
+  }
   std::vector<T> radius(batch * n);
   for (int b = 0; b < batch; ++b) {
     for (index_t i = 0; i < n; ++i) {
@@ -113,6 +153,22 @@ void check(int batch, index_t n, index_t d, index_t k, bool grid, bool spatial, 
                                       radius.data(), radius.data(), inclusive, cx.data(), cy.data(), 0, nullptr);
     cchmi::cuda::count_within_pair<T>(xs.data(), lox.data(), hix.data(), dx, nullptr, nullptr, nullptr, 0, batch, n,
                                       radius.data(), nullptr, inclusive, c1.data(), nullptr, 0, nullptr);
+    // The rows of some query blocks (count_within_pair_blocks), in x and y and in x alone.
+    for (bool none : {false, true}) {
+      const std::vector<index_t> blocks = some_blocks(n, none, gen);
+      const auto n_blocks = static_cast<index_t>(blocks.size());
+      std::vector<index_t> bx(batch * n, -7), by(batch * n, -7), b1(batch * n, -7);
+      cchmi::cuda::count_within_pair_blocks<T>(xs.data(), lox.data(), hix.data(), dx, dy > 0 ? ys.data() : nullptr,
+                                               dy > 0 ? loy.data() : nullptr, dy > 0 ? hiy.data() : nullptr, dy,
+                                               batch, n, radius.data(), radius.data(), inclusive, blocks.data(),
+                                               n_blocks, bx.data(), by.data(), 0, nullptr);
+      cchmi::cuda::count_within_pair_blocks<T>(xs.data(), lox.data(), hix.data(), dx, nullptr, nullptr, nullptr, 0,
+                                               batch, n, radius.data(), nullptr, inclusive, blocks.data(), n_blocks,
+                                               b1.data(), nullptr, 0, nullptr);
+      check_listed("count_blocks x", bx, cx, index_t{-7}, batch, n, 1, blocks);
+      check_listed("count_blocks x alone", b1, cx, index_t{-7}, batch, n, 1, blocks);
+      if (dy > 0) check_listed("count_blocks y", by, cy, index_t{-7}, batch, n, 1, blocks);
+    }
     for (int b = 0; b < batch; ++b) {
       for (index_t i = 0; i < n; ++i) {
         const T r = radius[b * n + i];

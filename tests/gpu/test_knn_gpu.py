@@ -4,7 +4,8 @@ backend's exactly, and the estimators pick them for CUDA tensors.
 Marked gpu: skipped without a GPU, failed instead under --require-gpu / CCHMI_REQUIRE_GPU=1. Each
 test asserts the backend that ran. Sizes cover the dimension-specialised CUDA kernels (d padded to
 4, 8, 16, 32, 64), the generic ones (d > 64; float64 counts), odd n that fill no tile, k up to the
-limit and duplicated rows.
+limit and duplicated rows; queries= (the kernels over the query blocks holding the rows) against
+the cpu backend's answers for those rows.
 """
 
 from __future__ import annotations
@@ -154,3 +155,46 @@ def test_pruning_changes_nothing(backends):
         be.prune = True
         for a, b in zip(*results):
             np.testing.assert_array_equal(a, b, err_msg=name)
+
+
+def _query_subsets(n: int, rng) -> list[np.ndarray]:
+    """Unsorted with repeats, sorted without, the Morton tiles of worker 1 of 3 (the sharded path's
+    layout: whole query blocks), the last row, none."""
+    import torch
+
+    from cchmi.distributed.passes import tile_rows
+
+    points = torch.from_numpy(rng.standard_normal((n, 2)))
+    return [rng.integers(0, n, size=n // 3), np.unique(rng.integers(0, n, size=n // 2)),
+            tile_rows(points, 1, 3).numpy(), np.array([n - 1]), np.empty(0, dtype=np.int64)]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("kind,n,d", [("dup", 1023, 1), ("gauss", 4099, 3), ("discrete", 2047, 8), ("gauss", 777, 33),
+                                      ("gauss", 301, 100)])
+def test_queries_equal_cpu(backends, kind, n, d, dtype):
+    """The rows asked, in their order, bit for bit: neighbours (k up to the limit), counts strict
+    and inclusive in one space and in two (repeated rows get their own radii)."""
+    from cchmi import ops
+
+    cpu = ops.resolve("cpu")
+    pts = make_points(kind, n, d, np.dtype(dtype), seed=n + d)
+    y = np.ascontiguousarray(pts[:, : max(1, d // 2)] * 0.5)
+    radius = np.ascontiguousarray(cpu.knn(pts, 4)[0][:, -1])
+    for rows in _query_subsets(n, np.random.default_rng(n)):
+        for name, be in backends.items():
+            assert be.takes_queries and be.name == name
+            for k in (1, 10, 64):
+                want_d, want_i = ops.knn(cpu, pts, k, queries=rows)
+                dist, idx = ops.knn(be, be.put(pts), k, queries=rows)
+                assert dist.is_cuda and tuple(dist.shape) == (rows.size, k)
+                np.testing.assert_array_equal(idx.cpu().numpy(), want_i, err_msg=f"{name} indices, k={k}")
+                np.testing.assert_array_equal(dist.cpu().numpy(), want_d, err_msg=f"{name} distances, k={k}")
+            r = radius[rows]
+            for inclusive in (False, True):
+                want = ops.count_pair(cpu, pts, y, r, r, inclusive, queries=rows)
+                got = ops.count_pair(be, be.put(pts), be.put(y), r, r, inclusive, queries=rows)
+                np.testing.assert_array_equal(got[0].cpu().numpy(), want[0], err_msg=f"{name} x counts")
+                np.testing.assert_array_equal(got[1].cpu().numpy(), want[1], err_msg=f"{name} y counts")
+                one = ops.count_within(be, be.put(pts), r, inclusive, queries=rows)
+                np.testing.assert_array_equal(one.cpu().numpy(), want[0], err_msg=f"{name} one-space counts")

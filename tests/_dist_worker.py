@@ -3,13 +3,17 @@
 ``main(rank, world, port)`` joins a gloo group on 127.0.0.1:port and runs every check with this
 rank's shard of the same data, on the whole group and on a subgroup of two ranks: the sharded ops
 against the one-process ops on the whole array (neighbours and counts equal, float32 and float64,
-ties and duplicated rows), the sharded preparation against the one-process one, the estimators against the one-process estimators, in
-both modes, and the errors every rank must raise together. World 3 leaves rank 1 empty. A failed
+ties and duplicated rows, all rows equal, an integer grid; ring mode on the kernels with and
+without block pruning and on the block ops), ring mode's range partition (every row owned once, in
+the whole problem's Morton order, within the balance bound, results routed back to their owners),
+the sharded preparation against the one-process one, the estimators against the one-process
+estimators, in both modes, and the errors every rank must raise together. World 3 leaves rank 1 empty. A failed
 assertion fails the spawn, which fails the test with this process's traceback.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import warnings
@@ -49,25 +53,80 @@ def close(a, b) -> bool:
     return a.estimate == b.estimate or math.isclose(a.estimate, b.estimate, rel_tol=SUM_ORDER_RTOL, abs_tol=1e-13)
 
 
+@contextlib.contextmanager
+def ring_path(path: str):
+    """Ring mode on "kernels" (pruned), "unpruned" kernels or the "blocks" ops (no kernel backend)."""
+    import torch
+
+    from cchmi.distributed import estimators, passes
+
+    kernel_backend = estimators.kernel_backend
+    assert kernel_backend(torch.device("cpu")) is not None  # "kernels" runs the kernels, not the block ops
+    passes.PRUNE_BLOCKS = path != "unpruned"
+    if path == "blocks":
+        estimators.kernel_backend = lambda device, subset=True: None
+    try:
+        yield
+    finally:
+        passes.PRUNE_BLOCKS, estimators.kernel_backend = True, kernel_backend
+
+
+# (mode, ring path) of the ops checks: every ring path against one process.
+PATHS = (("replicate", None), ("ring", "kernels"), ("ring", "unpruned"), ("ring", "blocks"))
+
+
 def check_ops(sl, group) -> None:
     from cchmi import distributed as D
     from cchmi import ops
 
     x, y, *_ = data()
+    grid = np.random.default_rng(8).integers(-1, 2, size=(N, 3)).astype(np.float64)
     cpu = ops.resolve("cpu")
-    for dtype in (np.float64, np.float32):
-        xs, ys = x.astype(dtype), y.astype(dtype)
+    cases = [(x, y, np.float64, PATHS), (x, y, np.float32, PATHS[:2]),
+             (grid[:, :2], grid[:, 2:], np.float64, PATHS[1:2]), (np.zeros((N, 2)), np.zeros((N, 1)), np.float32,
+                                                                  PATHS[1:2])]
+    for xa, ya, dtype, paths in cases:
+        xs, ys = xa.astype(dtype), ya.astype(dtype)
         joint = np.hstack([xs, ys])
         ref_d, ref_i = ops.knn(cpu, joint, K)
         rho = ref_d[:, K - 1]
-        for mode in ("replicate", "ring"):
-            d, i = D.knn(joint[sl], K, mode=mode, group=group)
-            assert d.dtype == dtype and np.array_equal(d, ref_d[sl]), (mode, dtype)
-            assert np.array_equal(i, ref_i[sl]), (mode, dtype)
-            for inclusive in (False, True):
-                cx, cy = D.count_pair(xs[sl], ys[sl], rho[sl], rho[sl], inclusive, mode=mode, group=group)
-                rx, ry = ops.count_pair(cpu, xs, ys, rho, rho, inclusive)
-                assert np.array_equal(cx, rx[sl]) and np.array_equal(cy, ry[sl]), (mode, dtype, inclusive)
+        for mode, path in paths:
+            with ring_path(path or "kernels"):
+                d, i = D.knn(joint[sl], K, mode=mode, group=group)
+                assert d.dtype == dtype and np.array_equal(d, ref_d[sl]), (mode, path, dtype)
+                assert np.array_equal(i, ref_i[sl]), (mode, path, dtype)
+                for inclusive in (False, True):
+                    cx, cy = D.count_pair(xs[sl], ys[sl], rho[sl], rho[sl], inclusive, mode=mode, group=group)
+                    rx, ry = ops.count_pair(cpu, xs, ys, rho, rho, inclusive)
+                    assert np.array_equal(cx, rx[sl]) and np.array_equal(cy, ry[sl]), (mode, path, dtype, inclusive)
+
+
+def check_partition(sl, comm) -> None:
+    """Ring mode's range partition on the group: every row received by one rank, the ranks' rows in
+    key order the whole problem's morton_order, each rank under the bound of
+    cchmi.distributed.partition, labels carried, and Route.back / forward inverse exchanges."""
+    import torch
+
+    from cchmi.distributed import partition
+    from cchmi.ops._spatial import morton_order
+    from cchmi.ops.blocks import Block
+
+    x, *_ = data()
+    for p in (x, np.zeros((N, 2))):
+        t = torch.from_numpy(p)
+        mine, route = partition.range_partition(Block(t[sl], torch.arange(sl.start, sl.stop), -torch.arange(
+            sl.start, sl.stop)), comm)
+        index = mine.index.numpy()
+        assert np.array_equal(mine.points.numpy(), p[index]) and np.array_equal(mine.labels.numpy(), -index)
+        f = t.to(torch.float32)
+        codes = partition.morton_codes(t, f.amin(dim=0), f.amax(dim=0)).numpy()
+        parts = comm.all_gather_object(index[partition.key_order(codes[index], index)])
+        assert np.array_equal(np.concatenate(parts), morton_order(t[None])[0].numpy())
+        widths = np.diff(bounds(comm.size))
+        s = partition.OVERSAMPLE * comm.size
+        assert index.size < N / comm.size + -(-widths.max() // s) + sum(-(-widths // s))
+        assert np.array_equal(route.back(mine.index[:, None])[:, 0].numpy(), np.arange(sl.start, sl.stop))
+        assert torch.equal(route.forward(torch.arange(sl.start, sl.stop)), mine.index)
 
 
 def check_prepare(sl, comm) -> np.ndarray:
@@ -99,7 +158,7 @@ def check_prepare(sl, comm) -> np.ndarray:
 # check_ops covers exactly; every option runs in one mode at least).
 REPLICATE_KSG = (dict(variant=1), dict(variant=2), dict(ties="exact"), dict(ties="none", standardize=False),
                  dict(dtype="float32"))
-RING_KSG = (dict(variant=2), dict(ties="exact"))
+RING_KSG = (dict(variant=1), dict(variant=2), dict(ties="exact"))
 
 
 def check_estimators(sl, group) -> None:
@@ -157,6 +216,12 @@ def main(rank: int, world: int, port: int) -> None:
     try:
         from cchmi.distributed import passes
         from cchmi.distributed.comm import Comm
+        from cchmi.ops import registry
+
+        # One thread per rank for the cpu kernels: the ranks share the machine's cores, and waking a
+        # team of OpenMP threads on oversubscribed cores costs milliseconds per call (ring mode calls
+        # the kernels once per step).
+        registry.set_num_threads(1)
 
         passes.TILE_ROWS = 16  # replicate mode: 10 tiles of queries interleaved over the ranks, not 1
         warnings.simplefilter("ignore", RuntimeWarning)  # the singleton class, on both sides
@@ -168,6 +233,7 @@ def main(rank: int, world: int, port: int) -> None:
             cuts = bounds(len(members))
             sl = slice(cuts[members.index(rank)], cuts[members.index(rank) + 1])
             check_ops(sl, group)
+            check_partition(sl, Comm(group))
             column[len(members)] = check_prepare(sl, Comm(group))
             check_estimators(sl, group)
         if len(column) == 2:  # the same bits whatever the number of ranks and the split

@@ -8,35 +8,44 @@ Two ways in:
   with ``devices`` spreads independent problems over the devices instead, with no communication.
 * :func:`ksg_mi`, :func:`mixed_mi`, :func:`entropy`, :func:`cmi` of this package inside a process
   group started by torchrun or srun (``torch.distributed.init_process_group``): each rank passes
-  its rows; ``mode="replicate"`` gathers every point on every rank, ``mode="ring"`` keeps
-  O(N/P (d + k)) per rank and passes reference blocks around the ring (batch_isend_irecv, double
-  buffered, a running top-k per query, then the same ring for the counts); ``"auto"`` replicates
-  when the data fits (:mod:`cchmi.distributed.estimators`). :func:`knn` and :func:`count_pair` are
-  the sharded ops on arrays used as given.
+  its rows; ``mode="replicate"`` gathers every point on every rank; ``mode="ring"`` (data that does
+  not fit one device) range-partitions the rows by global Morton code (sample sort, one
+  all_to_all; :mod:`cchmi.distributed.partition`), so that each rank answers a compact region of
+  space, and passes the regions around the ring (batch_isend_irecv, double buffered, a running
+  top-k per query, then the same ring for the counts): O(N/P (d + k)) memory per rank, no rank
+  holding N x d or a block of N x N; ``"auto"`` replicates when the data fits
+  (:mod:`cchmi.distributed.estimators`). :func:`knn` and :func:`count_pair` are the sharded ops on
+  arrays used as given; their per-row results come back to the rows' owners in both modes.
 
 Decisions:
 
 * **Exactness.** Max-norm distances have one rounding, so the block ops (:mod:`cchmi.ops.blocks`,
-  torch) give the compiled kernels' k-th distances, neighbours (ties by (distance, global index))
-  and counts bit for bit; the top-k merge is associative, counts are integer sums, and the estimate
-  is one float64 all-reduce of the formulas' row sums (the formulas are the estimators' own:
-  ``ksg_sums``/``ksg_from_sums`` and the like), equal to one process's up to that sum's order.
+  torch) and the compiled kernels give the same k-th distances, neighbours (ties by (distance,
+  global index)) and counts bit for bit; the top-k merge is associative, counts are integer sums,
+  and the estimate is one float64 all-reduce of the formulas' row sums (the formulas are the
+  estimators' own: ``ksg_sums``/``ksg_from_sums`` and the like), equal to one process's up to that
+  sum's order.
 * **Preparation** equals the one-process preparation: global min/max by all-reduce, means and
   standard deviations as sums in global row order (a scan along the ranks), the jitter of row i
   drawn from the one-process stream (:mod:`cchmi.distributed.prepare` says where bits may differ).
-* **Kernels.** In replicate mode (process groups and ``devices=``), a compiled backend answers
-  each worker's interleaved query tiles (``ops.knn(be, points, k, queries=rows)`` and the counting
-  ops with ``queries=``: the pruned kernels over all points, for those rows only): the cpu backend
-  on the CPU, triton on a GPU (its kernels launched over the query blocks holding the rows); one
-  device alone runs the plain call (cuda first on a GPU).
-  :func:`cchmi.distributed.local.kernel_backend` says which backend a device gets. Elsewhere the
-  block ops (brute force in torch, no tile pruning) do the work: on a GPU without triton when
-  several workers share the queries (the cuda kernels do not take ``queries=`` yet), in ring mode
-  (query block x reference block searches, which no kernel offers), and for the same-label
-  searches of ``mixed_mi``. Ring
-  mode runs over the shards as given: the range partitioning by global Morton code (sample sort +
-  all_to_all), which would let blocks be pruned, is not built, since brute-force blocks would not
-  use it.
+  Ring mode partitions the prepared rows.
+* **Kernels.** Where the device has a compiled backend that answers a subset of queries
+  (:func:`cchmi.distributed.local.kernel_backend`: cpu on the CPU, triton on a GPU), it does the
+  work in both modes. Replicate mode (process groups and ``devices=``) calls it on each worker's
+  interleaved query tiles over all the points (``ops.knn(be, points, k, queries=rows)`` and the
+  counting ops with ``queries=``); one device alone runs the plain call (cuda first on a GPU).
+  Ring mode calls it once per ring step on the rank's rows and the visiting block, in global index
+  order, with ``queries=`` the rank's rows: the step's top-k merged into the running top-k with
+  repeated points dropped, the step's counts those of the union minus the rank's own
+  (:mod:`cchmi.distributed.passes`). The block ops (brute force in torch) remain for the same-label
+  searches of ``mixed_mi``, a k above the backend's limit, and devices without such a backend (a
+  GPU without triton: the cuda kernels do not take ``queries=`` yet).
+* **Pruning (ring mode).** A query skips a visiting block whose bounding box is farther (exact
+  max-norm box bound, the kernels' strict and inclusive conventions) than its current k-th
+  distance, or at or beyond its counting radius; a block no query needs costs no work. It still
+  travels the ring (the ranks after need it). The Morton ranges make the boxes compact, but a box
+  spans its range's extent in every column, so subspaces the code does not split (e.g. y when the
+  ranges split x) prune little (bench/bench_distributed.py reports the steps and rows skipped).
 """
 
 from cchmi._extras import require

@@ -77,9 +77,11 @@ class Layout:
     rows: np.ndarray | None = None  # replicate mode with `kernel`: the queries' rows of `everything`
     route: Route | None = None  # ring mode: where the queries came from (results back to owners)
     prune: bool = False  # ring mode: skip what a block's bounding box rules out
-    # Ring mode: steps (query block x reference block, per pass and group) and those skipped.
-    stats: dict = field(default_factory=lambda: {"knn_steps": 0, "knn_skipped": 0, "count_steps": 0,
-                                                 "count_skipped": 0})
+    # Ring mode: steps (query block x reference block, per pass and group), those skipped whole, and
+    # the query rows of the steps (each query once per step) and those pruned.
+    stats: dict = field(default_factory=lambda: dict.fromkeys(
+        ("knn_steps", "knn_skipped", "knn_rows", "knn_rows_skipped", "count_steps", "count_skipped", "count_rows",
+         "count_rows_skipped"), 0))
 
 
 def tile_rows(points: torch.Tensor, worker: int, workers: int) -> torch.Tensor:
@@ -124,7 +126,9 @@ def knn_pass(layout: Layout, k: int, widths: tuple[int, ...], same_label: bool =
         if m == 0 or block.points.shape[0] == 0:
             continue
         layout.stats["knn_steps"] += 1
+        layout.stats["knn_rows"] += m
         need = _needed(layout, q, block, state.dist[:, -1], [slice(None)], lambda bound, kth: bound <= kth)[0]
+        layout.stats["knn_rows_skipped"] += 0 if need is None else m - need.numel()
         if need is not None and need.numel() == 0:
             layout.stats["knn_skipped"] += 1
             continue
@@ -162,6 +166,8 @@ def count_pass(layout: Layout, radius: torch.Tensor, widths: tuple[int, ...],
         needs = _needed(layout, q, block, radius.T, subspaces,
                         (lambda bound, r: bound <= r) if inclusive else (lambda bound, r: bound < r))
         layout.stats["count_skipped"] += sum(need is not None and need.numel() == 0 for need in needs)
+        layout.stats["count_rows"] += m * len(groups)
+        layout.stats["count_rows_skipped"] += sum(0 if need is None else m - need.numel() for need in needs)
         if kernel is None and not layout.prune:
             counts = count_update(counts, q, radius, block, widths, groups, inclusive)
         elif kernel is None:

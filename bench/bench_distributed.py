@@ -8,29 +8,32 @@ For each P and layout the processes run the two passes of a KSG-1 estimate (the 
 counting pass of cchmi.distributed.passes, as cchmi.distributed.ksg_mi runs them) on their shards:
 replicate; ring on the cpu kernels with block pruning (what ring mode runs); ring on the kernels
 without pruning; ring on the brute-force block ops (what ring mode ran before the kernels).
-Reported: the slowest rank's seconds (preparation, the range partition and both passes), the bytes
-each rank sent (the most over ranks: the gathers, or the partition's all_to_all and the ring's
-blocks), the communication model's bytes, the ring steps (query block x reference block, per pass
-and counting group, summed over ranks) and how many pruning skipped whole, the steps' query rows
-(each query once per step) and how many pruning left out, and the most query rows a rank answered
-(the partition's balance). One process:
-cchmi.ksg_mi on the cpu backend (the compiled, pruned kernels), with devices=["cpu"] (the
-sharded code path on one device: its overhead) and with devices=["cpu", "cpu"] (two virtual shards
-on one device: each answers its interleaved query tiles through the kernels' queries= path). All ranks share this machine's cores, so the
-times show the cost of the sharded path and of gloo, not a speed-up.
+Reported: the slowest rank's seconds (preparation, the range partition and both passes; the median
+of 3 rounds after a warm-up round), the bytes each rank sent (the most over ranks: the gathers, or
+the partition's all_to_all and the ring's blocks), the communication model's bytes, the ring steps
+(query block x reference block, per pass and counting group, summed over ranks) and how many
+pruning skipped whole, the steps' query rows (each query once per step) and how many pruning left
+out, and the most query rows a rank answered (the partition's balance). One process: cchmi.ksg_mi
+on the cpu backend (the compiled, pruned kernels), with devices=["cpu"] (the sharded code path on
+one device: its overhead) and with devices=["cpu", "cpu"] (two virtual shards on one device: each
+answers its interleaved query tiles through the kernels' queries= path). All ranks share this
+machine's cores (the cpu kernels and torch get cores / P threads each), so the times show the cost
+of the sharded path and of gloo, not a speed-up.
 
 The model: ring mode sends, per rank and pass, (P - 1) blocks of N/P rows of d values and an int64
 index, after the range partition's all_to_all ((P - 1) / P of its rows, expected, for shards not
 sorted in space): bytes = (2 (P - 1) + (P - 1) / P) (N / P) (d s + 8) (s: bytes per value),
-against 2 N^2 d / P pair-dims of brute-force compute (the kernels' pruning does less). At N = 2^27, d = 16, float32, P = 8: 16.9 GB per rank against
-7.2e16 pair-dims, i.e. 4300 s at the H200's 1.67e13 pair-dims/s and 0.04 s over 450 GB/s NVLink:
-about 1e-5 of the compute (printed by --model). Rows are appended to
+against 2 N^2 d / P pair-dims of brute-force compute (the kernels' pruning does less). At
+N = 2^27, d = 16, float32, P = 8: 18.0 GB per rank against 7.2e16 pair-dims, i.e. 4300 s at the
+H200's 1.67e13 pair-dims/s and 0.04 s over 450 GB/s NVLink: about 1e-5 of the compute (printed
+by --model). Rows are appended to
 bench/results/bench_distributed.csv.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import socket
 import time
@@ -79,7 +82,7 @@ def _rank(rank: int, world: int, port: int, n: int, dtype: str, queue) -> None:
 
         x, y = data(n, dtype)
         rows = np.array_split(np.arange(n), world)[rank]
-        for config in LAYOUTS:
+        for repeat, config in itertools.product(range(-WARMUP, REPEATS), LAYOUTS):
             dist.barrier()
             start = time.perf_counter()
             mode = config.split(",")[0]
@@ -93,7 +96,9 @@ def _rank(rank: int, world: int, port: int, n: int, dtype: str, queue) -> None:
             count_pass(layout, rho[:, None].expand(-1, 2), run.widths, (((0,), False), ((1,), False)), False)
             seconds = time.perf_counter() - start
             st = layout.stats
-            queue.put((config, rank, seconds, run.comm.bytes_sent,
+            if repeat < 0:
+                continue
+            queue.put((config, repeat, seconds, run.comm.bytes_sent,
                        (st["knn_steps"] + st["count_steps"], st["knn_skipped"] + st["count_skipped"],
                         st["knn_rows"] + st["count_rows"], st["knn_rows_skipped"] + st["count_rows_skipped"]),
                        layout.queries.points.shape[0]))
@@ -101,14 +106,16 @@ def _rank(rank: int, world: int, port: int, n: int, dtype: str, queue) -> None:
         dist.destroy_process_group()
 
 
-# The layouts each group runs (before the first comma: the mode).
+# The layouts each group runs (before the first comma: the mode), after WARMUP untimed rounds of
+# all of them, REPEATS times (the slowest rank's seconds of each round; their median, min, max).
+WARMUP, REPEATS = 1, 3
 LAYOUTS = ("replicate", "ring, kernels, pruned", "ring, kernels, unpruned", "ring, block ops")
 
 
 def sharded(world: int, n: int, dtype: str) -> dict:
-    """{layout: (slowest rank's seconds, most bytes sent by a rank, (ring steps, steps skipped, query
-    rows of the steps, query rows pruned) summed over the ranks, most query rows on a rank)} of a
-    gloo group of `world`."""
+    """{layout: ((median, min, max) over the rounds of the slowest rank's seconds, most bytes sent by
+    a rank, (ring steps, steps skipped, query rows of the steps, query rows pruned) summed over the
+    ranks, most query rows on a rank)} of a gloo group of `world` (counts: those of one round)."""
     import torch.multiprocessing as mp
 
     with socket.socket() as s:
@@ -116,12 +123,17 @@ def sharded(world: int, n: int, dtype: str) -> dict:
         port = s.getsockname()[1]
     queue = mp.get_context("spawn").SimpleQueue()
     mp.spawn(_rank, args=(world, port, n, dtype, queue), nprocs=world, join=True)
+    slowest: dict = {}
     out: dict = {}
     while not queue.empty():
-        config, _, seconds, sent, steps, rows = queue.get()
-        old = out.get(config, (0.0, 0, (0, 0, 0, 0), 0))
-        out[config] = (max(old[0], seconds), max(old[1], sent), tuple(a + b for a, b in zip(old[2], steps)),
-                       max(old[3], rows))
+        config, repeat, seconds, sent, steps, rows = queue.get()
+        slowest[config, repeat] = max(slowest.get((config, repeat), 0.0), seconds)
+        if repeat == 0:
+            old = out.get(config, (0, (0, 0, 0, 0), 0))
+            out[config] = (max(old[0], sent), tuple(a + b for a, b in zip(old[1], steps)), max(old[2], rows))
+    for config, rest in out.items():
+        times = [slowest[config, r] for r in range(REPEATS)]
+        out[config] = ((float(np.median(times)), min(times), max(times)), *rest)
     return out
 
 
@@ -171,7 +183,7 @@ def main(argv=None) -> int:
         for world in map(int, args.worlds.split(",")):
             results = sharded(world, n, args.dtype)
             for config in LAYOUTS:
-                seconds, sent, (steps, skipped, step_rows, rows_skipped), rows = results[config]
+                (seconds, low, high), sent, (steps, skipped, step_rows, rows_skipped), rows = results[config]
                 ring = config.startswith("ring")
                 gathered = (world - 1) * (n / world) * (4 * itemsize + 8)
                 expected = model_bytes(n, 4, world, itemsize) if ring else gathered
@@ -179,13 +191,13 @@ def main(argv=None) -> int:
                               f"{skipped}/{steps}" if ring else "",
                               f"{rows_skipped}/{step_rows}" if ring else "", rows, ""])
                 csv_rows.append({**tags, "n": n, "d": 4, "dtype": args.dtype, "config": f"gloo {config}",
-                                 "world": world, "seconds_median": seconds, "seconds_min": seconds, "seconds_max": seconds,
+                                 "world": world, "seconds_median": seconds, "seconds_min": low, "seconds_max": high,
                                  "bytes_sent": sent, "model_bytes": expected, "estimate": "",
                                  "steps": steps if ring else "", "steps_skipped": skipped if ring else "",
                                  "step_rows": step_rows if ring else "",
                                  "step_rows_skipped": rows_skipped if ring else "", "rows_max": rows})
             print(f"done P={world}", flush=True)
-    print(markdown_table(["configuration", "P", "seconds (slowest rank)", "bytes sent per rank (max)",
+    print(markdown_table(["configuration", "P", "seconds (slowest rank, median)", "bytes sent per rank (max)",
                           "model bytes (unpadded)", "ring steps skipped", "query rows pruned", "query rows (max rank)",
                           "estimate"], table))
     if not args.no_csv:

@@ -122,21 +122,24 @@ def knn_pass(layout: Layout, k: int, widths: tuple[int, ...], same_label: bool =
         return _kernel_knn(layout, k, widths)
     state = Neighbours.empty(m, k, len(widths), q.points.dtype, q.points.device)
     kernel = None if same_label or not _fits(layout.kernel, k) else layout.kernel
+    every = tuple(range(len(widths)))  # the subspace of the kNN search: all the atoms
     for block in layout.references():
         if m == 0 or block.points.shape[0] == 0:
             continue
         layout.stats["knn_steps"] += 1
         layout.stats["knn_rows"] += m
-        need = _needed(layout, q, block, state.dist[:, -1], [slice(None)], lambda bound, kth: bound <= kth)[0]
+        need = _needed(layout, q, block, state.dist[:, -1], widths, [every], lambda bound, kth: bound <= kth)[0]
         layout.stats["knn_rows_skipped"] += 0 if need is None else m - need.numel()
         if need is not None and need.numel() == 0:
             layout.stats["knn_skipped"] += 1
-            continue
-        rows = slice(None) if need is None else need
-        if kernel is None:
-            state.put(rows, knn_update(state.rows(rows), q.rows(rows), block, widths, same_label))
+        elif need is None and kernel is None:
+            state = knn_update(state, q, block, widths, same_label)
+        elif need is None:
+            state = merge_neighbours(state, _kernel_step_knn(kernel, q, slice(None), block, k, widths))
+        elif kernel is None:
+            state.put(need, knn_update(state.rows(need), q.rows(need), block, widths, same_label))
         else:
-            state.put(rows, merge_neighbours(state.rows(rows), _kernel_step_knn(kernel, q, rows, block, k, widths)))
+            state.put(need, merge_neighbours(state.rows(need), _kernel_step_knn(kernel, q, need, block, k, widths)))
     return state
 
 
@@ -157,41 +160,49 @@ def count_pass(layout: Layout, radius: torch.Tensor, widths: tuple[int, ...],
             counts[:, g] = torch.from_numpy(layout.kernel.host(got)).to(counts.device)
         return counts
     kernel = None if same else layout.kernel
-    subspaces = [torch.from_numpy(_columns(widths, members)).to(q.points.device) for members, _ in groups]
+    subspaces = [_columns(widths, members) for members, _ in groups]
     own = {}  # kernel steps: group -> count(queries) of every query (the queries' own points)
     for block in layout.references():
         if m == 0 or block.points.shape[0] == 0:
             continue
         layout.stats["count_steps"] += len(groups)
-        needs = _needed(layout, q, block, radius.T, subspaces,
+        needs = _needed(layout, q, block, radius.T, widths, [members for members, _ in groups],
                         (lambda bound, r: bound <= r) if inclusive else (lambda bound, r: bound < r))
         layout.stats["count_skipped"] += sum(need is not None and need.numel() == 0 for need in needs)
         layout.stats["count_rows"] += m * len(groups)
         layout.stats["count_rows_skipped"] += sum(0 if need is None else m - need.numel() for need in needs)
-        if kernel is None and not layout.prune:
+        if kernel is None and all(need is None for need in needs):
             counts = count_update(counts, q, radius, block, widths, groups, inclusive)
         elif kernel is None:
             for g, need in enumerate(needs):
-                if need.numel():
-                    counts[need, g:g + 1] = count_update(counts[need, g:g + 1], q.rows(need), radius[need, g:g + 1],
+                rows = slice(None) if need is None else need
+                if need is None or need.numel():
+                    counts[rows, g:g + 1] = count_update(counts[rows, g:g + 1], q.rows(rows), radius[rows, g:g + 1],
                                                          block, widths, groups[g:g + 1], inclusive)
         else:
             _kernel_step_counts(kernel, q, block, radius, subspaces, needs, inclusive, counts, own)
     return counts
 
 
-def _needed(layout: Layout, q: Block, block: Block, limits: torch.Tensor, subspaces, keep) -> list:
-    """Per subspace: the query rows (int64 tensor) the block can change, keep(box distance, limit)
-    being true, with limits (len(subspaces), m); [None] * len(subspaces) (every row) when the layout
-    does not prune."""
+def _needed(layout: Layout, q: Block, block: Block, limits: torch.Tensor, widths: tuple[int, ...], subspaces,
+            keep) -> list:
+    """Per subspace (a tuple of atoms of `widths`): the query rows (int64 tensor) the block can
+    change, keep(box distance in the subspace, limit) being true, with limits (m,) or
+    (len(subspaces), m); None when that is every row (always when the layout does not prune). The
+    box distance in a subspace is the max of its atoms' (exact)."""
     if not layout.prune:
         return [None] * len(subspaces)
     lo, hi = block.points.amin(dim=0), block.points.amax(dim=0)
+    starts = np.cumsum((0,) + widths)
+    atoms = [box_distance(q.points[:, a:b], lo[a:b], hi[a:b]) for a, b in zip(starts[:-1], starts[1:])]
     out = []
-    for s, columns in enumerate(subspaces):
-        bound = box_distance(q.points[:, columns], lo[columns], hi[columns])
+    for s, members in enumerate(subspaces):
+        bound = atoms[members[0]]
+        for a in members[1:]:
+            bound = torch.maximum(bound, atoms[a])
         limit = limits if limits.dim() == 1 else limits[s]
-        out.append(torch.nonzero(keep(bound, limit)).flatten())
+        rows = torch.nonzero(keep(bound, limit)).flatten()
+        out.append(None if rows.numel() == q.points.shape[0] else rows)
     return out
 
 
@@ -244,8 +255,7 @@ def _kernel_step_counts(kernel, q: Block, block: Block, radius: torch.Tensor, su
     points, _, at, is_own = _union(q, block)
     rad = radius.cpu().numpy()
     mine = q.points.cpu().numpy()
-    for g, (columns, need) in enumerate(zip(subspaces, needs)):
-        cols = columns.cpu().numpy()
+    for g, (cols, need) in enumerate(zip(subspaces, needs)):
         if g not in own:
             got = ops.count_within(kernel, np.ascontiguousarray(mine[:, cols]), np.ascontiguousarray(rad[:, g]),
                                    inclusive, queries=np.arange(mine.shape[0]))

@@ -109,7 +109,7 @@ def _rank(rank: int, world: int, port: int, n: int, dtype: str, queue) -> None:
 # The layouts each group runs (before the first comma: the mode), after WARMUP untimed rounds of
 # all of them, REPEATS times (the slowest rank's seconds of each round; their median, min, max).
 WARMUP, REPEATS = 1, 3
-LAYOUTS = ("replicate", "ring, kernels, pruned", "ring, kernels, unpruned", "ring, block ops")
+LAYOUTS = ("replicate", "ring, kernels, unpruned", "ring, kernels, pruned", "ring, block ops")
 
 
 def sharded(world: int, n: int, dtype: str) -> dict:

@@ -197,7 +197,7 @@ def test_count_kernel_query_subset_equals_the_full_rows(kind, n, d, dtype):
                     np.testing.assert_array_equal(gy, full_y[rows])
 
 
-@pytest.mark.parametrize("name", ("cpu", "numpy", "faiss", "triton"))
+@pytest.mark.parametrize("name", ("cpu", "numpy", "faiss", "triton", "cuda-emulated"))
 @pytest.mark.parametrize("kind,n,d", [("gauss", 2, 1), ("dup", 70, 3), ("grid", 130, 4)])
 def test_count_ops_queries_equal_the_full_rows(name, kind, n, d, request):
     """As test_knn_op_queries_equal_the_full_rows; repeated rows get their own radii (triton: in

@@ -211,7 +211,7 @@ def test_spatial_order_is_a_permutation_and_boxes_hold_their_tiles():
 
 # ---------------------------------------------------------------------------------------------
 # A subset of queries (queries=): the rows of the full call, bit for bit, in the order given.
-QUERY_BACKENDS = ("cpu", "numpy", "faiss", "triton")
+QUERY_BACKENDS = ("cpu", "numpy", "faiss", "triton", "cuda-emulated")
 
 
 def _subsets(n: int, rng) -> list[np.ndarray]:
@@ -281,17 +281,21 @@ def test_knn_op_refuses_bad_queries():
         _cpu.knn(pts, 2, 0, 0, np.array([11]))
 
 
-def test_cuda_backend_refuses_queries_by_name():
-    """The cuda kernels do not answer query subsets yet: a clear error naming the backend (raised
-    before any launch), not every row."""
+def test_a_backend_without_query_subsets_refuses_them_by_name():
+    """A backend whose kernels answer every point only (takes_queries False): a clear error naming
+    it (raised before any launch), not every row."""
     import types
 
     torch = pytest.importorskip("torch")
     from cchmi.ops.cuda import CudaBackend
 
-    be = CudaBackend(types.SimpleNamespace(max_k=64, tile_rows=64), torch.device("cpu"))
+    class EveryRow(CudaBackend):
+        name = "every-row"
+        takes_queries = False
+
+    be = EveryRow(types.SimpleNamespace(max_k=64, tile_rows=64), torch.device("cpu"))
     pts = make_points("gauss", 10, 2, np.float32)
-    with pytest.raises(ValueError, match="queries= is not supported by the cuda backend"):
+    with pytest.raises(ValueError, match="queries= is not supported by the every-row backend"):
         ops.knn(be, pts, 2, queries=[0])
-    with pytest.raises(ValueError, match="queries= is not supported by the cuda backend"):
+    with pytest.raises(ValueError, match="queries= is not supported by the every-row backend"):
         ops.count_pair(be, pts, pts, np.ones(1), np.ones(1), False, queries=[0])

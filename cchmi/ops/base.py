@@ -67,7 +67,7 @@ def query_rows(be: Backend, points, queries) -> np.ndarray:
     ValueError/TypeError naming `queries` otherwise, and on a backend without ``takes_queries``."""
     if not be.takes_queries:
         raise ValueError(f"queries= is not supported by the {be.name} backend (it answers every point); use "
-                         "backend='cpu', 'numpy', 'faiss' or 'triton'")
+                         "backend='cpu', 'numpy', 'faiss', 'triton' or 'cuda'")
     if len(points.shape) != 2:
         raise ValueError(f"queries= takes one problem (n, d), got points of shape {tuple(points.shape)}")
     rows = np.asarray(V.to_host(queries))
@@ -280,7 +280,7 @@ class DeviceBackend:
                                                    None if yb is None else ry.reshape(batch, n), self.tile_rows,
                                                    self.prune)
         outs = [torch.empty((batch, n), dtype=torch.int64, device=x.device) for _ in spaces]
-        subset = {}  # the launchers' blocks= only for a subset (cuda's take none)
+        subset = {}  # the launchers' blocks=, only for a subset of queries
         if queries is not None:
             at, subset["blocks"] = self._query_blocks(order[0], queries)
         with self._on_device():

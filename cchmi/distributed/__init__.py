@@ -30,16 +30,18 @@ Decisions:
   drawn from the one-process stream (:mod:`cchmi.distributed.prepare` says where bits may differ).
   Ring mode partitions the prepared rows.
 * **Kernels.** Where the device has a compiled backend that answers a subset of queries
-  (:func:`cchmi.distributed.local.kernel_backend`: cpu on the CPU, triton on a GPU), it does the
+  (:func:`cchmi.distributed.local.kernel_backend`: cpu on the CPU, cuda, else triton, on a GPU),
+  it does the
   work in both modes. Replicate mode (process groups and ``devices=``) calls it on each worker's
   interleaved query tiles over all the points (``ops.knn(be, points, k, queries=rows)`` and the
-  counting ops with ``queries=``); one device alone runs the plain call (cuda first on a GPU).
+  counting ops with ``queries=``); one device alone runs the plain call.
   Ring mode calls it once per ring step on the rank's rows and the visiting block, in global index
   order, with ``queries=`` the rank's rows: the step's top-k merged into the running top-k with
   repeated points dropped, the step's counts those of the union minus the rank's own
   (:mod:`cchmi.distributed.passes`). The block ops (brute force in torch) remain for the same-label
-  searches of ``mixed_mi``, a k above the backend's limit, and devices without such a backend (a
-  GPU without triton: the cuda kernels do not take ``queries=`` yet).
+  searches of ``mixed_mi``, a k above the backend's limit, and devices without such a backend.
+  The ring steps hand the kernels host arrays (a device backend copies them to its device per
+  step).
 * **Pruning (ring mode).** A query skips a visiting block whose bounding box is farther (exact
   max-norm box bound, the kernels' strict and inclusive conventions) than its current k-th
   distance, or at or beyond its counting radius; a block no query needs costs no work. It still

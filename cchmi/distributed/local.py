@@ -4,7 +4,7 @@
 estimators' formulas run unchanged) whose ops copy the points to every device of the list and
 let device i answer the interleaved Morton tiles i, i + D, ... (:func:`passes.replicate_layout`);
 the per-query results are put back in row order. Where the device has a compiled backend that
-takes a subset of queries (:func:`kernel_backend`: the cpu backend on the CPU), it answers those
+takes a subset of queries (:func:`kernel_backend`: cpu on the CPU, cuda or triton on a GPU), it answers those
 rows with the pruned kernels (``ops.knn(be, points, k, queries=rows)``, one device: every row,
 the plain call); elsewhere the exact block ops of :mod:`cchmi.ops.blocks` do (brute force). A
 device may appear several times (virtual shards, run by concurrent threads): results are the same
@@ -44,9 +44,8 @@ def as_devices(devices) -> list[torch.device]:
 
 def kernel_backend(device: torch.device, subset: bool = True):
     """The compiled ops backend for `device`, or None where there is none (the block ops then do the
-    work). subset: it must answer a subset of queries (``takes_queries``): the cpu backend on the
-    CPU, triton on a CUDA device; the cuda backend answers every query only, so it serves (before
-    triton) a CUDA device that takes every query (one device: the plain, unsharded call)."""
+    work). subset: it must answer a subset of queries (``takes_queries``). The cpu backend on the
+    CPU; on a CUDA device the cuda backend, else triton (both take queries=)."""
     if device.type == "cpu" and registry.usable("cpu"):
         return registry.resolve("cpu")
     if device.type == "cuda":

@@ -21,7 +21,7 @@ workers or the order of blocks.
 
 Kernels. A layout may carry a compiled ops backend that answers a subset of queries
 (``takes_queries``, :func:`cchmi.distributed.local.kernel_backend`: the cpu backend on the CPU,
-triton on a GPU). Replicate mode calls the pruned kernels on the worker's query rows of all the
+cuda, else triton, on a GPU). Replicate mode calls the pruned kernels on the worker's query rows of all the
 points (``ops.knn(be, points, k, queries=rows)``, ``ops.count_within(..., queries=rows)`` per
 group's subspace). Ring mode calls them once per step: for the reference block B, on the points
 U = (queries u B) in global index order (so the kernels' (distance, index) tie order is the global

@@ -308,6 +308,34 @@ def test_ring_steps_on_kernels_equal_the_block_ops(backend, kind, request):
     assert triton or kind == "same" or skipped > 0  # pruning ran (the 7 parts; identical points: no box is beyond)
 
 
+@pytest.mark.parametrize("dtype", (np.float32, np.float64))
+def test_box_distance_bounds_every_pair_distance(dtype):
+    """box_distance never exceeds a pair distance of the block ops (the pruning's premise), with
+    queries inside, outside and on the edge of the box, and at huge and tiny scales; it is 0 inside."""
+    rng = np.random.default_rng(3)
+    for scale in (1e-30, 1.0, 1e30):
+        r = (rng.standard_normal((40, 3)) * scale).astype(dtype)
+        q = np.concatenate([(rng.standard_normal((60, 3)) * 2 * scale).astype(dtype), r[:5]])
+        rt, qt = torch.from_numpy(r), torch.from_numpy(q)
+        bound = blocks.box_distance(qt, rt.amin(dim=0), rt.amax(dim=0))
+        pairs = blocks.atom_distances(qt, rt, (3,))[0]
+        assert (bound <= pairs.amin(dim=1)).all() and (bound[-5:] == 0).all()
+        assert (bound > 0).any()
+
+
+def test_ring_steps_refuse_a_block_sharing_some_queries():
+    """A reference block must be the queries' own or disjoint from them (a partition): else a
+    RuntimeError, not counts with some points twice."""
+    from cchmi.distributed import passes
+
+    p = torch.from_numpy(points("gauss", 20, 2, np.float64, 1))
+    everything = Block(p, torch.arange(20))
+    layout = passes.Layout(everything.rows(slice(0, 10)), lambda: [everything.rows(slice(5, 15))],
+                           kernel=ops.resolve("cpu"))
+    with pytest.raises(RuntimeError, match="shares 5 rows"):
+        passes.knn_pass(layout, 2, (2,))
+
+
 @pytest.mark.parametrize(("devices", "error", "text"), [
     ([], TypeError, "non-empty list"),
     ("cpu", TypeError, "non-empty list"),

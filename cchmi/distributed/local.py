@@ -42,18 +42,16 @@ def as_devices(devices) -> list[torch.device]:
     return out
 
 
-def kernel_backend(device: torch.device, subset: bool = True):
-    """The compiled ops backend for `device`, or None where there is none (the block ops then do the
-    work). subset: it must answer a subset of queries (``takes_queries``). The cpu backend on the
-    CPU; on a CUDA device the cuda backend, else triton (both take queries=)."""
+def kernel_backend(device: torch.device):
+    """The compiled ops backend for `device` (each answers a subset of queries, ``takes_queries``),
+    or None where there is none (the block ops then do the work): the cpu backend on the CPU; on a
+    CUDA device the cuda backend, else triton."""
     if device.type == "cpu" and registry.usable("cpu"):
         return registry.resolve("cpu")
     if device.type == "cuda":
         for name in ("cuda", "triton"):
             if registry.usable(name):
-                be = registry.resolve(name, device=device)
-                if be.takes_queries or not subset:
-                    return be
+                return registry.resolve(name, device=device)
     return None
 
 
@@ -65,7 +63,7 @@ class ShardedBackend(HostBackend):
     def __init__(self, devices):
         self.devices = as_devices(devices)
         self.name = "sharded[" + ",".join(str(d) for d in self.devices) + "]"
-        self._kernels = [kernel_backend(d, subset=len(self.devices) > 1) for d in self.devices]
+        self._kernels = [kernel_backend(d) for d in self.devices]
 
     def _run(self, points: np.ndarray, kernel_work, block_work, k: int | None = None) -> list:
         """On every device, the results of its interleaved Morton tiles: kernel_work(be, rows) with the

@@ -25,6 +25,11 @@ EXACT = 1e-12  # the same estimator on the same prepared arrays: identical numbe
     (5000, 2, 2, False, False, True, "ksg"),
     (5000, 3, 2, False, True, False, "ksg-extrapolated"),  # first size past the low-dimension rule
     (5000, 256, 256, False, True, False, "ksg-extrapolated"),
+    (50_000, 16, 16, False, True, True, "neural"),  # many rows, at most 32 dims: SMILE
+    (49_999, 16, 16, False, True, True, "ksg-extrapolated"),
+    (50_000, 16, 17, False, True, True, "ksg-extrapolated"),
+    (50_000, 16, 16, False, False, True, "ksg-extrapolated"),  # no torch
+    (50_000, 2, 2, False, True, True, "ksg"),
 ])
 def test_auto_rules_follow_the_table(n, dim_x, dim_y, labels, torch_ok, with_interval, expected):
     choice, reason = auto.mi_auto_estimator(n, dim_x, dim_y, labels, torch_ok, with_interval)
@@ -44,7 +49,7 @@ def test_auto_records_the_choice():
     s = correlated_gaussian(1024, 4, 4, mi=1.0, random_state=1)
     r = cchmi.mi(s.x, s.y)
     assert isinstance(r, cchmi.AutoMIResult) and isinstance(r, cchmi.MIResult)
-    assert r.estimator == "ksg1-extrapolated" and r.choice_reason.startswith("dim X + dim Y > 4")
+    assert r.estimator == "ksg1-extrapolated" and r.choice_reason.startswith("otherwise")
     assert r.bias is not None and r.interval_note is None  # no interval asked for
     low = correlated_gaussian(600, 1, 1, mi=0.5, random_state=2)
     r = cchmi.mi(low.x, low.y)

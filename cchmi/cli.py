@@ -306,12 +306,13 @@ def _cmd_bench(args) -> int:
         tasks = args.tasks.split(",") if args.tasks else None
         text = _bench_module("bench_accuracy").main_accuracy(
             out, quick=args.quick, seeds=args.seeds, tasks=tasks, neural=args.neural, device=args.device,
-            timeout=args.timeout, progress=progress)
+            timeout=args.timeout, progress=progress, sizes=args.n, seed_offset=args.seed_offset,
+            methods=args.methods, report_only=args.report_only)
     elif args.kind == "cch":
         text = _bench_module("bench_cch").main_cch(
             out, quick=args.quick, sizes=args.n, seeds=args.seeds, estimators=args.estimators,
             tasks=args.tasks.split(",") if args.tasks else None, device=args.device, backend=args.backend,
-            timeout=args.timeout, progress=progress, report_only=args.report_only)
+            timeout=args.timeout, progress=progress, report_only=args.report_only, seed_offset=args.seed_offset)
     else:
         text = _bench_module("bench_ksg").main_speed(out, quick=args.quick, timeout=args.timeout, progress=progress)
     print(text)
@@ -370,6 +371,13 @@ def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
     return value
 
 
@@ -498,14 +506,22 @@ def _parser() -> argparse.ArgumentParser:
     tasks = bench.add_argument("--tasks", default=None)
     bench.lazy_help[tasks] = _task_help
     bench.add_argument("--n", type=_sizes, default=None,
-                       help="comma-separated sample sizes (cch; default 2000,10000,100000, with --quick 2000)")
+                       help="comma-separated sample sizes (accuracy: default 500,2000,8000, with --quick "
+                            "1000,4000; cch: default 2000,10000,100000, with --quick 2000)")
+    bench.add_argument("--seed-offset", type=_non_negative_int, default=0,
+                       help="first seed (accuracy, cch; default 0: the held-out seeds; the auto rules were "
+                            "derived on seeds from 1000)")
+    bench.add_argument("--methods", nargs="+", default=None, metavar="METHOD",
+                       help="accuracy: methods of bench/peers.py, each quoted, e.g. \"cchmi KSG-1 / Ross\" "
+                            "\"cchmi.mi auto\" (default: cchmi's kNN estimators and the installed peers)")
     bench.add_argument("--estimators", nargs="+", default=None, metavar="SETTING",
                        help="cch settings: an estimator of cchmi.cch.ESTIMATORS with optional cch() options, "
                             "name[:key=value,...], e.g. ksg ksg:pca=8 ksg:k=5 latent (default: every estimator, "
                             "and ksg:pca=8)")
     bench.add_argument("--backend", default="auto", help="kNN backend of the cch estimates (cch; default auto)")
     bench.add_argument("--report-only", action="store_true",
-                       help="cch: run nothing; rebuild cch.md and the plots in --out from every row of its cch.csv")
+                       help="accuracy, cch: run nothing; rebuild the report and the plots in --out from every row "
+                            "of its CSV")
     bench.add_argument("--neural", action="store_true", help="also cchmi's neural estimators (accuracy)")
     bench.add_argument("--device", default=None, help="torch device of the neural estimators, e.g. cpu, cuda, cuda:1")
     bench.add_argument("--timeout", type=_positive_seconds, default=300.0, help="seconds before a call is killed (default 300)")

@@ -32,33 +32,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from cchmi.ops._spatial import CODE_BITS, morton_codes
 from cchmi.ops.blocks import Block
 
 # Regular samples per rank, per destination rank (the balance bound in the module docstring).
 OVERSAMPLE = 16
-# The quantisation of cchmi.ops._spatial.morton_order: 60 bits of code, at most 16 per dimension.
-CODE_BITS = 60
 # A splitter above every key (a part left empty when the samples run out).
 _TOP = np.iinfo(np.int64).max
-
-
-def morton_codes(points: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
-    """(m, d) -> (m,) int64: the Morton code :func:`cchmi.ops._spatial.morton_order` gives each row
-    when the box of all the points is lo, hi (float32 (dims,) minima and maxima of the first
-    dims = min(d, 60) columns cast to float32): the same float32 operations, element by element,
-    so the codes are equal bit for bit to those of ``morton_order`` on the whole array."""
-    d = points.shape[1]
-    dims = min(d, CODE_BITS)
-    bits = max(1, min(16, CODE_BITS // dims))
-    p = points[:, :dims].to(torch.float32)
-    span = hi - lo
-    top = float(2**bits - 1)
-    q = ((p - lo) * (top / torch.clamp(span, min=torch.finfo(torch.float32).tiny))).clamp_(0, top).to(torch.int64)
-    code = torch.zeros(points.shape[0], dtype=torch.int64, device=points.device)
-    for level in range(bits - 1, -1, -1):
-        for c in range(dims):
-            code = (code << 1) | ((q[:, c] >> level) & 1)
-    return code
 
 
 def key_order(codes: np.ndarray, index: np.ndarray) -> np.ndarray:

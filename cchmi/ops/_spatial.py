@@ -17,25 +17,31 @@ from __future__ import annotations
 
 import torch
 
-_CODE_BITS = 60  # bits of the Morton code (int64, with room to spare)
+CODE_BITS = 60  # bits of the Morton code (int64, with room to spare)
+
+
+def morton_codes(points: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
+    """(..., n, d) -> (..., n) int64: the Morton code of each point over the box lo, hi (float32,
+    shape (..., 1, dims) or (dims,)) of its first dims = min(d, 60) coordinates, each quantised
+    over the box to max(1, 60 // d) bits (at most 16), in float32."""
+    d = points.shape[-1]
+    dims = min(d, CODE_BITS)
+    bits = max(1, min(16, CODE_BITS // dims))
+    p = points[..., :dims].to(torch.float32)
+    top = float(2**bits - 1)
+    q = ((p - lo) * (top / torch.clamp(hi - lo, min=torch.finfo(torch.float32).tiny))).clamp_(0, top).to(torch.int64)
+    code = torch.zeros(points.shape[:-1], dtype=torch.int64, device=points.device)
+    for level in range(bits - 1, -1, -1):
+        for c in range(dims):
+            code = (code << 1) | ((q[..., c] >> level) & 1)
+    return code
 
 
 def morton_order(points: torch.Tensor) -> torch.Tensor:
     """(B, n, d) -> (B, n) int64: for each problem, the permutation sorting its points along a
-    Morton curve of the first min(d, 60) coordinates, each quantised over its range to
-    max(1, 60 // d) bits (at most 16)."""
-    b, n, d = points.shape
-    dims = min(d, _CODE_BITS)
-    bits = max(1, min(16, _CODE_BITS // dims))
-    p = points[..., :dims].to(torch.float32)
-    lo = p.amin(dim=1, keepdim=True)
-    span = p.amax(dim=1, keepdim=True) - lo
-    top = float(2**bits - 1)
-    q = ((p - lo) * (top / torch.clamp(span, min=torch.finfo(torch.float32).tiny))).clamp_(0, top).to(torch.int64)
-    code = torch.zeros((b, n), dtype=torch.int64, device=points.device)
-    for level in range(bits - 1, -1, -1):
-        for c in range(dims):
-            code = (code << 1) | ((q[..., c] >> level) & 1)
+    Morton curve (:func:`morton_codes` over the problem's own bounding box); ties by row."""
+    p = points[..., :min(points.shape[-1], CODE_BITS)].to(torch.float32)
+    code = morton_codes(points, p.amin(dim=1, keepdim=True), p.amax(dim=1, keepdim=True))
     return torch.argsort(code, dim=1, stable=True)
 
 

@@ -240,12 +240,14 @@ def cch(
           n >= 1024 (512 without an interval)     ksg-extrapolated
           ======================================  ==================
 
-          Derived from /tmp/h5/cch_sweep.csv (``python /tmp/h5/cch_sweep.py 4000 1000,1001
-          ksg,ksg-extrapolated``, summarised by /tmp/h5/cch_table.py: the 31 tasks of
-          :func:`cchmi.data.cch_tasks` at n = 4000, rule seeds 1000 and 1001, 2-core AMD EPYC VM
-          shared by other jobs). By joint dimension d_t + d_s, the sign of gaps with |gap| >= 0.1
-          right / coverage of the 95% interval / mean absolute error of the gap, "ksg" against
-          "ksg-extrapolated":
+          Derived on ``cchmi bench cch --n 4000 --seeds 2 --seed-offset 1000 --estimators ksg
+          ksg-extrapolated --timeout 900 --out bench/results/cch_estimators/rules`` (run as one
+          command per seed; report and rows: bench/results/cch_estimators/rules/cch.md, cch.csv):
+          the 31 tasks of :func:`cchmi.data.cch_tasks` at n = 4000, rule seeds 1000 and 1001
+          (in-sample for these rules), git 1a34545, 2-core AMD EPYC VM shared by other jobs (load
+          2-5), 2026-11-30. By joint dimension d_t + d_s, the sign of gaps with |gap| >= 0.1 right /
+          coverage of the 95% interval (widened by 1.96 times the truth's Monte Carlo error, at
+          most 0.0022 nats) / mean absolute error of the gap, "ksg" against "ksg-extrapolated":
 
           ========  ==========================  ==========================
           d_t+d_s   ksg                         ksg-extrapolated
@@ -257,8 +259,8 @@ def cch(
           ========  ==========================  ==========================
 
           Past 64 dimensions no estimator here is reliable: the extrapolation's intervals are wide
-          (verdict "undecided") and "neural" on the 64+64 Gaussian task returned I(T; S) = 0.02 of
-          1 nat and I(S; Y) = 0.41 of 1.01 (seed 1000, 34 minutes on the loaded CPU); reduce the
+          (verdict "undecided") and its gap error is the largest (0.710 nats); "neural" was not
+          part of this run (about 30 minutes a call at 64+64 on this CPU); reduce the
           representations (``pca``) or give more rows.
     k : neighbours for the kNN terms.
     representation : "features", "logits" (used as given) or "probabilities" (additive log-ratio

@@ -147,7 +147,8 @@ def test_interval_methods_and_seed_offset(bench, tmp_path):
                                   progress=False, report_only=True)  # from the CSV, numbers parsed again
     assert "| 100 | interval | 2/2 | 1 | 0.050 | - | 2/2 (1.00) |" in text and "Commands: `cmd`" in text
     assert "| interval, n = 100 | 2 |" in (tmp_path / "accuracy.md").read_text()
-    text = accuracy.command_line([5000], 1, 1000, ["cchmi KSG-1 / Ross", "cchmi.mi auto"], None, False, False, None, 900)
+    methods = ["cchmi KSG-1 / Ross", "cchmi.mi auto"]
+    text = accuracy.command_line([5000], 1, 1000, methods, None, False, False, None, 900)
     assert text == ("cchmi bench accuracy --n 5000 --seeds 1 --seed-offset 1000 --methods 'cchmi KSG-1 / Ross' "
                     "'cchmi.mi auto' --timeout 900")
 
@@ -336,8 +337,8 @@ def test_cch_joint_bands_and_calibration_from_a_csv(bench, tmp_path):
     # 0.02; intervals +-0.049 -> s.e. 0.025, the rest 0.015; slack 1.96 x 0.001. Errors 0.036 and 0.064:
     # c = 0: 1.96 x 0.015 + 0.002 = 0.031, neither; c = 0.1: 0.037, the first; c = 0.3: 0.068, both.
     extra = {"setting": "ksg-extrapolated", "bias_ts": 0.06, "bias_sy": 0.08, "model_spread": 0.2}
-    fields = ["date", "cchmi", "git", "cpu", "cores", "threads", "gpu", "command", "estimator", "n_classes", "seed", *rows[0],
-              *extra]
+    fields = ["date", "cchmi", "git", "cpu", "cores", "threads", "gpu", "command", "estimator", "n_classes", "seed",
+              *rows[0], *extra]
     machine = {"date": "2026-11-30 12:00", "cchmi": "0", "git": "abc", "cpu": "cpu", "cores": 2, "threads": 2,
                "gpu": "", "command": "cmd", "estimator": "x", "n_classes": 2, "seed": 1000}
     with (tmp_path / "cch.csv").open("w", newline="") as f:

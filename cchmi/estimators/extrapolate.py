@@ -16,17 +16,20 @@ estimator of I(X; labels).
 
 Assumptions, stated because the correction relies on them: the sample is i.i.d., and the bias
 follows the power law over the sizes used, with the nominal dimension. Neither holds exactly, and
-the measured deviations are: about 10% above the truth at 10-20 dimensions with every coordinate
-informative, 15-25% below at 50-100, and below where most coordinates are noise (sparse tasks: 0.77
-of 1 nat with 1 of 10 pairs informative, 0.50 of 2 with 2 of 50). With small exponents (large
+the measured deviations (n = 5000, seed 1000, bench/results/accuracy/rules/accuracy.md) are: 7-12%
+above the truth at 10-32 dimensions with every coordinate informative, 7% below at 50, 25% below at
+100 and 61% at 512, and below where most coordinates are noise (sparse tasks: 0.79 of 1 nat with 1
+of 10 pairs informative, 0.53 of 2 with 2 of 50). With small exponents (large
 D) the extrapolation multiplies the slope by up to 1 / (1 - 2^(-2(levels-1)/D)): at D = 64 and
 4 levels about 16, so its variance grows with D. The interval says so: :func:`model_stderr` combines
 the half-sample jackknife of the whole procedure, the fit's lack of fit and the model's error
 (:data:`MODEL_SPREAD` of the correction).
 
-Measured on the 21 tasks of ``cchmi.data.tasks.catalogue()`` at n = 5000 (rule seed 1000, 2-core
-AMD EPYC VM; /tmp/h5/mi_sweep.csv, see :func:`cchmi.mi`): mean absolute error 1.40 nats for KSG-1 /
-Ross, 0.49 for the extrapolation; at 10+10 dimensions 2.16 of 2 nats against KSG-1's 1.02.
+Measured on the 22 tasks of ``cchmi.data.tasks.catalogue()`` at n = 5000 (rule seed 1000, 2-core
+AMD EPYC VM; ``cchmi bench accuracy --n 5000 --seeds 1 --seed-offset 1000 --methods ...``, the command
+and the rows in bench/results/accuracy/rules/, see :func:`cchmi.mi`): mean absolute error 1.400 nats
+for KSG-1 / Ross, 0.569 for the extrapolation; at 10+10 dimensions 2.23 of 2 nats against KSG-1's
+1.02.
 """
 
 from __future__ import annotations
@@ -41,13 +44,21 @@ LEVELS = 4
 
 MODEL_SPREAD = 0.2
 """Standard deviation of the power law's error, as a fraction of the correction it makes. The model
-is not exact: with 2/D the extrapolation overshoots by about 10% of the truth at 10-20 dimensions
-and undershoots by 15-25% at 50-100 (gauss tasks of cchmi.data.tasks, n = 5000 and 16000), errors
-of up to 35% of the correction. Intervals add ``MODEL_SPREAD * |correction|`` in quadrature to the
-sampling standard error: on the rule-derivation sweeps (/tmp/h5/calibrate.py over
-/tmp/h5/cch_sweep.csv and /tmp/h5/mi_sweep.csv, seeds 1000-1001) coverage of the 95% intervals went
-from 0.83 (cch gaps, 30 runs) and 0.50 (MI, 10 runs) without it to 1.00 and 0.90 with 0.2, the
-smallest value reaching 0.90 on both."""
+is not exact: with 2/D the extrapolation overshoots by 7-12% of the truth at 10-32 dimensions and
+undershoots by 7-25% at 50-100 (gauss tasks of cchmi.data.tasks, n = 5000, seed 1000), errors of
+10-37% of the correction (1.6 times it at 512 dimensions). Intervals add ``MODEL_SPREAD *
+|correction|`` in quadrature to the sampling standard error and the fit's lack of fit.
+
+Calibration: the calibration tables of the rule-derivation runs (bench/results/cch_estimators/rules/
+cch.md: ``cchmi bench cch --n 4000 --seeds 2 --seed-offset 1000 --estimators ksg ksg-extrapolated``;
+bench/results/accuracy/rules/accuracy.md: ``cchmi bench accuracy --n 5000 --seeds 1 --seed-offset
+1000 --methods ...``; 2-core AMD EPYC VM, 2026-11-30) recompute each extrapolated interval with
+c * |correction| in place of this term. Coverage of the 95% intervals, c = 0 / 0.1 / 0.15 / 0.2 /
+0.25 / 0.3 / 0.4: cch gaps (62 runs, n = 4000, seeds 1000-1001) 0.89 / 0.89 / 0.97 / 0.98 / 1.00 /
+1.00 / 1.00; MI (22 tasks, n = 5000, seed 1000) 0.59 / 0.64 / 0.73 / 0.82 / 0.82 / 0.82 / 0.86. The
+cch gaps reach 0.90 from c = 0.15; the MI estimates reach it at no c up to 0.4: the tasks still
+missed at 0.2 (sparse-2of50-2, 256+256, classes-10-16d, spiral-3x3-1) are off by 0.9 to 3.3 times
+the correction, where the power law itself fails, not its spread."""
 
 MIN_ROWS = 64
 """Smallest subsample the extrapolation uses: below it, a kNN estimate's own spread dominates."""

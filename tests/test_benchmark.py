@@ -229,6 +229,17 @@ def test_cli_bench_end_to_end(tmp_path):
     assert "classes-2-1d" in text and (out / "accuracy_gauss-1x1-1.png").is_file()
     lines = (out / "accuracy.csv").read_text().splitlines()
     assert lines[0].startswith("date,cchmi,git,cpu,cores,threads,gpu,versions,task")
+    rules = tmp_path / "rules"  # the options of the rule-derivation run, through the CLI
+    run = subprocess.run([sys.executable, "-m", "cchmi", "bench", "accuracy", "--tasks", "gauss-5x5-2", "--n", "1200",
+                          "--seeds", "1", "--seed-offset", "1000", "--methods", "cchmi KSG-1 / Ross",
+                          "cchmi.mi ksg-extrapolated", "--out", str(rules), "--no-progress"],
+                         capture_output=True, text=True, timeout=600, cwd=tmp_path, env=env)
+    assert run.returncode == 0, run.stderr
+    assert "| 1200 | cchmi.mi ksg-extrapolated | 1/1 | 1 |" in run.stdout and "--seed-offset 1000" in run.stdout
+    assert ",1000,cchmi.mi ksg-extrapolated," in (rules / "accuracy.csv").read_text()
+    again = subprocess.run([sys.executable, "-m", "cchmi", "bench", "accuracy", "--report-only", "--out", str(rules)],
+                           capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env)
+    assert again.returncode == 0 and "| cchmi.mi ksg-extrapolated, n = 1200 | 1 |" in again.stdout
     bad = subprocess.run([sys.executable, "-m", "cchmi", "bench", "accuracy", "--tasks", "nope"],
                          capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env)
     assert bad.returncode == 2 and "unknown task(s) nope" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1

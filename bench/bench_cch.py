@@ -86,7 +86,9 @@ JOINT_BANDS = (("<=8", 1, 8), ("9-32", 9, 32), ("33-64", 33, 64), (">64", 65, ma
 RULES_COMMAND = ("cchmi bench cch --n 4000 --seeds 2 --seed-offset 1000 --estimators ksg ksg-extrapolated "
                  "--timeout 900 --out bench/results/cch_estimators/rules")
 """The run behind the rule table of cch(estimator="auto") and MODEL_SPREAD's calibration
-(bench/results/cch_estimators/rules/)."""
+(bench/results/cch_estimators/rules/; run there as one command per seed, ``--seeds 1 --seed-offset
+1000`` and ``1001``, which gives the same rows: each (task, n, seed) is sampled and estimated with
+its own seed)."""
 
 QUICK_TASKS = (
     "cch-gauss-1x1y1-ts1.2-sy0.2-k1-p0",

@@ -24,7 +24,7 @@ natural log units (NPEET's default is bits: base=e is passed) and the same sampl
 cchmi's own methods include :func:`cchmi.mi` with each of its estimators (``MI_METHODS``), called
 with ``confidence=0.95`` and its default ``random_state``: they return a dict (estimate, interval,
 the estimator that ran, the bias correction and :data:`cchmi.estimators.extrapolate.MODEL_SPREAD`)
-instead of a number, and :func:`call` passes it back from the forked process.
+instead of a number, and :func:`call_details` passes it back from the forked process.
 
 Every call runs in its own forked process (:func:`call`), killed after ``timeout`` seconds; the
 peers' modules are imported before (:func:`preload`), so no time includes an import.

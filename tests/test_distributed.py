@@ -101,7 +101,7 @@ def _only_kernels(monkeypatch, path: str) -> None:
         monkeypatch.setattr(passes, "knn_update", refuse)
         monkeypatch.setattr(passes, "count_update", refuse)
     else:
-        monkeypatch.setattr(local, "kernel_backend", lambda device, subset=True: None)
+        monkeypatch.setattr(local, "kernel_backend", lambda device: None)
 
 
 @pytest.mark.parametrize("path", ("kernels", "blocks"))
@@ -150,6 +150,23 @@ def test_replicate_passes_on_a_kernel_equal_the_block_ops(name, monkeypatch, req
         for inclusive in (False, True):
             assert torch.equal(passes.count_pass(plain, radius, widths, groups, inclusive),
                                passes.count_pass(fast, radius, widths, groups, inclusive))
+
+
+def test_replicate_passes_above_the_kernels_k_limit_use_the_block_ops():
+    """A replicate layout whose kernel takes k up to max_k: a larger k runs on the block ops (as in
+    ring mode and ShardedBackend), not into the kernel's k check."""
+    import copy
+
+    from cchmi.distributed import passes
+
+    small = copy.copy(ops.resolve("cpu"))
+    small.max_k = 3
+    p = points("dup", 40, 2, np.float64, 3)
+    everything = Block(torch.from_numpy(p), torch.arange(40))
+    want = passes.knn_pass(passes.replicate_layout(everything, 0, 2), 5, (1, 1))
+    got = passes.knn_pass(passes.replicate_layout(everything, 0, 2, kernel=small), 5, (1, 1))
+    for a, b in ((want.dist, got.dist), (want.index, got.index), (want.atoms, got.atoms)):
+        assert torch.equal(a, b)
 
 
 def test_one_device_runs_the_whole_problem_on_its_backend(monkeypatch, request):

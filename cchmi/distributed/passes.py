@@ -118,7 +118,7 @@ def knn_pass(layout: Layout, k: int, widths: tuple[int, ...], same_label: bool =
     """The k nearest points (other than itself; of its own label when same_label) of every query."""
     q = layout.queries
     m = q.points.shape[0]
-    if layout.everything is not None and not same_label and m:
+    if layout.everything is not None and not same_label and m and _fits(layout.kernel, k):
         return _kernel_knn(layout, k, widths)
     state = Neighbours.empty(m, k, len(widths), q.points.dtype, q.points.device)
     kernel = None if same_label or not _fits(layout.kernel, k) else layout.kernel
@@ -162,6 +162,7 @@ def count_pass(layout: Layout, radius: torch.Tensor, widths: tuple[int, ...],
     kernel = None if same else layout.kernel
     subspaces = [_columns(widths, members) for members, _ in groups]
     own = {}  # kernel steps: group -> count(queries) of every query (the queries' own points)
+    host = (radius.cpu().numpy(), q.points.cpu().numpy()) if kernel is not None else None  # once per pass
     for block in layout.references():
         if m == 0 or block.points.shape[0] == 0:
             continue
@@ -180,7 +181,7 @@ def count_pass(layout: Layout, radius: torch.Tensor, widths: tuple[int, ...],
                     counts[rows, g:g + 1] = count_update(counts[rows, g:g + 1], q.rows(rows), radius[rows, g:g + 1],
                                                          block, widths, groups[g:g + 1], inclusive)
         else:
-            _kernel_step_counts(kernel, q, block, radius, subspaces, needs, inclusive, counts, own)
+            _kernel_step_counts(kernel, q, block, host, subspaces, needs, inclusive, counts, own)
     return counts
 
 
@@ -238,8 +239,7 @@ def _kernel_step_knn(kernel, q: Block, rows, block: Block, k: int, widths: tuple
     if kk < 1:
         return found
     dist, idx = map(kernel.host, ops.knn(kernel, points, kk, queries=at))
-    atoms = np.stack([np.abs(points[idx][..., _columns(widths, (a,))] - points[at, None][..., _columns(widths, (a,))])
-                      .max(axis=-1) for a in range(len(widths))], axis=-1)
+    atoms = _atom_distances(points, at, idx, widths)
     device = q.points.device
     found.dist[:, :kk] = torch.from_numpy(np.ascontiguousarray(dist)).to(device)
     found.index[:, :kk] = torch.from_numpy(index[idx]).to(device)
@@ -247,14 +247,14 @@ def _kernel_step_knn(kernel, q: Block, rows, block: Block, k: int, widths: tuple
     return found
 
 
-def _kernel_step_counts(kernel, q: Block, block: Block, radius: torch.Tensor, subspaces, needs, inclusive: bool,
-                        counts: torch.Tensor, own: dict) -> None:
+def _kernel_step_counts(kernel, q: Block, block: Block, host: tuple[np.ndarray, np.ndarray], subspaces, needs,
+                        inclusive: bool, counts: torch.Tensor, own: dict) -> None:
     """counts (m, G) plus the block's points within the radii, per group, by the kernel: at the
     queries' own block, count(queries); at another, count(U) - count(queries) for the rows in
-    needs[g] (None: every row). `own` caches count(queries) per group."""
+    needs[g] (None: every row). host: the radii (m, G) and the queries' points on the host; `own`
+    caches count(queries) per group."""
     points, _, at, is_own = _union(q, block)
-    rad = radius.cpu().numpy()
-    mine = q.points.cpu().numpy()
+    rad, mine = host
     for g, (cols, need) in enumerate(zip(subspaces, needs)):
         if g not in own:
             got = ops.count_within(kernel, np.ascontiguousarray(mine[:, cols]), np.ascontiguousarray(rad[:, g]),
@@ -278,13 +278,20 @@ def _columns(widths: tuple[int, ...], atoms) -> np.ndarray:
     return np.concatenate([np.arange(starts[a], starts[a + 1]) for a in atoms])
 
 
+def _atom_distances(p: np.ndarray, rows: np.ndarray, idx: np.ndarray, widths: tuple[int, ...]) -> np.ndarray:
+    """(m, k, A): each kept neighbour idx[i, j] of the point p[rows[i]] at its distance in every
+    atom: max |difference| over the atom's columns, the block ops' arithmetic (exact)."""
+    diff = np.abs(p[idx] - p[rows, None])
+    starts = np.cumsum((0,) + widths)
+    return np.stack([diff[..., a:b].max(axis=-1) for a, b in zip(starts[:-1], starts[1:])], axis=-1)
+
+
 def _kernel_knn(layout: Layout, k: int, widths: tuple[int, ...]) -> Neighbours:
     """knn_pass by the layout's kernel backend: the neighbours of the query rows, then each kept
     neighbour's distance in every atom (max |difference| over the atom's columns: the block ops'
     arithmetic, exact), on the host (O(m k d))."""
     p, rows = layout.everything, layout.rows
     dist, idx = map(layout.kernel.host, ops.knn(layout.kernel, p, k, queries=rows))
-    atoms = np.stack([np.abs(p[idx][..., _columns(widths, (a,))] - p[rows, None][..., _columns(widths, (a,))])
-                      .max(axis=-1) for a in range(len(widths))], axis=-1)
+    atoms = _atom_distances(p, rows, idx, widths)
     device = layout.queries.points.device
     return Neighbours(*(torch.from_numpy(np.ascontiguousarray(t)).to(device) for t in (dist, idx, atoms)))

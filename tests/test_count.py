@@ -232,6 +232,8 @@ def test_count_ops_refuse_radii_not_per_query():
         ops.count_within(be, pts, np.ones(10), False, queries=[0, 1])
     with pytest.raises(ValueError, match="radius_y needs one entry per query"):
         ops.count_pair(be, pts, pts, np.ones(2), np.ones(3), False, queries=[0, 1])
+    with pytest.raises(ValueError, match=r"radius needs one entry per query \(1\), got shape \(\)"):
+        ops.count_within(be, pts, 0.3, False, queries=[1])  # a scalar: named, not a TypeError
     with pytest.raises(TypeError, match="queries must be integer"):
         ops.count_within(be, pts, np.ones(1), False, queries=[0.0])
     with pytest.raises(ValueError, match="radius must have one entry per query"):

@@ -183,6 +183,8 @@ import numpy as np, cchmi
 cchmi.set_num_threads(2)
 x = np.random.default_rng(0).standard_normal((3000, 2))
 parent = cchmi.ksg_mi(x[:, :1], x[:, 1:]).estimate       # starts the OpenMP threads
+be = cchmi.ops.resolve("cpu")                            # a backend object made before the fork
+parent_knn = cchmi.ops.knn(be, x, 3)[0]
 pid = os.fork()
 if pid == 0:
     with warnings.catch_warnings(record=True) as caught:
@@ -190,6 +192,7 @@ if pid == 0:
         cchmi.set_num_threads(2)
     ok = cchmi.get_num_threads() == 1 and "forked" in str(caught[0].message)
     ok = ok and cchmi.ksg_mi(x[:, :1], x[:, 1:]).estimate == parent
+    ok = ok and np.array_equal(cchmi.ops.knn(be, x, 3)[0], parent_knn)
     os._exit(0 if ok else 3)
 _, status = os.waitpid(pid, 0)
 print(os.waitstatus_to_exitcode(status))
@@ -197,7 +200,8 @@ print(os.waitstatus_to_exitcode(status))
 
 
 def test_a_child_forked_after_the_threads_started_runs_on_one_thread():
-    """libgomp's pool does not survive fork(): the child hung in its first parallel region."""
+    """libgomp's pool does not survive fork(): the child hung in its first parallel region (also
+    through a cpu backend object resolved before the fork)."""
     import subprocess
     import sys
 

@@ -10,11 +10,13 @@ rows of the full call with the same radii."""
 
 from __future__ import annotations
 
+import numpy as np
+
 from cchmi.ops.base import Backend, query_rows
 
 
 def _check_radius(radius, m: int, name: str) -> None:
-    shape = tuple(getattr(radius, "shape", None) or (len(radius),))
+    shape = tuple(getattr(radius, "shape", None) or np.shape(radius))
     if shape != (m,):
         raise ValueError(f"{name} needs one entry per query ({m}), got shape {shape}")
 

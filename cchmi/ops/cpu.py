@@ -8,6 +8,7 @@ kernel's one pass over each pair applies to all points only)."""
 
 from __future__ import annotations
 
+from cchmi.ops import registry
 from cchmi.ops.base import HostBackend
 
 AUTO_METHOD = 0  # the kernels choose tree, brute force or sort by n and d
@@ -16,9 +17,14 @@ AUTO_METHOD = 0  # the kernels choose tree, brute force or sort by n and d
 class CpuBackend(HostBackend):
     name = "cpu"
 
-    def __init__(self, module, n_threads: int):
+    def __init__(self, module):
         self._m = module
-        self._threads = n_threads
+
+    @property
+    def _threads(self) -> int:
+        """cchmi.get_num_threads() at call time: a backend made before set_num_threads, or before a
+        fork (the child keeps 1 thread, see cchmi.ops.registry), follows it."""
+        return registry.get_num_threads()
 
     def _knn(self, points, k, queries):
         dist, idx, _ = self._m.knn(points, k, AUTO_METHOD, self._threads, queries)

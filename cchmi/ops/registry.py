@@ -221,4 +221,4 @@ def resolve(name: str, *, device=None, n: int = 0):
 def _cpu_backend(module):
     from cchmi.ops.cpu import CpuBackend
 
-    return CpuBackend(module, _state["n_threads"])
+    return CpuBackend(module)

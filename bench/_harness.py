@@ -33,7 +33,7 @@ class Timing:
     low: float
     high: float
     repeats: int
-    value: float | None = None  # what the timed call returned (an estimate), for checking
+    value: float | dict | None = None  # what the timed call returned (an estimate, or a dict of results)
     status: str = "ok"  # ok, timeout, error: <text>, unsupported
 
 
@@ -64,7 +64,7 @@ def _child(fn, queue, warmup=False):
             fn()
         t0 = time.perf_counter()
         value = fn()
-        queue.put(("ok", time.perf_counter() - t0, float(value)))
+        queue.put(("ok", time.perf_counter() - t0, value if isinstance(value, dict) else float(value)))
     except Exception as exc:  # a peer's crash is a result, recorded as such
         queue.put((f"error: {type(exc).__name__}: {exc}"[:200], float("nan"), None))
 

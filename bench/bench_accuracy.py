@@ -28,15 +28,14 @@ from __future__ import annotations
 
 import csv
 import math
+import shlex
+import statistics
 import sys
 from pathlib import Path
 
 import numpy as np
 
 from bench import peers
-import shlex
-import statistics
-
 from bench._harness import RESULTS, calibration_table, fmt, markdown_table, write_report
 from cchmi._progress import Progress
 from cchmi.data.tasks import QUICK_TASKS, Task, catalogue

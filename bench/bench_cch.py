@@ -56,7 +56,6 @@ import csv
 import importlib
 import inspect
 import math
-import multiprocessing as mp
 import shlex
 import statistics
 import sys
@@ -168,18 +167,17 @@ def applicable_tasks() -> dict[str, CCHTask]:
     return {t.name: t for t in cch_tasks() if t.n_classes > 0 or _takes_continuous()}
 
 
-def _call(setting: Setting, task: CCHTask, t, s, y, seed: int, extra: dict, send) -> float:
-    """In the forked child: cch() on the sample; the full result goes back through `send` (the
-    harness's runner returns one number), with whether torch used CUDA."""
+def _call(setting: Setting, task: CCHTask, t, s, y, seed: int, extra: dict) -> dict:
+    """In the forked child: cch() on the sample, the full result as a dict (the harness's runner
+    passes it back), with whether torch used CUDA."""
     kind = {} if task.n_classes else {"labels_kind": "continuous"}
     result = cch_module.cch(t, s, y, estimator=setting.estimator, random_state=seed, **kind, **extra,
                             **dict(setting.options))
     torch = sys.modules.get("torch")
     extrapolate = sys.modules.get("cchmi.estimators.extrapolate")
     spread = getattr(extrapolate, "MODEL_SPREAD", math.nan) if "extrapolated" in result.estimator else math.nan
-    send.send({**result.as_dict(), "cuda_used": bool(torch is not None and torch.cuda.is_initialized()),
-               "model_spread": spread})
-    return result.gap
+    return {**result.as_dict(), "cuda_used": bool(torch is not None and torch.cuda.is_initialized()),
+            "model_spread": spread}
 
 
 def _hardware(result: dict) -> str:
@@ -198,7 +196,6 @@ def run_cch(tasks: list[CCHTask], sizes: list[int], seeds: int, settings: list[S
         if "device" not in inspect.signature(cch_module.cch).parameters:
             raise ValueError(f"device: cch() has no device parameter, so device={device!r} cannot be applied")
         extra["device"] = device
-    ctx = mp.get_context("fork")
     rows = []
     bar = Progress(len(tasks) * len(sizes) * seeds * len(settings), "cch", progress)
     for task in tasks:
@@ -208,11 +205,8 @@ def run_cch(tasks: list[CCHTask], sizes: list[int], seeds: int, settings: list[S
                 t, s, y = task.sample(n, seed)
                 for setting in settings:
                     bar.step(f"{task.name} n={n} {setting.label}")
-                    receive, send = ctx.Pipe(duplex=False)
-                    timing = run_with_timeout(lambda: _call(setting, task, t, s, y, seed, extra, send), timeout)
-                    result = receive.recv() if timing.status == "ok" and receive.poll(5.0) else None
-                    receive.close()
-                    send.close()
+                    timing = run_with_timeout(lambda: _call(setting, task, t, s, y, seed, extra), timeout)
+                    result = timing.value if timing.status == "ok" and isinstance(timing.value, dict) else None
                     status = timing.status if result is not None or timing.status != "ok" else "error: no result"
                     r = result or {}
                     rows.append({

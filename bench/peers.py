@@ -24,7 +24,7 @@ natural log units (NPEET's default is bits: base=e is passed) and the same sampl
 cchmi's own methods include :func:`cchmi.mi` with each of its estimators (``MI_METHODS``), called
 with ``confidence=0.95`` and its default ``random_state``: they return a dict (estimate, interval,
 the estimator that ran, the bias correction and :data:`cchmi.estimators.extrapolate.MODEL_SPREAD`)
-instead of a number, and :func:`call_details` passes it back from the forked process.
+instead of a number, which :func:`call_details` passes back from the forked process.
 
 Every call runs in its own forked process (:func:`call`), killed after ``timeout`` seconds; the
 peers' modules are imported before (:func:`preload`), so no time includes an import.
@@ -35,7 +35,6 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import math
-import multiprocessing as mp
 
 import numpy as np
 
@@ -216,19 +215,7 @@ def call_details(method, task, s, device, timeout: float, warmup: bool) -> tuple
     if not supports(task):
         return math.nan, math.nan, "unsupported", {}
     labels = task.kind == "labels"
-    receive, send = mp.get_context("fork").Pipe(duplex=False)
-
-    def child():
-        value = fn(s.x, s.y, labels, device)
-        if isinstance(value, dict):
-            send.send(value)
-            return value["estimate"]
-        return value
-
-    t = run_with_timeout(child, timeout, warmup=warmup)
-    details = {}
-    while t.status == "ok" and receive.poll(0.1):  # the timed call's dict is the last one sent
-        details = receive.recv()
-    receive.close()
-    send.close()
-    return (t.value if t.value is not None else math.nan), t.median, t.status, details
+    t = run_with_timeout(lambda: fn(s.x, s.y, labels, device), timeout, warmup=warmup)
+    details = t.value if isinstance(t.value, dict) else {}
+    value = details.get("estimate", t.value)
+    return (math.nan if value is None else value), t.median, t.status, details

@@ -571,7 +571,8 @@ BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THR
 def _worker_blas_threads(threads: int):
     """While the pool starts its (spawned) workers, the BLAS thread variables the user has not set
     say `threads`: numpy's BLAS reads them once, at import, before a job can set anything. With every
-    worker's BLAS on all cores, one PCA's SVD took 0.5-3.4 s instead of 0.01-0.02 s on 2 loaded cores."""
+    worker's BLAS on all cores, the workers' BLAS threads oversubscribe the cores (the held-out
+    predictors' PCA slowed many-fold in a hand-timed sweep on the 2-core VM; no benchmark measures it)."""
     added = [name for name in BLAS_THREAD_VARIABLES if name not in os.environ]
     os.environ.update({name: str(threads) for name in added})
     try:

@@ -255,7 +255,7 @@ class DeviceBackend:
     def count_within(self, points, radius, inclusive: bool, queries=None):
         p = self.put(points)
         if queries is not None:
-            return self._query_counts(p, self._query_radius(radius, p), None, None, inclusive, queries)[0]
+            return self._query_counts(p, self._radius(radius, p, (-1,)), None, None, inclusive, queries)[0]
         return self._counts(p, self._radius(radius, p), None, None, inclusive)[0]
 
     def count_pair(self, x, y, radius_x, radius_y, inclusive: bool, queries=None):
@@ -263,7 +263,7 @@ class DeviceBackend:
         if y.dtype != x.dtype:
             raise ValueError(f"x and y need one dtype, got {x.dtype} and {y.dtype}")
         if queries is not None:
-            return self._query_counts(x, self._query_radius(radius_x, x), y, self._query_radius(radius_y, y),
+            return self._query_counts(x, self._radius(radius_x, x, (-1,)), y, self._radius(radius_y, y, (-1,)),
                                       inclusive, queries)
         return self._counts(x, self._radius(radius_x, x), y, self._radius(radius_y, y), inclusive)
 
@@ -315,14 +315,14 @@ class DeviceBackend:
             remaining = np.delete(remaining, first)
         return out_x, out_y
 
-    def _query_radius(self, radius, points):
-        return self._torch.as_tensor(radius, device=self.device).to(points.dtype).reshape(-1).contiguous()
-
     def extent(self, a, idx) -> np.ndarray:
         return np.concatenate([V.to_host(c) for c in _extent_chunks(a, idx, lambda diff: diff.amax(dim=(1, 2)))])
 
-    def _radius(self, radius, points):
-        return self._torch.as_tensor(radius, device=self.device).to(points.dtype).reshape(points.shape[:-1]).contiguous()
+    def _radius(self, radius, points, shape=None):
+        """The radii as a contiguous tensor of the points' dtype on the device, shaped like the
+        points' rows (or `shape`: (-1,) for one radius per query)."""
+        shape = points.shape[:-1] if shape is None else shape
+        return self._torch.as_tensor(radius, device=self.device).to(points.dtype).reshape(shape).contiguous()
 
     def _on_device(self):
         """Kernels launch on the current CUDA device: make it the tensors' one."""

@@ -74,6 +74,7 @@ from cchmi import _io
 from cchmi._progress import Progress
 from cchmi.cch import ESTIMATORS as CCH_ESTIMATORS
 from cchmi.distill.pairing import PAIRINGS
+from cchmi.distill.summary import CURRENT_SUMMARY_KEYS, check_summary
 
 DATASETS = ("mfeat", "mfh", "fashion_mnist")
 KD_KEYS = ("teacher_rows", "crossfit_folds", "control")
@@ -82,9 +83,6 @@ TOP_KEYS = {"name", "seeds", "pairs", "data", "train", "teacher", "student", "sp
 CCH_KEYS = {"representation", "k", "pca", "estimator"}
 REPORT_KEYS = {"regime"}
 BUDGET_KEYS = ("student_labels_per_class", "teacher_labels_per_class", "transfer_size")
-# Entries of every summary of the current trainer: one without them ran under older defaults (the
-# teacher trained on the student's labelled rows), so a resumed sweep runs its job again.
-CURRENT_SUMMARY_KEYS = ("teacher_rows", "budget", "val_accuracy", "predictors")
 # KD loss fields: meaningless for the teacher, which trains without KD.
 KD_LOSS_FIELDS = ("ce_weight", "kd_weight", "temperature", "feature_kd_weight")
 # Sweep axes: plain ones, and "<section>.<field>" for these sections.
@@ -517,7 +515,6 @@ def _summary_path(out, job) -> Path:
 def read_summary(out, job) -> tuple[dict | None, str]:
     """A job's summary if it is complete, valid and written by the current trainer (its entries
     :data:`CURRENT_SUMMARY_KEYS`), else (None, why not: "" when there is none)."""
-    from cchmi.distill.report import check_summary
 
     path = _summary_path(out, job)
     try:

@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from cchmi import _io
+from cchmi.distill.summary import PREDICTORS, TEACHER_PREDICTOR
 
 # Two-sided 95% Student t quantiles for 1..30 degrees of freedom.
 _T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
@@ -128,57 +129,9 @@ def auroc(scores, positive) -> tuple[float, float, float]:
     return auc, max(0.0, auc - half), min(1.0, auc + half)
 
 
-# What the report reads from a summary: (key, kind) with kind "str", "int", "number" (None allowed:
-# summaries are strict JSON, where a NaN is written as null) or a table of such entries.
-SUMMARY_FIELDS = {
-    "dataset": "str", "teacher_view": "str", "student_view": "str", "pairing": "str", "p": "number", "seed": "int",
-    "accuracy": {"teacher": "number", "baseline": "number", "kd": "number"}, "gain": "number",
-    "cch": {"i_ts": "number", "i_sy": "number", "gap": "number", "gap_ci_low": "number", "gap_ci_high": "number",
-            "verdict": "str"},
-    "seconds": "number", "config_hash": "str",
-}
-
-
-# Entries that newer summaries have and older ones lack, checked when present.
-OPTIONAL_FIELDS = {"val_accuracy": {"teacher": "number", "baseline": "number", "kd": "number"}}
-PREDICTORS = ("cch_gap_logits", "cch_gap_features", "label_mi_gap", "conditional_mi", "teacher_minus_student_acc")
-TEACHER_PREDICTOR = "teacher_minus_student_acc"
 MAJORITY = "majority_sign"
 # Sweep axes over which the report also selects the KD student by validation accuracy.
 SELECTION_AXES = ("train.kd_weight", "student.kd_weight", "train.temperature", "student.temperature")
-
-
-def _kind_ok(value, kind: str) -> bool:
-    if isinstance(value, bool):
-        return False
-    if kind == "str":
-        return isinstance(value, str)
-    if kind == "int":
-        return isinstance(value, int)
-    return value is None or isinstance(value, (int, float))
-
-
-def check_summary(summary, fields: dict = SUMMARY_FIELDS, where: str = "") -> None:
-    """ValueError naming the first missing or mistyped entry of a run summary."""
-    if not isinstance(summary, dict):
-        raise ValueError(f"{where or 'the summary'} is not a JSON object")
-    for key, kind in fields.items():
-        name = f"{where}.{key}" if where else key
-        if key not in summary:
-            raise ValueError(f"{name} is missing")
-        if isinstance(kind, dict):
-            check_summary(summary[key], kind, name)
-        elif not _kind_ok(summary[key], kind):
-            raise ValueError(f"{name} must be a {'number or null' if kind == 'number' else kind}, "
-                             f"got {summary[key]!r}")
-    if fields is SUMMARY_FIELDS:
-        check_summary({k: v for k, v in summary.items() if k in OPTIONAL_FIELDS},
-                      {k: v for k, v in OPTIONAL_FIELDS.items() if k in summary})
-        predictors = summary.get("predictors", {})
-        if not isinstance(predictors, dict):
-            raise ValueError(f"predictors must be a table, got {predictors!r}")
-        for name, entry in predictors.items():
-            check_summary(entry, {"value": "number"}, f"predictors.{name}")
 
 
 def _num(value) -> float:

@@ -25,7 +25,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import math
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -35,7 +34,6 @@ import torch
 import torch.nn.functional as F
 
 from cchmi import _validate as V
-from cchmi import ops
 from cchmi._scaling import standardise
 from cchmi._torch import resolve_device
 from cchmi.cch import ESTIMATORS as CCH_ESTIMATORS
@@ -44,16 +42,12 @@ from cchmi.data.multiview import MultiView
 from cchmi.distill.losses import feature_kd_loss, kd_loss
 from cchmi.distill.models import build_model
 from cchmi.distill.pairing import PAIRINGS, pairing_index, random_pairing
-from cchmi.estimators import interval
-from cchmi.estimators.mixed import class_sizes, mixed_nats
-from cchmi.estimators.options import KnnOptions
-from cchmi.estimators.problem import prepare_arrays
-from cchmi.ops.knn import check_k
+from cchmi.distill.summary import PREDICTORS, config_hash
+from cchmi.estimators.label_terms import interval_entry, label_mi_terms
 
 TEACHER_ROWS = ("disjoint", "crossfit", "shared")
 CONTROLS = ("label_pairing", "within_class_shuffle", "random_transfer_pairing", "same_modality_teacher",
             "transfer_labels")
-PREDICTORS = ("cch_gap_logits", "cch_gap_features", "label_mi_gap", "conditional_mi", "teacher_minus_student_acc")
 PREDICTOR_PCA = 8  # principal components of the penultimate features for cch_gap_features
 DEFAULT_CROSSFIT_FOLDS = 5
 # pairing= names of the controls that re-pair the student's labelled rows within their class
@@ -462,49 +456,6 @@ def pairings(labels: np.ndarray, rows: dict, control: str | None, p: float, batc
     return identity, identity
 
 
-def _interval(value, lo=None, hi=None) -> dict:
-    def plain(v):
-        return None if v is None or not math.isfinite(v) else float(v)
-
-    return {"value": plain(value), "ci_low": plain(lo), "ci_high": plain(hi)}
-
-
-def label_mi_terms(teacher, student, labels, *, k: int = 3, confidence: float = 0.95, n_subsamples: int = 20,
-                   random_state=0) -> dict:
-    """label_mi_gap = I(T; Y) - I(S; Y) and conditional_mi = I(T; Y | S) in nats, with intervals.
-
-    Every term is Ross's mixed estimator (:func:`cchmi.mixed_mi`; continuous representation,
-    discrete label); the conditional MI comes from the chain rule I(T; Y | S) = I(T, S; Y) - I(S; Y)
-    (Frenzel-Pompe's :func:`cchmi.cmi` needs a continuous Y). The intervals are the delete-d
-    jackknife over the same label-stratified half-samples for every term, so each difference has
-    the interval of the difference. Representations are standardised and jittered as in cch."""
-    ta, sa = V.as_samples(teacher, "teacher"), V.as_samples(student, "student")
-    codes, _ = V.as_labels(labels, "labels", sa.shape[0])
-    n = V.same_length(teacher=ta, student=sa, labels=codes)
-    opts = KnnOptions(k=k, confidence=confidence, n_subsamples=n_subsamples).validated(("jitter",))
-    be = ops.resolve(opts.backend, n=n)
-    k = check_k(be, opts.k, n, "the number of held-out rows")
-    class_sizes(codes, "labels")
-    interval.check_interval_classes(np.bincount(codes))
-    rng_t, rng_s, rng_sub = np.random.default_rng(random_state).spawn(3)
-    dt = V.working_dtype(opts.dtype, ta, sa)
-    (tp,), _ = prepare_arrays(be, {"teacher": ta}, opts, dt, rng_t)
-    (sp,), _ = prepare_arrays(be, {"student": sa}, opts, dt, rng_s)
-    joint = be.hstack(tp, sp)
-
-    def core(rows):
-        c = codes if rows is None else codes[rows]
-        i_ty, i_sy, i_tsy = (mixed_nats(be, be.take(a, rows), c, k, "jitter") for a in (tp, sp, joint))
-        return np.array([i_ty - i_sy, i_tsy - i_sy])
-
-    value = core(None)
-    se = interval.subsample_spread(core, n, rng_sub, opts.n_subsamples, strata=codes)
-    interval.warn_if_no_spread(se)
-    z = interval.z_value(opts.confidence)
-    return {name: _interval(value[i], value[i] - z * se[i], value[i] + z * se[i])
-            for i, name in enumerate(("label_mi_gap", "conditional_mi"))}
-
-
 def held_out_estimates(teacher: dict, baseline: dict, labels, rows, *, representation: str, k: int,
                        pca: int | None, seed: int, predictors: bool, estimator: str = "auto"):
     """The CCH of `representation` and (predictors=True) the MI predictors, from the rows `rows`
@@ -522,7 +473,7 @@ def held_out_estimates(teacher: dict, baseline: dict, labels, rows, *, represent
     if predictors:
         for name, rep, dim in (("cch_gap_logits", "logits", None), ("cch_gap_features", "features", PREDICTOR_PCA)):
             r = crit if (rep, dim) == (representation, pca) else gap(rep, dim)
-            out[name] = _interval(r.gap, r.gap_ci_low, r.gap_ci_high)
+            out[name] = interval_entry(r.gap, r.gap_ci_low, r.gap_ci_high)
         out.update(label_mi_terms(teacher["logits"][rows], baseline["logits"][rows], y, k=k, random_state=seed))
     return crit, out
 
@@ -731,7 +682,7 @@ def run_kd(
     finally:
         if log_file is not None:
             log_file.close()
-    predicted["teacher_minus_student_acc"] = _interval(acc["teacher"] - acc["baseline"])
+    predicted["teacher_minus_student_acc"] = interval_entry(acc["teacher"] - acc["baseline"])
 
     summary = {
         "dataset": data.name,
@@ -767,18 +718,3 @@ def run_kd(
     if out is not None:
         (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     return summary
-
-
-HASH_KEYS = ("dataset", "teacher_view", "student_view", "pairing", "p", "seed", "teacher_train", "student_train",
-             "split", "budget", "teacher_rows", "crossfit_folds", "control", "cch_representation")
-
-
-def config_hash(summary: dict) -> str:
-    """Hash of what defines a run (dataset, views, pairing and control, networks, rows and budgets,
-    seed, CCH settings, which predictors were computed), not of its results."""
-    defining = {k: summary[k] for k in HASH_KEYS}
-    defining.update(cch_k=summary["cch"]["k"], cch_pca=summary["cch"]["pca"], predictors=sorted(summary["predictors"]))
-    if summary.get("cch_estimator", "ksg") != "ksg":  # summaries from before the option ran "ksg": their hashes hold
-        defining["cch_estimator"] = summary["cch_estimator"]
-    text = json.dumps(defining, sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]

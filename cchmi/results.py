@@ -1,10 +1,106 @@
-"""Result dataclasses: one shape whatever the flags."""
+"""Result dataclasses: one shape whatever the flags, saved and loaded back as JSON.
+
+Every result type derives from :class:`ResultIO`: ``as_dict()`` gives plain JSON values (tuples and
+arrays as lists), ``to_json()`` adds the type's name, :func:`load_result` reads it back into the
+same type (``save(path)`` writes it atomically). Non-finite floats are written as null (strict JSON).
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import types
+import typing
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
+
+from cchmi import _io
+
+RESULT_TYPES: dict[str, type] = {}
+"""Result types by name: what :func:`load_result` can rebuild (each :class:`ResultIO` subclass)."""
+
+
+def _plain(value):
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return value.as_dict() if isinstance(value, ResultIO) else _plain(dataclasses.asdict(value))
+    return value
+
+
+def _rebuild(value, hint):
+    """`value` (from JSON) as the field type `hint` wants: tuples, arrays, nested results, None."""
+    if value is None:
+        return None
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        options = [a for a in typing.get_args(hint) if a is not type(None)]
+        return _rebuild(value, options[0]) if len(options) == 1 else value
+    if hint is np.ndarray:
+        return np.asarray(value)
+    if origin is tuple:
+        return tuple(value)
+    if isinstance(hint, type) and issubclass(hint, ResultIO) and isinstance(value, dict):
+        return hint.from_dict(value)
+    return value
+
+
+class ResultIO:
+    """JSON round trip for the frozen result dataclasses (mixed into each of them)."""
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        RESULT_TYPES[cls.__name__] = cls
+
+    def as_dict(self) -> dict:
+        """The fields as plain JSON-serialisable values (tuples and arrays as lists)."""
+        return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+    @classmethod
+    def from_dict(cls, values: dict):
+        """The result whose :meth:`as_dict` is `values` (unknown keys are a ValueError)."""
+        if not isinstance(values, dict):
+            raise TypeError(f"{cls.__name__}.from_dict needs a dict, got {type(values).__name__}")
+        hints = typing.get_type_hints(cls)
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - names - {"result_type"})
+        if unknown:
+            raise ValueError(f"{cls.__name__} has no fields {unknown}")
+        return cls(**{k: _rebuild(v, hints[k]) for k, v in values.items() if k in names})
+
+    def to_json(self) -> str:
+        """Strict JSON text of :meth:`as_dict`, with ``"result_type"`` naming the class."""
+        return _io.dumps_json({"result_type": type(self).__name__, **self.as_dict()})
+
+    def save(self, path) -> None:
+        """Write :meth:`to_json` to `path` atomically (see :func:`load_result`)."""
+        _io.write_atomic(path, self.to_json())
+
+
+def load_result(source):
+    """A result saved by ``save`` (a path) or produced by ``to_json`` (the text, or its parsed dict),
+    rebuilt as its own type (:data:`RESULT_TYPES`)."""
+    if isinstance(source, dict):
+        values = source
+    else:
+        text = str(source)
+        if not text.lstrip().startswith("{"):
+            text = Path(source).read_text()
+        values = json.loads(text)
+    if not isinstance(values, dict) or "result_type" not in values:
+        raise ValueError("not a saved cchmi result: the JSON object has no \"result_type\"")
+    name = values["result_type"]
+    if name not in RESULT_TYPES:
+        raise ValueError(f"unknown result_type {name!r}; known: {sorted(RESULT_TYPES)}")
+    return RESULT_TYPES[name].from_dict(values)
 
 ESTIMATOR_NAMES = {
     "ksg1": "KSG-1",
@@ -24,7 +120,7 @@ ESTIMATOR_NAMES = {
 
 
 @dataclass(frozen=True)
-class MIResult:
+class MIResult(ResultIO):
     """An estimate (mutual information, conditional MI or entropy) with how it was obtained.
 
     estimate: the value in `unit` (nats unless `base` was given), never clipped at 0.
@@ -59,7 +155,7 @@ class MIResult:
 
 
 @dataclass(frozen=True)
-class PermutationResult:
+class PermutationResult(ResultIO):
     """A permutation test of independence: the observed estimate, its null distribution (the
     estimates after shuffling one variable's rows) and the p-value (1 + #{null >= observed}) /
     (1 + n_permutations), which is never 0."""

@@ -151,7 +151,36 @@ def check_prepare(sl, comm) -> np.ndarray:
                 assert np.allclose(mine, ref[sl], rtol=1e-14, atol=1e-14) and math.isclose(scale, ref_scale)
     column, _ = prepare_shard(z[sl], comm, n=N, offset=sl.start, name="z", dtype=np.dtype(np.float64), standardize=True,
                               ties="jitter", noise=1e-3, rng=np.random.default_rng(3))
+    check_robust_scale(sl, comm)
     return np.concatenate(comm.all_gather_object(column))
+
+
+def check_robust_scale(sl, comm) -> None:
+    """The interquartile scale of a column with a far outlier (in the last rank's rows), of a
+    discrete column (IQR 0: its s.d. kept) and of a column with ties and both zeros: the sharded
+    order statistics equal NumPy's, and the preparation (with its warning) equals one process's."""
+    from cchmi._scaling import quartile_ranks
+    from cchmi.distributed.prepare import order_statistics, prepare_shard
+    from cchmi.ops.base import prepare_on_host
+
+    x, *_ = data()
+    a = np.hstack([x, np.round(x[:, :1] / 4), np.where(x[:, 1:] > 0, 0.0, -0.0)])
+    a[N - 1, 0] = 1e6
+    for n_rows in (N, 2, 5):  # the whole sample, and prefixes of 2 and 5 rows (some shards empty)
+        part = a[:n_rows][sl.start:min(sl.stop, n_rows)] if sl.start < n_rows else a[:0]
+        ranks = quartile_ranks(n_rows)
+        mine = order_statistics(part, comm, ranks, a[:n_rows].min(axis=0), a[:n_rows].max(axis=0))
+        assert np.array_equal(mine, np.sort(a[:n_rows], axis=0)[ranks]), n_rows
+    options = dict(name="x", dtype=np.dtype(np.float64), standardize=True, ties="jitter", noise=1e-3)
+    with warnings.catch_warnings(record=True) as one:
+        warnings.simplefilter("always")
+        ref, ref_scale = prepare_on_host(a, rng=np.random.default_rng(3), **options)
+    with warnings.catch_warnings(record=True) as sharded:
+        warnings.simplefilter("always")
+        mine, scale = prepare_shard(a[sl], comm, n=N, offset=sl.start, rng=np.random.default_rng(3), **options)
+    assert np.array_equal(mine, ref[sl]) and scale == ref_scale
+    assert [str(w.message) for w in sharded] == [str(w.message) for w in one]
+    assert len(one) == 1 and "x: columns [0] have a standard deviation" in str(one[0].message)
 
 
 # Estimator options checked in each mode (ring and replicate differ only in the layout, which

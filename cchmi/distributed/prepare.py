@@ -1,6 +1,8 @@
 """The preparation of sharded samples: :func:`cchmi.ops.base.prepare_on_host` with global statistics.
 
 Each rank prepares its own rows. Column minima, maxima and |max| come from all-reduces (exact);
+the quartiles that decide between the s.d. and the interquartile scale
+(:func:`cchmi._scaling.robust_sd`) from exact global order statistics (:func:`order_statistics`);
 column means and standard deviations from :meth:`Comm.ordered_sum` (rows added in global order:
 the same arithmetic as NumPy's sums over the whole array); the jitter of global row i is the
 i-th row of the one-process normal stream: each rank draws and discards the draws of the rows
@@ -23,11 +25,13 @@ import math
 
 import numpy as np
 
+from cchmi._scaling import quartile_ranks, robust_sd
 from cchmi.distributed.comm import Comm
 from cchmi.ops.base import log_scales, range_error
 
 # Normals drawn at once while skipping other ranks' rows (bounded memory).
 _SKIP_CHUNK = 1 << 20
+_SIGN = np.uint64(1 << 63)
 
 
 def _skip(rng, count: int) -> None:
@@ -35,6 +39,36 @@ def _skip(rng, count: int) -> None:
         step = min(count, _SKIP_CHUNK)
         rng.standard_normal(step)
         count -= step
+
+
+def _keys(values: np.ndarray) -> np.ndarray:
+    """float64 -> uint64 keys in the same order (sign bit set for positives, all bits flipped for
+    negatives; -0.0 just below 0.0)."""
+    bits = values.view(np.uint64)
+    return np.where(bits & _SIGN, ~bits, bits | _SIGN)
+
+
+def _values(keys: np.ndarray) -> np.ndarray:
+    return np.where(keys & _SIGN, keys & ~_SIGN, ~keys).view(np.float64)
+
+
+def order_statistics(a: np.ndarray, comm: Comm, ranks: np.ndarray, col_min: np.ndarray,
+                     col_max: np.ndarray) -> np.ndarray:
+    """The order statistics at the 0-based `ranks` of every column of the whole sample (the
+    shards of all ranks), exactly: (len(ranks), d) float64, values of the sample. A bisection on
+    the float64 values' bit patterns between the global column minima and maxima, each step one
+    all-reduce of how many values lie at or below the midpoints (at most 64 steps). Collective."""
+    d = a.shape[1]
+    local = np.sort(_keys(np.ascontiguousarray(a)), axis=0)
+    lo = np.repeat(_keys(col_min)[None, :], ranks.size, axis=0)
+    hi = np.repeat(_keys(col_max)[None, :], ranks.size, axis=0)
+    need = ranks[:, None] + 1
+    while (lo < hi).any():
+        mid = lo + (hi - lo) // np.uint64(2)
+        at_or_below = np.stack([np.searchsorted(local[:, j], mid[:, j], side="right") for j in range(d)], axis=1)
+        enough = comm.all_reduce(at_or_below.astype(np.int64)) >= need
+        lo, hi = np.where(enough, lo, mid + np.uint64(1)), np.where(enough, mid, hi)
+    return _values(lo)
 
 
 def prepare_shard(a: np.ndarray, comm: Comm, *, n: int, offset: int, name: str, dtype: np.dtype, standardize: bool,
@@ -52,23 +86,23 @@ def prepare_shard(a: np.ndarray, comm: Comm, *, n: int, offset: int, name: str, 
     log_scale = -math.inf if constant.any() else 0.0
     if standardize:
         exponent = np.frexp(np.maximum(np.abs(col_max), np.abs(col_min)))[1]
+        # ldexp is non-decreasing: the order statistics of the shifted columns are the shifted ones.
+        order_stats = np.ldexp(order_statistics(a, comm, quartile_ranks(n), col_min, col_max), -exponent)
         a = np.ldexp(a, -exponent)
         a -= comm.ordered_sum(a) / n
         centred = a - comm.ordered_sum(a) / n
         sd = np.sqrt(comm.ordered_sum(centred * centred) / n)
         sd[constant] = 1.0
+        sd = robust_sd(sd, order_stats, n, name)
         a /= sd
         if not constant.any():
             log_scale = float(log_scales(sd, exponent).sum())
     abs_max = comm.all_reduce(np.zeros(d) if empty else np.abs(a).max(axis=0), "max")
     if not abs_max.max() < np.finfo(dtype).max / 2:
         raise range_error(name, dtype, standardize)
-    if ties == "jitter" and noise > 0:
-        if standardize:
-            mean_abs = comm.ordered_sum(np.abs(a)) / n
-        else:  # cchmi.ops.base's overflow-safe mean |column|
-            exponent = np.frexp(abs_max)[1]
-            mean_abs = np.ldexp(comm.ordered_sum(np.abs(np.ldexp(a, -exponent))) / n, exponent)
+    if ties == "jitter" and noise > 0:  # cchmi.ops.base's overflow-safe mean |column|
+        exponent = np.frexp(abs_max)[1]
+        mean_abs = np.ldexp(comm.ordered_sum(np.abs(np.ldexp(a, -exponent))) / n, exponent)
         amplitude = noise * np.maximum(1.0, mean_abs)
         _skip(rng, offset * d)
         a += amplitude * rng.standard_normal(a.shape)

@@ -12,7 +12,9 @@ Everything that depends on the kind of array lives here and in the backend modul
   ``stack(arrays)`` (B problems into one (B, n, d) batch) and ``hstack(*arrays)`` (columns).
 
 Preparation (the conventions of :mod:`cchmi.estimators`): columns centred and divided by their
-standard deviation (ddof=0; constant columns only centred), then seeded Gaussian jitter of s.d.
+standard deviation (ddof=0; constant columns only centred), or by their interquartile scale
+IQR / 1.349 where the s.d. is more than 3 times that (a few rows set it; a RuntimeWarning says so:
+:func:`cchmi._scaling.robust_sd`), then seeded Gaussian jitter of s.d.
 ``noise * max(1, mean |column|)``, then a check that every difference stays finite in the working
 dtype. Host data is prepared on the host, in float64, and moved to a device once; a torch CUDA
 tensor going to a device backend is prepared there, with the same arithmetic in torch and jitter
@@ -28,6 +30,7 @@ from typing import Protocol
 import numpy as np
 
 from cchmi import _validate as V
+from cchmi._scaling import quartile_ranks, robust_sd
 
 
 class Backend(Protocol):
@@ -104,9 +107,12 @@ def prepare_on_host(a, *, name: str, dtype: np.dtype, standardize: bool, ties: s
     if standardize:
         exponent = np.frexp(np.abs(a).max(axis=0))[1]
         a = np.ldexp(a, -exponent)  # every |value| now below 1
+        ranks = quartile_ranks(a.shape[0])
+        order_stats = np.partition(a, np.unique(ranks), axis=0)[ranks]
         a -= a.mean(axis=0)
         sd = a.std(axis=0)
         sd[constant] = 1.0
+        sd = robust_sd(sd, order_stats, a.shape[0], name)
         a /= sd
         if not constant.any():
             log_scale = float(log_scales(sd, exponent).sum())
@@ -114,8 +120,8 @@ def prepare_on_host(a, *, name: str, dtype: np.dtype, standardize: bool, ties: s
     if not np.abs(a).max() < np.finfo(dtype).max / 2:
         raise range_error(name, dtype, standardize)
     if ties == "jitter" and noise > 0:
-        # Standardised columns are bounded by sqrt(n): only raw ones need the overflow-safe mean.
-        amplitude = noise * np.maximum(1.0, np.abs(a).mean(axis=0) if standardize else _mean_abs(a))
+        # The overflow-safe mean: raw columns, and columns scaled by a small interquartile scale, may be wide.
+        amplitude = noise * np.maximum(1.0, _mean_abs(a))
         a += amplitude * rng.standard_normal(a.shape)
     return np.ascontiguousarray(a, dtype=dtype), log_scale
 
@@ -349,9 +355,12 @@ class DeviceBackend:
         if standardize:
             exponent = torch.frexp(a.abs().amax(dim=0))[1]
             a = torch.ldexp(a, -exponent)
+            ranks = quartile_ranks(a.shape[0])
+            order_stats = torch.stack([torch.kthvalue(a, int(r) + 1, dim=0).values for r in ranks])
             a -= a.mean(dim=0)
             sd = a.std(dim=0, correction=0)
             sd[constant] = 1.0
+            sd = torch.as_tensor(robust_sd(V.to_host(sd), V.to_host(order_stats), a.shape[0], name), device=a.device)
             a /= sd
             if log_scale == 0.0:
                 log_scale = float(log_scales(V.to_host(sd), V.to_host(exponent)).sum())

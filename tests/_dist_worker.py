@@ -236,6 +236,25 @@ def check_errors(sl, rank: int) -> None:
     seed = rank if rank < 2 else 0
     expect_error(ValueError, "same on every rank", lambda: D.ksg_mi(x[sl], y[sl], random_state=seed))
     expect_error(TypeError, "unexpected keyword", lambda: D.ksg_mi(x[sl], y[sl], backend="cpu"))
+    check_option_errors(sl, rank)
+
+
+def check_option_errors(sl, rank: int) -> None:
+    """Ranks that pass different options or kinds of labels, or only empty shards, get one clear
+    error on every rank before any work (different ties or standardize hung, different modes
+    crashed, different k, variant or base gave each rank its own estimate, integer and string
+    labels made 6 classes of 3)."""
+    from cchmi import distributed as D
+
+    x, y, _, labels, _ = data()
+    last = rank == dist.get_world_size() - 1
+    for option, mine, others in (("ties", "exact", "jitter"), ("standardize", False, True), ("k", 4, 3),
+                                 ("variant", 2, 1), ("base", 2, math.e), ("mode", "ring", "replicate")):
+        expect_error(ValueError, f"differ in {option} (rank 0: {others!r}",
+                     lambda: D.ksg_mi(x[sl], y[sl], **{option: mine if last else others}))
+    coded = labels[sl].astype(str) if last else labels[sl]
+    expect_error(ValueError, "differ in labels kind (rank 0: integers", lambda: D.mixed_mi(x[sl], coded))
+    expect_error(ValueError, "shard of x, y is empty", lambda: D.ksg_mi(x[:0], y[:0]))
 
 
 def main(rank: int, world: int, port: int) -> None:

@@ -156,6 +156,40 @@ def _seeded(comm: Comm, random_state) -> np.random.Generator:
     return rng
 
 
+# The options every rank must pass alike (random_state is compared as the rng's state, _seeded).
+_AGREED = ("k", "variant", "ties", "noise", "standardize", "base", "dtype")
+
+
+def _fingerprint(opts: KnnOptions, mode, labels, label_values) -> dict:
+    """This rank's options that the ranks must share, and the kind of its labels ("integer" or
+    "string"; None without labels or on an empty shard, whose kind cannot be told)."""
+    fields = {name: repr(getattr(opts, name)) for name in _AGREED}
+    fields["mode"] = repr(mode)
+    if labels is not None:
+        kind = None if label_values is None or label_values.size == 0 else label_values.dtype.kind
+        fields[f"{labels[0]} kind"] = None if kind is None else ("strings" if kind in "US" else "integers")
+    return fields
+
+
+def _check_same(meta: list, names: tuple) -> None:
+    """ValueError (on every rank: `meta` is the same everywhere) when the ranks' samples differ in
+    width, or their options or label kinds differ: naming each option and what each rank passed.
+    Run before any work, so that no rank waits in a collective another one never enters."""
+    for rank, (_, widths, _, _) in enumerate(meta):
+        if widths != meta[0][1]:
+            raise ValueError(f"every rank needs samples of the same widths: rank {rank} has {widths} columns for "
+                             f"{names}, rank 0 has {meta[0][1]}")
+    prints = [m[3] for m in meta]
+    differ = []
+    for name in prints[0]:
+        values = [p[name] for p in prints]
+        if len({v for v in values if v is not None}) > 1:
+            differ.append(f"{name} ({', '.join(f'rank {r}: {v}' for r, v in enumerate(values) if v is not None)})")
+    if differ:
+        raise ValueError(f"every rank must pass the same options and the same kind of labels; they differ in "
+                         f"{'; '.join(differ)}")
+
+
 def setup(samples: dict, opts: KnnOptions, group, mode, device, *, ties_allowed=None, labels=None):
     """Validate, agree on the sizes and prepare: (Run, this rank's label values or None).
     Collective."""
@@ -173,12 +207,12 @@ def setup(samples: dict, opts: KnnOptions, group, mode, device, *, ties_allowed=
     except (ValueError, TypeError) as exc:
         error = exc
     comm.check(error)
-    meta = comm.all_gather_object((rows, tuple(a.shape[1] for a in shards.values()), dtype.name))
-    for rank, (_, widths, _) in enumerate(meta):
-        if widths != meta[0][1]:
-            raise ValueError(f"every rank needs samples of the same widths: rank {rank} has {widths} columns for "
-                             f"{tuple(shards)}, rank 0 has {meta[0][1]}")
+    meta = comm.all_gather_object((rows, tuple(a.shape[1] for a in shards.values()), dtype.name,
+                                   _fingerprint(opts, mode, labels, label_values)))
+    _check_same(meta, tuple(shards))
     n = sum(m[0] for m in meta)
+    if n == 0:
+        raise ValueError(f"every rank's shard of {', '.join(shards)} is empty: the sharded problem has no rows")
     k = V.check_k(opts.k, n, "the number of samples over all ranks")
     dtype = np.dtype(np.float64) if any(m[2] == "float64" for m in meta) else np.dtype(np.float32)
     offset = sum(m[0] for m in meta[:comm.rank])

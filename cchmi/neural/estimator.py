@@ -18,7 +18,6 @@ to the order of floating-point sums).
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import math
 import time
@@ -38,6 +37,7 @@ from cchmi.neural import bounds as B
 from cchmi.neural import gather as G
 from cchmi.neural.critics import CRITICS, build_critic
 from cchmi.neural.rowstats import bound_from_stats
+from cchmi.neural.training import EarlyStopping, Position, batches, fit
 from cchmi.results import MIResult
 
 
@@ -63,12 +63,6 @@ def split_rows(n: int, val_fraction: float, test_fraction: float, rng) -> tuple[
     return np.sort(order[n_val + n_test :]), np.sort(order[:n_val]), np.sort(order[n_val : n_val + n_test])
 
 
-def batches(n_rows: int, batch_size: int, gen: torch.Generator | None) -> list[torch.Tensor]:
-    """Disjoint full batches (a remainder smaller than batch_size is left out)."""
-    order = torch.randperm(n_rows, generator=gen) if gen is not None else torch.arange(n_rows)
-    return [order[s : s + batch_size] for s in range(0, n_rows - batch_size + 1, batch_size)]
-
-
 def _fingerprint(x: np.ndarray, y: np.ndarray, *args) -> int:
     """An int64 digest of the data and the arguments (to check that every rank has the same)."""
     h = hashlib.blake2b(digest_size=8)
@@ -90,6 +84,142 @@ def _check_converged(bound: str, nats: float, batch_size: int, n: int) -> None:
         raise FloatingPointError(
             f"the {bound} critic diverged: its test estimate is {nats:.4g} nats, outside [-1, {ceiling:.4g}] "
             f"({'log(batch_size)' if bound == 'infonce' else 'log(n)'}); lower lr or raise batch_size")
+
+
+def _resolve_fused(fused: bool | None, separable: bool, dev: torch.device) -> bool:
+    """Whether the fused Triton kernels run: `fused` checked against the critic and the device,
+    None: on for a separable critic on a CUDA device with Triton."""
+    if fused and not separable:
+        raise ValueError("fused kernels need a separable critic ('separable' or 'bilinear'), not 'joint'")
+    if fused is None:
+        return separable and dev.type == "cuda" and _fused_allowed(dev)
+    if fused and not _fused_allowed(dev):
+        raise ValueError("fused=True needs Triton and a CUDA device (or TRITON_INTERPRET=1 to run it on the CPU)")
+    return fused
+
+
+def _process_group(gather_negatives, separable: bool, dev: torch.device, fingerprint) -> tuple[int, int]:
+    """(rank, world size) of the ranks that share negatives: (0, 1) without gather_negatives; with
+    it, the default process group's, after checking that every rank has the same ``fingerprint()``."""
+    if not isinstance(gather_negatives, (bool, np.bool_)):
+        raise TypeError(f"gather_negatives must be True or False, got {gather_negatives!r}")
+    if not gather_negatives:
+        return 0, 1
+    if not separable:
+        raise ValueError("gather_negatives=True needs a separable critic ('separable' or 'bilinear'): a joint "
+                         "critic scores every pair through its MLP, so the other ranks' embeddings are of no use")
+    rank, world = G.group_rank_world()
+    if world > 1:
+        G.check_same_on_every_rank(fingerprint(), "the same x, y and arguments", dev)
+    return rank, world
+
+
+def _split(n: int, val_fraction: float, test_fraction: float, random_state: int, batch_size: int, world: int,
+           confidence: float | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The seeded train / validation / test rows, each with room for a global batch of
+    world * batch_size rows (a warning when the test rows give no interval)."""
+    rng = np.random.default_rng(random_state)
+    train, val, test = split_rows(n, val_fraction, test_fraction, rng)
+    global_batch, smallest = world * batch_size, min(train.size, val.size, test.size)
+    what = f"batch_size={batch_size}" if world == 1 else f"the global batch {world} x batch_size={batch_size}"
+    if global_batch > smallest:
+        raise ValueError(f"{what} is above the smallest split ({smallest} rows of n={n}: "
+                         f"{train.size} train, {val.size} validation, {test.size} test); lower it or give more rows")
+    if confidence is not None and test.size // global_batch < 2:
+        warnings.warn(f"no interval: confidence needs at least two test batches of {what}, and the "
+                      f"test split has {test.size} rows; lower batch_size or raise test_fraction", RuntimeWarning,
+                      stacklevel=4)
+    return train, val, test
+
+
+class _Bound:
+    """A critic's bound on batches of rows of (X, Y): its training objective on one global batch,
+    its estimate on every full global batch of a split. Each rank scores its slice of batch_size
+    rows of a global batch of world * batch_size (against every rank's embeddings when world > 1)."""
+
+    def __init__(self, model, X: torch.Tensor, Y: torch.Tensor, *, bound: str, tau: float, fused: bool,
+                 separable: bool, batch_size: int, rank: int, world: int):
+        self.model, self.X, self.Y, self.bound, self.tau, self.fused = model, X, Y, bound, tau, fused
+        self.separable, self.batch_size, self.rank, self.world = separable, batch_size, rank, world
+        self.global_batch = world * batch_size
+        self.state: dict = {}  # MINE's moving average
+
+    def value(self, rows: torch.Tensor, objective: bool) -> torch.Tensor:
+        """The training objective (objective=True) or the estimate on one global batch of rows."""
+        rows = rows[self.rank * self.batch_size : (self.rank + 1) * self.batch_size]  # this rank's slice
+        dev = self.X.device
+        xb, yb = self.X[rows.to(dev)], self.Y[rows.to(dev)]
+        if self.separable:
+            a, b = self.model.encode(xb, yb)
+            return bound_from_stats(self.bound, a, b, tau=self.tau, fused=self.fused, state=self.state,
+                                    objective=objective, gather_negatives=self.world > 1)
+        scores = self.model(xb, yb)
+        if objective:
+            return B.training_objective(self.bound, scores, tau=self.tau, state=self.state)
+        return B.estimate(self.bound, scores, tau=self.tau)
+
+    def evaluate(self, rows: np.ndarray) -> np.ndarray:
+        """The estimate on each full global batch of `rows` (in order), the model in eval mode."""
+        self.model.eval()
+        with torch.no_grad():
+            out = [float(self.value(torch.as_tensor(rows)[idx], False))
+                   for idx in batches(rows.size, self.global_batch, None)]
+        self.model.train()
+        return np.asarray(out)
+
+
+def _train_critic(bound: _Bound, train: np.ndarray, val: np.ndarray, *, epochs: int, lr: float, patience: int,
+                  seed: int, progress: bool) -> list[float]:
+    """Adam on the negated objective over shuffled global batches of `train`, early stopping on the
+    mean validation estimate (the best epoch's weights kept); returns the validation estimates."""
+    model = bound.model
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    gen = torch.Generator().manual_seed(seed)
+    train_t = torch.as_tensor(train)
+
+    def step(idx: torch.Tensor, at: Position) -> None:
+        loss = -bound.value(train_t[idx], True)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"the {bound.bound} objective became non-finite at epoch {at.epoch}: lower lr")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if bound.world > 1:
+            G.sum_gradients(model.parameters())
+        opt.step()
+
+    def evaluate(at: Position) -> float:
+        current = float(bound.evaluate(val).mean())
+        bar.step(f"validation estimate {current:.4f} nats")
+        return current
+
+    stopping = EarlyStopping(model, patience=patience, maximize=True,
+                             what=f"the {bound.bound} bound on the validation rows")
+    bar = Progress(epochs, "neural MI (epochs)", progress)
+    try:
+        fit(model, step, evaluate, stopping, n_rows=train.size, batch_size=bound.global_batch, generator=gen,
+            epochs=epochs, min_batch=bound.global_batch)
+    finally:
+        bar.close()
+    return stopping.history
+
+
+def _result(per_batch: np.ndarray, *, n_test: int, estimator: str, backend: str, base: float,
+            confidence: float | None, start: float) -> MIResult:
+    """The MIResult of the test batches' estimates (nats): their mean in the unit of `base`, and
+    the normal interval from their spread when confidence is set and there are two or more."""
+    scale = 1.0 / math.log(base)
+    estimate = float(per_batch.mean()) * scale
+    se = lo = hi = None
+    if confidence is not None and per_batch.size >= 2:
+        se = float(per_batch.std(ddof=1) / math.sqrt(per_batch.size)) * scale
+        z = NormalDist().inv_cdf(0.5 + confidence / 2)
+        lo, hi = estimate - z * se, estimate + z * se
+    return MIResult(
+        estimate=estimate, n=n_test, k=0, estimator=estimator, backend=backend,
+        seconds=time.perf_counter() - start, unit=unit_name(base),
+        stderr=se, ci_low=lo, ci_high=hi, confidence=confidence if se is not None else None,
+        n_subsamples=int(per_batch.size) if se is not None else None,
+    )
 
 
 def _fit_neural(
@@ -116,7 +246,7 @@ def _fit_neural(
     progress: bool,
     gather_negatives: bool = False,
 ):
-    """Validate, train, estimate: (MIResult, trained critic, validation history)."""
+    """Validate, split, train, estimate: (MIResult, trained critic, validation history)."""
     start = time.perf_counter()
     xa, ya = V.as_samples(x, "x"), V.as_samples(y, "y")
     n = V.same_length(x=xa, y=ya)
@@ -132,107 +262,27 @@ def _fit_neural(
     V.as_real(lr, "lr", 0, low_open=True)
     dev = resolve_device(device)
     separable = critic != "joint"
-    if fused and not separable:
-        raise ValueError("fused kernels need a separable critic ('separable' or 'bilinear'), not 'joint'")
-    if fused is None:
-        fused = separable and dev.type == "cuda" and _fused_allowed(dev)
-    elif fused and not _fused_allowed(dev):
-        raise ValueError("fused=True needs Triton and a CUDA device (or TRITON_INTERPRET=1 to run it on the CPU)")
-    if not isinstance(gather_negatives, (bool, np.bool_)):
-        raise TypeError(f"gather_negatives must be True or False, got {gather_negatives!r}")
-    rank, world = 0, 1
-    if gather_negatives:
-        if not separable:
-            raise ValueError("gather_negatives=True needs a separable critic ('separable' or 'bilinear'): a joint "
-                             "critic scores every pair through its MLP, so the other ranks' embeddings are of no use")
-        rank, world = G.group_rank_world()
-        if world > 1:
-            G.check_same_on_every_rank(
-                _fingerprint(xa, ya, bound, critic, tau, hidden, layers, embed_dim, batch_size, epochs, lr, patience,
-                             val_fraction, test_fraction, fused, random_state),
-                "the same x, y and arguments", dev)
-    global_batch = world * batch_size
+    fused = _resolve_fused(fused, separable, dev)
+    rank, world = _process_group(
+        gather_negatives, separable, dev,
+        lambda: _fingerprint(xa, ya, bound, critic, tau, hidden, layers, embed_dim, batch_size, epochs, lr, patience,
+                             val_fraction, test_fraction, fused, random_state))
+    train, val, test = _split(n, val_fraction, test_fraction, random_state, batch_size, world, confidence)
 
-    rng = np.random.default_rng(random_state)
-    train, val, test = split_rows(n, val_fraction, test_fraction, rng)
-    smallest = min(train.size, val.size, test.size)
-    what = f"batch_size={batch_size}" if world == 1 else f"the global batch {world} x batch_size={batch_size}"
-    if global_batch > smallest:
-        raise ValueError(f"{what} is above the smallest split ({smallest} rows of n={n}: "
-                         f"{train.size} train, {val.size} validation, {test.size} test); lower it or give more rows")
-    if confidence is not None and test.size // global_batch < 2:
-        warnings.warn(f"no interval: confidence needs at least two test batches of {what}, and the "
-                      f"test split has {test.size} rows; lower batch_size or raise test_fraction", RuntimeWarning,
-                      stacklevel=3)
     xs, ys = standardise(xa, train), standardise(ya, train)
     X, Y = torch.as_tensor(xs, device=dev), torch.as_tensor(ys, device=dev)
     torch.manual_seed(random_state)
     model = build_critic(critic, X.shape[1], Y.shape[1], hidden=hidden, layers=layers, embed_dim=embed_dim).to(dev)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    gen = torch.Generator().manual_seed(random_state)
-    state: dict = {}
+    scorer = _Bound(model, X, Y, bound=bound, tau=tau, fused=fused, separable=separable, batch_size=batch_size,
+                    rank=rank, world=world)
+    history = _train_critic(scorer, train, val, epochs=epochs, lr=lr, patience=patience, seed=random_state,
+                            progress=progress)
 
-    def value(rows: torch.Tensor, objective: bool) -> torch.Tensor:
-        rows = rows[rank * batch_size : (rank + 1) * batch_size]  # this rank's slice of the global batch
-        xb, yb = X[rows.to(dev)], Y[rows.to(dev)]
-        if separable:
-            a, b = model.encode(xb, yb)
-            return bound_from_stats(bound, a, b, tau=tau, fused=fused, state=state, objective=objective,
-                                    gather_negatives=world > 1)
-        scores = model(xb, yb)
-        if objective:
-            return B.training_objective(bound, scores, tau=tau, state=state)
-        return B.estimate(bound, scores, tau=tau)
-
-    def evaluate(rows: np.ndarray) -> np.ndarray:
-        model.eval()
-        with torch.no_grad():
-            out = [float(value(torch.as_tensor(rows)[idx], False)) for idx in batches(rows.size, global_batch, None)]
-        model.train()
-        return np.asarray(out)
-
-    history, best, best_state, since = [], -math.inf, None, 0
-    bar = Progress(epochs, "neural MI (epochs)", progress)
-    train_t = torch.as_tensor(train)
-    for epoch in range(epochs):
-        for idx in batches(train.size, global_batch, gen):
-            loss = -value(train_t[idx], True)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"the {bound} objective became non-finite at epoch {epoch}: lower lr")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if world > 1:
-                G.sum_gradients(model.parameters())
-            opt.step()
-        current = float(evaluate(val).mean())
-        history.append(current)
-        bar.step(f"validation estimate {current:.4f} nats")
-        if current > best:
-            best, best_state, since = current, copy.deepcopy(model.state_dict()), 0
-        else:
-            since += 1
-            if since >= patience:
-                break
-    bar.close()
-    if best_state is None:
-        raise FloatingPointError(f"the {bound} bound was not finite on the validation rows in any epoch: lower lr")
-    model.load_state_dict(best_state)
-    per_batch = evaluate(test)
-    _check_converged(bound, float(per_batch.mean()), global_batch, n)
-    scale = 1.0 / math.log(base)
-    estimate = float(per_batch.mean()) * scale
-    se = lo = hi = None
-    if confidence is not None and per_batch.size >= 2:
-        se = float(per_batch.std(ddof=1) / math.sqrt(per_batch.size)) * scale
-        z = NormalDist().inv_cdf(0.5 + confidence / 2)
-        lo, hi = estimate - z * se, estimate + z * se
-    backend = "triton" if fused else f"torch-{dev.type}"
-    result = MIResult(
-        estimate=estimate, n=int(test.size), k=0, estimator=f"{bound}/{critic}", backend=backend,
-        seconds=time.perf_counter() - start, unit=unit_name(base),
-        stderr=se, ci_low=lo, ci_high=hi, confidence=confidence if se is not None else None,
-        n_subsamples=int(per_batch.size) if se is not None else None,
-    )
+    per_batch = scorer.evaluate(test)
+    _check_converged(bound, float(per_batch.mean()), scorer.global_batch, n)
+    result = _result(per_batch, n_test=int(test.size), estimator=f"{bound}/{critic}",
+                     backend="triton" if fused else f"torch-{dev.type}", base=base, confidence=confidence,
+                     start=start)
     return result, model, history
 
 
@@ -296,7 +346,8 @@ class NeuralMI(ParamsMixin):
                  device=None, random_state: int = 0, confidence: float | None = 0.95, base: float = math.e,
                  progress: bool = False, gather_negatives: bool = False):
         self.bound, self.critic, self.tau, self.hidden, self.layers = bound, critic, tau, hidden, layers
-        self.embed_dim, self.batch_size, self.epochs, self.lr, self.patience = embed_dim, batch_size, epochs, lr, patience
+        self.embed_dim, self.batch_size, self.epochs = embed_dim, batch_size, epochs
+        self.lr, self.patience = lr, patience
         self.val_fraction, self.test_fraction, self.fused, self.device = val_fraction, test_fraction, fused, device
         self.random_state, self.confidence, self.base, self.progress = random_state, confidence, base, progress
         self.gather_negatives = gather_negatives

@@ -244,6 +244,15 @@ def test_latent_mi_with_labels():
     assert abs(r.estimate - c.mi) < 0.1 and r.estimator == "latent-ross"
 
 
+def test_latent_mi_that_never_gives_a_finite_validation_loss_says_so():
+    # lr=1e10 blows the weights up in the first pass; the early stopping had no weights to restore
+    # and failed with a TypeError from load_state_dict(None).
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((300, 3))
+    with pytest.raises(FloatingPointError, match="the validation loss was not finite at any evaluation: lower lr"):
+        cchmi.latent_mi(x, x + rng.standard_normal((300, 3)), lr=1e10, epochs=5)
+
+
 @pytest.mark.parametrize("kwargs,error,message", [
     (dict(bound="dv"), ValueError, "bound must be one of"),
     (dict(critic="deep"), ValueError, "critic must be one of"),

@@ -18,7 +18,6 @@ sampling error, not the probe's gap to the posterior, which lowers the estimate 
 
 from __future__ import annotations
 
-import copy
 import math
 import time
 
@@ -157,26 +156,24 @@ def _fit_convex(torch, F, model, z, y, ridge: float) -> None:
 
 def _fit_early_stopped(torch, F, model, z, y, train_t, val_t, *, lr, batch_size, epochs, patience, seed) -> None:
     """Adam on minibatches of `train_t`; keeps the weights of the epoch with the lowest validation
-    cross-entropy, stops after `patience` epochs without improvement."""
+    cross-entropy (the initial ones if none is finite), stops after `patience` epochs without an
+    improvement of more than 1e-6."""
+    from cchmi.neural.training import EarlyStopping, fit
+
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     gen = torch.Generator().manual_seed(seed)
     n_train = train_t.numel()
-    batch_size = min(batch_size, n_train)
-    best, best_state, since = math.inf, copy.deepcopy(model.state_dict()), 0
-    for _ in range(epochs):
-        order = train_t[torch.randperm(n_train, generator=gen).to(train_t.device)]
-        for s in range(0, n_train, batch_size):
-            idx = order[s:s + batch_size]
-            loss = F.cross_entropy(model(z[idx]), y[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-        with torch.no_grad():
-            current = float(F.cross_entropy(model(z[val_t]), y[val_t]))
-        if current < best - 1e-6:
-            best, best_state, since = current, copy.deepcopy(model.state_dict()), 0
-        else:
-            since += 1
-            if since >= patience:
-                break
-    model.load_state_dict(best_state)
+
+    def step(idx, at) -> None:
+        rows = train_t[idx.to(train_t.device)]
+        loss = F.cross_entropy(model(z[rows]), y[rows])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    def evaluate(at) -> float:
+        return float(F.cross_entropy(model(z[val_t]), y[val_t]))
+
+    stopping = EarlyStopping(model, patience=patience, maximize=False, min_delta=1e-6, keep_initial=True)
+    fit(model, step, evaluate, stopping, n_rows=n_train, batch_size=min(batch_size, n_train), generator=gen,
+        epochs=epochs)

@@ -12,7 +12,6 @@ estimator's error); it is the tool for representations too wide for KSG directly
 
 from __future__ import annotations
 
-import copy
 import math
 import time
 
@@ -26,7 +25,8 @@ from cchmi._scaling import standardise
 from cchmi._torch import resolve_device
 from cchmi.estimators import ksg_mi, mixed_mi
 from cchmi.neural.critics import mlp
-from cchmi.neural.estimator import batches, split_rows
+from cchmi.neural.estimator import split_rows
+from cchmi.neural.training import EarlyStopping, Position, fit
 from cchmi.results import MIResult
 
 
@@ -72,25 +72,22 @@ def embed(x: np.ndarray, y: np.ndarray, train: np.ndarray, val: np.ndarray, rows
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     gen = torch.Generator().manual_seed(seed)
     tr, va = torch.as_tensor(train, device=dev), torch.as_tensor(val, device=dev)
-    best, best_state, since = math.inf, None, 0
-    for _ in range(epochs):
-        model.train()
-        for idx in batches(train.size, min(batch_size, train.size), gen):
-            sel = tr[idx.to(dev)]
-            loss = model.loss(X[sel], Y[sel])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+
+    def step(idx: torch.Tensor, at: Position) -> None:
+        sel = tr[idx.to(dev)]
+        loss = model.loss(X[sel], Y[sel])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    def evaluate(at: Position) -> float:
         model.eval()
-        with torch.no_grad():
-            current = float(model.loss(X[va], Y[va]))
-        if current < best:
-            best, best_state, since = current, copy.deepcopy(model.state_dict()), 0
-        else:
-            since += 1
-            if since >= patience:
-                break
-    model.load_state_dict(best_state)
+        return float(model.loss(X[va], Y[va]))
+
+    stopping = EarlyStopping(model, patience=patience, maximize=False, what="the validation loss")
+    size = min(batch_size, train.size)
+    fit(model, step, evaluate, stopping, n_rows=train.size, batch_size=size, generator=gen, epochs=epochs,
+        min_batch=size)
     model.eval()
     sel = torch.as_tensor(rows, device=dev)
     with torch.no_grad():

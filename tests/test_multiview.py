@@ -73,7 +73,8 @@ def test_fashion_views_from_idx_files(fake_fashion):
     assert d.n == 60 and tuple(d.views) == FASHION_VIEWS
     assert {k: v.shape[1] for k, v in d.views.items()} == {"top": 392, "bottom": 392, "thumbnail": 49, "fourier": 64}
     images = np.concatenate([
-        np.frombuffer(gzip.open(fake_fashion / f"{p}-images-idx3-ubyte.gz").read(), np.uint8, offset=16).reshape(-1, 28, 28)
+        np.frombuffer(gzip.open(fake_fashion / f"{p}-images-idx3-ubyte.gz").read(), np.uint8,
+                      offset=16).reshape(-1, 28, 28)
         for p in ("train", "t10k")])
     assert np.allclose(d.views["top"], images[:, :14].reshape(60, -1) / 255.0)
     assert np.allclose(d.views["thumbnail"][0, 0], images[0, :4, :4].mean() / 255.0)
@@ -298,3 +299,40 @@ def test_mfh_calibrated_noise_tracks_the_hidden_coordinates():
 def test_mfh_layout_and_calibration_errors(kwargs, error, message):
     with pytest.raises(error, match=message):
         mfh_classification(100, **kwargs)
+
+
+def _gz(path, header_shape, body: bytes):
+    with gzip.open(path, "wb") as fh:
+        fh.write(bytes([0, 0, 0x08, len(header_shape)]) + b"".join(int(s).to_bytes(4, "big") for s in header_shape))
+        fh.write(body)
+
+
+def test_fashion_idx_files_are_read_within_their_header(tmp_path, fake_fashion):
+    """A gzip bomb (a small file that decompresses to far more than its header announces), headers
+    asking for too many items or for other shapes, and truncated files are refused without reading
+    them whole: the loader decompresses at most one byte past what the header announces."""
+    import tracemalloc
+
+    labels = fake_fashion / "t10k-labels-idx1-ubyte.gz"
+    _gz(labels, (20,), bytes(20) + bytes(40_000_000))  # 40 MB of zeros: about 40 KB compressed
+    assert labels.stat().st_size < 100_000
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match="holds more than the 20 values its header says"):
+            load_fashion_mnist(fake_fashion, split="test")
+        assert tracemalloc.get_traced_memory()[1] < 8_000_000
+    finally:
+        tracemalloc.stop()
+    _gz(labels, (10**9,), bytes(100))
+    with pytest.raises(ValueError, match=r"header says shape \(1000000000,\); expected \(items,\) with at most"):
+        load_fashion_mnist(fake_fashion, split="test")
+    images = fake_fashion / "t10k-images-idx3-ubyte.gz"
+    _gz(images, (20, 30000, 30000), bytes(100))
+    with pytest.raises(ValueError, match=r"expected \(items, 28, 28\)"):
+        load_fashion_mnist(fake_fashion, split="test")
+    _gz(images, (20, 28, 28), bytes(100))
+    with pytest.raises(ValueError, match=r"header says \(20, 28, 28\) but the file holds 100 values"):
+        load_fashion_mnist(fake_fashion, split="test")
+    images.write_bytes(b"not gzip at all")
+    with pytest.raises(ValueError, match="not a readable gzip file"):
+        load_fashion_mnist(fake_fashion, split="test")

@@ -13,6 +13,7 @@ import gzip
 import io
 import lzma
 import os
+import zlib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -32,6 +33,9 @@ FASHION_KD_VIEWS = ("teacher", "student")
 FASHION_ALL_VIEWS = FASHION_VIEWS + FASHION_KD_VIEWS
 FASHION_HALF = 14  # rows in a half image, in the student's view and in the teacher's window
 FASHION_DEFAULT_ROOT = "/usr/share/datasets/fashion-mnist"
+# Items an IDX file may hold (Fashion-MNIST's train files have 60,000): a header asking for more is refused.
+FASHION_MAX_ITEMS = 100_000
+_IDX_CHUNK = 1 << 20  # bytes decompressed at a time
 FASHION_FILES = {
     "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
     "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
@@ -106,17 +110,35 @@ def load_mfeat(views=None) -> MultiView:
     )
 
 
-def _read_idx(path: Path, ndim: int) -> np.ndarray:
-    """An IDX file (gzip-compressed) of unsigned bytes with `ndim` dimensions."""
-    with gzip.open(path, "rb") as fh:
-        raw = fh.read()
-    if len(raw) < 4 + 4 * ndim or raw[:2] != b"\x00\x00" or raw[2] != 0x08 or raw[3] != ndim:
-        raise ValueError(f"{path}: not an IDX file of unsigned bytes with {ndim} dimensions")
-    shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    body = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
-    if body.size != int(np.prod(shape)):
-        raise ValueError(f"{path}: header says {shape} but the file holds {body.size} values")
-    return body.reshape(shape)
+def _read_idx(path: Path, item_shape: tuple[int, ...], max_items: int = FASHION_MAX_ITEMS) -> np.ndarray:
+    """A gzip-compressed IDX file of unsigned bytes shaped (items, *item_shape): the header is read
+    first and checked (the item shape, at most `max_items` items) before anything is allocated, then
+    exactly the bytes it announces are decompressed into the array, a chunk at a time, and the file
+    must end there. A file that decompresses to more than its header says (a gzip bomb) is refused
+    after reading one byte past the announced size."""
+    ndim = 1 + len(item_shape)
+    try:
+        with gzip.open(path, "rb") as fh:
+            head = fh.read(4 + 4 * ndim)
+            if len(head) < 4 + 4 * ndim or head[:2] != b"\x00\x00" or head[2] != 0x08 or head[3] != ndim:
+                raise ValueError(f"{path}: not an IDX file of unsigned bytes with {ndim} dimensions")
+            shape = tuple(int.from_bytes(head[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
+            if shape[1:] != item_shape or shape[0] > max_items:
+                expected = str(("items",) + item_shape).replace("'", "")
+                raise ValueError(f"{path}: the header says shape {shape}; expected {expected} with at most "
+                                 f"{max_items} items")
+            body = np.empty(shape, dtype=np.uint8)
+            view, filled = memoryview(body.reshape(-1)), 0
+            while filled < body.size:
+                got = fh.readinto(view[filled:filled + _IDX_CHUNK])
+                if not got:
+                    raise ValueError(f"{path}: the header says {shape} but the file holds {filled} values")
+                filled += got
+            if fh.read(1):
+                raise ValueError(f"{path}: the file holds more than the {body.size} values its header says {shape}")
+    except (OSError, EOFError, zlib.error) as exc:
+        raise ValueError(f"{path}: not a readable gzip file ({exc})") from exc
+    return body
 
 
 def gaussian_blur(images: np.ndarray, sigma: float) -> np.ndarray:
@@ -237,8 +259,8 @@ def load_fashion_mnist(root=None, split: str = "all", n: int | None = None, rand
     images, labels = [], []
     for p in parts:
         img_file, lab_file = FASHION_FILES[p]
-        img, lab = _read_idx(folder / img_file, 3), _read_idx(folder / lab_file, 1)
-        if img.shape[0] != lab.shape[0] or img.shape[1:] != (28, 28):
+        img, lab = _read_idx(folder / img_file, (28, 28)), _read_idx(folder / lab_file, ())
+        if img.shape[0] != lab.shape[0]:
             raise ValueError(f"{folder}: {p} images {img.shape} and labels {lab.shape} do not match")
         images.append(img)
         labels.append(lab)

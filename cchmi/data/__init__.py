@@ -2,6 +2,8 @@
 
 Used by the tests, the README and the benchmarks. Every sampler takes `random_state` and returns a
 :class:`Sample` whose ``mi`` is exact (closed form, or a quadrature accurate to 1e-9 nats).
+Real co-observed data read offline from Debian packages: :func:`load_emoji` (image, text, speech),
+:func:`load_miniacc` (TCGA omics); :func:`degraded_view` / :func:`add_degraded_view` (cchmi.data.views).
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ import numpy as np
 
 from cchmi import _validate as V
 from cchmi.data.cch_tasks import CCHTask, cch_tasks
+from cchmi.data.emoji import load_emoji
+from cchmi.data.omics import load_miniacc
+from cchmi.data.views import add_degraded_view, degraded_view, with_view
 
 TRANSFORMS = ("none", "asinh", "half_cube", "wiggly", "rotate")
 

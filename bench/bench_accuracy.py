@@ -4,7 +4,8 @@ accuracy`; run this way, results go to bench/results/accuracy/).
     python -m bench.bench_accuracy --quick          # about 2 minutes on 2 cores
     python -m bench.bench_accuracy                  # every task, n = 500, 2000, 8000, 5 seeds
 
-Every task of :mod:`cchmi.data.tasks` (or the ``--quick`` subset) at several n, with several seeds
+Every task of a suite (``suite``: "catalogue", :mod:`cchmi.data.tasks`, or "hd", the 64- to
+1024-dim suite of :mod:`cchmi.data.hd_tasks`; or its ``--quick`` subset) at several n, with several seeds
 (``seed_offset``, ``seed_offset + 1``, ...); each method (bench/peers.py; by default cchmi's kNN
 estimators and the peers, or the ``methods`` named) estimates MI on the same sample. Summary per
 (task, n, method): seeds, median absolute and relative error, the spread (the 25-75% range of the
@@ -38,6 +39,7 @@ import numpy as np
 from bench import peers
 from bench._harness import RESULTS, calibration_table, fmt, markdown_table, write_report
 from cchmi._progress import Progress
+from cchmi.data.hd_tasks import HD_QUICK_TASKS, hd_suite
 from cchmi.data.tasks import QUICK_TASKS, Task, catalogue
 
 REFERENCE = "cchmi KSG-1 / Ross"
@@ -47,6 +49,18 @@ RULES_COMMAND = ("cchmi bench accuracy --n 5000 --seeds 1 --seed-offset 1000 --m
                  "'cchmi.mi ksg-extrapolated' 'cchmi.mi auto' 'cchmi.mi neural' --timeout 900 "
                  "--out bench/results/accuracy/rules")
 """The run behind the rule table of cchmi.mi(estimator="auto") (bench/results/accuracy/rules/)."""
+
+SUITES = ("catalogue", "hd")
+"""Task lists of ``suite``: the catalogue (cchmi.data.tasks) and the high-dimensional suite (cchmi.data.hd_tasks)."""
+
+
+def suite_tasks(suite: str) -> tuple[dict[str, Task], tuple[str, ...]]:
+    """The tasks of `suite` by name, and the names of its quick subset."""
+    if suite not in SUITES:
+        raise ValueError(f"suite must be one of {', '.join(SUITES)}; got {suite!r}")
+    if suite == "hd":
+        return {t.name: t for t in hd_suite()}, HD_QUICK_TASKS
+    return catalogue(), QUICK_TASKS
 
 
 def run_accuracy(tasks: list[Task], sizes: list[int], seeds: int, *, method_list: list, timeout: float,
@@ -210,9 +224,11 @@ def report_text(rows: list[dict], commands: str) -> str:
     return "\n\n".join(parts)
 
 
-def command_line(sizes, seeds, seed_offset, methods, tasks, quick, neural, device, timeout) -> str:
+def command_line(sizes, seeds, seed_offset, methods, tasks, quick, neural, device, timeout,
+                 suite: str = "catalogue") -> str:
     """The `cchmi bench accuracy` command that reproduces a run (for the report's header)."""
-    parts = ["cchmi", "bench", "accuracy"] + (["--quick"] if quick else [])
+    parts = ["cchmi", "bench", "accuracy"] + (["--suite", suite] if suite != "catalogue" else [])
+    parts += ["--quick"] if quick else []
     parts += ["--n", ",".join(map(str, sizes)), "--seeds", str(seeds)]
     parts += ["--seed-offset", str(seed_offset)] if seed_offset else []
     parts += ["--methods", *methods] if methods else (["--neural"] if neural else [])
@@ -223,15 +239,17 @@ def command_line(sizes, seeds, seed_offset, methods, tasks, quick, neural, devic
 
 def main_accuracy(out: Path, *, quick: bool, seeds: int | None, tasks: list[str] | None, neural: bool,
                   device, timeout: float, progress: bool, sizes: list[int] | None = None, seed_offset: int = 0,
-                  methods: list[str] | None = None, report_only: bool = False) -> str:
+                  methods: list[str] | None = None, report_only: bool = False, suite: str = "catalogue") -> str:
     """`cchmi bench accuracy`: runs, writes the report files to `out`, returns the printed text.
+    suite: the task list, "catalogue" or "hd" (:data:`SUITES`); tasks: names in it (default all, or the
+    suite's quick subset with `quick`).
     sizes: n (default 500, 2000, 8000; quick 1000, 4000); seeds from seed_offset; methods: names of
     bench/peers.py methods (default: cchmi's kNN estimators, the neural ones with `neural`, the peers).
     report_only: run nothing, rebuild the report from every row of out/accuracy.csv."""
     if report_only:
         return report_from_csv(out)
-    cat = catalogue()
-    names = tasks or (list(QUICK_TASKS) if quick else list(cat))
+    cat, quick_tasks = suite_tasks(suite)
+    names = tasks or (list(quick_tasks) if quick else list(cat))
     unknown = [t for t in names if t not in cat]
     if unknown:
         raise ValueError(f"unknown task(s) {', '.join(unknown)}; tasks: {', '.join(cat)}")
@@ -246,7 +264,7 @@ def main_accuracy(out: Path, *, quick: bool, seeds: int | None, tasks: list[str]
                        + ([] if quick else peers.SLOW_PEERS))
     rows = run_accuracy([cat[t] for t in names], sizes, seeds, method_list=method_list, timeout=timeout,
                         device=device, progress=progress, seed_offset=seed_offset)
-    command = command_line(sizes, seeds, seed_offset, methods, tasks, quick, neural, device, timeout)
+    command = command_line(sizes, seeds, seed_offset, methods, tasks, quick, neural, device, timeout, suite)
     rows = [{**r, "command": command} for r in rows]
     summary = summarise_accuracy(rows)
     return write_report(out, "accuracy", rows, report_text(rows, f"Command: `{command}`"),

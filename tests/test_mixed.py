@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from conftest import make_points
@@ -132,3 +134,28 @@ def test_relabelling_and_permutation_invariance(n, n_classes, k, seed):
     assert cchmi.mixed_mi(x, names, k=k, ties="none").estimate == base.estimate
     perm = rng.permutation(n)
     assert cchmi.mixed_mi(x[perm], labels[perm], k=k, ties="none").estimate == pytest.approx(base.estimate, abs=1e-12)
+
+
+@pytest.mark.parametrize("kind,truth", [("independent", 0.0), ("sign", math.log(2))])
+def test_exact_ties_on_continuous_x_keep_ross(kind, truth):
+    """On continuous x (no ties) ties="exact" gives Ross's estimate: Gao's term on every row was
+    biased by psi(k) - log(k + 1) (issue 25: -0.215 for independent 3-class labels, 0.22 for sign
+    labels of truth 0.69, where the jitter path gave -0.02 and 0.68)."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((3000, 1))
+    labels = rng.integers(0, 3, 3000) if kind == "independent" else (x[:, 0] > 0).astype(int)
+    exact = cchmi.mixed_mi(x, labels, ties="exact").estimate
+    assert exact == pytest.approx(truth, abs=0.05)
+    assert exact == pytest.approx(cchmi.mixed_mi(x, labels, ties="none").estimate, abs=1e-12)
+
+
+def test_exact_ties_take_gaos_term_on_tied_rows_only():
+    """Half the rows continuous, half on three atoms: the exact form equals the reference, which
+    gives Gao's term to the atoms' rows and Ross's to the others."""
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, 2, 400)
+    x = rng.standard_normal(400) + labels
+    x[:200] = rng.integers(0, 3, 200) + 10 * labels[:200]
+    got = cchmi.mixed_mi(x, labels, ties="exact", standardize=False).estimate
+    assert got == pytest.approx(reference.mixed_mi(x.reshape(-1, 1), labels, 3, exact_ties=True), rel=1e-12)
+    assert got != pytest.approx(cchmi.mixed_mi(x, labels, ties="none", standardize=False).estimate, abs=1e-3)

@@ -277,7 +277,8 @@ def ksg_mi(x, y, opts: KnnOptions, group=None, mode: str = "auto", device=None) 
 
 @knn_api("x", "labels", fields=_ONE_FIELDS, extra=EXTRA)
 def mixed_mi(x, labels, opts: KnnOptions, group=None, mode: str = "auto", device=None) -> MIResult:
-    """I(X; labels) by Ross (2014) over the shards of this rank; see :func:`cchmi.mixed_mi` and
+    """I(X; labels) by Ross (2014) (Gao et al.'s term on tied rows with ties="exact") over the shards of this
+    rank; see :func:`cchmi.mixed_mi` and
     :func:`ksg_mi` (this module) for the parameters. Labels are integers or strings here (coded by
     sorting the values of all ranks)."""
     run, values = setup({"x": x}, opts, group, mode, device, labels=("labels", labels))
@@ -298,15 +299,15 @@ def mixed_mi(x, labels, opts: KnnOptions, group=None, mode: str = "auto", device
     rho = nb.dist.gather(1, torch.from_numpy(kc - 1).to(comm.device)[:, None])[:, 0]
     class_size = sizes[q_codes].astype(np.float64)
     k_i = kc.astype(np.float64)
+    strict = _host(count_pass(layout, rho[:, None], run.widths, (((0,), False),), False))[:, 0]
     if ties == "exact":
         counts = _host(count_pass(layout, rho[:, None].expand(-1, 2), run.widths, (((0,), True), ((0,), False)), True))
         zero = _host(rho) == 0
         k_i[zero] = counts[zero, 0]
-        sums = mixed_sums(n, k_i, class_size, counts[:, 1], ties)
+        sums = mixed_sums(n, k_i, class_size, strict, ties, counts[:, 1], zero)
     else:
         _warn_tied(rho, ties, run.dtype)
-        counts = _host(count_pass(layout, rho[:, None], run.widths, (((0,), False),), False))
-        sums = mixed_sums(n, k_i, class_size, counts[:, 0], ties)
+        sums = mixed_sums(n, k_i, class_size, strict, ties)
     nats = mixed_from_sums(comm.all_reduce(sums), n, ties)
     return run.result(nats, mixed_name(ties), mode)
 

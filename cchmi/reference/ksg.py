@@ -74,9 +74,11 @@ def mixed_mi(x: np.ndarray, codes: np.ndarray, k: int, exact_ties: bool = False)
     k_c = min(k, N_c - 1), d_i = distance to the k_c-th neighbour of the same class,
     m_i = 1 + #{j != i: |x_i - x_j| < d_i} over all kept points;
     I = psi(N) + < psi(k_c) > - < psi(N_c) > - < psi(m_i) >.
-    With exact_ties, Gao et al.'s form with the label as a discrete coordinate:
-    I = < psi(k_i) + log N - log(n_x + 1) - log(N_c) >, n_x(i) = #{j != i: |x_i - x_j| <= d_i},
-    k_i = k_c, or the number of same-class points at distance 0 when d_i = 0.
+    With exact_ties, the rows with ties (d_i = 0, or n_x(i) != m_i, i.e. another point than the
+    k_c-th neighbour at exactly d_i) take Gao et al.'s term with the label as a discrete coordinate,
+    psi(k_i) + log N - log(n_x + 1) - log(N_c), n_x(i) = #{j != i: |x_i - x_j| <= d_i},
+    k_i = k_c, or the number of same-class points at distance 0 when d_i = 0; the others Ross's
+    psi(N) + psi(k_c) - psi(N_c) - psi(m_i).
     """
     sizes = np.bincount(codes)
     keep = sizes[codes] >= 2
@@ -96,12 +98,15 @@ def mixed_mi(x: np.ndarray, codes: np.ndarray, k: int, exact_ties: bool = False)
             k_i[members[at_zero]] = zeros[at_zero]
     class_size = np.bincount(codes)[codes]
     total = 0.0
+    m = count_within(x, radius, inclusive=False) + 1
     if exact_ties:
         nx = count_within(x, radius, inclusive=True)
         for i in range(n):
-            total += _psi(k_i[i]) + math.log(n) - math.log(nx[i] + 1) - math.log(class_size[i])
+            if radius[i] == 0 or nx[i] != m[i]:
+                total += _psi(k_i[i]) + math.log(n) - math.log(nx[i] + 1) - math.log(class_size[i])
+            else:
+                total += _psi(n) + _psi(k_i[i]) - _psi(class_size[i]) - _psi(m[i])
         return total / n
-    m = count_within(x, radius, inclusive=False) + 1
     for i in range(n):
         total += _psi(k_i[i]) - _psi(class_size[i]) - _psi(m[i])
     return _psi(n) + total / n

@@ -161,3 +161,31 @@ def test_auto_falls_back_to_numpy_with_a_warning(monkeypatch):
     assert r.backend == "numpy"
     with pytest.raises(ValueError, match="backend 'cpu' is not available: the compiled module"):
         cchmi.ksg_mi(X, Y, backend="cpu")
+
+
+@pytest.mark.parametrize(("seed", "error"), [(-1, ValueError), ("abc", TypeError), (1.5, TypeError), (True, TypeError),
+                                             (np.int64(-3), ValueError)])
+def test_random_state_errors_name_the_argument(seed, error):
+    """The rng helper and every kNN estimator name random_state and the value (issue 25)."""
+    from cchmi import _validate as V
+
+    with pytest.raises(error, match=r"random_state must be an integer seed >= 0, None or a numpy Generator, got"):
+        V.as_rng(seed)
+    with pytest.raises(error, match=r"seed must be an integer seed >= 0"):
+        V.as_rng(seed, "seed")
+    x = np.random.default_rng(0).standard_normal((40, 2))
+    for call in (lambda: cchmi.ksg_mi(x, x[:, ::-1], random_state=seed), lambda: cchmi.entropy(x, random_state=seed),
+                 lambda: cchmi.mixed_mi(x, np.arange(40) % 2, random_state=seed),
+                 lambda: cchmi.mi(x, x[:, ::-1], random_state=seed)):
+        with pytest.raises(error, match="random_state must be"):
+            call()
+
+
+def test_rng_helper_takes_seeds_generators_and_none():
+    from cchmi import _validate as V
+
+    g = np.random.default_rng(5)
+    assert V.as_rng(g) is g
+    assert V.as_rng(7).integers(1 << 30) == np.random.default_rng(7).integers(1 << 30)
+    assert isinstance(V.as_rng(None), np.random.Generator)
+    assert isinstance(V.as_rng(np.random.SeedSequence(3)), np.random.Generator)

@@ -263,7 +263,7 @@ def load_emoji(root=None, *, languages=EMOJI_LANGUAGES, image_size: int = 32, gr
     label : "group" (the 9 Unicode emoji groups) or "subgroup" (about 100). Labels are 0..C-1 in the
     order the classes first appear in emoji-test.txt; ``extra["classes"]`` names them.
     max_items : keep a uniformly random subset of that many emoji (seeded by random_state; the speech
-    jitter is drawn after it); None keeps all.
+    jitter is drawn after it; fewer if the font cannot draw some of them); None keeps all.
     root : a folder laid out as /usr (share/fonts/..., share/unicode/...); None: $CCHMI_EMOJI_ROOT,
     else /usr. FileNotFoundError naming the Debian packages to install when files are missing.
 

@@ -4,8 +4,9 @@ MultiAssayExperiment, shipped in Debian's ``r-bioc-multiassayexperiment`` packag
 The file is an R workspace (miniACC.RData) holding one S4 MultiAssayExperiment. ``rdata`` (PyPI) parses
 it, but its conversion to Python objects (``rdata.conversion.convert``, rdata 1.1) stops at
 "NotImplementedError: Type RObjectType.PROM not implemented": the assays of the four
-SummarizedExperiments sit in a reference-class object (ShallowSimpleListAssays) whose environment
-also stores the class definition with its methods, and those hold promises. So this module walks the
+SummarizedExperiments sit in reference-class objects (ShallowSimpleListAssays) saved with their
+environments (the class definition, its methods and their enclosing environments), and one of those
+holds an R promise (a lazily evaluated value), which rdata cannot convert. So this module walks the
 parsed object tree itself (``rdata.parser.parse_file``) and reads only what it needs: the assay
 matrices (from the environment binding ".->data", or the plain matrix of the Mutations assay), the
 sampleMap (assay column -> patient) and the colData clinical table.

@@ -3,8 +3,9 @@
 Each rank passes its own rows (the problem is the concatenation of the shards in rank order);
 every rank gets the same result. The steps:
 
-1. validation on every rank, then one exchange of the shard sizes, widths and working dtypes:
-   any rank's error is raised on every rank (no rank is left waiting in a collective);
+1. validation on every rank, then one exchange of the shard sizes, widths, working dtypes, options
+   and label kinds: any rank's error, and any option or label kind that differs between ranks, is
+   raised on every rank before any work (no rank is left waiting in a collective);
 2. preparation with global statistics (:mod:`cchmi.distributed.prepare`): the rows the
    one-process preparation gives, jitter included;
 3. the layout (:mod:`cchmi.distributed.passes`): ``replicate`` (all points gathered on every rank,
@@ -251,7 +252,8 @@ def ksg_mi(x, y, opts: KnnOptions, group=None, mode: str = "auto", device=None) 
     problem is the concatenation of the shards in rank order (a shard may be empty). mode:
     "replicate", "ring" or "auto" (module doc). device: where this rank computes (None: the
     current CUDA device with NCCL, else the CPU). Other parameters as in :func:`cchmi.ksg_mi`;
-    every rank must pass the same ones (random_state included). The result's ``backend`` reads
+    every rank must pass the same ones, random_state and mode included (checked: a ValueError on
+    every rank names those that differ). The result's ``backend`` reads
     "distributed:<mode>:<ranks>".
     """
     run, _ = setup({"x": x, "y": y}, opts, group, mode, device)

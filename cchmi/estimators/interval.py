@@ -86,7 +86,8 @@ def warn_if_no_spread(stderr) -> None:
 
 def check_interval_classes(sizes: np.ndarray) -> None:
     if np.count_nonzero(sizes >= 4) < 2:
-        raise ValueError("an interval needs at least two classes with 4 or more samples (half-samples keep half of each)")
+        raise ValueError("an interval needs at least two classes with 4 or more samples "
+                         "(half-samples keep half of each)")
 
 
 def z_value(confidence: float) -> float:

@@ -7,13 +7,10 @@ import math
 
 import numpy as np
 
-from cchmi import _validate as V
-from cchmi import ops
 from cchmi.estimators import interval
 from cchmi.estimators.mixed import class_sizes, mixed_nats
 from cchmi.estimators.options import KnnOptions
-from cchmi.estimators.problem import prepare_arrays
-from cchmi.ops.knn import check_k
+from cchmi.estimators.problem import prepare
 
 
 def interval_entry(value, lo=None, hi=None) -> dict:
@@ -32,19 +29,15 @@ def label_mi_terms(teacher, student, labels, *, k: int = 3, confidence: float = 
     discrete label); the conditional MI comes from the chain rule I(T; Y | S) = I(T, S; Y) - I(S; Y)
     (Frenzel-Pompe's :func:`cchmi.cmi` needs a continuous Y). The intervals are the delete-d
     jackknife over the same label-stratified half-samples for every term, so each difference has
-    the interval of the difference. Representations are standardised and jittered as in cch."""
-    ta, sa = V.as_samples(teacher, "teacher"), V.as_samples(student, "student")
-    codes, _ = V.as_labels(labels, "labels", sa.shape[0])
-    n = V.same_length(teacher=ta, student=sa, labels=codes)
-    opts = KnnOptions(k=k, confidence=confidence, n_subsamples=n_subsamples).validated(("jitter",))
-    be = ops.resolve(opts.backend, n=n)
-    k = check_k(be, opts.k, n, "the number of held-out rows")
+    the interval of the difference. Representations are prepared as in cch (one random stream for
+    the teacher's jitter, one for the student's, one for the half-samples)."""
+    rng_t, rng_s, rng_sub = np.random.default_rng(random_state).spawn(3)
+    opts = KnnOptions(k=k, confidence=confidence, n_subsamples=n_subsamples, random_state=rng_sub)
+    p = prepare({"teacher": teacher, "student": student}, opts, labels=("labels", labels), ties_allowed=("jitter",),
+                streams={"teacher": rng_t, "student": rng_s}, rows="the number of held-out rows")
+    (tp, sp), codes, be, k, n = p.arrays, p.codes, p.be, p.k, p.n
     class_sizes(codes, "labels")
     interval.check_interval_classes(np.bincount(codes))
-    rng_t, rng_s, rng_sub = np.random.default_rng(random_state).spawn(3)
-    dt = V.working_dtype(opts.dtype, ta, sa)
-    (tp,), _ = prepare_arrays(be, {"teacher": ta}, opts, dt, rng_t)
-    (sp,), _ = prepare_arrays(be, {"student": sa}, opts, dt, rng_s)
     joint = be.hstack(tp, sp)
 
     def core(rows):
@@ -53,8 +46,8 @@ def label_mi_terms(teacher, student, labels, *, k: int = 3, confidence: float = 
         return np.array([i_ty - i_sy, i_tsy - i_sy])
 
     value = core(None)
-    se = interval.subsample_spread(core, n, rng_sub, opts.n_subsamples, strata=codes)
+    se = interval.subsample_spread(core, n, p.rng, p.opts.n_subsamples, strata=codes)
     interval.warn_if_no_spread(se)
-    z = interval.z_value(opts.confidence)
+    z = interval.z_value(p.opts.confidence)
     return {name: interval_entry(value[i], value[i] - z * se[i], value[i] + z * se[i])
             for i, name in enumerate(("label_mi_gap", "conditional_mi"))}

@@ -1,6 +1,7 @@
 """One estimation problem, prepared once: validate -> resolve the backend -> prepare the arrays.
 
-Every kNN estimator (and cch, the permutation test, ksg_mi_batch) starts with :func:`prepare`:
+Every kNN estimator (and cch's kNN terms, the extrapolated estimates, the permutation test,
+ksg_mi_batch, the label MI terms) starts with :func:`prepare`:
 the samples are validated (:mod:`cchmi._validate`), k is checked against n and the backend, the
 backend is resolved from the inputs' device and n, the working dtype is chosen, and each sample is
 standardised, jittered and cast by the backend (``Backend.prepare``), which also puts it where its
@@ -40,11 +41,17 @@ def validate_samples(samples: dict) -> dict:
 
 
 def prepare(samples: dict, opts: KnnOptions, *, labels: tuple[str, object] | None = None,
-            ties_allowed: tuple[str, ...] | None = None) -> Problem:
+            ties_allowed: tuple[str, ...] | None = None, streams: dict | None = None,
+            rows: str = "the number of samples") -> Problem:
     """The problem of the validated-or-raw `samples` (name -> array) under `opts`.
 
     labels: (name, values) of discrete labels of the same rows, coded 0..C-1 in ``codes``.
     ties_allowed: the ``ties`` values this estimator supports (default: all three).
+    streams: name -> numpy Generator that jitters that sample (several names may share one, which
+    then continues in the order of `samples`); samples not named use the problem's own stream
+    (``opts.random_state``, which then also draws the subsamples). cch uses it to jitter the
+    student the same way whatever the teacher.
+    rows: what the rows are, for the error of a k too large for them.
     """
     opts = opts.validated(ties_allowed) if ties_allowed else opts.validated()
     samples = validate_samples(samples)
@@ -56,10 +63,10 @@ def prepare(samples: dict, opts: KnnOptions, *, labels: tuple[str, object] | Non
         lengths[labels[0]] = codes
     n = V.same_length(**lengths)
     be = resolve_backend(opts, samples.values(), n)
-    k = check_k(be, opts.k, n)
+    k = check_k(be, opts.k, n, rows)
     rng = V.as_rng(opts.random_state)
     dtype = V.working_dtype(opts.dtype, *samples.values())
-    arrays, log_scale = prepare_arrays(be, samples, opts, dtype, rng)
+    arrays, log_scale = prepare_arrays(be, samples, opts, dtype, rng, streams)
     return Problem(arrays=arrays, n=n, k=k, be=be, rng=rng, opts=opts, log_scale=log_scale, codes=codes)
 
 
@@ -74,13 +81,16 @@ def resolve_backend(opts: KnnOptions, arrays, n: int) -> ops.Backend:
     return ops.resolve(opts.backend, device=ops.input_device(*arrays), n=n)
 
 
-def prepare_arrays(be: ops.Backend, samples: dict, opts: KnnOptions, dtype: np.dtype, rng) -> tuple[list, float]:
-    """Each validated sample standardised, jittered and cast by `be` (in order, one rng stream):
-    (arrays, sum of log standard deviations)."""
+def prepare_arrays(be: ops.Backend, samples: dict, opts: KnnOptions, dtype: np.dtype, rng,
+                   streams: dict | None = None) -> tuple[list, float]:
+    """Each validated sample standardised, jittered and cast by `be`, in order, each with its own
+    stream from `streams` (name -> Generator) or else with `rng`: (arrays, sum of log standard
+    deviations)."""
     out, log_scale = [], 0.0
     for name, a in samples.items():
+        stream = rng if streams is None else streams.get(name, rng)
         prepared, scale = be.prepare(a, name=name, dtype=dtype, standardize=opts.standardize, ties=opts.ties,
-                                     noise=opts.noise_for(dtype), rng=rng)
+                                     noise=opts.noise_for(dtype), rng=stream)
         out.append(prepared)
         log_scale += scale
     return out, log_scale

@@ -29,9 +29,20 @@ try:
 except _metadata.PackageNotFoundError:  # running from a source tree that was not installed
     __version__ = "0+unknown"
 
-from cchmi.auto import AutoMIResult, mi
 from cchmi.cch import CCHResult, TeacherRanking, cch, rank_teachers
-from cchmi.estimators import CMI, KSG, KLEntropy, MixedMI, cmi, entropy, ksg_mi, ksg_mi_batch, mixed_mi, permutation_test
+from cchmi.estimators import (
+    CMI,
+    KSG,
+    KLEntropy,
+    MixedMI,
+    cmi,
+    entropy,
+    ksg_mi,
+    ksg_mi_batch,
+    mixed_mi,
+    permutation_test,
+)
+from cchmi.estimators.select import AutoMIResult, mi
 from cchmi.info import info
 from cchmi.ops import KNOWN_BACKENDS, available_backends, get_num_threads, set_num_threads
 from cchmi.results import MIResult, PermutationResult

@@ -64,6 +64,36 @@ def test_bias_corrected_knn_moves_towards_the_truth():
     assert corrected.estimator == "ksg1-extrapolated"
 
 
+def test_extrapolate_estimate_of_a_pair_and_its_difference():
+    # Two exact power laws: the intercepts, their difference, corrections of the model, no lack of fit.
+    def core(rows):
+        m = rows.size
+        return np.array([2.0 - 4.0 * m ** -0.5, 0.5 + 3.0 * m ** -1.0])
+
+    with pytest.warns(RuntimeWarning, match="did not vary"):  # exact on every half-sample too
+        est = E.extrapolate_estimate(core, 4096, [4, 2], np.random.default_rng(0), confidence=0.95, n_subsamples=4,
+                                     difference=True)
+    assert est.values == pytest.approx([2.0, 0.5, 1.5], abs=EXACT)
+    assert est.bias == pytest.approx([4.0 * 4096 ** -0.5, -3.0 / 4096], abs=EXACT)
+    assert est.subsample_sizes == "4096, 2048, 1024, 512" and est.exponents == [0.5, 1.0]
+    # The standard error is then the model's term only.
+    model = E.MODEL_SPREAD * np.append(np.abs(est.bias), math.hypot(*est.bias))
+    assert est.stderr == pytest.approx(model, abs=EXACT)
+    with pytest.raises(ValueError, match="smallest subsample"):
+        E.extrapolate_estimate(core, 1023, [4, 2], np.random.default_rng(0), confidence=0.95)
+
+
+def test_extrapolated_mi_is_what_cchmi_mi_runs():
+    from cchmi.estimators.options import KnnOptions
+
+    c = gaussian_classes(1100, 3, dim=5, random_state=4)
+    r = E.extrapolated_mi(c.x, c.y, KnnOptions(confidence=0.9, n_subsamples=4, random_state=2), labels=True)
+    m = cchmi.mi(c.x, c.y, labels=True, estimator="ksg-extrapolated", confidence=0.9, n_subsamples=4,
+                 random_state=2)
+    assert isinstance(r, E.ExtrapolatedMIResult) and r.estimator == m.estimator == "ross-extrapolated"
+    assert (r.estimate, r.ci_low, r.bias, r.interval_note) == (m.estimate, m.ci_low, m.bias, m.interval_note)
+
+
 def test_bias_exponent_and_level_checks():
     assert E.bias_exponent(4) == 0.5
     with pytest.raises(ValueError, match="dim must be >= 1"):

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 import cchmi
-from cchmi import auto
 from cchmi.data import correlated_gaussian, gaussian_classes
+from cchmi.estimators import select
 
 # Tolerances (reasons):
 EXACT = 1e-12  # the same estimator on the same prepared arrays: identical numbers
@@ -32,14 +32,14 @@ EXACT = 1e-12  # the same estimator on the same prepared arrays: identical numbe
     (50_000, 2, 2, False, True, True, "ksg"),
 ])
 def test_auto_rules_follow_the_table(n, dim_x, dim_y, labels, torch_ok, with_interval, expected):
-    choice, reason = auto.mi_auto_estimator(n, dim_x, dim_y, labels, torch_ok, with_interval)
-    rule = next(r for r in auto.MI_AUTO_RULES if reason.startswith(r[0]))
+    choice, reason = select.mi_auto_estimator(n, dim_x, dim_y, labels, torch_ok, with_interval)
+    rule = next(r for r in select.MI_AUTO_RULES if reason.startswith(r[0]))
     assert rule[1] == choice and rule[2] in reason and f"n={n}" in reason
 
 
 def test_docstring_table_is_the_rules_table():
-    lines = [line.strip() for line in auto.mi.__doc__.splitlines()]
-    for condition, estimator, _ in auto.MI_AUTO_RULES:
+    lines = [line.strip() for line in select.mi.__doc__.splitlines()]
+    for condition, estimator, _ in select.MI_AUTO_RULES:
         written = condition.replace("dim X", "d_x").replace("dim Y", "d_y")
         (line,) = [line for line in lines if line.startswith(written + "  ")]
         assert line.split()[-1] == estimator

@@ -30,14 +30,28 @@ AMD EPYC VM; ``cchmi bench accuracy --n 5000 --seeds 1 --seed-offset 1000 --meth
 and the rows in bench/results/accuracy/rules/, see :func:`cchmi.mi`): mean absolute error 1.400 nats
 for KSG-1 / Ross, 0.569 for the extrapolation; at 10+10 dimensions 2.23 of 2 nats against KSG-1's
 1.02.
+
+The estimator "ksg-extrapolated" is :func:`extrapolate_estimate` (the extrapolation with its
+interval, for one value or a pair of terms and their difference) on a kNN core:
+:func:`extrapolated_mi` for one pair of variables (``cchmi.mi``), and
+:mod:`cchmi.estimators.cch_terms` for the two terms of ``cchmi.cch``.
 """
 
 from __future__ import annotations
 
+import math
+import time
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
+
+from cchmi.estimators import interval
+from cchmi.estimators.ksg import ksg_nats
+from cchmi.estimators.mixed import class_sizes, mixed_nats
+from cchmi.estimators.options import KnnOptions
+from cchmi.estimators.problem import prepare
+from cchmi.results import MIResult
 
 LEVELS = 4
 """Subsample sizes n, n/2, n/4, n/8 (the issue's n/8..n)."""
@@ -158,3 +172,124 @@ def model_stderr(jackknife, lack_of_fit, correction):
     jackknife of the whole extrapolation), the fit's `lack_of_fit` and the power law's own error,
     MODEL_SPREAD * |correction|, in quadrature. Elementwise on arrays."""
     return np.sqrt(np.square(jackknife) + np.square(lack_of_fit) + np.square(MODEL_SPREAD * np.asarray(correction)))
+
+
+@dataclass(frozen=True)
+class Extrapolated:
+    """An extrapolated estimate with its interval's parts, in nats.
+
+    values: the extrapolated values of the core's outputs, followed (``difference=True``) by the
+    difference of the first two; bias: the corrections, extrapolated minus full-sample estimate, of
+    the core's outputs; stderr: the standard errors of ``values`` (None without an interval): the
+    half-sample jackknife of the whole extrapolation (``sampling``), the fit's lack of fit and
+    :data:`MODEL_SPREAD` times the correction in quadrature (for the difference, the two terms'
+    lack of fit and corrections in quadrature); fit: the fit on all rows; exponents: 2 / D of each
+    output.
+    """
+
+    values: np.ndarray
+    bias: np.ndarray
+    stderr: np.ndarray | None
+    sampling: np.ndarray | None
+    fit: Extrapolation
+    exponents: list[float]
+
+    @property
+    def subsample_sizes(self) -> str:
+        """The rows of each level, largest first, as text ("2048, 1024, 512, 256")."""
+        return ", ".join(str(round(m)) for m in self.fit.sizes)
+
+
+def extrapolate_estimate(core: Callable[[np.ndarray], np.ndarray], n: int, dims, rng, *,
+                         strata: np.ndarray | None = None, confidence: float | None = None, n_subsamples: int = 20,
+                         difference: bool = False) -> Extrapolated:
+    """The extrapolation of ``core(rows) -> values`` (nats, one per entry of `dims`, the dimension
+    each value's neighbour search runs in) over n rows to n -> inf, with the interval when
+    `confidence` is set: the half-sample jackknife (`n_subsamples` half-samples, stratified by
+    `strata` when given) of the whole procedure, widened by :func:`model_stderr`.
+
+    rng draws the subsample groups of the full fit first, then the half-samples and their groups.
+    difference: the core returns two values and their difference (first minus second) is estimated
+    with them, from the same subsamples. Refuses (ValueError) when the smallest subsample, of the
+    half-samples with an interval, would hold fewer than MIN_ROWS rows.
+    """
+    check_levels(n // 2 if confidence is not None else n, LEVELS)
+    exponents = [bias_exponent(d) for d in dims]
+
+    def extrapolation(rows):
+        return extrapolate_nats(core, rows, exponents, rng, LEVELS, None if strata is None else strata[rows])
+
+    def values(fit):
+        a = fit.intercepts
+        return np.array([a[0], a[1], a[0] - a[1]]) if difference else a
+
+    fit = extrapolation(np.arange(n))
+    bias = fit.intercepts - fit.means[0]
+    stderr = sampling = None
+    if confidence is not None:
+        sampling = interval.subsample_spread(lambda rows: values(extrapolation(rows)), n, rng, n_subsamples,
+                                             strata=strata)
+        interval.warn_if_no_spread(sampling)
+        lack, correction = fit.lack_of_fit, bias
+        if difference:
+            lack, correction = np.append(lack, math.hypot(*lack)), np.append(bias, math.hypot(*bias))
+        stderr = model_stderr(sampling, lack, correction)
+    return Extrapolated(values=values(fit), bias=bias, stderr=stderr, sampling=sampling, fit=fit, exponents=exponents)
+
+
+@dataclass(frozen=True)
+class ExtrapolatedMIResult(MIResult):
+    """The :class:`~cchmi.results.MIResult` of :func:`extrapolated_mi`, with the correction it added.
+
+    bias: the extrapolated minus the full-sample estimate, in ``unit``; interval_note: what the
+    interval covers (None without one).
+    """
+
+    bias: float | None = None
+    interval_note: str | None = None
+
+
+def extrapolated_mi(x, y, opts: KnnOptions, *, labels: bool = False) -> ExtrapolatedMIResult:
+    """"ksg-extrapolated" for one pair: KSG-1 of I(X; Y), or Ross's estimate of I(X; labels) with
+    ``labels=True`` (y then holds the labels), extrapolated to n -> inf by
+    :func:`extrapolate_estimate` (D = d_x + d_y, or d_x for labels), under `opts` (k, ties, base,
+    random_state, backend, confidence, n_subsamples; the interval is refused below 1024 rows, the
+    estimate below 512). One random stream jitters the samples, then draws the subsamples."""
+    start = time.perf_counter()
+    if labels:
+        p = prepare({"x": x}, opts, labels=("y", y))
+        (xp,), codes, yp = p.arrays, p.codes, None
+        class_sizes(codes, "y")
+        dim = xp.shape[1]
+    else:
+        p = prepare({"x": x, "y": y}, opts)
+        (xp, yp), codes = p.arrays, None
+        dim = xp.shape[1] + yp.shape[1]
+    be, k, conf = p.be, p.k, p.opts.confidence
+    if conf is not None and codes is not None:
+        interval.check_interval_classes(np.bincount(codes))
+
+    def core(rows):
+        if yp is None:
+            return mixed_nats(be, be.take(xp, rows), codes[rows], k, p.opts.ties)
+        return ksg_nats(be, be.take(xp, rows), be.take(yp, rows), k, 1, p.opts.ties)
+
+    est = extrapolate_estimate(core, p.n, [dim], p.rng, strata=codes, confidence=conf,
+                               n_subsamples=p.opts.n_subsamples)
+    scale = 1.0 / math.log(p.opts.base)
+    value = float(est.values[0]) * scale
+    se = lo = hi = note = None
+    if conf is not None:
+        se = float(est.stderr[0]) * scale
+        z = interval.z_value(conf)
+        lo, hi = value - z * se, value + z * se
+        note = (f"extrapolated to n -> inf from subsamples of {est.subsample_sizes} rows (bias exponent 2/D = "
+                f"{est.exponents[0]:.3g}); the half-sample jackknife of the extrapolation, widened by the fit's lack "
+                f"of fit and by {MODEL_SPREAD:g} times the correction (the power law's error): s.e. {se:.3g}, "
+                f"{est.sampling[0] * scale:.3g} of it sampling")
+    return ExtrapolatedMIResult(
+        estimate=value, n=p.n, k=k, estimator=("ross" if labels else "ksg1") + "-extrapolated", backend=be.name,
+        seconds=time.perf_counter() - start, unit=interval.unit_name(p.opts.base), stderr=se, ci_low=lo,
+        ci_high=hi, confidence=conf if se is not None else None,
+        n_subsamples=p.opts.n_subsamples if se is not None else None,
+        bias=float(est.bias[0]) * scale, interval_note=note)

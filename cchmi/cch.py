@@ -15,10 +15,17 @@ than penultimate features), or use an estimator whose bias vanishes or cancels b
 :mod:`cchmi.estimators.extrapolate`) or "neural" (a neural bound of I(T; S) and a probe's bound of
 I(S; Y), errors of the same sign, :mod:`cchmi.estimators.probe`); "auto" chooses by the rule table in
 :func:`cch`'s docstring and records why.
+
+The term estimators (kNN, extrapolated, latent, neural) are strategy objects in
+:mod:`cchmi.estimators.cch_terms`, each returning a typed :class:`~cchmi.estimators.cch_terms.CCHTerms`;
+this module validates the inputs, picks the strategy, and turns its terms into the verdict.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import inspect
 import math
 import time
 from collections.abc import Mapping
@@ -27,18 +34,11 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from cchmi import _validate as V
-from cchmi import ops
-from cchmi._scaling import standardise
 from cchmi.estimators import interval
-from cchmi.estimators.extrapolate import (LEVELS, MODEL_SPREAD, bias_exponent, check_levels, extrapolate_nats,
-                                         model_stderr)
-from cchmi.estimators.ksg import ksg_nats
-from cchmi.estimators.mixed import class_sizes, mixed_nats
+from cchmi.estimators.cch_terms import TERM_ESTIMATORS, CCHSample, CCHStreams, CCHTerms, term_estimator
 from cchmi.estimators.options import KnnOptions
-from cchmi.estimators.problem import prepare_arrays
-from cchmi.ops.knn import check_k
 
-ESTIMATORS = ("ksg", "latent", "ksg-extrapolated", "neural", "auto")
+ESTIMATORS = TERM_ESTIMATORS + ("auto",)
 LABEL_KINDS = ("discrete", "continuous")
 REPRESENTATIONS = ("features", "logits", "probabilities")
 VERDICTS = ("distil", "do not distil", "undecided")
@@ -138,27 +138,6 @@ def _representations(representation) -> tuple[str, str]:
     return tuple(V.choice(r, "representation", REPRESENTATIONS) for r in representation)
 
 
-def _stratified_split(codes: np.ndarray, fraction: float, rng) -> tuple[np.ndarray, np.ndarray]:
-    """(fit rows, estimate rows): `fraction` of every class (at least one row) goes to the fit part."""
-    fit = []
-    for c in np.unique(codes):
-        members = np.flatnonzero(codes == c)
-        take = min(members.size - 1, max(1, round(fraction * members.size)))
-        fit.append(rng.choice(members, size=take, replace=False))
-    fit = np.sort(np.concatenate(fit))
-    rest = np.setdiff1d(np.arange(codes.size), fit)
-    return fit, rest
-
-
-def _pca(a: np.ndarray, fit: np.ndarray, rows: np.ndarray, dim: int) -> np.ndarray:
-    """Project `rows` onto the top `dim` principal axes of the standardised `fit` rows (a when dim >= d)."""
-    if dim >= a.shape[1]:
-        return a[rows]
-    z = standardise(a, fit, np.float64)
-    _, _, vt = np.linalg.svd(z[fit], full_matrices=False)
-    return z[rows] @ vt[:dim].T
-
-
 AUTO_RULES = (
     ("n < 1024 (512 without an interval)", "ksg", "too few rows for the extrapolation (its subsamples of n/8, "
                                                    "n/16 in the half-samples of the interval, need 64 rows)"),
@@ -177,26 +156,55 @@ def auto_estimator(n: int, dim_t: int, dim_s: int, interval: bool) -> tuple[str,
     return choice, f"{condition} (n={n}, dims {dim_t}+{dim_s}): {why}"
 
 
-def cch(
-    teacher,
-    student,
-    labels,
-    *,
-    estimator: str = "ksg",
-    k: int = 3,
-    representation="features",
-    pca: int | None = None,
-    fit_fraction: float | None = None,
-    embed_dim: int = 8,
-    base: float = math.e,
-    dtype=None,
-    confidence: float | None = 0.95,
-    n_subsamples: int = 20,
-    random_state=0,
-    backend: str = "auto",
-    labels_kind: str = "discrete",
-    device=None,
-) -> CCHResult:
+@dataclass(frozen=True)
+class CCHOptions:
+    """The options of :func:`cch` and :func:`rank_teachers` (see :func:`cch` for each); their
+    keyword signatures are made from these fields (:func:`cch_api`)."""
+
+    estimator: str = "ksg"
+    k: int = 3
+    representation: object = "features"
+    pca: int | None = None
+    fit_fraction: float | None = None
+    embed_dim: int = 8
+    base: float = math.e
+    dtype: object = None
+    confidence: float | None = 0.95
+    n_subsamples: int = 20
+    random_state: object = 0
+    backend: str = "auto"
+    labels_kind: str = "discrete"
+    device: object = None
+
+    def knn_options(self) -> KnnOptions:
+        """The options of the kNN estimates, validated (jittered ties; the seeds are cch's streams)."""
+        return KnnOptions(k=self.k, base=self.base, dtype=self.dtype, backend=self.backend,
+                          confidence=self.confidence, n_subsamples=self.n_subsamples).validated(("jitter",))
+
+
+def cch_api(body):
+    """Decorator: ``body(*data, opts: CCHOptions)`` -> the public function ``f(*data, *, <every
+    CCHOptions field with its default>)`` with that explicit signature (shown by ``help`` and
+    ``inspect.signature``, enforced on every call); ``f.with_options`` is `body`."""
+    data = list(inspect.signature(body).parameters.values())[:-1]
+    options = [inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default)
+               for f in dataclasses.fields(CCHOptions)]
+    signature = inspect.Signature(data + options, return_annotation=inspect.signature(body).return_annotation)
+
+    @functools.wraps(body)
+    def api(*args, **kwargs):
+        bound = signature.bind(*args, **kwargs)  # TypeError for unknown or missing arguments
+        bound.apply_defaults()
+        values = bound.arguments
+        return body(*(values[p.name] for p in data), CCHOptions(**{p.name: values[p.name] for p in options}))
+
+    api.__signature__ = signature
+    api.with_options = body
+    return api
+
+
+@cch_api
+def cch(teacher, student, labels, opts: CCHOptions) -> CCHResult:
     """Test the CCH, I(T; S) > I(S; Y), on representations a user already has.
 
     Parameters
@@ -279,226 +287,74 @@ def cch(
     """
     start = time.perf_counter()
     ta, sa = V.as_samples(teacher, "teacher"), V.as_samples(student, "student")
-    labels_kind = V.choice(labels_kind, "labels_kind", LABEL_KINDS)
-    discrete = labels_kind == "discrete"
+    discrete = V.choice(opts.labels_kind, "labels_kind", LABEL_KINDS) == "discrete"
     if discrete:
         codes, _ = V.as_labels(labels, "labels", sa.shape[0])
         ya = None
     else:
         ya, codes = V.as_samples(labels, "labels"), None
     n = V.same_length(teacher=ta, student=sa, labels=codes if discrete else ya)
-    estimator = V.choice(estimator, "estimator", ESTIMATORS)
-    reps = _representations(representation)
+    estimator = V.choice(opts.estimator, "estimator", ESTIMATORS)
+    reps = _representations(opts.representation)
     ta, sa = _represent(ta, reps[0], "teacher"), _represent(sa, reps[1], "student")
-    reason = None
+    pca, fit_fraction, reason = opts.pca, opts.fit_fraction, None
     if fit_fraction is not None:
         fit_fraction = V.as_real(fit_fraction, "fit_fraction", 0, 1, low_open=True, high_open=True)
+    if pca is not None:
+        pca = V.as_int(pca, "pca", 1)
     if estimator == "auto":
         dims_used, n_used = (ta.shape[1], sa.shape[1]), n
         if pca is not None:
-            pca = V.as_int(pca, "pca", 1)
             dims_used = (min(pca, ta.shape[1]), min(pca, sa.shape[1]))
             n_used = n - round((fit_fraction or 0.3) * n)
-        estimator, reason = auto_estimator(n_used, *dims_used, confidence is not None)
-    opts = KnnOptions(k=k, base=base, dtype=dtype, backend=backend, confidence=confidence,
-                      n_subsamples=n_subsamples).validated(("jitter",))
-    # Independent streams for the split, the jitter of each variable and the half-samples, so that
-    # the same seed gives the same student rows whatever the teacher (rank_teachers relies on it).
-    rng_split, rng_student, rng_teacher, rng_sub = np.random.default_rng(random_state).spawn(4)
-    if estimator in ("latent", "neural") and pca is not None:
-        raise ValueError(f"pca applies to the kNN estimators only (estimator={estimator!r} learns its own functions)")
-    if estimator == "latent" and not discrete:
-        raise ValueError("estimator='latent' needs discrete labels (labels_kind='discrete')")
-    if estimator == "neural":
-        terms = _neural_terms(ta, sa, codes, ya, fit_fraction or 0.5, opts, rng_split, device)
-        dims = (ta.shape[1], sa.shape[1])
-        backend_name, k_used = terms.pop("backend"), 0
-    else:
-        s_for_labels = None
-        if estimator == "latent":
-            fit, rows = _stratified_split(codes, fit_fraction or 0.5, rng_split)
-            ta, sa, s_for_labels = _latent_embeddings(ta, sa, codes, fit, rows, embed_dim, rng_split, device)
-            codes = codes[rows]
-            n = rows.size
-        elif pca is not None:
-            pca = V.as_int(pca, "pca", 1)
-            fit, rows = _split(codes, n, fit_fraction or 0.3, rng_split)
-            ta, sa = _pca(ta, fit, rows, pca), _pca(sa, fit, rows, pca)
-            codes = None if codes is None else codes[rows]
-            ya = None if ya is None else ya[rows]
-            n = rows.size
-        be = ops.resolve(opts.backend, n=n)
-        k_used = check_k(be, opts.k, n, "the number of rows used for the estimate")
-        terms = _knn_terms(be, ta, sa, s_for_labels, codes, ya, n, k_used, opts, estimator, rng_student, rng_teacher,
-                           rng_sub)
-        dims, backend_name = terms.pop("dims"), be.name
+        estimator, reason = auto_estimator(n_used, *dims_used, opts.confidence is not None)
+    knn = opts.knn_options()
+    streams = CCHStreams.spawn(opts.random_state)
+    strategy = term_estimator(estimator, pca=pca, fit_fraction=fit_fraction, embed_dim=opts.embed_dim,
+                              device=opts.device, discrete=discrete)
+    terms = strategy.terms(CCHSample(ta, sa, codes, ya), knn, streams)
+    return _result(terms, knn, reps=reps, pca=pca, reason=reason, seconds=time.perf_counter() - start)
+
+
+def _result(terms: CCHTerms, opts: KnnOptions, *, reps, pca, reason, seconds) -> CCHResult:
+    """The CCHResult of `terms` (nats) in the unit of ``opts.base``, with the gap's interval and verdict."""
     scale = 1.0 / math.log(opts.base)
-    i_ts, i_sy = terms["values"][0] * scale, terms["values"][1] * scale
+    i_ts, i_sy = terms.i_ts * scale, terms.i_sy * scale
     gap = i_ts - i_sy
-    se = terms.get("stderr")
-    lo = hi = None
-    conf = opts.confidence if se is not None else None
-    if se is not None:
-        se = se * scale
+    se = lo = hi = None
+    if terms.stderr is not None:
+        se = terms.stderr * scale
         z = interval.z_value(opts.confidence)
         lo, hi = gap - z * se[2], gap + z * se[2]
-    bias = terms.get("bias")
-    latent = "latent-" if estimator == "latent" else ""
-    est_ts, est_sy = latent + terms["names"][0], latent + terms["names"][1]
+    bias = terms.bias
     return CCHResult(
         i_ts=float(i_ts),
         i_sy=float(i_sy),
         gap=float(gap),
         verdict=_verdict(gap, lo, hi),
-        estimator=f"{est_ts} + {est_sy}",
-        n=n,
-        k=k_used,
-        dims=dims,
-        backend=backend_name,
-        seconds=time.perf_counter() - start,
+        estimator=f"{terms.names[0]} + {terms.names[1]}",
+        n=terms.n,
+        k=terms.k,
+        dims=terms.dims,
+        backend=terms.backend,
+        seconds=seconds,
         unit=interval.unit_name(opts.base),
         stderr_ts=None if se is None else float(se[0]),
         stderr_sy=None if se is None else float(se[1]),
         gap_stderr=None if se is None else float(se[2]),
         gap_ci_low=None if lo is None else float(lo),
         gap_ci_high=None if hi is None else float(hi),
-        confidence=conf,
-        n_subsamples=terms.get("n_subsamples") if se is not None else None,
+        confidence=opts.confidence if se is not None else None,
+        n_subsamples=terms.n_subsamples if se is not None else None,
         representation=reps,
         pca=pca,
-        estimator_ts=est_ts,
-        estimator_sy=est_sy,
+        estimator_ts=terms.names[0],
+        estimator_sy=terms.names[1],
         choice_reason=reason,
         bias_ts=None if bias is None else float(bias[0] * scale),
         bias_sy=None if bias is None else float(bias[1] * scale),
-        interval_note=terms["note"] if se is not None else None,
+        interval_note=terms.note if se is not None else None,
     )
-
-
-def _split(codes: np.ndarray | None, n: int, fraction: float, rng) -> tuple[np.ndarray, np.ndarray]:
-    """(fit rows, estimate rows): stratified by label when there are labels."""
-    if codes is not None:
-        return _stratified_split(codes, fraction, rng)
-    order = rng.permutation(n)
-    take = min(n - 1, max(1, round(fraction * n)))
-    return np.sort(order[:take]), np.sort(order[take:])
-
-
-def _knn_terms(be, ta, sa, s_for_labels, codes, ya, n, k, opts, estimator, rng_student, rng_teacher, rng_sub) -> dict:
-    """The kNN estimates (nats) of I(T; S), I(S; Y) and, with an interval, their standard errors
-    [ts, sy, gap]; with "ksg-extrapolated", the extrapolated values and the corrections."""
-    if codes is not None:
-        sizes = class_sizes(codes, "labels")
-    extrapolated = estimator == "ksg-extrapolated"
-    if opts.confidence is not None:
-        if codes is not None:
-            interval.check_interval_classes(sizes)
-        interval.check_interval_size(n, k)
-    if extrapolated:
-        check_levels(n // 2 if opts.confidence is not None else n, LEVELS)
-    arrays = [ta, sa] + ([] if ya is None else [ya])
-    dt = V.working_dtype(opts.dtype, *arrays)
-    # Prepared on the host, then (GPU backends) moved to the device once for every estimate below.
-    (sp,), _ = prepare_arrays(be, {"student": sa}, opts, dt, rng_student)
-    (tp,), _ = prepare_arrays(be, {"teacher": ta}, opts, dt, rng_teacher)
-    sp_labels = sp
-    if s_for_labels is not None:
-        (sp_labels,), _ = prepare_arrays(be, {"student": s_for_labels}, opts, dt, rng_student)
-    yp = None
-    if ya is not None:
-        (yp,), _ = prepare_arrays(be, {"labels": ya}, opts, dt, rng_student)
-
-    def core(rows):
-        i_ts = ksg_nats(be, be.take(tp, rows), be.take(sp, rows), k, 1, "jitter")
-        if yp is None:
-            i_sy = mixed_nats(be, be.take(sp_labels, rows), codes if rows is None else codes[rows], k, "jitter")
-        else:
-            i_sy = ksg_nats(be, be.take(sp_labels, rows), be.take(yp, rows), k, 1, "jitter")
-        return np.array([i_ts, i_sy, i_ts - i_sy])
-
-    names = ["ksg1", "ross" if yp is None else "ksg1"]
-    if not extrapolated:
-        out = {"values": core(None), "names": names, "dims": (tp.shape[1], sp.shape[1]),
-               "note": "half-sample jackknife: sampling variability only, not the estimators' bias"}
-        if opts.confidence is not None:
-            out["stderr"] = interval.subsample_spread(core, n, rng_sub, opts.n_subsamples, strata=codes)
-            out["n_subsamples"] = opts.n_subsamples
-            interval.warn_if_no_spread(out["stderr"])
-        return out
-
-    dim_sy = sp.shape[1] + (0 if yp is None else yp.shape[1])
-    exponents = [bias_exponent(tp.shape[1] + sp.shape[1]), bias_exponent(dim_sy)]
-
-    def extrapolation(rows):
-        fit = extrapolate_nats(lambda r: core(r)[:2], rows, exponents, rng_sub, LEVELS,
-                               None if codes is None else codes[rows])
-        a = fit.intercepts
-        return fit, np.array([a[0], a[1], a[0] - a[1]])
-
-    fit, values = extrapolation(np.arange(n))
-    out = {"values": values, "names": [name + "-extrapolated" for name in names],
-           "dims": (tp.shape[1], sp.shape[1]), "bias": values[:2] - fit.means[0]}
-    if opts.confidence is not None:
-        jack = interval.subsample_spread(lambda rows: extrapolation(rows)[1], n, rng_sub, opts.n_subsamples,
-                                         strata=codes)
-        lack = np.append(fit.lack_of_fit, math.hypot(*fit.lack_of_fit))
-        bias = out["bias"]
-        out["stderr"] = model_stderr(jack, lack, np.append(bias, math.hypot(*bias)))
-        out["n_subsamples"] = opts.n_subsamples
-        interval.warn_if_no_spread(jack)
-        out["note"] = (f"extrapolated to n -> inf from subsamples of {', '.join(str(round(m)) for m in fit.sizes)} "
-                       f"rows (bias exponents 2/D = {exponents[0]:.3g}, {exponents[1]:.3g}); the estimates were "
-                       f"shifted by the corrections bias_ts, bias_sy, and the interval is the half-sample "
-                       f"jackknife of the extrapolation widened by the fit's lack of fit and by {MODEL_SPREAD:g} "
-                       f"times the corrections (the power law's error): gap s.e. {out['stderr'][2]:.3g} nats, "
-                       f"{jack[2]:.3g} of it sampling")
-    return out
-
-
-def _neural_terms(ta, sa, codes, ya, fit_fraction, opts, rng, device) -> dict:
-    """SMILE for I(T; S); the probe bound (discrete labels) or SMILE (continuous Y) for I(S; Y)."""
-    from cchmi._extras import require
-
-    require("torch", "torch", "cch(estimator='neural')")
-    from cchmi.estimators.probe import probe_mi
-    from cchmi.neural import neural_mi
-
-    seed_ts, seed_sy = (int(v) for v in rng.integers(2**31, size=2))
-    ts = neural_mi(ta, sa, bound="smile", confidence=opts.confidence, random_state=seed_ts, device=device)
-    if ya is None:
-        sy = probe_mi(sa, codes, probe="linear", fit_fraction=fit_fraction, confidence=opts.confidence,
-                      random_state=seed_sy, device=device)
-    else:
-        sy = neural_mi(sa, ya, bound="smile", confidence=opts.confidence, random_state=seed_sy, device=device)
-    out = {"values": np.array([ts.estimate, sy.estimate]), "names": [ts.estimator, sy.estimator],
-           "backend": ts.backend,
-           "note": "held-out spread of each bound, combined as sqrt(se_ts^2 + se_sy^2) (separate splits); "
-                   "covers the evaluation's sampling error, not what the learned functions miss (which "
-                   "lowers both terms)"}
-    if ts.stderr is not None and sy.stderr is not None:
-        out["stderr"] = np.array([ts.stderr, sy.stderr, math.hypot(ts.stderr, sy.stderr)])
-        out["n_subsamples"] = ts.n_subsamples
-    return out
-
-
-def _latent_embeddings(ta, sa, codes, fit, rows, embed_dim, rng, device):
-    """Embeddings of `rows`: (z_T, z_S) from a (T, S) cross-predictive model and z_S from an
-    (S, labels) one, both trained on `fit` (a fifth of it for early stopping)."""
-    from cchmi._extras import require
-
-    require("torch", "torch", "cch(estimator='latent')")
-    from cchmi.neural.latent import embed
-
-    embed_dim = V.as_int(embed_dim, "embed_dim", 1)
-    order = rng.permutation(fit)
-    n_val = max(1, fit.size // 5)
-    val, train = np.sort(order[:n_val]), np.sort(order[n_val:])
-    seed = int(rng.integers(2**31))
-    options = dict(embed_dim=embed_dim, hidden=128, layers=2, reconstruction_weight=1.0, cross_weight=1.0,
-                   batch_size=min(128, train.size), epochs=200, lr=1e-3, patience=15, device=device, seed=seed)
-    zt, zs = embed(ta, sa, train, val, rows, n_classes=0, **options)
-    zs_labels, _ = embed(sa, codes, train, val, rows, n_classes=int(codes.max()) + 1, **options)
-    return zt, zs, zs_labels
 
 
 @dataclass(frozen=True)
@@ -521,26 +377,8 @@ class TeacherRanking:
         return "\n".join(lines)
 
 
-def rank_teachers(
-    teachers: Mapping[str, object],
-    student,
-    labels,
-    *,
-    estimator: str = "ksg",
-    k: int = 3,
-    representation="features",
-    pca: int | None = None,
-    fit_fraction: float | None = None,
-    embed_dim: int = 8,
-    base: float = math.e,
-    dtype=None,
-    confidence: float | None = 0.95,
-    n_subsamples: int = 20,
-    random_state=0,
-    backend: str = "auto",
-    labels_kind: str = "discrete",
-    device=None,
-) -> TeacherRanking:
+@cch_api
+def rank_teachers(teachers: Mapping[str, object], student, labels, opts: CCHOptions) -> TeacherRanking:
     """Rank teacher modalities for one student by the CCH gap I(T; S) - I(S; Y).
 
     `teachers` maps a name to a representation of the same n samples. Every teacher is evaluated
@@ -549,14 +387,8 @@ def rank_teachers(
     """
     if not isinstance(teachers, Mapping) or not teachers:
         raise ValueError("teachers must be a non-empty mapping of name -> representation")
-    if not isinstance(random_state, (int, np.integer)):  # None or a Generator: one seed for all teachers
-        random_state = int(np.random.default_rng(random_state).integers(2**62))
-    rows = []
-    for name, rep in teachers.items():
-        result = cch(rep, student, labels, estimator=estimator, k=k, representation=representation, pca=pca,
-                     fit_fraction=fit_fraction, embed_dim=embed_dim, base=base, dtype=dtype, confidence=confidence,
-                     n_subsamples=n_subsamples, random_state=random_state, backend=backend,
-                     labels_kind=labels_kind, device=device)
-        rows.append((str(name), result))
+    if not isinstance(opts.random_state, (int, np.integer)):  # None or a Generator: one seed for all teachers
+        opts = dataclasses.replace(opts, random_state=int(np.random.default_rng(opts.random_state).integers(2**62)))
+    rows = [(str(name), cch.with_options(rep, student, labels, opts)) for name, rep in teachers.items()]
     rows.sort(key=lambda row: -row[1].gap)
     return TeacherRanking(rows)

@@ -178,6 +178,42 @@ def test_rank_teachers_shares_student_rows_and_orders_by_gap():
     assert len({r.i_sy for _, r in again.rows}) == 1
 
 
+def test_cch_and_rank_teachers_take_the_options_as_keywords():
+    import dataclasses
+    import inspect
+
+    from cchmi.cch import CCHOptions
+
+    fields = [f.name for f in dataclasses.fields(CCHOptions)]
+    for function, data in ((cchmi.cch, ["teacher", "student", "labels"]),
+                           (cchmi.rank_teachers, ["teachers", "student", "labels"])):
+        params = inspect.signature(function).parameters
+        assert list(params) == data + fields
+        assert all(params[name].kind == inspect.Parameter.KEYWORD_ONLY for name in fields)
+    t, s, y, _, _ = known_gap_sample(300)
+    with pytest.raises(TypeError, match="pcaa"):
+        cchmi.cch(t, s, y, pcaa=2)
+    with pytest.raises(TypeError):
+        cchmi.cch(t, s, y, "ksg")  # options are keywords only
+    direct = cchmi.cch.with_options(t, s, y, CCHOptions(k=4, confidence=None))
+    assert direct == dataclasses.replace(cchmi.cch(t, s, y, k=4, confidence=None), seconds=direct.seconds)
+
+
+def test_term_estimators_are_strategy_objects():
+    from cchmi.estimators import cch_terms
+    from cchmi.estimators.options import KnnOptions
+
+    t, s, y, _, _ = known_gap_sample(700, random_state=5)
+    strategy = cch_terms.term_estimator("ksg", pca=None, fit_fraction=None, embed_dim=8, device=None, discrete=True)
+    assert strategy == cch_terms.KnnTerms(extrapolated=False, pca=None, fit_fraction=0.3)
+    terms = strategy.terms(cch_terms.CCHSample(t, s, y), KnnOptions(confidence=None).validated(),
+                           cch_terms.CCHStreams.spawn(3))
+    r = cchmi.cch(t, s, y, confidence=None, random_state=3)
+    assert isinstance(terms, cch_terms.CCHTerms) and terms.stderr is None and terms.bias is None
+    assert (terms.i_ts, terms.i_sy, terms.gap) == (r.i_ts, r.i_sy, r.gap)
+    assert (terms.names, terms.dims, terms.n, terms.k) == (("ksg1", "ross"), (1, 2), 700, 3)
+
+
 @pytest.mark.parametrize("kwargs,message", [
     (dict(estimator="mine"), "estimator must be one of"),
     (dict(representation="embeddings"), "representation must be one of"),

@@ -7,8 +7,11 @@ aggregates them; each of them imports the schema from here.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
 
 # What the report reads from a summary: (key, kind) with kind "str", "int", "number" (None allowed:
 # summaries are strict JSON, where a NaN is written as null) or a table of such entries.
@@ -78,3 +81,90 @@ def config_hash(summary: dict) -> str:
         defining["cch_estimator"] = summary["cch_estimator"]
     text = json.dumps(defining, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+# The version of the schema RunSummary writes: 2 since the trainer's budgets and teacher_rows
+# (CURRENT_SUMMARY_KEYS); a summary without those entries is version 1 (:func:`schema_version`).
+SCHEMA_VERSION = 2
+
+
+def schema_version(summary: Mapping) -> int:
+    """The schema version a summary was written under: 2 when it has every current key, else 1."""
+    return SCHEMA_VERSION if all(key in summary for key in CURRENT_SUMMARY_KEYS) else 1
+
+
+@dataclass(frozen=True)
+class RunSummary(Mapping):
+    """What one KD run found, typed; summary.json is :meth:`as_dict` (key order included).
+
+    The networks, split and budget are stored as the dicts summary.json holds (asdict of the
+    configs), cch as :meth:`cchmi.CCHResult.as_dict`, predictors as {name: {value, ci_low,
+    ci_high}} in :data:`PREDICTORS` order. train (= student_train), gain (kd - baseline test
+    accuracy) and config_hash (:func:`config_hash`) are derived. Checked at construction with
+    :func:`check_summary`.
+
+    A RunSummary is also a read-only mapping over as_dict(), so ``summary["gain"]``, ``dict(summary)``
+    and ``{**summary}`` read it as the summary dict that :func:`cchmi.distill.run_kd` returned before
+    it returned this type."""
+
+    dataset: str
+    teacher_view: str
+    student_view: str
+    pairing: str
+    p: float
+    seed: int
+    teacher_train: dict
+    student_train: dict
+    split: dict
+    budget: dict
+    teacher_rows: str
+    crossfit_folds: int | None
+    control: str | None
+    n: dict
+    accuracy: dict
+    val_accuracy: dict
+    cch: dict
+    cch_representation: str
+    cch_estimator: str
+    predictors: dict
+    data_fingerprint: str
+    device: str
+    torch: str
+    seconds: float
+
+    def __post_init__(self):
+        values = {}
+        for item in fields(self):
+            if item.name == "split":
+                values.update(train=self.student_train, teacher_train=self.teacher_train,
+                              student_train=self.student_train)
+            if item.name not in ("teacher_train", "student_train"):
+                values[item.name] = getattr(self, item.name)
+            if item.name == "val_accuracy":
+                values["gain"] = self.accuracy["kd"] - self.accuracy["baseline"]
+        values["config_hash"] = config_hash(values)
+        check_summary(values)
+        object.__setattr__(self, "_values", values)
+
+    @property
+    def gain(self) -> float:
+        """Test accuracy of the KD student minus the baseline student's."""
+        return self._values["gain"]
+
+    @property
+    def config_hash(self) -> str:
+        """:func:`config_hash` of this run."""
+        return self._values["config_hash"]
+
+    def as_dict(self) -> dict:
+        """The summary.json dict (a copy), keys in the order summary.json has always had."""
+        return copy.deepcopy(self._values)
+
+    def __getitem__(self, key):
+        return self._values[key]
+
+    def __iter__(self):
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)

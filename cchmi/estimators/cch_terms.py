@@ -33,6 +33,7 @@ from cchmi.estimators.extrapolate import MODEL_SPREAD, extrapolate_estimate
 from cchmi.estimators.ksg import ksg_nats
 from cchmi.estimators.mixed import class_sizes, mixed_nats
 from cchmi.estimators.options import KnnOptions
+from cchmi.estimators.probe import probe_mi
 from cchmi.estimators.problem import prepare
 
 JACKKNIFE_NOTE = "half-sample jackknife: sampling variability only, not the estimators' bias"
@@ -226,7 +227,6 @@ class NeuralTerms:
 
     def terms(self, sample: CCHSample, opts: KnnOptions, streams: CCHStreams) -> CCHTerms:
         require("torch", "torch", "cch(estimator='neural')")
-        from cchmi.estimators.probe import probe_mi
         from cchmi.neural import neural_mi
 
         seed_ts, seed_sy = (int(v) for v in streams.split.integers(2**31, size=2))

@@ -41,32 +41,48 @@ def quartile_ranks(n: int) -> np.ndarray:
     return np.stack([np.floor(h), np.ceil(h)], axis=1).reshape(-1).astype(np.int64)
 
 
-def interquartile_scale(order_stats: np.ndarray, n: int) -> np.ndarray:
-    """IQR / IQR_NORMAL per column from the order statistics at ``quartile_ranks(n)`` (rows of a
-    (4, d) float64 array): the s.d. of a normal column, estimated from its middle half."""
+def quartiles(order_stats: np.ndarray, n: int) -> np.ndarray:
+    """(q1, q3) per column, (2, d), from the order statistics at ``quartile_ranks(n)`` (rows of a
+    (4, d) float64 array)."""
     h = (n - 1) * np.array([0.25, 0.75])
     frac = (h - np.floor(h))[:, None]
     lower, upper = order_stats[0::2], order_stats[1::2]
-    q1, q3 = lower + frac * (upper - lower)
+    return lower + frac * (upper - lower)
+
+
+def interquartile_scale(order_stats: np.ndarray, n: int) -> np.ndarray:
+    """IQR / IQR_NORMAL per column (see :func:`quartiles`): the s.d. of a normal column, estimated
+    from its middle half."""
+    q1, q3 = quartiles(order_stats, n)
     return (q3 - q1) / IQR_NORMAL
 
 
-def robust_sd(sd: np.ndarray, order_stats: np.ndarray, n: int, name: str) -> np.ndarray:
-    """The scale each column is divided by when standardised: its s.d. `sd`, unless that exceeds
+def quartile_centre(order_stats: np.ndarray, n: int) -> np.ndarray:
+    """(q1 + q3) / 2 per column: where the columns scaled by their interquartile scale are centred
+    (their mean, pulled by the far rows, would leave the other rows' differences below the
+    rounding of float32, or of float64 past a ratio of about 1e12)."""
+    q1, q3 = quartiles(order_stats, n)
+    return (q1 + q3) / 2
+
+
+def robust_sd(sd: np.ndarray, order_stats: np.ndarray, n: int, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """(the scale each column is divided by when standardised, which columns take the robust one).
+    The scale is the column's s.d. `sd`, unless that exceeds
     ROBUST_FACTOR times its interquartile scale (a few rows then set it: one far outlier makes the
     other rows' spread vanish next to the other columns'), in which case the interquartile scale,
     with a RuntimeWarning naming `name` and the columns. Columns whose interquartile scale is 0
     (discrete or mostly constant ones) keep their s.d.; so do columns where the two agree, so that
     ordinary data are scaled exactly as by the s.d. alone. `sd` and `order_stats` share one scale
-    (the same power-of-two shift)."""
+    (the same power-of-two shift). The jitter of a column scaled by the robust scale has s.d.
+    `noise` (its far rows would make ``noise * mean |column|`` large)."""
     robust = interquartile_scale(order_stats, n)
     tripped = (robust > 0) & (sd > ROBUST_FACTOR * robust)
     if not tripped.any():
-        return sd
+        return sd, tripped
     columns = np.flatnonzero(tripped)
     ratio = float(np.max(sd[columns] / robust[columns]))
     listed = ", ".join(str(int(c)) for c in columns[:10]) + (", ..." if columns.size > 10 else "")
     warnings.warn(f"{name}: columns [{listed}] have a standard deviation {'up to ' if columns.size > 1 else ''}"
                   f"{ratio:.0f}x their interquartile scale: a few rows set it; scaled by the IQR / 1.349 instead",
                   RuntimeWarning, stacklevel=2)
-    return np.where(tripped, robust, sd)
+    return np.where(tripped, robust, sd), tripped

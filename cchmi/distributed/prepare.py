@@ -25,7 +25,7 @@ import math
 
 import numpy as np
 
-from cchmi._scaling import quartile_ranks, robust_sd
+from cchmi._scaling import quartile_centre, quartile_ranks, robust_sd
 from cchmi.distributed.comm import Comm
 from cchmi.ops.base import log_scales, range_error
 
@@ -77,13 +77,15 @@ def prepare_shard(a: np.ndarray, comm: Comm, *, n: int, offset: int, name: str, 
     as ``prepare_on_host`` prepares the whole sample: (C-contiguous rows in `dtype`, sum of the
     log standard deviations; -inf when a column is constant). Collective; `rng` is advanced as
     the one-process preparation advances it."""
-    a = np.array(a, dtype=np.float64, copy=True)
+    source = a
+    a = np.array(source, dtype=np.float64, copy=True)
     d = a.shape[1]
     empty = a.shape[0] == 0
     col_max = comm.all_reduce(np.full(d, -np.inf) if empty else a.max(axis=0), "max")
     col_min = comm.all_reduce(np.full(d, np.inf) if empty else a.min(axis=0), "min")
     constant = col_max == col_min
     log_scale = -math.inf if constant.any() else 0.0
+    robust = np.zeros(d, dtype=bool)
     if standardize:
         exponent = np.frexp(np.maximum(np.abs(col_max), np.abs(col_min)))[1]
         # ldexp is non-decreasing: the order statistics of the shifted columns are the shifted ones.
@@ -93,17 +95,24 @@ def prepare_shard(a: np.ndarray, comm: Comm, *, n: int, offset: int, name: str, 
         centred = a - comm.ordered_sum(a) / n
         sd = np.sqrt(comm.ordered_sum(centred * centred) / n)
         sd[constant] = 1.0
-        sd = robust_sd(sd, order_stats, n, name)
+        sd, robust = robust_sd(sd, order_stats, n, name)
         a /= sd
+        if robust.any():  # as cchmi.ops.base does
+            cols = np.flatnonzero(robust)
+            raw = np.ldexp(np.asarray(source[:, cols], dtype=np.float64), -exponent[cols])
+            a[:, cols] = (raw - quartile_centre(order_stats, n)[cols]) / sd[cols]
         if not constant.any():
             log_scale = float(log_scales(sd, exponent).sum())
     abs_max = comm.all_reduce(np.zeros(d) if empty else np.abs(a).max(axis=0), "max")
     if not abs_max.max() < np.finfo(dtype).max / 2:
         raise range_error(name, dtype, standardize)
-    if ties == "jitter" and noise > 0:  # cchmi.ops.base's overflow-safe mean |column|
-        exponent = np.frexp(abs_max)[1]
-        mean_abs = np.ldexp(comm.ordered_sum(np.abs(np.ldexp(a, -exponent))) / n, exponent)
-        amplitude = noise * np.maximum(1.0, mean_abs)
+    if ties == "jitter" and noise > 0:
+        if standardize:
+            mean_abs = comm.ordered_sum(np.abs(a)) / n
+        else:  # cchmi.ops.base's overflow-safe mean |column|
+            exponent = np.frexp(abs_max)[1]
+            mean_abs = np.ldexp(comm.ordered_sum(np.abs(np.ldexp(a, -exponent))) / n, exponent)
+        amplitude = noise * np.where(robust, 1.0, np.maximum(1.0, mean_abs))
         _skip(rng, offset * d)
         a += amplitude * rng.standard_normal(a.shape)
         _skip(rng, (n - offset - a.shape[0]) * d)

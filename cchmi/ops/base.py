@@ -12,9 +12,10 @@ Everything that depends on the kind of array lives here and in the backend modul
   ``stack(arrays)`` (B problems into one (B, n, d) batch) and ``hstack(*arrays)`` (columns).
 
 Preparation (the conventions of :mod:`cchmi.estimators`): columns centred and divided by their
-standard deviation (ddof=0; constant columns only centred), or by their interquartile scale
-IQR / 1.349 where the s.d. is more than 3 times that (a few rows set it; a RuntimeWarning says so:
-:func:`cchmi._scaling.robust_sd`), then seeded Gaussian jitter of s.d.
+standard deviation (ddof=0; constant columns only centred), or centred on the midpoint of their
+quartiles and divided by their interquartile scale IQR / 1.349 where the s.d. is more than 3 times
+that (a few rows set it; a RuntimeWarning says so: :func:`cchmi._scaling.robust_sd`; their jitter
+has s.d. ``noise``), then seeded Gaussian jitter of s.d.
 ``noise * max(1, mean |column|)``, then a check that every difference stays finite in the working
 dtype. Host data is prepared on the host, in float64, and moved to a device once; a torch CUDA
 tensor going to a device backend is prepared there, with the same arithmetic in torch and jitter
@@ -30,7 +31,7 @@ from typing import Protocol
 import numpy as np
 
 from cchmi import _validate as V
-from cchmi._scaling import quartile_ranks, robust_sd
+from cchmi._scaling import quartile_centre, quartile_ranks, robust_sd
 
 
 class Backend(Protocol):
@@ -101,9 +102,11 @@ def prepare_on_host(a, *, name: str, dtype: np.dtype, standardize: bool, ties: s
     exponent shift), so data of ordinary scale give the same bits as without it, while data near
     the ends of the float64 range (beyond about 1e154 or below 1e-154, where squares over- or
     underflow) keep their standard deviation instead of losing it to 0 or inf."""
-    a = np.array(V.to_host(a), dtype=np.float64, copy=True)
+    source = V.to_host(a)
+    a = np.array(source, dtype=np.float64, copy=True)
     constant = a.max(axis=0) == a.min(axis=0)
     log_scale = -math.inf if constant.any() else 0.0
+    robust = np.zeros(a.shape[1], dtype=bool)
     if standardize:
         exponent = np.frexp(np.abs(a).max(axis=0))[1]
         a = np.ldexp(a, -exponent)  # every |value| now below 1
@@ -112,16 +115,22 @@ def prepare_on_host(a, *, name: str, dtype: np.dtype, standardize: bool, ties: s
         a -= a.mean(axis=0)
         sd = a.std(axis=0)
         sd[constant] = 1.0
-        sd = robust_sd(sd, order_stats, a.shape[0], name)
+        sd, robust = robust_sd(sd, order_stats, a.shape[0], name)
         a /= sd
+        if robust.any():  # those columns again from the data as given, centred on their quartiles
+            cols = np.flatnonzero(robust)
+            raw = np.ldexp(np.asarray(source[:, cols], dtype=np.float64), -exponent[cols])
+            a[:, cols] = (raw - quartile_centre(order_stats, a.shape[0])[cols]) / sd[cols]
         if not constant.any():
             log_scale = float(log_scales(sd, exponent).sum())
     # |values| < max / 2 keeps every difference, hence every distance, finite in `dtype`.
     if not np.abs(a).max() < np.finfo(dtype).max / 2:
         raise range_error(name, dtype, standardize)
     if ties == "jitter" and noise > 0:
-        # The overflow-safe mean: raw columns, and columns scaled by a small interquartile scale, may be wide.
-        amplitude = noise * np.maximum(1.0, _mean_abs(a))
+        # Columns divided by their s.d. are bounded by sqrt(n): only raw ones need the overflow-safe mean.
+        # Columns divided by their interquartile scale have unit scale but a few far rows: noise itself.
+        amplitude = noise * np.where(robust, 1.0, np.maximum(1.0, np.abs(a).mean(axis=0) if standardize
+                                                             else _mean_abs(a)))
         a += amplitude * rng.standard_normal(a.shape)
     return np.ascontiguousarray(a, dtype=dtype), log_scale
 
@@ -349,9 +358,11 @@ class DeviceBackend:
         torch = self._torch
         gen = torch.Generator(device=self.device)
         gen.manual_seed(int(rng.integers(2**63 - 1)))
-        a = self.put(a).to(torch.float64, copy=True)
+        source = self.put(a)
+        a = source.to(torch.float64, copy=True)
         constant = a.amax(dim=0) == a.amin(dim=0)
         log_scale = -math.inf if bool(constant.any()) else 0.0
+        robust = np.zeros(a.shape[1], dtype=bool)
         if standardize:
             exponent = torch.frexp(a.abs().amax(dim=0))[1]
             a = torch.ldexp(a, -exponent)
@@ -360,8 +371,14 @@ class DeviceBackend:
             a -= a.mean(dim=0)
             sd = a.std(dim=0, correction=0)
             sd[constant] = 1.0
-            sd = torch.as_tensor(robust_sd(V.to_host(sd), V.to_host(order_stats), a.shape[0], name), device=a.device)
+            sd, robust = robust_sd(V.to_host(sd), V.to_host(order_stats), a.shape[0], name)
+            sd = torch.as_tensor(sd, device=a.device)
             a /= sd
+            if robust.any():  # as on the host
+                cols = torch.as_tensor(np.flatnonzero(robust), device=a.device)
+                centre = torch.as_tensor(quartile_centre(V.to_host(order_stats), a.shape[0]), device=a.device)
+                raw = torch.ldexp(source[:, cols].to(torch.float64), -exponent[cols])
+                a[:, cols] = (raw - centre[cols]) / sd[cols]
             if log_scale == 0.0:
                 log_scale = float(log_scales(V.to_host(sd), V.to_host(exponent)).sum())
         if not float(a.abs().max()) < np.finfo(dtype).max / 2:
@@ -370,6 +387,7 @@ class DeviceBackend:
             exponent = torch.frexp(a.abs().amax(dim=0))[1]
             mean_abs = torch.ldexp(torch.ldexp(a, -exponent).abs().mean(dim=0), exponent)
             amplitude = noise * torch.clamp(mean_abs, min=1.0)
+            amplitude[torch.as_tensor(robust, device=a.device)] = noise
             a += amplitude * torch.randn(a.shape, generator=gen, device=a.device, dtype=torch.float64)
         return a.to(torch.float32 if dtype == np.float32 else torch.float64).contiguous(), log_scale
 

@@ -23,6 +23,7 @@ from cchmi.estimators.extrapolate import extrapolated_mi
 from cchmi.estimators.ksg import ksg_mi
 from cchmi.estimators.mixed import mixed_mi
 from cchmi.estimators.options import KnnOptions
+from cchmi.estimators.probe import probe_mi
 from cchmi.results import MIResult
 
 MI_ESTIMATORS = ("auto", "ksg", "ksg-extrapolated", "neural")
@@ -194,8 +195,6 @@ def _neural(xa, ya, labels, device, common) -> tuple[MIResult, str]:
 
     require("torch", "torch", "cchmi.mi(estimator='neural')")
     if labels:
-        from cchmi.estimators.probe import probe_mi
-
         return probe_mi(xa, ya, probe="linear", device=device, **common), (
             "standard error of the mean over held-out rows: the evaluation's sampling error, not what the probe "
             "misses (which lowers the estimate)")

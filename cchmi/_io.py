@@ -3,7 +3,8 @@ one lock per job of a sweep.
 
 * :func:`write_atomic`: a temporary file in the target's folder, fsync, ``os.replace``: a reader sees
   the old file or the whole new one, never a truncated one (full disk, SIGKILL, power loss). Its name
-  carries the writer's pid, so :func:`remove_dead_temps` can clear what a killed writer left.
+  carries the writer's pid, so :func:`remove_dead_temps` can clear what a killed writer left; its mode
+  is a new file's under the user's umask (0644 under 022), as ``open()`` gives.
 * :func:`dumps_json`: strict JSON (non-finite floats become null; a bare NaN is not JSON).
 * :func:`load_npy` / :func:`load_npz`: read the .npy header first and refuse an array over
   :func:`array_limit` bytes (``CCHMI_MAX_ARRAY_BYTES``, default 8 GiB) before anything is allocated.
@@ -16,7 +17,7 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
+import secrets
 import zipfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -44,14 +45,26 @@ def dumps_json(obj) -> str:
     return json.dumps(finite_json(obj), indent=1, allow_nan=False) + "\n"
 
 
+def _create_temp(path: Path) -> tuple[int, Path]:
+    """(descriptor, path) of a new file ``.<name>.<pid>.<random>.tmp`` beside `path`, created with
+    mode 0666 less the umask, as ``open()`` creates files (``tempfile.mkstemp`` gives 0600)."""
+    while True:
+        tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}{TEMP_SUFFIX}"
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666), tmp
+        except FileExistsError:
+            continue
+
+
 def write_atomic(path, data: str | bytes) -> None:
     """Write `data` to `path` so that `path` is either untouched or complete: temporary file in the
-    same folder (named ``.<name>.<pid>.<random>.tmp``), fsync, os.replace, fsync of the folder."""
+    same folder (named ``.<name>.<pid>.<random>.tmp``), fsync, os.replace, fsync of the folder. The
+    file gets the permissions of a new file under the user's umask (0644 under umask 022), whatever
+    the mode of a file it replaces."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=TEMP_SUFFIX, dir=path.parent)
-    os.close(fd)
+    fd, tmp = _create_temp(path)
     try:
-        with open(tmp, "wb") as fh:
+        with open(fd, "wb") as fh:
             fh.write(data.encode() if isinstance(data, str) else data)
             fh.flush()
             os.fsync(fh.fileno())

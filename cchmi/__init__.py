@@ -11,7 +11,8 @@ Estimators (functions return an :class:`MIResult`; classes are scikit-learn shap
 * :func:`mi`: I(X; Y) or I(X; labels) by the estimator that suits n and the dimensions (kNN,
   kNN extrapolated to n -> inf, or neural), the choice and its reason recorded (:class:`AutoMIResult`).
 
-The CCH: :func:`cch` (I(T; S) - I(S; Y) with an interval and a verdict), :func:`rank_teachers`;
+The CCH: :func:`cch` (I(T; S) - I(S; Y) with an interval and a verdict), :func:`rank_teachers`,
+:func:`plot_cch` (matplotlib) to draw their results;
 the joint Gaussian theory in :mod:`cchmi.theory`; the KD trainer in :mod:`cchmi.distill` (torch).
 
 Neural estimators (torch, imported on first use): :func:`neural_mi` / :class:`NeuralMI` (InfoNCE,
@@ -19,6 +20,8 @@ NWJ, MINE, SMILE, JS with learned critics) and :func:`latent_mi`, from :mod:`cch
 
 Conventions (max-norm, ties, units, standardisation, intervals) are in ``help(cchmi.estimators)``;
 the layers (estimators -> ops -> backends -> kernels) in docs/ARCHITECTURE.md.
+Every result saves to JSON (``result.save(path)``, ``result.to_json()``) and comes back with
+:func:`load_result`.
 Importing cchmi touches no GPU and imports neither torch, triton nor faiss.
 """
 
@@ -45,7 +48,8 @@ from cchmi.estimators import (
 from cchmi.estimators.select import AutoMIResult, mi
 from cchmi.info import info
 from cchmi.ops import KNOWN_BACKENDS, available_backends, get_num_threads, set_num_threads
-from cchmi.results import MIResult, PermutationResult
+from cchmi.plot import plot_cch
+from cchmi.results import MIResult, PermutationResult, load_result
 
 _LAZY = {"neural_mi", "NeuralMI", "latent_mi"}
 
@@ -90,6 +94,8 @@ __all__ = [
     "CMI",
     "MIResult",
     "PermutationResult",
+    "load_result",
+    "plot_cch",
     "info",
     "available_backends",
     "KNOWN_BACKENDS",

@@ -29,7 +29,7 @@ import inspect
 import math
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -37,6 +37,7 @@ from cchmi import _validate as V
 from cchmi.estimators import interval
 from cchmi.estimators.cch_terms import TERM_ESTIMATORS, CCHSample, CCHStreams, CCHTerms, term_estimator
 from cchmi.estimators.options import KnnOptions
+from cchmi.results import ResultIO
 
 ESTIMATORS = TERM_ESTIMATORS + ("auto",)
 LABEL_KINDS = ("discrete", "continuous")
@@ -45,7 +46,7 @@ VERDICTS = ("distil", "do not distil", "undecided")
 
 
 @dataclass(frozen=True)
-class CCHResult:
+class CCHResult(ResultIO):
     """I(T; S), I(S; Y), their gap and the verdict of the CCH.
 
     i_ts, i_sy, gap: estimates in `unit` (gap = i_ts - i_sy). The stderr and interval fields are set
@@ -96,13 +97,6 @@ class CCHResult:
         if self.choice_reason is not None:
             text += f"\n  estimator='auto': {self.choice_reason}"
         return text
-
-    def as_dict(self) -> dict:
-        """Plain JSON-serialisable values."""
-        out = asdict(self)
-        out["dims"] = list(self.dims)
-        out["representation"] = list(self.representation)
-        return out
 
 
 def _verdict(gap: float, lo: float | None, hi: float | None) -> str:
@@ -358,10 +352,18 @@ def _result(terms: CCHTerms, opts: KnnOptions, *, reps, pca, reason, seconds) ->
 
 
 @dataclass(frozen=True)
-class TeacherRanking:
-    """Teacher modalities sorted by CCH gap, largest first: ``rows`` is a list of (name, CCHResult)."""
+class TeacherRanking(ResultIO):
+    """Teacher modalities sorted by CCH gap, largest first: ``rows`` is a list of (name, CCHResult).
+    Saved as JSON (:class:`~cchmi.results.ResultIO`) with each row a [name, CCHResult.as_dict()] pair."""
 
     rows: list
+
+    @classmethod
+    def from_dict(cls, values: dict) -> TeacherRanking:
+        """The ranking whose :meth:`as_dict` is `values` (its rows rebuilt as (name, CCHResult))."""
+        if not isinstance(values, dict) or set(values) - {"result_type"} != {"rows"}:
+            raise ValueError(f"TeacherRanking.from_dict needs a dict with exactly the key 'rows', got {values!r:.200}")
+        return cls([(str(name), CCHResult.from_dict(result)) for name, result in values["rows"]])
 
     @property
     def best(self) -> str:

@@ -50,6 +50,9 @@ def _rebuild(value, hint):
         return tuple(value)
     if isinstance(hint, type) and issubclass(hint, ResultIO) and isinstance(value, dict):
         return hint.from_dict(value)
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint) and isinstance(value, dict):
+        hints = typing.get_type_hints(hint)
+        return hint(**{k: _rebuild(v, hints[k]) for k, v in value.items()})
     return value
 
 

@@ -65,18 +65,23 @@ def quartile_centre(order_stats: np.ndarray, n: int) -> np.ndarray:
     return (q1 + q3) / 2
 
 
-def robust_sd(sd: np.ndarray, order_stats: np.ndarray, n: int, name: str) -> tuple[np.ndarray, np.ndarray]:
+def robust_sd(sd: np.ndarray, order_stats: np.ndarray, at_quartiles: np.ndarray, n: int,
+              name: str) -> tuple[np.ndarray, np.ndarray]:
     """(the scale each column is divided by when standardised, which columns take the robust one).
-    The scale is the column's s.d. `sd`, unless that exceeds
-    ROBUST_FACTOR times its interquartile scale (a few rows then set it: one far outlier makes the
-    other rows' spread vanish next to the other columns'), in which case the interquartile scale,
-    with a RuntimeWarning naming `name` and the columns. Columns whose interquartile scale is 0
-    (discrete or mostly constant ones) keep their s.d.; so do columns where the two agree, so that
-    ordinary data are scaled exactly as by the s.d. alone. `sd` and `order_stats` share one scale
-    (the same power-of-two shift). The jitter of a column scaled by the robust scale has s.d.
-    `noise` (its far rows would make ``noise * mean |column|`` large)."""
+    The scale is the column's s.d. `sd`, unless that exceeds ROBUST_FACTOR times its interquartile
+    scale (a few rows then set it: one far outlier makes the other rows' spread vanish next to the
+    other columns'), in which case the interquartile scale, with a RuntimeWarning naming `name` and
+    the columns. Columns where the two agree keep their s.d., so that ordinary data are scaled
+    exactly as by the s.d. alone; so do partly discrete ones, where one value at a quartile holds a
+    quarter of the rows or more (`at_quartiles`: (4, d) counts of the rows equal to each of
+    `order_stats`): their interquartile scale is 0 (mostly constant columns) or measures the
+    atom's edge (a rectified unit's zeros: with 60-80% of zeros, the s.d. is 3 to 10^5 times it).
+    `sd` and `order_stats` share one scale (the same power-of-two shift). The jitter of a column
+    scaled by the robust scale has s.d. `noise` (its far rows would make ``noise * mean |column|``
+    large)."""
     robust = interquartile_scale(order_stats, n)
-    tripped = (robust > 0) & (sd > ROBUST_FACTOR * robust)
+    partly_discrete = 4 * at_quartiles.max(axis=0) >= n
+    tripped = (robust > 0) & ~partly_discrete & (sd > ROBUST_FACTOR * robust)
     if not tripped.any():
         return sd, tripped
     columns = np.flatnonzero(tripped)

@@ -157,14 +157,15 @@ def check_prepare(sl, comm) -> np.ndarray:
 
 def check_robust_scale(sl, comm) -> None:
     """The interquartile scale of a column with a far outlier (in the last rank's rows), of a
-    discrete column (IQR 0: its s.d. kept) and of a column with ties and both zeros: the sharded
+    discrete column (IQR 0: its s.d. kept), of a column with ties and both zeros and of a rectified
+    one (73% zeros: its s.d. kept): the sharded
     order statistics equal NumPy's, and the preparation (with its warning) equals one process's."""
     from cchmi._scaling import quartile_ranks
     from cchmi.distributed.prepare import order_statistics, prepare_shard
     from cchmi.ops.base import prepare_on_host
 
     x, *_ = data()
-    a = np.hstack([x, np.round(x[:, :1] / 4), np.where(x[:, 1:] > 0, 0.0, -0.0)])
+    a = np.hstack([x, np.round(x[:, :1] / 4), np.where(x[:, 1:] > 0, 0.0, -0.0), np.maximum(0.0, x[:, 1:] - 0.6)])
     a[N - 1, 0] = 1e6
     for n_rows in (N, 2, 5):  # the whole sample, and prefixes of 2 and 5 rows (some shards empty)
         part = a[:n_rows][sl.start:min(sl.stop, n_rows)] if sl.start < n_rows else a[:0]

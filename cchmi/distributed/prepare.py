@@ -91,11 +91,12 @@ def prepare_shard(a: np.ndarray, comm: Comm, *, n: int, offset: int, name: str, 
         # ldexp is non-decreasing: the order statistics of the shifted columns are the shifted ones.
         order_stats = np.ldexp(order_statistics(a, comm, quartile_ranks(n), col_min, col_max), -exponent)
         a = np.ldexp(a, -exponent)
+        at_quartiles = comm.all_reduce(np.stack([np.count_nonzero(a == value, axis=0) for value in order_stats]))
         a -= comm.ordered_sum(a) / n
         centred = a - comm.ordered_sum(a) / n
         sd = np.sqrt(comm.ordered_sum(centred * centred) / n)
         sd[constant] = 1.0
-        sd, robust = robust_sd(sd, order_stats, n, name)
+        sd, robust = robust_sd(sd, order_stats, at_quartiles, n, name)
         a /= sd
         if robust.any():  # as cchmi.ops.base does
             cols = np.flatnonzero(robust)

@@ -137,9 +137,11 @@ def ksg_mi(x, y, opts: KnnOptions) -> MIResult:
         the neighbour search sees commensurate columns. A column whose s.d. is more than 3 times
         its interquartile scale IQR / 1.349 (a few far rows set its s.d.: one row at 1e3 among
         3,000 N(0, 1) rows makes it 18 times larger and would squeeze the other rows together) is
-        divided by the interquartile scale instead, with a RuntimeWarning naming it; Gaussian
-        columns stay below 1.5 times even at n = 100. Columns whose IQR is 0 (discrete, mostly
-        constant) keep their s.d. The same rule holds on every backend and in cchmi.distributed.
+        centred on its quartiles' midpoint and divided by the interquartile scale instead, with a
+        RuntimeWarning naming it; Gaussian columns stay below 1.5 times even at n = 100. Partly
+        discrete columns, where one value at a quartile holds a quarter of the rows or more
+        (mostly constant ones, a rectified unit's zeros), keep their s.d. The same rule holds on
+        every backend and in cchmi.distributed.
     base : logarithm base of the result: e (nats, default), 2 (bits).
     dtype : working precision of the distances: None (float32 if all inputs are float32, else
         float64), "float32" or "float64".

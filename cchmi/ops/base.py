@@ -112,10 +112,11 @@ def prepare_on_host(a, *, name: str, dtype: np.dtype, standardize: bool, ties: s
         a = np.ldexp(a, -exponent)  # every |value| now below 1
         ranks = quartile_ranks(a.shape[0])
         order_stats = np.partition(a, np.unique(ranks), axis=0)[ranks]
+        at_quartiles = np.stack([np.count_nonzero(a == value, axis=0) for value in order_stats])
         a -= a.mean(axis=0)
         sd = a.std(axis=0)
         sd[constant] = 1.0
-        sd, robust = robust_sd(sd, order_stats, a.shape[0], name)
+        sd, robust = robust_sd(sd, order_stats, at_quartiles, a.shape[0], name)
         a /= sd
         if robust.any():  # those columns again from the data as given, centred on their quartiles
             cols = np.flatnonzero(robust)
@@ -368,10 +369,11 @@ class DeviceBackend:
             a = torch.ldexp(a, -exponent)
             ranks = quartile_ranks(a.shape[0])
             order_stats = torch.stack([torch.kthvalue(a, int(r) + 1, dim=0).values for r in ranks])
+            at_quartiles = torch.stack([(a == value).sum(dim=0) for value in order_stats])
             a -= a.mean(dim=0)
             sd = a.std(dim=0, correction=0)
             sd[constant] = 1.0
-            sd, robust = robust_sd(V.to_host(sd), V.to_host(order_stats), a.shape[0], name)
+            sd, robust = robust_sd(V.to_host(sd), V.to_host(order_stats), V.to_host(at_quartiles), a.shape[0], name)
             sd = torch.as_tensor(sd, device=a.device)
             a /= sd
             if robust.any():  # as on the host

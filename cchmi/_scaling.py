@@ -34,7 +34,7 @@ IQR_NORMAL = 1.3489795003921634
 # and lognormal 1.5-2.0 typically, above 3 in 0.8% and 6.6% of samples at n = 100 (0.35% and 0.75% at
 # n = 1,000; their tails do set the s.d. then), up to 7.6 and 7.9; one row at 1e3 among 3,000
 # N(0, 1) rows gives 18. A column squeezed 3 times next to the others already moves KSG estimates
-# (2 + 2 Gaussian columns, n = 3,000: -0.03 nats; 4 + 4: -0.2), so the factor is not set higher.
+# (2 + 2 Gaussian columns, n = 3,000: -0.04 nats; 4 + 4: -0.2), so the factor is not set higher.
 ROBUST_FACTOR = 3.0
 
 

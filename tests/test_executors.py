@@ -11,8 +11,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from cchmi.distill import executors
-from cchmi.distill.experiment import SweepIncomplete, expand_jobs, run_experiment
+from cchmi.distill.sweep import SweepIncomplete, executors, expand_jobs, run_experiment
 from conftest import TINY_SWEEP as TINY
 
 # One job that trains and one whose 4 rows cannot be split: it fails inside run_kd, on the worker.

@@ -11,7 +11,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from cchmi.distill import TrainConfig
-from cchmi.distill.experiment import expand_jobs, run_experiment
+from cchmi.distill.sweep import expand_jobs, run_experiment
 from cchmi.distill.report import (aggregate, agreement, auroc, predictor_report, spearman, spearman_interval,
                                   t975, wilson, write_report)
 
@@ -80,9 +80,9 @@ def test_aggregate_and_agreement(tmp_path):
 
 
 def test_the_report_reads_the_trainers_predictors():
-    from cchmi.distill import report, trainer
+    from cchmi.distill import predictors, report
 
-    assert report.PREDICTORS == trainer.PREDICTORS
+    assert report.PREDICTORS == predictors.PREDICTORS
 
 
 def test_spearman_interval_ranks_all_resamples_at_once():
@@ -295,20 +295,20 @@ def test_config_sections_are_sweep_axes():
 def test_run_job_hands_each_section_to_run_kd(tmp_path, monkeypatch):
     """What run_kd receives from a job: a TrainConfig per network (over [train]), the budget and
     the kd options as keywords."""
-    import cchmi.distill.trainer as trainer
-    from cchmi.distill.experiment import run_job
+    from cchmi.distill.sweep import jobs as sweep_jobs
+    from cchmi.distill.sweep import run_job
 
     seen = {}
 
-    def fake_run_kd(data, teacher_view, student_view, **kwargs):
-        seen.update(kwargs)
-        kwargs["out_dir"].mkdir(parents=True, exist_ok=True)  # as run_kd does
-        return _fake_summary(teacher_view, kwargs["seed"], 0.01, 0.1)
+    def fake_run_kd(data, config, *, device=None, out_dir=None):
+        seen.update(config.keywords())  # what run_kd's keyword form would be given
+        out_dir.mkdir(parents=True, exist_ok=True)  # as run_kd does
+        return _fake_summary(config.teacher_view, config.seed, 0.01, 0.1)
 
     config = {**CONFIG, "seeds": 1, "student": {"kd_weight": 0.25}, "budget": {"student_labels_per_class": 5},
               "kd": {"teacher_rows": "crossfit", "crossfit_folds": 3, "control": "label_pairing"}, "sweep": {}}
     split, shared = expand_jobs(config)[0], expand_jobs({**CONFIG, "seeds": 1, "sweep": {}})[0]
-    monkeypatch.setattr(trainer, "run_kd", fake_run_kd)
+    monkeypatch.setattr(sweep_jobs, "run_kd", fake_run_kd)
     summary = run_job(split, str(tmp_path))
     assert "train" not in seen
     assert seen["teacher_train"] == TrainConfig(epochs=2, hidden=16)
@@ -359,12 +359,12 @@ def test_torchrun_ddp_matches_one_process(tmp_path):
 
 
 def test_worker_blas_threads_are_set_only_where_the_user_set_none(monkeypatch):
-    from cchmi.distill import experiment
+    from cchmi.distill.sweep import runner
 
     monkeypatch.setenv("MKL_NUM_THREADS", "7")
     monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    with experiment._worker_blas_threads(1):
+    with runner.worker_blas_threads(1):
         import os
 
         assert (os.environ["OPENBLAS_NUM_THREADS"], os.environ["OMP_NUM_THREADS"]) == ("1", "1")

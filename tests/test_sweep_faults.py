@@ -22,8 +22,8 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from cchmi import cli
-from cchmi.distill import experiment
-from cchmi.distill.experiment import expand_jobs, run_experiment
+from cchmi.distill import sweep
+from cchmi.distill.sweep import expand_jobs, run_experiment
 from cchmi.distill.report import write_report
 from conftest import TINY_SWEEP as TINY
 
@@ -59,16 +59,16 @@ def _valid_summaries(out: Path) -> set[str]:
 
 
 def _count_trainings(monkeypatch) -> list:
-    """Patch run_kd (as run_job imports it) to record each training."""
-    import cchmi.distill.trainer as trainer
+    """Patch run_kd (as run_job imports it) to record each training (its seed)."""
+    from cchmi.distill.sweep import jobs
 
-    calls, real = [], trainer.run_kd
+    calls, real = [], jobs.run_kd
 
-    def counted(*args, **kwargs):
-        calls.append(kwargs["seed"])
-        return real(*args, **kwargs)
+    def counted(data, config, **kwargs):
+        calls.append(config.seed)
+        return real(data, config, **kwargs)
 
-    monkeypatch.setattr(trainer, "run_kd", counted)
+    monkeypatch.setattr(jobs, "run_kd", counted)
     return calls
 
 
@@ -137,7 +137,7 @@ def _full_disk(monkeypatch, after: int):
 def test_full_disk_mid_write_leaves_no_finished_looking_job(tmp_path, monkeypatch):
     with monkeypatch.context() as m:
         _full_disk(m, after=2)
-        with pytest.raises((OSError, experiment.SweepIncomplete) if hasattr(experiment, "SweepIncomplete")
+        with pytest.raises((OSError, sweep.SweepIncomplete) if hasattr(sweep, "SweepIncomplete")
                            else OSError):
             run_experiment(TINY, tmp_path, progress=False)
     with warnings.catch_warnings():
@@ -169,7 +169,7 @@ def test_killed_worker_is_recorded_and_the_rest_finish(tmp_path):
     config = tmp_path / "tiny.toml"
     config.write_text(TINY_TOML.replace("SEEDS", "2"))
     out = tmp_path / "out"
-    jobs = {j["seed"]: j["key"] for j in expand_jobs(experiment.load_config(config))}
+    jobs = {j["seed"]: j["key"] for j in expand_jobs(sweep.load_config(config))}
     lock, done, killed = out / "runs" / jobs[1] / "lock", threading.Event(), set()
 
     def parent(pid: int) -> int:
@@ -243,7 +243,7 @@ def slow_open(file, mode="r", *args, **kwargs):
     return Slow(fh) if "summary.json" in str(file) and "w" in mode else fh
 builtins.open = io.open = slow_open
 import cchmi.distill.trainer  # torch and the trainer, imported once
-from cchmi.distill.experiment import load_config, run_experiment
+from cchmi.distill.sweep import load_config, run_experiment
 config = load_config(sys.argv[1])
 while sys.stdin.readline():  # "go": one sweep
     pid = os.fork()
@@ -297,8 +297,8 @@ def test_sweep_killed_at_random_points_resumes_to_the_full_set(tmp_path):
         child.stdout.close()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # half-written summaries are named, then rerun
-        summaries = run_experiment(experiment.load_config(config), out, progress=False)
-    keys = {j["key"] for j in expand_jobs(experiment.load_config(config))}
+        summaries = run_experiment(sweep.load_config(config), out, progress=False)
+    keys = {j["key"] for j in expand_jobs(sweep.load_config(config))}
     assert len(summaries) == 2 and _valid_summaries(out) == keys
     assert {p.name for p in (out / "runs").iterdir()} == keys
     assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]

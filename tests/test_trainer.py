@@ -12,10 +12,12 @@ torch = pytest.importorskip("torch")
 
 from cchmi.data.multiview import MultiView
 from cchmi.distill import CONTROLS, PREDICTORS, SplitConfig, TrainConfig, pairing_index, random_pairing, run_kd
-from cchmi.distill import trainer
+from cchmi.distill import predictors, trainer, training
 from cchmi.distill.losses import kd_loss
 from cchmi.distill.models import build_model
-from cchmi.distill.trainer import config_hash, crossfit_assignment, pairings, split_indices
+from cchmi.distill.rows import crossfit_assignment, pairings, split_indices
+from cchmi.distill.summary import config_hash
+from cchmi.estimators.label_terms import label_mi_terms
 
 TINY = TrainConfig(epochs=3, hidden=16, batch_size=32, patience=3)
 STEPS = TrainConfig(steps=6, eval_every=3, hidden=16, batch_size=16, patience=3)
@@ -42,16 +44,23 @@ def task():
     return toy()
 
 
+# Where each spied function is looked up when it is called (its callers' modules).
+SPIED = {"train_network": (trainer, training), "label_mi_terms": (predictors,), "cch": (predictors,)}
+
+
 def spy(monkeypatch, name):
-    """Replace trainer.<name> by a wrapper recording (args, kwargs, result) of every call."""
-    calls, real = [], getattr(trainer, name)
+    """Replace <name> (in the modules that call it: trainer, or SPIED) by a wrapper recording
+    (args, kwargs, result) of every call."""
+    modules = SPIED.get(name, (trainer,))
+    calls, real = [], getattr(modules[0], name)
 
     def wrapper(*args, **kwargs):
         result = real(*args, **kwargs)
         calls.append((args, kwargs, result))
         return result
 
-    monkeypatch.setattr(trainer, name, wrapper)
+    for module in modules:
+        monkeypatch.setattr(module, name, wrapper)
     return calls
 
 
@@ -315,7 +324,7 @@ def test_training_length_and_evaluations(cfg, steps):
     x, y = torch.randn(40, 3), torch.arange(40) % 2
     model = build_model("mlp", 3, 2, hidden=8, depth=1, dropout=0.0)
     records = []
-    best = trainer.train_network(model, x, y, torch.arange(20), torch.arange(20, 40), cfg, seed=0, log=records.append,
+    best = training.train_network(model, x, y, torch.arange(20), torch.arange(20, 40), cfg, seed=0, log=records.append,
                                  phase="p")
     assert [r["step"] for r in records] == steps
     assert best == max(r["val_acc"] for r in records)
@@ -325,7 +334,7 @@ def test_patience_counts_evaluations():
     x, y = torch.zeros(40, 3), torch.arange(40) % 2  # nothing to learn: the validation accuracy never improves
     model = build_model("mlp", 3, 2, hidden=8, depth=1, dropout=0.0)
     records = []
-    trainer.train_network(model, x, y, torch.arange(20), torch.arange(20, 40),
+    training.train_network(model, x, y, torch.arange(20), torch.arange(20, 40),
                           TrainConfig(steps=100, eval_every=4, batch_size=8, patience=2), seed=0, log=records.append,
                           phase="p")
     assert [r["step"] for r in records] == [4, 8, 12]
@@ -339,7 +348,7 @@ def test_label_mi_terms_match_the_mixed_estimator():
     y = np.arange(300) % 3
     t = rng.standard_normal((300, 2)) + y[:, None]
     s = rng.standard_normal((300, 3)) + 0.3 * y[:, None]
-    out = trainer.label_mi_terms(t, s, y, k=3)
+    out = label_mi_terms(t, s, y, k=3)
     i_ty, i_sy, i_tsy = (mixed_mi(a, y, k=3).estimate for a in (t, s, np.hstack([t, s])))
     assert out["label_mi_gap"]["value"] == pytest.approx(i_ty - i_sy, abs=1e-9)
     assert out["conditional_mi"]["value"] == pytest.approx(i_tsy - i_sy, abs=1e-9)
@@ -347,7 +356,7 @@ def test_label_mi_terms_match_the_mixed_estimator():
         assert v["ci_low"] < v["value"] < v["ci_high"]
     assert out["label_mi_gap"]["ci_low"] > 0  # the teacher's view is the more informative one
     with pytest.warns(RuntimeWarning, match="did not vary"):  # T = S: every half-sample's gap is 0
-        same = trainer.label_mi_terms(s, s, y, k=3)["label_mi_gap"]
+        same = label_mi_terms(s, s, y, k=3)["label_mi_gap"]
     assert same == {"value": 0.0, "ci_low": 0.0, "ci_high": 0.0}
 
 

@@ -363,9 +363,9 @@ def _checked_kd(kd: KDOptions, student: TrainConfig, toml: bool) -> KDOptions:
         raise ValueError(f"p (here {p:g}) is the re-pairing probability of {_setting('pairing', 'shuffled', toml)} / "
                          f"{_setting('control', 'within_class_shuffle', toml)} only")
     V.choice(kd.teacher_rows, "teacher_rows", TEACHER_ROWS)
-    folds = kd.crossfit_folds
+    folds = None if kd.crossfit_folds is None else V.as_int(kd.crossfit_folds, "crossfit_folds", 2)
     if kd.teacher_rows == "crossfit":
-        folds = V.as_int(DEFAULT_CROSSFIT_FOLDS if folds is None else folds, "crossfit_folds", 2)
+        folds = DEFAULT_CROSSFIT_FOLDS if folds is None else folds
         if student.feature_kd_weight > 0:
             crossfit, disjoint = (_setting("teacher_rows", rows, toml) for rows in ("crossfit", "disjoint"))
             raise ValueError(f"feature KD needs one teacher feature space; {crossfit} scores rows with several fold "

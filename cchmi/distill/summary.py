@@ -30,6 +30,9 @@ PREDICTORS = ("cch_gap_logits", "cch_gap_features", "label_mi_gap", "conditional
 TEACHER_PREDICTOR = "teacher_minus_student_acc"
 
 
+_KIND_NAMES = {"str": "a str", "int": "an int", "number": "a number or null"}
+
+
 def _kind_ok(value, kind: str) -> bool:
     if isinstance(value, bool):
         return False
@@ -51,7 +54,7 @@ def check_summary(summary, fields: dict = SUMMARY_FIELDS, where: str = "") -> No
         if isinstance(kind, dict):
             check_summary(summary[key], kind, name)
         elif not _kind_ok(summary[key], kind):
-            raise ValueError(f"{name} must be a {'number or null' if kind == 'number' else kind}, "
+            raise ValueError(f"{name} must be {_KIND_NAMES[kind]}, "
                              f"got {summary[key]!r}")
     if fields is SUMMARY_FIELDS:
         check_summary({k: v for k, v in summary.items() if k in OPTIONAL_FIELDS},

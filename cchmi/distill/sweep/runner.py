@@ -1,0 +1,199 @@
+"""Running a KD sweep: every job of a config not yet done in the output folder, in this machine's
+processes (a pool of spawned workers; a worker's death fails only its own job), on a remote
+executor (:mod:`cchmi.distill.sweep.executors`), or under torchrun (every process trains each job
+together, DDP). The config's format: :mod:`cchmi.distill.sweep.config`; a job on disk (keys,
+locks, resume): :mod:`cchmi.distill.sweep.jobs`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import traceback
+import warnings
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from multiprocessing import get_context
+from pathlib import Path
+
+from cchmi import _io
+from cchmi._progress import Progress
+from cchmi.distill.sweep.config import check_config
+from cchmi.distill.sweep.executors import check_options, run_remote
+from cchmi.distill.sweep.jobs import read_summary, run_job, run_locked
+from cchmi.distill.training import process_group_rank_world
+
+
+class SweepIncomplete(RuntimeError):
+    """Some jobs of a sweep failed; every other job finished. ``summaries``: those of the finished
+    jobs; ``failures``: one dict per failed job (key, error; also in ``<out>/runs/<key>/error.json``)."""
+
+    def __init__(self, summaries: list[dict], failures: list[dict]):
+        self.summaries, self.failures = summaries, failures
+        total = len(summaries) + len(failures)
+        super().__init__(f"{len(failures)} of {total} jobs failed (a rerun retries them): "
+                         + "; ".join(f"{f['key']}: {f['error']}" for f in failures[:3])
+                         + ("; ..." if len(failures) > 3 else ""))
+
+
+def _error_text(exc: BaseException) -> str:
+    if isinstance(exc, BrokenProcessPool):
+        return "its worker process died (killed by a signal, e.g. out of memory)"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _run_isolated(job: dict, out: str, device, threads: int, wait: bool) -> str:
+    """One job in a worker process of its own: its death is its own failure."""
+    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
+        return pool.submit(run_locked, job, out, device, threads, wait).result()
+
+
+BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS")
+
+
+@contextlib.contextmanager
+def worker_blas_threads(threads: int):
+    """While the pool starts its (spawned) workers, the BLAS thread variables the user has not set
+    say `threads`: numpy's BLAS reads them once, at import, before a job can set anything. With every
+    worker's BLAS on all cores, the workers' BLAS threads oversubscribe the cores (the held-out
+    predictors' PCA slowed many-fold in a hand-timed sweep on the 2-core VM; no benchmark measures it)."""
+    added = [name for name in BLAS_THREAD_VARIABLES if name not in os.environ]
+    os.environ.update({name: str(threads) for name in added})
+    try:
+        yield
+    finally:
+        for name in added:
+            os.environ.pop(name, None)
+
+
+def _run_jobs(todo: list[dict], out: Path, devices: list, jobs: int, wait: bool, bar: Progress) -> dict:
+    """Run `todo` with `jobs` worker processes (in this one when 1); key -> "ran", "finished", "busy"
+    or the error (text) that stopped the job. A worker's death breaks the shared pool: the jobs it
+    took down are rerun each in a process of its own, so that only the job that kills its worker fails."""
+    outcome = {}
+
+    def record(job, result):
+        outcome[job["key"]] = result
+        if result != "busy":
+            bar.step()
+
+    if jobs == 1:
+        for i, job in enumerate(todo):
+            try:
+                record(job, run_locked(job, str(out), devices[i % len(devices)], None, wait))
+            except Exception as exc:
+                record(job, _error_text(exc) + "\n" + traceback.format_exc())
+        return outcome
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    device = {job["key"]: devices[i % len(devices)] for i, job in enumerate(todo)}
+    taken_down = []
+    with worker_blas_threads(threads):
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+            futures = {pool.submit(run_locked, job, str(out), device[job["key"]], threads, wait): job for job in todo}
+            for fut in as_completed(futures):
+                try:
+                    record(futures[fut], fut.result())
+                except BrokenProcessPool:
+                    taken_down.append(futures[fut])
+                except Exception as exc:
+                    record(futures[fut], _error_text(exc))
+        with ThreadPoolExecutor(max_workers=jobs) as threads_pool:
+            futures = {threads_pool.submit(_run_isolated, job, str(out), device[job["key"]], threads, wait): job
+                       for job in taken_down}
+            for fut in as_completed(futures):
+                try:
+                    record(futures[fut], fut.result())
+                except Exception as exc:
+                    record(futures[fut], _error_text(exc))
+    return outcome
+
+
+def _run_distributed(todo: list[dict], out: Path, bar: Progress) -> None:
+    """Under torchrun: every process runs every job together (DDP), one GPU per process."""
+    import torch
+    import torch.distributed as dist
+
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    device = f"cuda:{local}" if torch.cuda.is_available() else "cpu"
+    for job in todo:
+        run_job(job, str(out), device)
+        dist.barrier()  # rank 0 has written the summary
+        bar.step()
+
+
+def run_experiment(config, out, *, jobs: int = 1, devices=None, progress: bool = True,
+                   executor: str = "local", executor_options: dict | None = None) -> list[dict]:
+    """Run every job of `config` not yet done in `out`, with `jobs` worker processes; devices (e.g.
+    ["cuda:0", "cuda:1"]) are handed to jobs round-robin. Under torchrun (an initialised process
+    group), the processes instead train each job together with DDP (jobs must be 1).
+
+    `executor`: "local" (this machine's processes), "dask" or "submitit" (Slurm), with its
+    `executor_options` (:mod:`cchmi.distill.executors`; `jobs` is then the default number of dask
+    workers or of array tasks at a time, and devices are the workers' own).
+
+    `config`: a dict or a :class:`~cchmi.distill.sweep.config.SweepConfig`; a dict is checked whole
+    (:func:`~cchmi.distill.sweep.config.check_config`) before any job runs. A job holds a lock (``runs/<key>/lock``)
+    while it runs, so two sweeps on one folder share the work; its summary is written atomically;
+    a summary that is unreadable or incomplete (warning naming the file) counts as not done.
+    Returns all summaries (old and new); when jobs failed, raises :class:`SweepIncomplete` (with
+    the finished summaries) after every other job has run, each error in ``runs/<key>/error.json``."""
+    config = check_config(config)
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"jobs must be an integer >= 1, got {jobs!r}")
+    check_options(executor, executor_options)
+    rank, world = process_group_rank_world()
+    if world > 1 and (jobs != 1 or devices or executor != "local"):
+        raise ValueError("under torchrun the processes share each job: use jobs=1, no devices list and the local "
+                         "executor")
+    if executor != "local" and devices:
+        raise ValueError(f"devices is for the local executor; {executor} workers use their own devices")
+    out = Path(out)
+    all_jobs = config.jobs
+    todo = []
+    for job in all_jobs:
+        summary, problem = read_summary(out, job)
+        if summary is None:
+            todo.append(job)
+            if problem:
+                warnings.warn(f"{problem}: not a finished run, it runs again", RuntimeWarning, stacklevel=2)
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        _io.remove_dead_temps(out)
+        _io.write_atomic(out / "config.json", _io.dumps_json(config.values))
+    devices = list(devices) if devices else [None]
+    bar = Progress(len(todo), config.name, progress and rank == 0)
+    if world > 1:
+        _run_distributed(todo, out, bar)
+        return [read_summary(out, j)[0] for j in all_jobs]
+
+    def run(batch: list[dict], wait: bool) -> dict:
+        if executor == "local":
+            return _run_jobs(batch, out, devices, jobs, wait, bar)
+        outcome = {}
+
+        def record(job, result):
+            outcome[job["key"]] = result
+            if result != "busy":
+                bar.step()
+
+        run_remote(executor, executor_options, batch, out, jobs, wait, record)
+        return outcome
+
+    outcome = run(todo, False)
+    busy = [j for j in todo if outcome[j["key"]] == "busy"]  # another sweep runs them: wait for it
+    outcome.update(run(busy, True))
+    summaries, failures = [], []
+    for job in all_jobs:
+        summary, problem = read_summary(out, job)
+        if summary is not None:
+            summaries.append(summary)
+            continue
+        error = outcome.get(job["key"], "ran")
+        if error in ("ran", "finished", "busy"):  # it did not fail, yet left no valid summary
+            error = problem or "no summary was written"
+        failure = {"key": job["key"], "error": error.splitlines()[0], "details": error}
+        _io.write_atomic(out / "runs" / job["key"] / "error.json", _io.dumps_json(failure))
+        failures.append(failure)
+    if failures:
+        raise SweepIncomplete(summaries, failures)
+    return summaries

@@ -112,9 +112,10 @@ def _bundled_configs() -> dict:
     return {f.name[:-5]: f for f in sorted(folder.iterdir(), key=lambda f: f.name) if f.name.endswith(".toml")}
 
 
-def _bundled_config(name_or_path: str) -> dict:
-    """A config file, or the name of one bundled in cchmi/distill/configs (digits, synthetic, ...)."""
-    from cchmi.distill.experiment import _check_config, load_config
+def _bundled_config(name_or_path: str):
+    """A config file, or the name of one bundled in cchmi/distill/configs (digits, synthetic, ...),
+    checked and expanded into its jobs once (a :class:`~cchmi.distill.sweep.config.SweepConfig`)."""
+    from cchmi.distill.sweep.config import check_config, load_config, parse_toml
 
     if Path(name_or_path).is_dir():
         raise ValueError(f"{name_or_path}: is a directory, not a config file")
@@ -123,9 +124,7 @@ def _bundled_config(name_or_path: str) -> dict:
     bundled = _bundled_configs()
     if name_or_path not in bundled:
         raise ValueError(f"{name_or_path}: no such file, nor a bundled config ({', '.join(bundled)})")
-    from cchmi.distill.experiment import parse_toml
-
-    return _check_config(parse_toml(bundled[name_or_path].read_text()))
+    return check_config(parse_toml(bundled[name_or_path].read_text()))
 
 
 REPORT_LEGEND = (
@@ -140,20 +139,19 @@ REPORT_LEGEND = (
 def _print_report(summaries, out, title, failures=(), regime=None) -> int:
     """Write and print the report; 0, or 1 (with a line on stderr) when jobs failed. `regime`: the
     config's [report] regime (a sweep axis reported on per value)."""
-    from cchmi.distill.report import (aggregate, format_agreement, format_failures, format_predictors, format_table,
-                                      predictor_report, write_report)
+    from cchmi.distill import report
 
-    stats = write_report(summaries, out, title, failures, regime=regime)
-    configs = aggregate(summaries)
-    print(format_table(configs))
+    stats = report.write_report(summaries, out, title, failures, regime=regime)
+    configs = report.aggregate(summaries)
+    print(report.format_table(configs))
     print(f"\n{REPORT_LEGEND}\n")
-    print(format_agreement(stats))
+    print(report.format_agreement(stats))
     print()
-    print(format_predictors(predictor_report(configs, regime), regime))
+    print(report.format_predictors(report.predictor_report(configs, regime), regime))
     print(f"\nwritten to {out}/: runs.csv, configs.csv, report.json, report.md, gain_vs_gap.png")
     if not failures:
         return 0
-    print(f"\n{format_failures(failures)}")
+    print(f"\n{report.format_failures(failures)}")
     print(f"cchmi: {len(failures)} of {len(failures) + len(summaries)} jobs failed (errors in runs/<key>/error.json; "
           "a rerun retries them)", file=sys.stderr)
     return 1
@@ -178,7 +176,7 @@ def _output_folder(out: Path) -> Path:
 
 def _run_sweep(config, out, **options):
     """run_experiment's summaries and failures (jobs that did not finish)."""
-    from cchmi.distill.experiment import SweepIncomplete, run_experiment
+    from cchmi.distill.sweep import SweepIncomplete, run_experiment
 
     try:
         return run_experiment(config, out, **options), []
@@ -229,13 +227,11 @@ def _cmd_cch(args) -> int:
 
 def _cmd_experiment(args) -> int:
     _require_sweep_extras()
-    from cchmi.distill.executors import check_options
-    from cchmi.distill.experiment import expand_jobs
+    from cchmi.distill.sweep.executors import check_options
 
-    config = _bundled_config(args.config)
-    expand_jobs(config)  # every option checked before the output folder is made
+    config = _bundled_config(args.config)  # every option checked before the output folder is made
     check_options(args.executor, dict(args.executor_options))
-    out = _output_folder(Path(args.out or f"cchmi-{config.get('name', 'experiment')}"))
+    out = _output_folder(Path(args.out or f"cchmi-{config.name}"))
     rank = _init_torchrun()
     try:
         summaries, failures = _run_sweep(config, out, jobs=args.jobs, devices=args.devices,
@@ -244,8 +240,8 @@ def _cmd_experiment(args) -> int:
     finally:
         _leave_torchrun()
     if rank == 0:
-        return _print_report(summaries, out, f"{config.get('name', 'experiment')}: KD gain against the CCH gap",
-                             failures, regime=config.get("report", {}).get("regime"))
+        return _print_report(summaries, out, f"{config.name}: KD gain against the CCH gap", failures,
+                             regime=config.regime)
     return 0
 
 
@@ -428,18 +424,8 @@ def _devices(text: str) -> list[str]:
     return [d.strip() for d in devices]
 
 
-def _parser() -> argparse.ArgumentParser:
-    from cchmi import __version__
-    from cchmi.auto import MI_ESTIMATORS
-    from cchmi.cch import ESTIMATORS, LABEL_KINDS, REPRESENTATIONS
-    from cchmi.ops import KNOWN_BACKENDS
-
-    backend_help = f"kNN backend: {_listed(KNOWN_BACKENDS)} (default auto: the fastest available here)"
-    parser = _Parser(prog="cchmi", description="Fast mutual-information estimators and the CCH.")
-    parser.add_argument("--version", action="version", version=f"cchmi {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    sub.add_parser("info", help="what was built and what is importable").set_defaults(run=_cmd_info)
-
+def _add_demo(sub) -> None:
+    """`cchmi demo`: the CCH end to end on the bundled demo configs."""
     demo = sub.add_parser("demo", help="the CCH end to end on bundled data (a few minutes on 2 CPU cores)",
                           description="Trains teachers and students with and without KD on the bundled configs "
                                       "demo_digits and demo_synthetic, and reports KD gain against the CCH gap. "
@@ -448,6 +434,12 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--jobs", type=_positive_int, default=2, help="worker processes (default 2)")
     demo.add_argument("--no-progress", action="store_true", help="no progress bar")
     demo.set_defaults(run=_cmd_demo)
+
+
+def _add_cch(sub, backend_help: str) -> None:
+    """`cchmi cch T S LABELS`: the CCH on a user's representations."""
+    from cchmi.cch import ESTIMATORS, LABEL_KINDS, REPRESENTATIONS
+    from cchmi.ops import KNOWN_BACKENDS
 
     crit = sub.add_parser("cch", help="test the CCH on your own representations (.npy, .npz, .csv, .txt, .pt)",
                           description="Is I(T; S) > I(S; Y)? Prints the gap, its interval and the verdict.")
@@ -470,6 +462,9 @@ def _parser() -> argparse.ArgumentParser:
     crit.add_argument("--json", action="store_true", help="print the result as JSON")
     crit.set_defaults(run=_cmd_cch)
 
+
+def _add_experiment(sub) -> None:
+    """`cchmi experiment CONFIG`: a KD sweep from a TOML config or a bundled one."""
     configs = _listed(_bundled_configs())
     exp = sub.add_parser("experiment", help=f"run a KD sweep from a TOML config (or a bundled one: {configs})",
                          description="Runs a resumable KD sweep and reports KD gain against the CCH gap. "
@@ -489,10 +484,13 @@ def _parser() -> argparse.ArgumentParser:
                      help="an option of the executor, repeatable (VALUE read as JSON when it parses, else as text): "
                           "dask: address=tcp://HOST:8786 or workers=N; submitit: partition=NAME, timeout_min=N, "
                           "gpus_per_node=N, array_parallelism=N, folder=PATH, ...; both: shared_filesystem=false "
-                          "(the driver writes the files the workers send back); see cchmi.distill.executors")
+                          "(the driver writes the files the workers send back); see cchmi.distill.sweep.executors")
     exp.add_argument("--no-progress", action="store_true", help="no progress bar")
     exp.set_defaults(run=_cmd_experiment)
 
+
+def _add_bench(sub) -> None:
+    """`cchmi bench KIND`: the benchmark suite of a source checkout."""
     bench = sub.add_parser(
         "bench", help="accuracy or speed of cchmi and the installed peers on tasks with known MI (source checkout)",
         description="Runs the benchmark suite of a source checkout (bench/bench_accuracy.py, bench/bench_ksg.py): "
@@ -524,10 +522,17 @@ def _parser() -> argparse.ArgumentParser:
                             "of its CSV")
     bench.add_argument("--neural", action="store_true", help="also cchmi's neural estimators (accuracy)")
     bench.add_argument("--device", default=None, help="torch device of the neural estimators, e.g. cpu, cuda, cuda:1")
-    bench.add_argument("--timeout", type=_positive_seconds, default=300.0, help="seconds before a call is killed (default 300)")
+    bench.add_argument("--timeout", type=_positive_seconds, default=300.0,
+                       help="seconds before a call is killed (default 300)")
     bench.add_argument("--out", default="cchmi-bench", help="output folder (default ./cchmi-bench)")
     bench.add_argument("--no-progress", action="store_true", help="no progress bar")
     bench.set_defaults(run=_cmd_bench)
+
+
+def _add_mi(sub, backend_help: str) -> None:
+    """`cchmi mi X Y`: I(X; Y) of two arrays stored in files."""
+    from cchmi.auto import MI_ESTIMATORS
+    from cchmi.ops import KNOWN_BACKENDS
 
     mi = sub.add_parser("mi", help="estimate I(X; Y) for two arrays stored in files (.npy, .npz, .csv, .txt, .pt)",
                         description="KSG (continuous y) or the Ross mixed estimator (--labels: discrete y); "
@@ -544,6 +549,23 @@ def _parser() -> argparse.ArgumentParser:
     mi.add_argument("--confidence", type=float, default=None, help="add a standard error and interval, e.g. 0.95")
     mi.add_argument("--backend", default="auto", choices=KNOWN_BACKENDS, help=backend_help)
     mi.set_defaults(run=_cmd_mi)
+
+
+def _parser() -> argparse.ArgumentParser:
+    """The command line: one subparser per command, each built by its _add_<command>."""
+    from cchmi import __version__
+    from cchmi.ops import KNOWN_BACKENDS
+
+    backend_help = f"kNN backend: {_listed(KNOWN_BACKENDS)} (default auto: the fastest available here)"
+    parser = _Parser(prog="cchmi", description="Fast mutual-information estimators and the CCH.")
+    parser.add_argument("--version", action="version", version=f"cchmi {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.add_parser("info", help="what was built and what is importable").set_defaults(run=_cmd_info)
+    _add_demo(sub)
+    _add_cch(sub, backend_help)
+    _add_experiment(sub)
+    _add_bench(sub)
+    _add_mi(sub, backend_help)
     sub.add_parser("mi-demo", help="MI estimators on the bundled sample with known MI").set_defaults(run=_cmd_mi_demo)
     return parser
 

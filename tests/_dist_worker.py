@@ -253,6 +253,8 @@ def check_option_errors(sl, rank: int) -> None:
                                  ("variant", 2, 1), ("base", 2, math.e), ("mode", "ring", "replicate")):
         expect_error(ValueError, f"differ in {option} (rank 0: {others!r}",
                      lambda: D.ksg_mi(x[sl], y[sl], **{option: mine if last else others}))
+    spelt = D.ksg_mi(x[sl], y[sl], dtype=np.float32 if last else "float32", noise=0 if last else 0.0)
+    assert spelt.estimate == D.ksg_mi(x[sl], y[sl], dtype="float32", noise=0.0).estimate  # one value, two spellings
     coded = labels[sl].astype(str) if last else labels[sl]
     expect_error(ValueError, "differ in labels kind (rank 0: integers", lambda: D.mixed_mi(x[sl], coded))
     expect_error(ValueError, "shard of x, y is empty", lambda: D.ksg_mi(x[:0], y[:0]))

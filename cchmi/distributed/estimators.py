@@ -165,6 +165,9 @@ def _fingerprint(opts: KnnOptions, mode, labels, label_values) -> dict:
     """This rank's options that the ranks must share, and the kind of its labels ("integer" or
     "string"; None without labels or on an empty shard, whose kind cannot be told)."""
     fields = {name: repr(getattr(opts, name)) for name in _AGREED}
+    # One spelling per value: np.float32 and "float32" agree, and so do 0 and 0.0.
+    fields["dtype"] = repr(None if opts.dtype is None else V.working_dtype(opts.dtype).name)
+    fields["noise"] = repr(None if opts.noise is None else float(opts.noise))
     fields["mode"] = repr(mode)
     if labels is not None:
         kind = None if label_values is None or label_values.size == 0 else label_values.dtype.kind

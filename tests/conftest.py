@@ -48,6 +48,17 @@ def pytest_configure(config):
         ) from None
 
 
+def pytest_collection_modifyitems(config, items):
+    # Triton's interpreter (no NVIDIA device) takes seconds to minutes per case: every case that runs
+    # the triton backend is then `slow`, in the full suite but not in the quick loop.
+    if os.environ.get("TRITON_INTERPRET") != "1":
+        return
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and any(isinstance(v, str) and v == "triton" for v in callspec.params.values()):
+            item.add_marker(pytest.mark.slow)
+
+
 def pytest_addoption(parser):
     parser.addoption("--require-gpu", action="store_true", default=False,
                      help="fail (instead of skip) gpu tests when no GPU is usable")

@@ -388,6 +388,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_gloo_groups_equal_one_process():
     """Sharded ops, preparation and estimates in gloo groups of 3 processes (rank 1 empty) and of
     2 (a subgroup, group=) equal one process's (tests/_dist_worker.py: uneven shards, ties,

@@ -183,6 +183,7 @@ def test_cli_experiment(tmp_path, capsys):
     assert "unknown config key(s) colour" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_cli_demo_end_to_end(tmp_path):
     """The README's main job, as a user runs it (console script, two worker processes)."""
     out = tmp_path / "demo"
@@ -200,6 +201,7 @@ def test_cli_demo_end_to_end(tmp_path):
     assert {"cch_gap_logits", "teacher_minus_student_acc", "majority_sign"} <= set(report["predictors"])
 
 
+@pytest.mark.slow
 def test_python_dash_m():
     out = subprocess.run([sys.executable, "-m", "cchmi", "info"], capture_output=True, text=True, check=True)
     assert "backends" in out.stdout

@@ -216,6 +216,7 @@ def test_other_critics_run(gauss, critic):
     assert math.isfinite(r.estimate) and r.estimator == f"mine/{critic}"
 
 
+@pytest.mark.slow
 def test_neural_mi_fused_path_runs_under_the_interpreter(gauss):
     # 120 test rows make one test batch: no interval (confidence=None, else a warning says so).
     kwargs = dict(bound="infonce", epochs=1, batch_size=64, hidden=16, embed_dim=16, confidence=None)

@@ -280,6 +280,7 @@ def _worker(rank, world, port, m):
         dist.destroy_process_group()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("world,m", [(1, 6), (2, 5), (3, 7)])
 def test_gathered_bounds_and_training_equal_one_process_at_the_global_batch(world, m):
     """World 1: bounds and neural_mi equal the local path. Worlds 2 and 3: every bound's value and

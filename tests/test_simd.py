@@ -113,6 +113,7 @@ def results(cases, tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_levels_agree_bit_for_bit(results):
     levels = list(results)
     base = results["baseline"]
@@ -127,6 +128,7 @@ def test_levels_agree_bit_for_bit(results):
         pytest.skip("this CPU supports the baseline level only: nothing to compare")
 
 
+@pytest.mark.slow
 def test_baseline_matches_reference(cases, results):
     _, data, ref = cases
     out = results["baseline"]

@@ -79,6 +79,7 @@ def test_remote_errors_name_their_cause():
     assert executors.remote_error(RuntimeError(trace)).splitlines()[0] == "ValueError: bad rows"
 
 
+@pytest.mark.slow
 def test_dask_cluster_gives_the_local_results_and_resumes(tmp_path, local_results, dask_address, capsys):
     out = tmp_path / "out"
     summaries = run_experiment(TINY, out, executor="dask", executor_options={"address": dask_address})
@@ -138,6 +139,7 @@ def test_a_driver_that_cannot_write_records_the_failure_and_resumes(tmp_path, da
         local_results
 
 
+@pytest.mark.slow
 def test_submitit_local_executor_gives_the_local_results(tmp_path, local_results):
     """One job (TINY's second: same options, same key) in a process that submitit starts."""
     pytest.importorskip("submitit")
@@ -150,6 +152,7 @@ def test_submitit_local_executor_gives_the_local_results(tmp_path, local_results
     assert [p.name for p in (out / "runs").iterdir()] == [local_results[1][0]]
 
 
+@pytest.mark.slow
 def test_cli_experiment_on_a_dask_cluster_reports_per_regime(tmp_path, dask_address):
     """`cchmi experiment --executor dask --executor-option address=...`: the config's [report] regime
     gives a section per value in report.md; a misspelt option is one line and status 2."""

@@ -55,6 +55,7 @@ def _fake_summary(teacher_view, seed, gain, gap, pairing="aligned", predictors=N
     return summary
 
 
+@pytest.mark.slow
 def test_aggregate_and_agreement(tmp_path):
     summaries = []
     for seed, noise in enumerate([-0.002, 0.0, 0.002]):
@@ -188,6 +189,7 @@ def test_older_summaries_get_the_gap_and_teacher_accuracy(tmp_path):
         predictor_report(aggregate(summaries), "p")
 
 
+@pytest.mark.slow
 def test_validation_selected_kd_weight(tmp_path):
     summaries = []
     for seed in range(3):

@@ -67,7 +67,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from cchmi.distill.config import KD_KEYS, KDConfig
+from cchmi import _validate as V
+from cchmi.distill.config import KD_KEYS, PAIRINGS, KDConfig
 
 DATASETS = ("mfeat", "mfh", "fashion_mnist")
 TOP_KEYS = {"name", "seeds", "pairs", "data", "train", "teacher", "student", "split", "budget", "kd", "cch", "report",
@@ -116,7 +117,6 @@ def _data_options(name: str) -> dict:
 
 def _check_data(data: dict) -> None:
     """Every option of a (sweep point's) [data] table, without loading or drawing the dataset."""
-    from cchmi import _validate as V
     from cchmi.data.multiview import MFEAT_VIEWS, fashion_options
     from cchmi.data.synthetic import mfh_classification
 
@@ -219,16 +219,16 @@ def check_config(config) -> SweepConfig:
     return SweepConfig(values, tuple(_jobs(values)))
 
 
-def _seeds(seeds) -> list[int]:
-    """The seeds of a config: a count (>= 1) or a non-empty list of non-negative integers."""
+def _seed_count(seeds) -> int:
+    """How many seeds a config's seeds give: a count (>= 1) or a non-empty list of non-negative integers."""
     if isinstance(seeds, int) and not isinstance(seeds, bool):
         if seeds < 1:
             raise ValueError(f"seeds must be >= 1 or a list of seeds, got {seeds}")
-        return list(range(seeds))
+        return seeds
     if not (isinstance(seeds, list) and seeds and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0
                                                       for s in seeds)):
         raise ValueError(f"seeds must be a count or a non-empty list of non-negative integers, got {seeds!r}")
-    return seeds
+    return len(seeds)
 
 
 def _sweep_axes(config: dict) -> dict:
@@ -262,7 +262,10 @@ def _checked_values(config) -> dict:
         _table(config, key)
     kd = _kd_options(config)
     seeds = config.get("seeds", 3)
-    n_seeds = len(_seeds(seeds))
+    n_seeds = _seed_count(seeds)
+    # The top-level pairing and p (a sweep axis may override them: checked here as well as per point).
+    V.choice(config.get("pairing", "aligned"), "pairing", PAIRINGS)
+    V.as_real(config.get("p", 0.0), "pairing probability p", 0, 1)
     sweep = _sweep_axes(config)
     report = _table(config, "report")
     unknown = sorted(set(report) - REPORT_KEYS)
@@ -278,7 +281,8 @@ def _checked_values(config) -> dict:
         raise ValueError(f"the config would make {total} jobs ({n_points} sweep points x {len(pairs)} view pairs x "
                          f"{n_seeds} seeds), over the limit of {limit} (set {MAX_JOBS_ENV} to raise it)")
     rest = {key: value for key, value in config.items() if key not in KD_KEYS}  # moved into [kd]
-    return {**rest, "data": data, "seeds": _seeds(seeds), "sweep": sweep, "report": report, "kd": kd}
+    seeds = list(range(seeds)) if isinstance(seeds, int) else seeds
+    return {**rest, "data": data, "seeds": seeds, "sweep": sweep, "report": report, "kd": kd}
 
 
 def _pairs(pairs, data: dict) -> list[list[str]]:

@@ -32,6 +32,7 @@ try:
 except _metadata.PackageNotFoundError:  # running from a source tree that was not installed
     __version__ = "0+unknown"
 
+from cchmi._validate import InputWarning
 from cchmi.cch import CCHResult, TeacherRanking, cch, rank_teachers
 from cchmi.estimators import (
     CMI,
@@ -95,6 +96,7 @@ __all__ = [
     "MIResult",
     "PermutationResult",
     "load_result",
+    "InputWarning",
     "plot_cch",
     "info",
     "available_backends",

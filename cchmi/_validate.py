@@ -5,13 +5,36 @@ Errors name the argument, what was expected and what was given. Kernels assume v
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
 import numbers
 import operator
+import sys
+import warnings
 
 import numpy as np
 
 _FLOAT_TYPES = {"float32": np.float32, "float64": np.float64}
+
+
+class InputWarning(UserWarning):
+    """Inputs that run but look like a mistake: a sample that looks transposed, or one column of
+    a few integer values (labels) given where real-valued samples are expected."""
+
+
+TRANSPOSED_MAX_ROWS = 100
+"""A sample of at most this many rows and at least twice as many columns as rows warns (it looks
+transposed). Bounded so that a legitimate wide representation of a modest sample set (1,000 rows of
+4,096-d features, reduced with ``pca``) does not warn; at 100 rows or fewer, twice as many columns
+as rows is far past where a kNN estimate means anything, so the warning is never a false alarm
+about a useful estimate."""
+
+LABEL_LIKE_MAX_VALUES = 20
+"""A single column of at most this many distinct integer values, each seen 5 times on average,
+warns where real-valued samples are expected (it looks like labels)."""
+
+_CHECKED = contextvars.ContextVar("cchmi_inputs_checked", default=False)
 
 
 def _is_tensor(a) -> bool:
@@ -68,6 +91,77 @@ def as_samples(a, name: str) -> np.ndarray:
     return arr
 
 
+def _shape_text(a) -> str:
+    return f"{a.shape[0]} rows and {a.shape[1]} columns"
+
+
+def looks_transposed(a) -> bool:
+    """At most TRANSPOSED_MAX_ROWS rows and at least twice as many columns as rows."""
+    n, d = a.shape
+    return n <= TRANSPOSED_MAX_ROWS and d >= 2 * n
+
+
+def transposed_hint(samples: dict) -> str:
+    """The hint for an error that follows from too few rows ("" when no sample has fewer rows than
+    columns): rows are samples, pass the transpose if the columns are."""
+    wide = [name for name, a in samples.items() if a.shape[0] < a.shape[1]]
+    if not wide:
+        return ""
+    name = wide[0]
+    return (f"; {name} has {_shape_text(samples[name])}: rows are samples and columns are dimensions, "
+            f"so pass {name}.T if each column is a sample")
+
+
+def looks_like_labels(a) -> bool:
+    """One column of 2 to LABEL_LIKE_MAX_VALUES distinct integer values, each seen 5 times on average."""
+    if a.shape[1] != 1:
+        return False
+    column = to_host(a)[:, 0]
+    values = np.unique(column)
+    return 2 <= values.size <= LABEL_LIKE_MAX_VALUES and column.size >= 5 * values.size and \
+        bool(np.all(values == np.round(values)))
+
+
+def _outside_stacklevel() -> int:
+    """The warnings stacklevel of the first caller outside the cchmi package (from the caller of
+    the function that calls this), so that a warning points at the user's line."""
+    frame, level = sys._getframe(2), 2
+    while frame is not None and frame.f_globals.get("__name__", "").partition(".")[0] == "cchmi":
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def warn_about_samples(samples: dict, labels_hint: dict | None = None) -> None:
+    """Warn (:class:`InputWarning`) about each validated (n, d) sample of `samples` (name -> array)
+    that looks transposed (:func:`looks_transposed`) and, for the names in `labels_hint` (name ->
+    what to do instead), each that looks like labels (:func:`looks_like_labels`). Silent inside
+    :func:`inputs_checked`, where the public entry point has already warned about the user's arrays."""
+    if _CHECKED.get():
+        return
+    for name, a in samples.items():
+        if looks_transposed(a):
+            warnings.warn(f"{name} has {_shape_text(a)}: rows are samples and columns are dimensions, so this "
+                          f"estimates from n={a.shape[0]} samples; pass {name}.T if each column is a sample",
+                          InputWarning, stacklevel=_outside_stacklevel())
+        if labels_hint and name in labels_hint and looks_like_labels(a):
+            count = np.unique(to_host(a)).size
+            warnings.warn(f"{name} is one column of {count} distinct integer values over n={a.shape[0]} rows: it "
+                          f"looks like discrete labels, which an estimator for real-valued samples treats as "
+                          f"jittered reals (the estimate is not the MI with a discrete variable); {labels_hint[name]}",
+                          InputWarning, stacklevel=_outside_stacklevel())
+
+
+@contextlib.contextmanager
+def inputs_checked():
+    """Within: :func:`warn_about_samples` is silent (an entry point that warned about the user's
+    arrays calls others that would warn again about the same arrays)."""
+    token = _CHECKED.set(True)
+    try:
+        yield
+    finally:
+        _CHECKED.reset(token)
+
+
 def _is_cuda_tensor(a) -> bool:
     dev = getattr(a, "device", None)
     return hasattr(a, "detach") and getattr(dev, "type", None) == "cuda"
@@ -107,8 +201,13 @@ def is_float32(a) -> bool:
     return a.dtype == np.float32 if isinstance(a, np.ndarray) else str(a.dtype) == "torch.float32"
 
 
-def as_labels(labels, name: str, n: int) -> tuple[np.ndarray, int]:
-    """Discrete labels of any hashable values -> (codes 0..C-1 as int64, C). Needs C >= 2."""
+def as_labels(labels, name: str, n: int, continuous_hint: str | None = None) -> tuple[np.ndarray, int]:
+    """Discrete labels of any hashable values -> (codes 0..C-1 as int64, C). Needs C >= 2.
+
+    continuous_hint: what the caller offers for a real-valued target; given, labels of non-integer
+    floats with more than n / 2 distinct values (no class could repeat enough to estimate with) are
+    refused with it.
+    """
     arr = _to_numpy(labels, name)
     if arr.ndim == 2 and arr.shape[1] == 1:
         arr = arr[:, 0]
@@ -137,6 +236,10 @@ def as_labels(labels, name: str, n: int) -> tuple[np.ndarray, int]:
         n_classes = len(mapping)
     if n_classes < 2:
         raise ValueError(f"{name} has a single class: mutual information with a constant label is 0 by definition")
+    if continuous_hint is not None and arr.dtype.kind == "f" and 2 * n_classes > n and \
+            not np.all(arr == np.round(arr)):
+        raise ValueError(f"{name} holds {n_classes} distinct non-integer values in {n} rows: a real-valued target, "
+                         f"not classes; {continuous_hint}")
     return codes.reshape(-1).astype(np.int64), int(n_classes)
 
 

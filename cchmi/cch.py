@@ -283,11 +283,14 @@ def cch(teacher, student, labels, opts: CCHOptions) -> CCHResult:
     ta, sa = V.as_samples(teacher, "teacher"), V.as_samples(student, "student")
     discrete = V.choice(opts.labels_kind, "labels_kind", LABEL_KINDS) == "discrete"
     if discrete:
-        codes, _ = V.as_labels(labels, "labels", sa.shape[0])
+        codes, _ = V.as_labels(labels, "labels", sa.shape[0],
+                               continuous_hint="pass labels_kind='continuous' for a real-valued target")
         ya = None
     else:
         ya, codes = V.as_samples(labels, "labels"), None
     n = V.same_length(teacher=ta, student=sa, labels=codes if discrete else ya)
+    V.warn_about_samples(dict(teacher=ta, student=sa, **({} if discrete else {"labels": ya})),
+                         {"labels": "pass labels_kind='discrete' (the default) for class labels"})
     estimator = V.choice(opts.estimator, "estimator", ESTIMATORS)
     reps = _representations(opts.representation)
     ta, sa = _represent(ta, reps[0], "teacher"), _represent(sa, reps[1], "student")
@@ -306,7 +309,8 @@ def cch(teacher, student, labels, opts: CCHOptions) -> CCHResult:
     streams = CCHStreams.spawn(opts.random_state)
     strategy = term_estimator(estimator, pca=pca, fit_fraction=fit_fraction, embed_dim=opts.embed_dim,
                               device=opts.device, discrete=discrete)
-    terms = strategy.terms(CCHSample(ta, sa, codes, ya), knn, streams)
+    with V.inputs_checked():  # warned above about the arrays as given
+        terms = strategy.terms(CCHSample(ta, sa, codes, ya), knn, streams)
     return _result(terms, knn, reps=reps, pca=pca, reason=reason, seconds=time.perf_counter() - start)
 
 

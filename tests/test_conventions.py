@@ -165,7 +165,11 @@ def test_fit_conventions(index):
     name = type(est).__name__
     for check in (checks.check_estimators_overwrite_params, checks.check_dont_overwrite_parameters,
                   checks.check_fit_check_is_fitted):
-        check(name, est)
+        if name == "KSG":  # scikit-learn's data: y holds integer classes, which look like labels to KSG
+            with pytest.warns(cchmi.InputWarning, match=r"y is one column of \d+ distinct integer values"):
+                check(name, est)
+        else:
+            check(name, est)
 
 
 def test_grid_of_parameters_clones_and_fits():

@@ -217,7 +217,8 @@ def test_jitter_handles_duplicated_points():
 
 def test_jitter_warns_when_float32_cannot_separate_ties():
     x, y = _discrete_pair(20000, seed=1)
-    with pytest.warns(RuntimeWarning, match="distance 0 after jitter"):
+    with pytest.warns(cchmi.InputWarning, match="looks like discrete labels"), \
+            pytest.warns(RuntimeWarning, match="distance 0 after jitter"):
         cchmi.ksg_mi(x.astype(np.float32), y.astype(np.float32), noise=1e-9)
 
 

@@ -189,3 +189,89 @@ def test_rng_helper_takes_seeds_generators_and_none():
     assert V.as_rng(7).integers(1 << 30) == np.random.default_rng(7).integers(1 << 30)
     assert isinstance(V.as_rng(None), np.random.Generator)
     assert isinstance(V.as_rng(np.random.SeedSequence(3)), np.random.Generator)
+
+
+# Inputs that run but look like a mistake (issue 27): they warn, with what to do instead.
+WIDE = np.random.default_rng(3).standard_normal((600, 20))
+INT_LABELS = np.random.default_rng(4).integers(0, 5, 600)
+
+
+@pytest.mark.parametrize("call", [
+    lambda: cchmi.ksg_mi(WIDE, INT_LABELS),
+    lambda: cchmi.mi(WIDE, INT_LABELS, estimator="ksg"),
+    lambda: cchmi.mi(WIDE, INT_LABELS.astype(np.float32), estimator="ksg"),
+    lambda: cchmi.permutation_test(WIDE[:200, :2], INT_LABELS[:200], n_permutations=3),
+], ids=["ksg_mi", "mi", "mi-float-codes", "permutation_test"])
+def test_integer_labels_given_as_samples_warn(call):
+    """Integer labels without labels=True ran through continuous KSG (-0.040 nats) with no word."""
+    with pytest.warns(cchmi.InputWarning, match=r"y is one column of 5 distinct integer values over n=\d+ rows: it "
+                                                r"looks like discrete labels.*labels=True"):
+        call()
+
+
+def test_integer_target_with_labels_kind_continuous_points_at_discrete():
+    with pytest.warns(cchmi.InputWarning, match="labels is one column of 5 distinct integer values.*"
+                                                "pass labels_kind='discrete'"):
+        cchmi.cch(WIDE[:, :2], WIDE[:, 2:4], INT_LABELS, labels_kind="continuous", confidence=None)
+
+
+@pytest.mark.parametrize("call", [
+    lambda: cchmi.ksg_mi(WIDE.T, WIDE[:20, :2]),
+    lambda: cchmi.mi(WIDE.T, WIDE[:20, :2]),
+    lambda: cchmi.entropy(WIDE.T),
+    lambda: cchmi.cch(WIDE.T, WIDE[:20, :2], np.arange(20) % 2, confidence=None),
+    lambda: cchmi.cch(WIDE.T, WIDE[:20, :2], np.arange(20) % 2, confidence=None, pca=2),
+], ids=["ksg_mi", "mi", "entropy", "cch", "cch-pca"])
+def test_transposed_samples_warn(call):
+    """A transposed 20 x 600 array ran with n = 20."""
+    with pytest.warns(cchmi.InputWarning, match=r"(x|teacher) has 20 rows and 600 columns: rows are samples.*n=20 "
+                                                r"samples; pass (x|teacher)\.T if each column is a sample"):
+        call()
+
+
+def test_transposed_narrow_sample_error_says_rows_are_samples():
+    """A transposed 600 x 3 array: "k must be between 1 and 2 ... n=3" gave no hint."""
+    narrow = np.random.default_rng(5).standard_normal((600, 3))
+    with pytest.warns(cchmi.InputWarning, match="x has 3 rows and 600 columns"), \
+            pytest.raises(ValueError, match=r"k must be between 1 and 2 .*n=3.*; x has 3 rows and 600 columns: rows "
+                                            r"are samples .* pass x\.T if each column is a sample"):
+        cchmi.ksg_mi(narrow.T, narrow[:3])
+    # 3 x 5: not twice as wide, so no warning, but the error still has the hint
+    with pytest.raises(ValueError, match=r"k must be .*n=3.*; x has 3 rows and 5 columns: .*pass x\.T"):
+        cchmi.ksg_mi(narrow[:5].T, narrow[:5].T)
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: cchmi.cch(WIDE[:, :2], WIDE[:, 2:4], WIDE[:, 5]),
+     r"labels holds 600 distinct non-integer values in 600 rows: a real-valued target, not classes; pass "
+     r"labels_kind='continuous'"),
+    (lambda: cchmi.mi(WIDE, WIDE[:, 5], labels=True),
+     r"y holds 600 distinct non-integer values in 600 rows: .*leave labels=False"),
+], ids=["cch", "mi"])
+def test_float_labels_point_at_the_continuous_option(call, match):
+    """Float labels in cch said only "labels needs at least two classes"."""
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+@pytest.mark.parametrize("call", [
+    lambda: cchmi.ksg_mi(WIDE[:150], WIDE[:150, :1]),  # 150 rows, 20 columns
+    lambda: cchmi.ksg_mi(np.random.default_rng(6).standard_normal((120, 300)), WIDE[:120, :2]),  # over 100 rows
+    lambda: cchmi.ksg_mi(WIDE[:30, :59], WIDE[:30, :2]),  # 30 rows, under twice as many columns
+    lambda: cchmi.ksg_mi(WIDE[:, :1], np.round(WIDE[:, 1:2] * 10)),  # integers, but many distinct values
+    lambda: cchmi.ksg_mi(WIDE[:, :1], INT_LABELS, ties="exact"),  # repeated values meant
+    lambda: cchmi.ksg_mi(WIDE[:20, :1], INT_LABELS[:20]),  # too few rows to tell labels from numbers
+    lambda: cchmi.mixed_mi(WIDE, INT_LABELS),
+    lambda: cchmi.mi(WIDE, INT_LABELS, labels=True, estimator="ksg"),
+    lambda: cchmi.cch(WIDE[:, :2], WIDE[:, 2:4], INT_LABELS, confidence=None),
+    lambda: cchmi.cch(WIDE[:, :2], WIDE[:, 2:4], np.clip(np.round(WIDE[:, 5] * 2) / 4, -1, 1)),  # 9 float classes
+], ids=["150x20", "120x300", "30x59", "integers-many-values", "ties-exact", "20-rows", "mixed_mi", "mi-labels",
+        "cch", "cch-rounded-float-labels"])
+def test_legitimate_inputs_do_not_warn(call):
+    call()  # filterwarnings = error: any warning fails
+
+
+def test_warnings_point_at_the_callers_line():
+    with pytest.warns(cchmi.InputWarning) as record:
+        cchmi.mi(WIDE, INT_LABELS, estimator="ksg")
+    assert len(record) == 1 and record[0].filename == __file__

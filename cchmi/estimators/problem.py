@@ -2,7 +2,8 @@
 
 Every kNN estimator (and cch's kNN terms, the extrapolated estimates, the permutation test,
 ksg_mi_batch, the label MI terms) starts with :func:`prepare`:
-the samples are validated (:mod:`cchmi._validate`), k is checked against n and the backend, the
+the samples are validated (:mod:`cchmi._validate`; a sample that looks transposed or, with
+jittered ties, like labels warns), k is checked against n and the backend, the
 backend is resolved from the inputs' device and n, the working dtype is chosen, and each sample is
 standardised, jittered and cast by the backend (``Backend.prepare``), which also puts it where its
 kernels run. Subsamples and permutations then reuse the prepared arrays.
@@ -35,6 +36,11 @@ class Problem:
     codes: np.ndarray | None = None  # label codes 0..C-1, when the problem has labels
 
 
+LABELS_HINT = ("for I(X; labels) pass them as labels, cchmi.mi(x, labels, labels=True) or cchmi.mixed_mi(x, labels); "
+               "pass ties='exact' to cchmi.ksg_mi where repeated values are meant")
+"""What :func:`prepare` suggests for a real-valued sample that looks like labels (jittered ties only)."""
+
+
 def validate_samples(samples: dict) -> dict:
     """name -> validated (n, d) sample (a torch CUDA tensor stays on its device)."""
     return {name: V.as_kernel_samples(a, name) for name, a in samples.items()}
@@ -55,6 +61,7 @@ def prepare(samples: dict, opts: KnnOptions, *, labels: tuple[str, object] | Non
     """
     opts = opts.validated(ties_allowed) if ties_allowed else opts.validated()
     samples = validate_samples(samples)
+    V.warn_about_samples(samples, None if opts.ties != "jitter" else dict.fromkeys(samples, LABELS_HINT))
     first = next(iter(samples.values()))
     codes = None
     lengths = dict(samples)
@@ -63,7 +70,10 @@ def prepare(samples: dict, opts: KnnOptions, *, labels: tuple[str, object] | Non
         lengths[labels[0]] = codes
     n = V.same_length(**lengths)
     be = resolve_backend(opts, samples.values(), n)
-    k = check_k(be, opts.k, n, rows)
+    try:
+        k = check_k(be, opts.k, n, rows)
+    except ValueError as exc:
+        raise ValueError(f"{exc}{V.transposed_hint(samples)}") from None
     rng = V.as_rng(opts.random_state)
     dtype = V.working_dtype(opts.dtype, *samples.values())
     arrays, log_scale = prepare_arrays(be, samples, opts, dtype, rng, streams)

@@ -24,6 +24,7 @@ from cchmi.estimators.ksg import ksg_mi
 from cchmi.estimators.mixed import mixed_mi
 from cchmi.estimators.options import KnnOptions
 from cchmi.estimators.probe import probe_mi
+from cchmi.estimators.problem import LABELS_HINT
 from cchmi.results import MIResult
 
 MI_ESTIMATORS = ("auto", "ksg", "ksg-extrapolated", "neural")
@@ -163,7 +164,7 @@ def mi(x, y, *, labels: bool = False, estimator: str = "auto", k: int = 3, confi
     estimator = V.choice(estimator, "estimator", MI_ESTIMATORS)
     xa = V.as_samples(x, "x")
     if labels:
-        codes, _ = V.as_labels(y, "y", xa.shape[0])
+        codes, _ = V.as_labels(y, "y", xa.shape[0], continuous_hint="leave labels=False for a real-valued y")
         dim_y = 0
     else:
         ya = V.as_samples(y, "y")
@@ -194,6 +195,7 @@ def _neural(xa, ya, labels, device, common) -> tuple[MIResult, str]:
     from cchmi._extras import require
 
     require("torch", "torch", "cchmi.mi(estimator='neural')")
+    V.warn_about_samples({"x": xa} if labels else {"x": xa, "y": ya}, dict(x=LABELS_HINT, y=LABELS_HINT))
     if labels:
         return probe_mi(xa, ya, probe="linear", device=device, **common), (
             "standard error of the mean over held-out rows: the evaluation's sampling error, not what the probe "

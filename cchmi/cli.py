@@ -16,66 +16,17 @@ from pathlib import Path
 
 import numpy as np
 
+from cchmi._cli_input import (
+    devices,
+    executor_option,
+    load_array,
+    non_negative_int,
+    output_folder,
+    positive_int,
+    positive_seconds,
+    sizes,
+)
 from cchmi._extras import require
-
-
-def _load_array(path: str) -> np.ndarray:
-    """An array from a file; sizes (from .npy headers, else the file's or the unpacked size) are
-    checked against $CCHMI_MAX_ARRAY_BYTES (default 8 GiB) before anything is allocated."""
-    import zipfile
-
-    from cchmi import _io
-
-    p = Path(path)
-    if p.is_dir():
-        raise ValueError(f"{path}: is a directory, not a file")
-    if not p.is_file():
-        raise ValueError(f"{path}: no such file")
-    suffix = p.suffix.lower()
-    try:
-        if suffix == ".npy":
-            return _io.load_npy(p)
-        if suffix == ".npz":
-            with zipfile.ZipFile(p) as z:
-                names = [n for n in z.namelist() if n.endswith(".npy")]
-            if len(names) != 1:
-                raise ValueError(f"{path}: expected one array in the .npz, found {len(names)}: {', '.join(names)}")
-            return next(iter(_io.load_npz(p).values()))
-        if suffix in (".csv", ".txt"):  # a number takes at least 2 bytes of text and 8 in memory
-            _io.check_size(path, 4 * p.stat().st_size, "the text read as float64")
-            return np.loadtxt(p, delimiter="," if suffix == ".csv" else None, ndmin=2)
-        if suffix == ".pt":
-            if zipfile.is_zipfile(p):
-                with zipfile.ZipFile(p) as z:
-                    _io.check_size(path, sum(i.file_size for i in z.infolist()), "the unpacked file")
-            else:
-                _io.check_size(path, p.stat().st_size, "the file")
-            return _load_torch(p)
-    except (OSError, ValueError, RuntimeError, EOFError, zipfile.BadZipFile) as exc:
-        text = str(exc)
-        raise ValueError(text if text.startswith(str(path)) else f"{path}: could not read it: {text}") from None
-    raise ValueError(f"{path}: unsupported file type {suffix!r} (use .npy, .npz, .csv, .txt or .pt)")
-
-
-def _load_torch(p: Path) -> np.ndarray:
-    """A tensor saved with torch.save, alone or as the only tensor of a dict (weights_only: no code runs)."""
-    torch = require("torch", "torch", f"{p}: reading a .pt file")
-    try:
-        obj = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises pickle, runtime and zip errors with long multi-line texts
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        raise ValueError(f"not a file torch.load reads safely (weights_only): {type(exc).__name__}: {first}") from None
-    if isinstance(obj, dict):
-        tensors = [v for v in obj.values() if isinstance(v, torch.Tensor)]
-        if len(tensors) != 1:
-            raise ValueError(f"expected one tensor in the saved dict, found {len(tensors)}")
-        obj = tensors[0]
-    if not isinstance(obj, torch.Tensor):
-        raise ValueError(f"expected a tensor, found {type(obj).__name__}")
-    obj = obj.detach()
-    if obj.dtype in (torch.float16, torch.bfloat16):  # NumPy has no bfloat16: both widen to float32
-        obj = obj.float()
-    return obj.numpy()
 
 
 def _cmd_info(args) -> int:
@@ -157,23 +108,6 @@ def _print_report(summaries, out, title, failures=(), regime=None) -> int:
     return 1
 
 
-def _output_folder(out: Path) -> Path:
-    """--out: created if missing; refused (ValueError) when it is a file, lies under a file or is not writable."""
-    import tempfile
-
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=out):
-            pass
-    except FileExistsError:
-        raise ValueError(f"--out {out}: is a file, not a folder") from None
-    except NotADirectoryError:
-        raise ValueError(f"--out {out}: lies under a file, not a folder") from None
-    except OSError as exc:
-        raise ValueError(f"--out {out}: cannot write there: {exc.strerror or exc}") from None
-    return out
-
-
 def _run_sweep(config, out, **options):
     """run_experiment's summaries and failures (jobs that did not finish)."""
     from cchmi.distill.sweep import SweepIncomplete, run_experiment
@@ -192,7 +126,7 @@ def _require_sweep_extras() -> None:
 
 def _cmd_demo(args) -> int:
     _require_sweep_extras()
-    out = _output_folder(Path(args.out))
+    out = output_folder(Path(args.out))
     print("cchmi demo: does distilling a teacher modality help the student? The CCH says yes when\n"
           "I(T;S) > I(S;Y). On two bundled datasets (six-view UCI digits; the synthetic shared/specific-\n"
           "information task) a teacher trains on rows of its own; a student with few (5-10) or many\n"
@@ -209,7 +143,7 @@ def _cmd_demo(args) -> int:
 def _cmd_cch(args) -> int:
     import cchmi
 
-    teacher, student, labels = _load_array(args.teacher), _load_array(args.student), _load_array(args.labels)
+    teacher, student, labels = load_array(args.teacher), load_array(args.student), load_array(args.labels)
     if labels.ndim == 2 and labels.shape[1] == 1 and args.labels_kind == "discrete":
         labels = labels[:, 0]
     result = cchmi.cch(teacher, student, labels, estimator=args.estimator, k=args.k,
@@ -228,47 +162,22 @@ def _cmd_cch(args) -> int:
 def _cmd_experiment(args) -> int:
     _require_sweep_extras()
     from cchmi.distill.sweep.executors import check_options
+    from cchmi.distill.sweep.runner import join_torchrun, leave_torchrun
 
     config = _bundled_config(args.config)  # every option checked before the output folder is made
     check_options(args.executor, dict(args.executor_options))
-    out = _output_folder(Path(args.out or f"cchmi-{config.name}"))
-    rank = _init_torchrun()
+    out = output_folder(Path(args.out or f"cchmi-{config.name}"))
+    rank = join_torchrun()
     try:
         summaries, failures = _run_sweep(config, out, jobs=args.jobs, devices=args.devices,
                                          progress=not args.no_progress, executor=args.executor,
                                          executor_options=dict(args.executor_options))
     finally:
-        _leave_torchrun()
+        leave_torchrun()
     if rank == 0:
         return _print_report(summaries, out, f"{config.name}: KD gain against the CCH gap", failures,
                              regime=config.regime)
     return 0
-
-
-def _leave_torchrun() -> None:
-    import sys
-
-    if "torch.distributed" in sys.modules:
-        import torch.distributed as dist
-
-        if dist.is_initialized():
-            dist.destroy_process_group()
-
-
-def _init_torchrun() -> int:
-    """Join the process group when started by torchrun (WORLD_SIZE > 1); returns this process's rank."""
-    import os
-
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
-        return 0
-    import torch
-    import torch.distributed as dist
-
-    if not dist.is_initialized():
-        if torch.cuda.is_available():
-            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-        dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
-    return dist.get_rank()
 
 
 def _bench_module(name: str):
@@ -318,7 +227,7 @@ def _cmd_bench(args) -> int:
 def _cmd_mi(args) -> int:
     import cchmi
 
-    x, y = _load_array(args.x), _load_array(args.y)
+    x, y = load_array(args.x), load_array(args.y)
     if args.estimator != "ksg":
         if args.variant != 1:
             raise ValueError(f"--variant {args.variant} applies to --estimator ksg only")
@@ -363,67 +272,6 @@ def _task_help() -> str:
             f"{_listed(t.name for t in cch_tasks())}")
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
-
-
-def _executor_option(text: str) -> tuple[str, object]:
-    """--executor-option KEY=VALUE: VALUE read as JSON (4, 2.5, true, null, "x") when it parses,
-    else kept as text (tcp://host:8786, gpu)."""
-    import json
-    import re
-
-    key, sep, value = text.partition("=")
-    if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    try:
-        return key, json.loads(value)
-    except ValueError:
-        return key, value
-
-
-def _sizes(text: str) -> list[int]:
-    """--n: comma-separated sample sizes, each >= 2."""
-    try:
-        sizes = [int(v) for v in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be comma-separated integers, got {text!r}") from None
-    if min(sizes) < 2:
-        raise argparse.ArgumentTypeError(f"sizes must be >= 2, got {text}")
-    return sizes
-
-
-def _positive_seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
-    if not (value > 0 and value != float("inf")):
-        raise argparse.ArgumentTypeError(f"must be a finite number of seconds > 0, got {text}")
-    return value
-
-
-def _devices(text: str) -> list[str]:
-    """--devices: comma-separated torch devices (cpu, cuda, cuda:N, mps, xpu, xpu:N)."""
-    import re
-
-    devices = text.split(",")
-    bad = [d for d in devices if not re.fullmatch(r"cpu|mps|(cuda|xpu)(:\d+)?", d.strip())]
-    if bad:
-        raise argparse.ArgumentTypeError(f"not a device: {', '.join(map(repr, bad))} (e.g. cpu, cuda:0,cuda:1)")
-    return [d.strip() for d in devices]
-
-
 def _add_demo(sub) -> None:
     """`cchmi demo`: the CCH end to end on the bundled demo configs."""
     demo = sub.add_parser("demo", help="the CCH end to end on bundled data (a few minutes on 2 CPU cores)",
@@ -431,7 +279,7 @@ def _add_demo(sub) -> None:
                                       "demo_digits and demo_synthetic, and reports KD gain against the CCH gap. "
                                       "Needs cchmi[torch] and cchmi[plot].")
     demo.add_argument("--out", default="cchmi-demo", help="output folder (default ./cchmi-demo; reruns resume)")
-    demo.add_argument("--jobs", type=_positive_int, default=2, help="worker processes (default 2)")
+    demo.add_argument("--jobs", type=positive_int, default=2, help="worker processes (default 2)")
     demo.add_argument("--no-progress", action="store_true", help="no progress bar")
     demo.set_defaults(run=_cmd_demo)
 
@@ -471,15 +319,15 @@ def _add_experiment(sub) -> None:
                                      "Needs cchmi[torch] and cchmi[plot].")
     exp.add_argument("config", help=f"a TOML file, or the name of a bundled config: {configs}")
     exp.add_argument("--out", default=None, help="output folder (default ./cchmi-<name>; reruns resume)")
-    exp.add_argument("--jobs", type=_positive_int, default=1, help="worker processes (default 1)")
-    exp.add_argument("--devices", type=_devices, default=None,
+    exp.add_argument("--jobs", type=positive_int, default=1, help="worker processes (default 1)")
+    exp.add_argument("--devices", type=devices, default=None,
                      help="comma-separated torch devices (cpu, cuda, cuda:N, mps, xpu, xpu:N), e.g. cuda:0,cuda:1: "
                           "jobs go to them round-robin")
     exp.add_argument("--executor", choices=("local", "dask", "submitit"), default="local",
                      help="where the jobs run: local (this machine's processes: --jobs, --devices), dask (a "
                           "scheduler or a local cluster; cchmi[dask]) or submitit (Slurm job arrays; cchmi[slurm]); "
                           "default local")
-    exp.add_argument("--executor-option", dest="executor_options", action="append", type=_executor_option,
+    exp.add_argument("--executor-option", dest="executor_options", action="append", type=executor_option,
                      default=[], metavar="KEY=VALUE",
                      help="an option of the executor, repeatable (VALUE read as JSON when it parses, else as text): "
                           "dask: address=tcp://HOST:8786 or workers=N; submitit: partition=NAME, timeout_min=N, "
@@ -500,13 +348,13 @@ def _add_bench(sub) -> None:
                        help="accuracy (error against the known MI), speed, or cch (every cch estimator setting on "
                             "the CCH tasks of cchmi.data.cch_tasks: sign of the gap, errors, interval coverage)")
     bench.add_argument("--quick", action="store_true", help="a subset that runs in minutes on 2 CPU cores")
-    bench.add_argument("--seeds", type=_positive_int, default=None, help="seeds per task and n (accuracy, cch)")
+    bench.add_argument("--seeds", type=positive_int, default=None, help="seeds per task and n (accuracy, cch)")
     tasks = bench.add_argument("--tasks", default=None)
     bench.lazy_help[tasks] = _task_help
-    bench.add_argument("--n", type=_sizes, default=None,
+    bench.add_argument("--n", type=sizes, default=None,
                        help="comma-separated sample sizes (accuracy: default 500,2000,8000, with --quick "
                             "1000,4000; cch: default 2000,10000,100000, with --quick 2000)")
-    bench.add_argument("--seed-offset", type=_non_negative_int, default=0,
+    bench.add_argument("--seed-offset", type=non_negative_int, default=0,
                        help="first seed (accuracy, cch; default 0: the held-out seeds; the auto rules were "
                             "derived on seeds from 1000)")
     bench.add_argument("--methods", nargs="+", default=None, metavar="METHOD",
@@ -522,7 +370,7 @@ def _add_bench(sub) -> None:
                             "of its CSV")
     bench.add_argument("--neural", action="store_true", help="also cchmi's neural estimators (accuracy)")
     bench.add_argument("--device", default=None, help="torch device of the neural estimators, e.g. cpu, cuda, cuda:1")
-    bench.add_argument("--timeout", type=_positive_seconds, default=300.0,
+    bench.add_argument("--timeout", type=positive_seconds, default=300.0,
                        help="seconds before a call is killed (default 300)")
     bench.add_argument("--out", default="cchmi-bench", help="output folder (default ./cchmi-bench)")
     bench.add_argument("--no-progress", action="store_true", help="no progress bar")

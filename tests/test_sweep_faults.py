@@ -21,7 +21,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from cchmi import cli
+from cchmi import _cli_input, cli
 from cchmi.distill import sweep
 from cchmi.distill.sweep import expand_jobs, run_experiment
 from cchmi.distill.report import write_report
@@ -400,16 +400,16 @@ def test_cli_checks_array_sizes_before_loading(tmp_path, capsys, monkeypatch):
             member.write(bytes(2**20))  # the rest is left out: the header is what is checked
     for path in (huge, bomb):
         with pytest.raises(ValueError, match=f"{path.name}.*bytes"):
-            cli._load_array(str(path))
+            _cli_input.load_array(str(path))
     small = np.zeros((100, 2))
     np.save(tmp_path / "small.npy", small)
     np.savez_compressed(tmp_path / "small.npz", x=small)
     monkeypatch.setenv("CCHMI_MAX_ARRAY_BYTES", "1000")  # 1600 bytes each: over this limit
     for name in ("small.npy", "small.npz"):
         with pytest.raises(ValueError, match=f"{name}.*1600 bytes.*CCHMI_MAX_ARRAY_BYTES"):
-            cli._load_array(str(tmp_path / name))
+            _cli_input.load_array(str(tmp_path / name))
     monkeypatch.delenv("CCHMI_MAX_ARRAY_BYTES")
-    assert np.array_equal(cli._load_array(str(tmp_path / "small.npz")), small)
+    assert np.array_equal(_cli_input.load_array(str(tmp_path / "small.npz")), small)
     err = _cli_error(capsys, ["mi", str(tmp_path), str(tmp_path / "small.npy")])
     assert "is a directory" in err
 
@@ -418,6 +418,6 @@ def test_cli_keeps_float64_tensors(tmp_path):
     x = torch.arange(6, dtype=torch.float64).reshape(3, 2) / 3
     torch.save(x, tmp_path / "x.pt")
     torch.save({"h": x.to(torch.bfloat16)}, tmp_path / "h.pt")
-    loaded = cli._load_array(str(tmp_path / "x.pt"))
+    loaded = _cli_input.load_array(str(tmp_path / "x.pt"))
     assert loaded.dtype == np.float64 and np.array_equal(loaded, x.numpy())
-    assert cli._load_array(str(tmp_path / "h.pt")).dtype == np.float32
+    assert _cli_input.load_array(str(tmp_path / "h.pt")).dtype == np.float32

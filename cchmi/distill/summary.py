@@ -1,5 +1,6 @@
 """The one schema of a KD run's summary.json: its fields and their kinds, the predictors it holds,
-the keys that mark a current summary, and the config hash of what defines a run.
+the keys that mark a current summary (its schema version), the config hash of what defines a run,
+and :class:`RunSummary`, the typed summary that :func:`cchmi.distill.run_kd` returns.
 
 The trainer writes summaries with these fields, the sweep reads them back (resume), the report
 aggregates them; each of them imports the schema from here.

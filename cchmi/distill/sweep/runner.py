@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import traceback
 import warnings
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
@@ -197,3 +198,26 @@ def run_experiment(config, out, *, jobs: int = 1, devices=None, progress: bool =
     if failures:
         raise SweepIncomplete(summaries, failures)
     return summaries
+
+
+def leave_torchrun() -> None:
+    """Leave the process group this process joined (:func:`join_torchrun`), if any."""
+    if "torch.distributed" in sys.modules:
+        import torch.distributed as dist
+
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def join_torchrun() -> int:
+    """Join the process group when started by torchrun (WORLD_SIZE > 1); returns this process's rank."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return 0
+    import torch
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        if torch.cuda.is_available():
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
+    return dist.get_rank()

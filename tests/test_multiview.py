@@ -217,7 +217,25 @@ def test_fashion_view_option_errors(tmp_path, kwargs, error, message):
         fashion_options(**kwargs)
     with pytest.raises(error, match=message):  # checked before any file is read
         load_fashion_mnist(tmp_path / "nowhere", **kwargs)
-    assert fashion_options() == {"views": FASHION_VIEWS, "overlap": 0, "student_blur": 0.0, "student_noise": 0.0}
+    assert fashion_options() == {"views": FASHION_VIEWS, "overlap": 0, "student_blur": 0.0, "student_noise": 0.0,
+                                 "degraded_sigma": 1.5, "degraded_noise": 0.3}
+
+
+def test_fashion_whole_image_and_its_degraded_copy(fake_fashion):
+    from cchmi.data.views import degraded_view
+
+    d = load_fashion_mnist(fake_fashion, views=["image", "degraded"], degraded_sigma=2.0, degraded_noise=0.2,
+                           random_state=3)
+    images = load_fashion_mnist(fake_fashion, views=["image"]).views["image"].reshape(-1, 28, 28)
+    assert np.array_equal(d.views["image"].reshape(-1, 28, 28), images)
+    assert d.image_shapes == {"image": (1, 28, 28), "degraded": (1, 28, 28)}
+    expected = degraded_view(images, 2.0, 0.2, np.random.default_rng(3))
+    assert np.array_equal(d.views["degraded"], expected.reshape(d.n, -1))
+    again = load_fashion_mnist(fake_fashion, views=["image", "degraded"], degraded_sigma=2.0, degraded_noise=0.2,
+                               random_state=3)
+    assert np.array_equal(again.views["degraded"], d.views["degraded"])
+    with pytest.raises(ValueError, match="degraded_noise shape"):
+        load_fashion_mnist(fake_fashion, degraded_noise=0.5)
 
 
 def _teacher_bayes_predictions(d, seen):

@@ -30,7 +30,11 @@ MFEAT_CITATION = (
 )
 FASHION_VIEWS = ("top", "bottom", "thumbnail", "fourier")
 FASHION_KD_VIEWS = ("teacher", "student")
-FASHION_ALL_VIEWS = FASHION_VIEWS + FASHION_KD_VIEWS
+# The whole image, clean and degraded (blurred, then noised): the MNIST -> MNIST-M pair in spirit.
+FASHION_WHOLE_VIEWS = ("image", "degraded")
+FASHION_ALL_VIEWS = FASHION_VIEWS + FASHION_KD_VIEWS + FASHION_WHOLE_VIEWS
+DEGRADED_SIGMA = 1.5  # pixels: a 28 x 28 image keeps its silhouette, loses most edges and texture
+DEGRADED_NOISE = 0.3  # s.d. of the added noise on a [0, 1] pixel scale
 FASHION_HALF = 14  # rows in a half image, in the student's view and in the teacher's window
 FASHION_DEFAULT_ROOT = "/usr/share/datasets/fashion-mnist"
 # Items an IDX file may hold (Fashion-MNIST's train files have 60,000): a header asking for more is refused.
@@ -166,11 +170,13 @@ def gaussian_blur(images: np.ndarray, sigma: float) -> np.ndarray:
     return out
 
 
-def fashion_options(views=None, overlap: int = 0, student_blur: float = 0.0, student_noise: float = 0.0) -> dict:
+def fashion_options(views=None, overlap: int = 0, student_blur: float = 0.0, student_noise: float = 0.0,
+                    degraded_sigma: float = DEGRADED_SIGMA,
+                    degraded_noise: float = DEGRADED_NOISE) -> dict:
     """The checked view options of :func:`load_fashion_mnist` (also used by config checks, which have
-    no images): views (None: :data:`FASHION_VIEWS`) as a tuple, overlap, student_blur, student_noise.
-    An option that shapes the "teacher" or "student" view is refused away from its default when that
-    view is not asked for (it would be ignored)."""
+    no images): views (None: :data:`FASHION_VIEWS`) as a tuple, overlap, student_blur, student_noise,
+    degraded_sigma, degraded_noise. An option that shapes the "teacher", "student" or "degraded" view
+    is refused away from its default when that view is not asked for (it would be ignored)."""
     names = FASHION_VIEWS if views is None else views
     if (isinstance(names, str) or not names or any(v not in FASHION_ALL_VIEWS for v in names)
             or len(set(names)) != len(names)):
@@ -180,18 +186,24 @@ def fashion_options(views=None, overlap: int = 0, student_blur: float = 0.0, stu
     overlap = V.as_int(overlap, "overlap", 0, FASHION_HALF, " (rows of the student's half the teacher also sees)")
     student_blur = V.as_real(student_blur, "student_blur", 0, reason=" (a Gaussian s.d. in pixels)")
     student_noise = V.as_real(student_noise, "student_noise", 0, reason=" (a noise s.d. on the [0, 1] pixel scale)")
+    degraded_sigma = V.as_real(degraded_sigma, "degraded_sigma", 0, reason=" (a Gaussian s.d. in pixels)")
+    degraded_noise = V.as_real(degraded_noise, "degraded_noise", 0, reason=" (a noise s.d. on the [0, 1] pixel scale)")
     unused = [name for name, value, view in (("overlap", overlap != 0, "teacher"),
                                              ("student_blur", student_blur != 0.0, "student"),
-                                             ("student_noise", student_noise != 0.0, "student"))
+                                             ("student_noise", student_noise != 0.0, "student"),
+                                             ("degraded_sigma", degraded_sigma != DEGRADED_SIGMA, "degraded"),
+                                             ("degraded_noise", degraded_noise != DEGRADED_NOISE, "degraded"))
               if value and view not in names]
     if unused:
-        raise ValueError(f"{', '.join(unused)} shape(s) the 'teacher'/'student' views, which views={list(names)} "
-                         "does not include")
-    return {"views": names, "overlap": overlap, "student_blur": student_blur, "student_noise": student_noise}
+        raise ValueError(f"{', '.join(unused)} shape(s) the 'teacher'/'student'/'degraded' views, which "
+                         f"views={list(names)} does not include")
+    return {"views": names, "overlap": overlap, "student_blur": student_blur, "student_noise": student_noise,
+            "degraded_sigma": degraded_sigma, "degraded_noise": degraded_noise}
 
 
 def fashion_views(images: np.ndarray, views=None, *, overlap: int = 0, student_blur: float = 0.0,
-                  student_noise: float = 0.0, random_state=0) -> dict:
+                  student_noise: float = 0.0, degraded_sigma: float = DEGRADED_SIGMA,
+                  degraded_noise: float = DEGRADED_NOISE, random_state=0) -> dict:
     """Views of (n, 28, 28) uint8 images, each scaled to [0, 1]-like ranges and flattened; `views`
     picks them (None: :data:`FASHION_VIEWS`, the first four):
 
@@ -202,9 +214,14 @@ def fashion_views(images: np.ndarray, views=None, *, overlap: int = 0, student_b
       `student_blur`, on the half alone, so no pixel of rows 0-13 reaches it) and then with independent
       N(0, student_noise^2) noise added to every pixel (not clipped; drawn from `random_state`);
       "teacher", the clean 14-row window of rows overlap .. overlap + 13, which shares exactly `overlap`
-      rows (0 to 14) with the student's half: 0 is the top half, 14 the bottom half itself.
+      rows (0 to 14) with the student's half: 0 is the top half, 14 the bottom half itself;
+    * the whole image: "image", clean (28 x 28), and "degraded", blurred (sigma `degraded_sigma`) and
+      noised (s.d. `degraded_noise`) by :func:`cchmi.data.views.degraded_view` (the same content
+      under a shifted appearance, as MNIST -> MNIST-M; its noise drawn from `random_state`).
     """
-    opts = fashion_options(views, overlap, student_blur, student_noise)
+    from cchmi.data.views import degraded_view  # views.py imports this module
+
+    opts = fashion_options(views, overlap, student_blur, student_noise, degraded_sigma, degraded_noise)
     if images.ndim != 3 or images.shape[1:] != (28, 28):
         raise ValueError(f"images must be (n, 28, 28), got shape {images.shape}")
     x = images.astype(np.float32) / 255.0
@@ -221,6 +238,10 @@ def fashion_views(images: np.ndarray, views=None, *, overlap: int = 0, student_b
             view = np.log1p(np.abs(np.fft.fft2(x))[:, :8, :8]).astype(np.float32)
         elif name == "teacher":
             view = x[:, opts["overlap"] : opts["overlap"] + FASHION_HALF, :]
+        elif name == "image":
+            view = x
+        elif name == "degraded":
+            view = degraded_view(x, opts["degraded_sigma"], opts["degraded_noise"], random_state)
         else:  # student
             view = gaussian_blur(x[:, FASHION_HALF:, :], opts["student_blur"])
             if opts["student_noise"]:
@@ -231,7 +252,9 @@ def fashion_views(images: np.ndarray, views=None, *, overlap: int = 0, student_b
 
 
 def load_fashion_mnist(root=None, split: str = "all", n: int | None = None, random_state=0, *, views=None,
-                       overlap: int = 0, student_blur: float = 0.0, student_noise: float = 0.0) -> MultiView:
+                       overlap: int = 0, student_blur: float = 0.0, student_noise: float = 0.0,
+                       degraded_sigma: float = DEGRADED_SIGMA,
+                       degraded_noise: float = DEGRADED_NOISE) -> MultiView:
     """Fashion-MNIST (70 000 28x28 images of 10 clothing classes) as views of each image (see
     :func:`fashion_views`). Read from `root`, else $CCHMI_FASHION_MNIST, else Debian's location
     /usr/share/datasets/fashion-mnist (``apt-get install dataset-fashion-mnist``).
@@ -239,12 +262,13 @@ def load_fashion_mnist(root=None, split: str = "all", n: int | None = None, rand
     split : "train" (60 000), "test" (10 000) or "all" (70 000, train first).
     n : keep a uniformly random subset of n images (seeded by random_state); None keeps all.
     views : names from :data:`FASHION_ALL_VIEWS`; None: the four of :data:`FASHION_VIEWS`.
-    overlap, student_blur, student_noise : shape the "teacher" and "student" views
-    (:func:`fashion_views`); the student's noise is drawn from random_state after the subset.
+    overlap, student_blur, student_noise, degraded_sigma, degraded_noise : shape the "teacher",
+    "student" and "degraded" views (:func:`fashion_views`); their noise is drawn from random_state
+    after the subset.
     ``extra`` records the rows each of those views covers (``teacher_rows``, ``student_rows``: first
     and last + 1) and the options.
     """
-    opts = fashion_options(views, overlap, student_blur, student_noise)
+    opts = fashion_options(views, overlap, student_blur, student_noise, degraded_sigma, degraded_noise)
     folder = Path(root or os.environ.get("CCHMI_FASHION_MNIST") or FASHION_DEFAULT_ROOT)
     if split not in ("train", "test", "all"):
         raise ValueError(f"split must be 'train', 'test' or 'all', got {split!r}")
@@ -272,7 +296,8 @@ def load_fashion_mnist(root=None, split: str = "all", n: int | None = None, rand
         keep = np.sort(rng.permutation(labels.size)[:n])
         images, labels = images[keep], labels[keep]
     half = (1, FASHION_HALF, 28)
-    shapes = {"top": half, "bottom": half, "thumbnail": (1, 7, 7), "teacher": half, "student": half}
+    shapes = {"top": half, "bottom": half, "thumbnail": (1, 7, 7), "teacher": half, "student": half,
+              "image": (1, 28, 28), "degraded": (1, 28, 28)}
     teacher_rows = (opts["overlap"], opts["overlap"] + FASHION_HALF)
     extra = dict(opts, views=list(opts["views"]), teacher_rows=teacher_rows,
                  student_rows=(FASHION_HALF, 2 * FASHION_HALF))

@@ -8,10 +8,7 @@ import dataclasses
 import numpy as np
 
 from cchmi import _validate as V
-from cchmi.data.multiview import MultiView, gaussian_blur
-
-DEGRADED_SIGMA = 1.5  # pixels: a 28 x 28 image keeps its silhouette, loses most edges and texture
-DEGRADED_NOISE = 0.3  # s.d. of the added noise on a [0, 1] pixel scale
+from cchmi.data.multiview import DEGRADED_NOISE, DEGRADED_SIGMA, MultiView, gaussian_blur
 
 
 def degraded_view(images, sigma: float = DEGRADED_SIGMA, noise: float = DEGRADED_NOISE,

@@ -36,6 +36,7 @@ import numpy as np
 from cchmi import _validate as V
 from cchmi.estimators import interval
 from cchmi.estimators.cch_terms import TERM_ESTIMATORS, CCHSample, CCHStreams, CCHTerms, term_estimator
+from cchmi.estimators.choice import explain_choice
 from cchmi.estimators.options import KnnOptions
 from cchmi.results import ResultIO
 
@@ -146,8 +147,8 @@ the number of rows the estimates will use (after ``pca``'s held-out rows)."""
 def auto_estimator(n: int, dim_t: int, dim_s: int, interval: bool) -> tuple[str, str]:
     """(estimator, reason) by :data:`AUTO_RULES` for n rows of dim_t + dim_s dimensions, with an
     interval or without."""
-    condition, choice, why = AUTO_RULES[0] if n < (1024 if interval else 512) else AUTO_RULES[1]
-    return choice, f"{condition} (n={n}, dims {dim_t}+{dim_s}): {why}"
+    rule = AUTO_RULES[0] if n < (1024 if interval else 512) else AUTO_RULES[1]
+    return rule[1], explain_choice(rule, "cchmi.cch.AUTO_RULES", n, (dim_t, dim_s), cch=True)
 
 
 @dataclass(frozen=True)

@@ -305,7 +305,7 @@ def test_extrapolation_moves_the_gap_towards_the_truth():
 def test_auto_rules_follow_the_table(n, dim_t, dim_s, with_interval, expected):
     module = sys.modules["cchmi.cch"]  # the module: the name cchmi.cch is the function
     choice, reason = module.auto_estimator(n, dim_t, dim_s, with_interval)
-    assert choice == expected and f"n={n}, dims {dim_t}+{dim_s}" in reason
+    assert choice == expected and f"{n:,} rows of {dim_t}+{dim_s} dimensions" in reason
     lines = [line.strip() for line in module.cch.__doc__.splitlines()]
     for condition, estimator, _ in module.AUTO_RULES:
         (line,) = [line for line in lines if line.startswith(condition + "  ")]
@@ -315,12 +315,12 @@ def test_auto_rules_follow_the_table(n, dim_t, dim_s, with_interval, expected):
 def test_auto_records_choice_and_reason():
     t, s, y, _, _ = known_gap_sample(1100, random_state=11)
     r = cchmi.cch(t, s, y, estimator="auto", n_subsamples=4)
-    assert r.estimator_ts == "ksg1-extrapolated" and r.choice_reason.startswith("n >= 1024")
+    assert r.estimator_ts == "ksg1-extrapolated" and "[rule 'n >= 1024" in r.choice_reason
     small = cchmi.cch(t[:500], s[:500], y[:500], estimator="auto")
-    assert small.estimator_ts == "ksg1" and small.choice_reason.startswith("n < 1024 (512 without an interval)")
+    assert small.estimator_ts == "ksg1" and "[rule 'n < 1024 (512 without an interval)'" in small.choice_reason
     # With pca, the rule sees the rows and dimensions the estimates will use: 1100 - 330 rows.
     reduced = cchmi.cch(t, s, y, estimator="auto", pca=1)
-    assert reduced.estimator_ts == "ksg1" and "(n=770, dims 1+1)" in reduced.choice_reason and reduced.n == 770
+    assert reduced.estimator_ts == "ksg1" and "770 rows of 1+1 dimensions" in reduced.choice_reason and reduced.n == 770
 
 
 @pytest.mark.slow

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cchmi import _validate as V
+from cchmi.estimators.choice import explain_choice
 from cchmi.estimators.extrapolate import extrapolated_mi
 from cchmi.estimators.ksg import ksg_mi
 from cchmi.estimators.mixed import mixed_mi
@@ -85,8 +86,7 @@ def mi_auto_estimator(n: int, dim_x: int, dim_y: int, labels: bool, torch_availa
         rule = MI_AUTO_RULES[3]
     else:
         rule = MI_AUTO_RULES[4]
-    condition, choice, why = rule
-    return choice, f"{condition} (n={n}, dims {dim_x}+{dim_y}): {why}"
+    return rule[1], explain_choice(rule, "cchmi.estimators.select.MI_AUTO_RULES", n, (dim_x, dim_y), labels=labels)
 
 
 def _torch_available() -> bool:

@@ -87,6 +87,8 @@ def test_a_kd_config_is_valid_once_made():
         Budget(transfer_size=-1)
     with pytest.raises(ValueError, match=r"\[teacher\] unknown training option"):
         KDConfig.from_sections("t", "s", 0, teacher={"epoch": 2})
+    numpy_ints = KDConfig.from_keywords("t", "s", seed=np.int64(3), transfer_size=np.int32(5))
+    assert type(numpy_ints.seed) is int and type(numpy_ints.budget.transfer_size) is int  # summary.json takes them
 
 
 def test_run_kd_takes_a_config_and_the_keyword_form_alike(tmp_path):

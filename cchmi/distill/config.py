@@ -142,7 +142,7 @@ class Budget:
     def __post_init__(self):
         for name, low in (("student_labels_per_class", 1), ("teacher_labels_per_class", 1), ("transfer_size", 0)):
             if getattr(self, name) is not None:
-                V.as_int(getattr(self, name), name, low)
+                object.__setattr__(self, name, V.as_int(getattr(self, name), name, low))
 
     @classmethod
     def from_dict(cls, values: dict) -> "Budget":
@@ -226,13 +226,14 @@ class KDConfig:
 
     def validated(self) -> "KDConfig":
         """The KD rules, the only copy (ValueError/TypeError naming the option); returns self.
-        Where a rule fixes a default (crossfit_folds, p as a float) the field is set here."""
+        Where a rule fixes a value (crossfit_folds' default, p as a float, the seed as an int) the
+        field is set here."""
         V.choice(self.source, "source", SOURCES)
         toml = self.source == "toml"
         for name in ("teacher_view", "student_view"):
             if not isinstance(getattr(self, name), str):
                 raise TypeError(f"{name} must be a view name, got {getattr(self, name)!r}")
-        V.as_int(self.seed, "seed", 0)
+        object.__setattr__(self, "seed", V.as_int(self.seed, "seed", 0))
         for name, kind in (("teacher_train", TrainConfig), ("student_train", TrainConfig), ("split", SplitConfig),
                            ("budget", Budget), ("kd", KDOptions), ("cch", CCHOptions)):
             if not isinstance(getattr(self, name), kind):

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cchmi import _validate as V
+from cchmi._progress import reporting, stages
 from cchmi.estimators import interval
 from cchmi.estimators.cch_terms import TERM_ESTIMATORS, CCHSample, CCHStreams, CCHTerms, term_estimator
 from cchmi.estimators.choice import explain_choice
@@ -170,6 +171,7 @@ class CCHOptions:
     backend: str = "auto"
     labels_kind: str = "discrete"
     device: object = None
+    progress: bool = False
 
     def knn_options(self) -> KnnOptions:
         """The options of the kNN estimates, validated (jittered ties; the seeds are cch's streams)."""
@@ -279,6 +281,8 @@ def cch(teacher, student, labels, opts: CCHOptions) -> CCHResult:
     n_subsamples : half-samples for the kNN intervals, stratified by label and shared by both terms.
     labels_kind : "discrete" (default) or "continuous" (a real target Y).
     device : torch device of the neural and latent estimators (None: CUDA when available).
+    progress : True: a progress bar on stderr, per stage ("extrapolation levels", "half-samples", the
+        neural estimators' epochs; in :func:`rank_teachers`, "teachers"); off by default, on in the CLI.
     """
     start = time.perf_counter()
     ta, sa = V.as_samples(teacher, "teacher"), V.as_samples(student, "student")
@@ -310,7 +314,7 @@ def cch(teacher, student, labels, opts: CCHOptions) -> CCHResult:
     streams = CCHStreams.spawn(opts.random_state)
     strategy = term_estimator(estimator, pca=pca, fit_fraction=fit_fraction, embed_dim=opts.embed_dim,
                               device=opts.device, discrete=discrete)
-    with V.inputs_checked():  # warned above about the arrays as given
+    with V.inputs_checked(), reporting(opts.progress, "cch"):  # warned above about the arrays as given
         terms = strategy.terms(CCHSample(ta, sa, codes, ya), knn, streams)
     return _result(terms, knn, reps=reps, pca=pca, reason=reason, seconds=time.perf_counter() - start)
 
@@ -396,6 +400,7 @@ def rank_teachers(teachers: Mapping[str, object], student, labels, opts: CCHOpti
         raise ValueError("teachers must be a non-empty mapping of name -> representation")
     if not isinstance(opts.random_state, (int, np.integer)):  # None or a Generator: one seed for all teachers
         opts = dataclasses.replace(opts, random_state=int(np.random.default_rng(opts.random_state).integers(2**62)))
-    rows = [(str(name), cch.with_options(rep, student, labels, opts)) for name, rep in teachers.items()]
+    with reporting(opts.progress, "rank_teachers"), stages(len(teachers), "teacher") as stage:
+        rows = [(str(name), stage.done(cch.with_options(rep, student, labels, opts))) for name, rep in teachers.items()]
     rows.sort(key=lambda row: -row[1].gap)
     return TeacherRanking(rows)

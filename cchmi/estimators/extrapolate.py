@@ -46,6 +46,7 @@ from typing import Callable
 
 import numpy as np
 
+from cchmi._progress import stages
 from cchmi.estimators import interval
 from cchmi.estimators.ksg import ksg_nats
 from cchmi.estimators.mixed import class_sizes, mixed_nats
@@ -160,7 +161,9 @@ def extrapolate_nats(
     check_levels(rows.size, levels)
     groups = level_groups(rows.size, levels, rng, strata)
     sizes = np.array([np.mean([g.size for g in level]) for level in groups])
-    means = np.array([np.mean([np.atleast_1d(core(rows[g])) for g in level], axis=0) for level in groups])
+    with stages(levels, "extrapolation level") as stage:
+        means = np.array([stage.done(np.mean([np.atleast_1d(core(rows[g])) for g in level], axis=0))
+                          for level in groups])
     if means.shape[1] != exponents.size:
         raise ValueError(f"the core returns {means.shape[1]} values but {exponents.size} exponents were given")
     intercepts, lack = fit_line(sizes, means, exponents)

@@ -18,6 +18,7 @@ from typing import Callable
 import numpy as np
 
 from cchmi import _validate as V
+from cchmi._progress import stages
 from cchmi.results import MIResult
 
 
@@ -61,7 +62,11 @@ def subsample_spread(
     that returns several values gets one standard error per value, all from the same half-samples."""
     subsets = half_samples(n, rng, n_subsamples, strata)
     m = subsets[0].size
-    estimates = batch_core(subsets) if batch_core is not None else [core(idx) for idx in subsets]
+    if batch_core is not None:
+        estimates = batch_core(subsets)
+    else:
+        with stages(len(subsets), "half-sample") as stage:
+            estimates = [stage.done(core(idx)) for idx in subsets]
     theta = np.asarray(estimates, dtype=np.float64)
     se = np.sqrt(m / (n - m) * np.mean((theta - theta.mean(axis=0)) ** 2, axis=0))
     return float(se) if se.ndim == 0 else se

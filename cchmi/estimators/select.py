@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cchmi import _validate as V
+from cchmi._progress import reports
 from cchmi.estimators.choice import explain_choice
 from cchmi.estimators.extrapolate import extrapolated_mi
 from cchmi.estimators.ksg import ksg_mi
@@ -95,9 +96,10 @@ def _torch_available() -> bool:
     return importlib.util.find_spec("torch") is not None
 
 
+@reports("cchmi.mi")
 def mi(x, y, *, labels: bool = False, estimator: str = "auto", k: int = 3, confidence: float | None = None,
        n_subsamples: int = 20, base: float = math.e, random_state=0, backend: str = "auto",
-       device=None) -> AutoMIResult:
+       device=None, progress: bool = False) -> AutoMIResult:
     """I(X; Y), or I(X; labels) with ``labels=True``, by the estimator that suits n and the dimensions.
 
     Parameters
@@ -155,6 +157,8 @@ def mi(x, y, *, labels: bool = False, estimator: str = "auto", k: int = 3, confi
     confidence : interval level (None, the default: no interval).
     n_subsamples, base, random_state, backend : as in :func:`cchmi.ksg_mi`.
     device : torch device of the neural estimators (None: CUDA when available).
+    progress : True: a progress bar on stderr, per stage ("extrapolation levels", "half-samples", the
+        neural estimator's epochs); off by default, on in the CLI.
 
     Returns an :class:`AutoMIResult`.
     """

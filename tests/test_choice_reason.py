@@ -36,8 +36,8 @@ def test_mi_reason_names_the_estimator_for_pairs_and_labels():
     assert "of cchmi.estimators.select.MI_AUTO_RULES]" in r.choice_reason
     labels = rng.integers(0, 2, 300)
     r = cchmi.mi(x, labels, labels=True)
-    assert r.choice_reason.startswith("300 rows of 2 dimensions and labels: the plain kNN estimate (Ross's "
-                                      "estimator of I(X; labels))")
+    rule = next(rule for rule in select.MI_AUTO_RULES if f"[rule '{rule[0]}'" in r.choice_reason)
+    assert r.choice_reason.startswith(f"300 rows of 2 dimensions and labels: {MI_WORDS[rule[1]][1]}. Why: {rule[2]}")
 
 
 def test_every_rule_choice_has_words():

@@ -39,6 +39,7 @@ from cchmi.estimators import interval
 from cchmi.estimators.cch_terms import TERM_ESTIMATORS, CCHSample, CCHStreams, CCHTerms, term_estimator
 from cchmi.estimators.choice import explain_choice
 from cchmi.estimators.options import KnnOptions
+from cchmi.estimators.reliability import Reliability
 from cchmi.results import ResultIO
 
 ESTIMATORS = TERM_ESTIMATORS + ("auto",)
@@ -60,7 +61,11 @@ class CCHResult(ResultIO):
     of each term (e.g. "ksg1", "ross", "ksg1-extrapolated", "smile/separable", "probe-linear").
     choice_reason: why estimator="auto" chose what it did (None otherwise). bias_ts, bias_sy: the
     bias correction added to each term (extrapolated minus full-sample estimate, in `unit`; None
-    for estimators without one). interval_note: what the interval covers.
+    for estimators without one). interval_note: what the interval covers. reliability: a
+    :class:`~cchmi.estimators.reliability.Reliability`, unreliable with its reasons when a term is
+    impossible (I(S; Y) above H(Y)), the extrapolation or estimator="auto" ran outside the
+    dimensions the rules were measured on (:data:`MEASURED_DIMS`), or an interval was asked for and
+    could not be given; the verdict is then "undecided".
     """
 
     i_ts: float
@@ -89,6 +94,7 @@ class CCHResult(ResultIO):
     bias_ts: float | None = None
     bias_sy: float | None = None
     interval_note: str | None = None
+    reliability: Reliability | None = None
 
     def __str__(self) -> str:
         text = f"I(T;S) = {self.i_ts:.4f}, I(S;Y) = {self.i_sy:.4f}, gap = {self.gap:+.4f} {self.unit}"
@@ -98,10 +104,16 @@ class CCHResult(ResultIO):
                 f"{self.dims[1]}, {self.backend}, {self.seconds:.3g} s)")
         if self.choice_reason is not None:
             text += f"\n  estimator='auto': {self.choice_reason}"
+        if self.reliability is not None and not self.reliability.reliable:
+            text += f"\n  {self.reliability}"
         return text
 
 
-def _verdict(gap: float, lo: float | None, hi: float | None) -> str:
+def _verdict(gap: float, lo: float | None, hi: float | None, reliable: bool = True) -> str:
+    """The CCH's verdict: "undecided" for unreliable terms or an interval that straddles 0, else
+    the side of 0 the interval (or, without one, the gap) is on."""
+    if not reliable:
+        return VERDICTS[2]
     if lo is None:
         return VERDICTS[0] if gap > 0 else VERDICTS[1]
     if lo > 0:
@@ -134,7 +146,16 @@ def _representations(representation) -> tuple[str, str]:
     return tuple(V.choice(r, "representation", REPRESENTATIONS) for r in representation)
 
 
+MEASURED_DIMS = 32
+"""The widest representation (per side) the rules of estimator="auto" and the extrapolation were
+measured reliable on: the rule sweep's tasks past 64 joint dimensions (64+64) gave no reliable
+estimator (see :func:`cch`)."""
+
 AUTO_RULES = (
+    (f"d_t > {MEASURED_DIMS} or d_s > {MEASURED_DIMS}", "ksg",
+     "outside the dimensions the rules were measured on: past 64 joint dimensions no estimator here was reliable "
+     "(KSG's sign right on 2 of 8 gaps, the extrapolation's gap error 0.71 nats), so the result is marked "
+     "unreliable and the verdict is undecided; reduce the representations (pca=16) or use logits"),
     ("n < 1024 (512 without an interval)", "ksg", "too few rows for the extrapolation (its subsamples of n/8, "
                                                    "n/16 in the half-samples of the interval, need 64 rows)"),
     ("n >= 1024 (512 without an interval)", "ksg-extrapolated",
@@ -148,8 +169,19 @@ the number of rows the estimates will use (after ``pca``'s held-out rows)."""
 def auto_estimator(n: int, dim_t: int, dim_s: int, interval: bool) -> tuple[str, str]:
     """(estimator, reason) by :data:`AUTO_RULES` for n rows of dim_t + dim_s dimensions, with an
     interval or without."""
-    rule = AUTO_RULES[0] if n < (1024 if interval else 512) else AUTO_RULES[1]
+    if max(dim_t, dim_s) > MEASURED_DIMS:
+        rule = AUTO_RULES[0]
+    else:
+        rule = AUTO_RULES[1] if n < (1024 if interval else 512) else AUTO_RULES[2]
     return rule[1], explain_choice(rule, "cchmi.cch.AUTO_RULES", n, (dim_t, dim_s), cch=True)
+
+
+def unmeasured_reason(dims: tuple[int, int]) -> str | None:
+    """Why terms of `dims` (teacher, student) are outside the measured range (None: inside)."""
+    if max(dims) <= MEASURED_DIMS:
+        return None
+    return (f"dims {dims[0]}+{dims[1]} are outside the dimensions the extrapolation and the rules of "
+            f"estimator='auto' were measured on (at most {MEASURED_DIMS} per side): reduce them with pca=")
 
 
 @dataclass(frozen=True)
@@ -219,7 +251,8 @@ def cch(teacher, student, labels, opts: CCHOptions) -> CCHResult:
         * "ksg-extrapolated": the same two estimators, each evaluated on subsamples of n, n/2, n/4
           and n/8 rows and extrapolated to n -> inf along a + b m^(-2/D), D the dimension each
           searches in (d_t + d_s; d_s, or d_s + d_y for a continuous Y): see
-          :mod:`cchmi.estimators.extrapolate` for the assumptions. The interval is the half-sample
+          :mod:`cchmi.estimators.extrapolate` for the assumptions; D counts non-constant columns. The
+          interval is the half-sample
           jackknife of the whole procedure, widened by the fit's lack of fit and by the power
           law's error (:data:`cchmi.estimators.extrapolate.MODEL_SPREAD` = 0.2 of each correction,
           in quadrature); ``bias_ts`` and ``bias_sy`` hold the corrections. Needs n >= 512 (1024 with an interval).
@@ -227,9 +260,12 @@ def cch(teacher, student, labels, opts: CCHOptions) -> CCHResult:
           evaluated on held-out rows) and I(S; Y) by H(Y) minus the held-out cross-entropy of a
           softmax-regression probe (:func:`cchmi.estimators.probe.probe_mi`), trained on a stratified
           ``fit_fraction`` (0.5) of the rows; for a continuous Y, SMILE for both terms. Both are
-          learned functions evaluated held out, below the truth by what they miss. The gap's
-          standard error is sqrt(se_ts^2 + se_sy^2) (the terms use different splits; conservative
-          when their errors are positively correlated).
+          learned functions evaluated held out, below the truth by what they miss. With an
+          interval, each term's standard error is widened by the same bound on row-permuted
+          pairs (its error at independence, in quadrature), and the gap's standard error is
+          sqrt(se_ts^2 + se_sy^2) (the terms use different splits; conservative when their errors
+          are positively correlated); SMILE's batch is lowered below 1,280 rows to fit two test
+          batches (:func:`cchmi.estimators.cch_terms.neural_batch_size`).
         * "latent" (torch): the kNN estimators on learned ``embed_dim``-dimensional embeddings
           (:func:`cchmi.latent_mi`'s cross-predictive autoencoders: one model for (T, S), one for
           (S, labels)), trained on a stratified ``fit_fraction`` of the rows (0.5 by default; a fifth
@@ -241,9 +277,18 @@ def cch(teacher, student, labels, opts: CCHOptions) -> CCHResult:
           ======================================  ==================
           condition                               estimator
           ======================================  ==================
+          d_t > 32 or d_s > 32                    ksg
           n < 1024 (512 without an interval)      ksg
           n >= 1024 (512 without an interval)     ksg-extrapolated
           ======================================  ==================
+
+          Past 32 dimensions a side (:data:`MEASURED_DIMS`) the result is marked unreliable
+          (``reliability``) and the verdict is "undecided" (see the table below: no estimator
+          here was reliable there); so it is for "ksg-extrapolated" asked for by name. Where the
+          extrapolation cannot run on the rows it gets (tied rows, fewer than 512 rows per
+          half-sample, classes of fewer than 32 rows, 16 without an interval), "auto" runs the
+          plain kNN terms and ``choice_reason`` says why; asked for by name, it is refused with
+          the reason. An I(S; Y) above the labels' entropy H(Y) marks the result unreliable.
 
           Derived on ``cchmi bench cch --n 4000 --seeds 2 --seed-offset 1000 --estimators ksg
           ksg-extrapolated --timeout 900 --out bench/results/cch_estimators/rules`` (run as one
@@ -277,7 +322,8 @@ def cch(teacher, student, labels, opts: CCHOptions) -> CCHResult:
         standardising), fitted on a stratified `fit_fraction` (0.3 by default) of the rows that the
         estimates then do not use. For the kNN estimators ("ksg", "ksg-extrapolated") only.
     base, dtype, random_state, backend : as in :func:`cchmi.ksg_mi` (jitter ties, standardised columns).
-    confidence : interval level for the gap (None: no interval; the verdict is then the gap's sign).
+    confidence : interval level for the gap (None: no interval; the verdict is then the gap's sign;
+        an interval asked for that the estimator cannot give makes the verdict "undecided").
     n_subsamples : half-samples for the kNN intervals, stratified by label and shared by both terms.
     labels_kind : "discrete" (default) or "continuous" (a real target Y).
     device : torch device of the neural and latent estimators (None: CUDA when available).
@@ -313,14 +359,16 @@ def cch(teacher, student, labels, opts: CCHOptions) -> CCHResult:
     knn = opts.knn_options()
     streams = CCHStreams.spawn(opts.random_state)
     strategy = term_estimator(estimator, pca=pca, fit_fraction=fit_fraction, embed_dim=opts.embed_dim,
-                              device=opts.device, discrete=discrete)
+                              device=opts.device, discrete=discrete, fallback=reason is not None)
     with V.inputs_checked(), reporting(opts.progress, "cch"):  # warned above about the arrays as given
         terms = strategy.terms(CCHSample(ta, sa, codes, ya), knn, streams)
     return _result(terms, knn, reps=reps, pca=pca, reason=reason, seconds=time.perf_counter() - start)
 
 
 def _result(terms: CCHTerms, opts: KnnOptions, *, reps, pca, reason, seconds) -> CCHResult:
-    """The CCHResult of `terms` (nats) in the unit of ``opts.base``, with the gap's interval and verdict."""
+    """The CCHResult of `terms` (nats) in the unit of ``opts.base``, with the gap's interval, the
+    reliability (the terms' own reasons; extrapolated or auto-chosen terms outside
+    :data:`MEASURED_DIMS`; an interval asked for and not given) and the verdict."""
     scale = 1.0 / math.log(opts.base)
     i_ts, i_sy = terms.i_ts * scale, terms.i_sy * scale
     gap = i_ts - i_sy
@@ -330,11 +378,20 @@ def _result(terms: CCHTerms, opts: KnnOptions, *, reps, pca, reason, seconds) ->
         z = interval.z_value(opts.confidence)
         lo, hi = gap - z * se[2], gap + z * se[2]
     bias = terms.bias
+    if terms.fallback is not None:
+        reason += f"; the extrapolation could not run, so the plain kNN terms did: {terms.fallback}"
+    extrapolated_or_auto = reason is not None or terms.names[0].endswith("-extrapolated")
+    dropped = None
+    if opts.confidence is not None and se is None:
+        dropped = (f"an interval was asked for (confidence={opts.confidence:g}) and the estimators could not give "
+                   f"one, so no verdict is possible")
+    reliability = Reliability.of([*terms.unreliable, unmeasured_reason(terms.dims) if extrapolated_or_auto else None,
+                                  dropped])
     return CCHResult(
         i_ts=float(i_ts),
         i_sy=float(i_sy),
         gap=float(gap),
-        verdict=_verdict(gap, lo, hi),
+        verdict=_verdict(gap, lo, hi, reliability.reliable),
         estimator=f"{terms.names[0]} + {terms.names[1]}",
         n=terms.n,
         k=terms.k,
@@ -357,6 +414,7 @@ def _result(terms: CCHTerms, opts: KnnOptions, *, reps, pca, reason, seconds) ->
         bias_ts=None if bias is None else float(bias[0] * scale),
         bias_sy=None if bias is None else float(bias[1] * scale),
         interval_note=terms.note if se is not None else None,
+        reliability=reliability,
     )
 
 

@@ -79,7 +79,7 @@ def test_extrapolate_estimate_of_a_pair_and_its_difference():
     # The standard error is then the model's term only.
     model = E.MODEL_SPREAD * np.append(np.abs(est.bias), math.hypot(*est.bias))
     assert est.stderr == pytest.approx(model, abs=EXACT)
-    with pytest.raises(ValueError, match="smallest subsample"):
+    with pytest.raises(ValueError, match="each half-sample of the interval has 511 rows, and the extrapolation needs"):
         E.extrapolate_estimate(core, 1023, [4, 2], np.random.default_rng(0), confidence=0.95)
 
 

@@ -15,8 +15,10 @@ EXACT = 1e-12  # the same estimator on the same prepared arrays: identical numbe
 
 
 @pytest.mark.parametrize("n,dim_x,dim_y,labels,torch_ok,with_interval,expected", [
-    (300, 16, 0, True, True, False, "neural"),  # labels with torch: the probe, whatever n and d
-    (5000, 16, 0, True, False, False, "ksg-extrapolated"),  # labels without torch: dim Y counts 0
+    (300, 16, 0, True, True, False, "ksg"),  # labels: Ross, never the probe (issue 25)
+    (5000, 16, 0, True, True, False, "ksg-extrapolated"),  # labels: dim Y counts 0
+    (50_000, 16, 0, True, True, True, "ksg-extrapolated"),  # the SMILE row is for two continuous samples only
+    (5000, 16, 0, True, False, False, "ksg-extrapolated"),
     (5000, 3, 0, True, False, False, "ksg"),
     (511, 16, 16, False, True, False, "ksg"),  # too few rows for the extrapolation
     (1023, 16, 16, False, True, True, "ksg"),  # too few for the extrapolation's half-samples
@@ -90,7 +92,8 @@ def test_neural_for_labels_is_the_probe():
 @pytest.mark.parametrize("kwargs,error,message", [
     (dict(estimator="kde"), ValueError, "estimator must be one of"),
     (dict(labels=1), TypeError, "labels must be True or False"),
-    (dict(estimator="ksg-extrapolated", confidence=0.95), ValueError, "smallest subsample"),
+    (dict(estimator="ksg-extrapolated", confidence=0.95), ValueError,
+     r"each half-sample of the interval has 300 rows.*use estimator='ksg' \(or confidence=None"),
     (dict(k=0), ValueError, "k must be between"),
 ])
 def test_bad_options(kwargs, error, message):

@@ -90,9 +90,12 @@ def warn_if_no_spread(stderr) -> None:
 
 
 def check_interval_classes(sizes: np.ndarray) -> None:
+    """Refuse an interval whose label-stratified half-samples would hold fewer than two classes of
+    2 or more rows, naming what the user can change."""
     if np.count_nonzero(sizes >= 4) < 2:
-        raise ValueError("an interval needs at least two classes with 4 or more samples "
-                         "(half-samples keep half of each)")
+        raise ValueError(f"an interval needs at least two classes with 4 or more samples (half-samples keep half of "
+                         f"each), and the largest class has {int(sizes.max())}: pass confidence=None (no interval) or "
+                         f"give more rows per class")
 
 
 def z_value(confidence: float) -> float:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 
 import numpy as np
 
@@ -30,6 +31,14 @@ from cchmi.estimators import interval
 from cchmi.results import MIResult
 
 PROBES = ("linear", "mlp")
+
+MIN_HELD_OUT = 20
+"""Fewest held-out rows (and at least 2 per class) the probe's estimate is averaged over: below it
+the mean and its standard error of a few rows say nothing (n = 6 gave a negative MI from 2 rows)."""
+
+OVERFIT_SE = 3.0
+"""An estimate more than this many standard errors below 0 is impossible for the bound of a probe
+that generalises (a bound is >= 0 up to sampling error): the probe overfits, and a warning says so."""
 
 
 def stratified_parts(codes: np.ndarray, fractions: tuple[float, ...], rng) -> list[np.ndarray]:
@@ -94,6 +103,13 @@ def probe_terms(x: np.ndarray, codes: np.ndarray, *, fit_fraction: float = 0.5, 
     val, train, rows = stratified_parts(codes, (val_part, fit_fraction - val_part), rng)
     if min(train.size, val.size, rows.size) == 0:
         raise ValueError(f"too few rows per class for the probe's fit, validation and held-out parts (n={codes.size})")
+    n_classes = int(np.count_nonzero(np.bincount(codes)))
+    needed = max(MIN_HELD_OUT, 2 * n_classes)
+    if rows.size < needed:
+        raise ValueError(f"the probe's estimate would average {rows.size} held-out rows (n={codes.size}, {n_classes} "
+                         f"classes, fit_fraction={fit_fraction:g}); it needs {needed} or more "
+                         f"(at least {MIN_HELD_OUT}, and 2 per class): give more rows or lower fit_fraction, or use "
+                         f"cchmi.mixed_mi")
     if probe == "linear":  # trained to its optimum, no early stopping: every fit row trains
         train = np.union1d(train, val)
     log_p = np.log(np.bincount(codes) / codes.size)
@@ -129,6 +145,8 @@ def probe_mi(x, labels, *, probe: str = "linear", hidden: int = 64, fit_fraction
                                            rng=V.as_rng(random_state), device=device)
     scale = 1.0 / math.log(base)
     value = float(terms.mean()) * scale
+    warn_if_overfit(terms, f"probe_mi (probe={probe!r}, {np.count_nonzero(np.bincount(codes))} classes, "
+                           f"{xa.shape[1]} dims, n={xa.shape[0]})")
     se = lo = hi = None
     if confidence is not None:
         se = float(terms.std(ddof=1) / math.sqrt(terms.size)) * scale
@@ -137,6 +155,17 @@ def probe_mi(x, labels, *, probe: str = "linear", hidden: int = 64, fit_fraction
     return MIResult(estimate=value, n=int(rows.size), k=0, estimator=f"probe-{probe}", backend=f"torch-{device_type}",
                     seconds=time.perf_counter() - start, unit=interval.unit_name(base), stderr=se, ci_low=lo,
                     ci_high=hi, confidence=confidence if se is not None else None)
+
+
+def warn_if_overfit(terms: np.ndarray, what: str) -> None:
+    """A RuntimeWarning when the mean of the held-out `terms` (nats) is more than OVERFIT_SE standard
+    errors below 0: the probe that produced them overfits its fit rows."""
+    se = float(terms.std(ddof=1) / math.sqrt(terms.size))
+    if terms.mean() < -OVERFIT_SE * se:
+        warnings.warn(f"{what}: the held-out estimate {terms.mean():.4g} nats is {-terms.mean() / se:.1f} standard "
+                      f"errors below 0, which no generalising probe gives: the probe overfits its fit rows (too many "
+                      f"classes or dimensions for them) and its bound is no estimate of I(X; labels); use "
+                      f"cchmi.mixed_mi or more rows", RuntimeWarning, stacklevel=3)
 
 
 def _fit_convex(torch, F, model, z, y, ridge: float) -> None:

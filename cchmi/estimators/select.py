@@ -21,12 +21,13 @@ import numpy as np
 from cchmi import _validate as V
 from cchmi._progress import reports
 from cchmi.estimators.choice import explain_choice
-from cchmi.estimators.extrapolate import extrapolated_mi
+from cchmi.estimators.extrapolate import extrapolated_mi, obstacle
 from cchmi.estimators.ksg import ksg_mi
 from cchmi.estimators.mixed import mixed_mi
 from cchmi.estimators.options import KnnOptions
 from cchmi.estimators.probe import probe_mi
 from cchmi.estimators.problem import LABELS_HINT
+from cchmi.estimators.reliability import Reliability, label_ceiling_reason
 from cchmi.results import MIResult
 
 MI_ESTIMATORS = ("auto", "ksg", "ksg-extrapolated", "neural")
@@ -35,13 +36,10 @@ LARGE_N = 50_000
 """Rows from which estimator="auto" takes SMILE over the extrapolated kNN estimate in 5-32 dimensions."""
 
 MI_AUTO_RULES = (
-    ("labels, torch installed", "neural", "the probe's held-out bound was the most accurate on every label task "
-                                          "(errors 0.009-0.043 nats against 0.013-0.73 for Ross extrapolated; "
-                                          "n = 5000, seed 1000)"),
     ("n < 1024 (512 without an interval)", "ksg", "too few rows for the extrapolation (its subsamples of n/8, "
                                                    "n/16 in the half-samples of the interval, need 64 rows)"),
     ("dim X + dim Y <= 4", "ksg", "in 4 dimensions or fewer the kNN bias is below the extrapolation's added spread"),
-    (f"n >= {LARGE_N:,} and dim X + dim Y <= 32, torch installed", "neural",
+    (f"n >= {LARGE_N:,} and dim X + dim Y <= 32, no labels, torch installed", "neural",
      "on the catalogue's 7 tasks of 5-32 dimensions at n = 50,000 SMILE's mean absolute error was 0.084 nats "
      "against 0.150 for the extrapolation (closer on 5; not on spiral-3x3-1 and gauss-16x16-2)"),
     ("otherwise", "ksg-extrapolated", "kNN with the bias extrapolated away along m^(-2/D): at n = 5000 the "
@@ -50,7 +48,12 @@ MI_AUTO_RULES = (
                                       "on the two sparse tasks"),
 )
 """The rules of estimator="auto", in order (first match wins): (condition, choice, reason). For
-labels, dim Y counts as 0; "neural" for labels is the probe bound."""
+labels, dim Y counts as 0. The probe bound is no choice of "auto": no measurement shows it ahead of
+Ross's estimate on nonlinear labels (XOR labels of 2 Gaussian coordinates, truth 0.69 nats: the
+linear probe 0.00, Ross 0.58), and an overfit probe is arbitrarily negative (1,000 independent
+classes: -1.8). Where "ksg-extrapolated" cannot run (tied rows, too few rows or too small classes:
+:func:`cchmi.estimators.extrapolate.obstacle`) or returns I(X; labels) above the labels' entropy,
+"auto" runs "ksg" and ``choice_reason`` says why."""
 
 
 @dataclass(frozen=True)
@@ -60,11 +63,14 @@ class AutoMIResult(MIResult):
     choice_reason: why estimator="auto" chose ``estimator`` (None when it was asked for).
     bias: the correction added to the plain estimate ("ksg-extrapolated": extrapolated minus
     full-sample estimate; None for the others). interval_note: what the interval covers.
+    reliability: a :class:`~cchmi.estimators.reliability.Reliability` for estimates of I(X; labels)
+    (unreliable above the labels' entropy) and extrapolated ones; None: not assessed.
     """
 
     choice_reason: str | None = None
     bias: float | None = None
     interval_note: str | None = None
+    reliability: Reliability | None = None
 
     def __str__(self) -> str:
         text = super().__str__()
@@ -77,16 +83,14 @@ def mi_auto_estimator(n: int, dim_x: int, dim_y: int, labels: bool, torch_availa
                       interval: bool) -> tuple[str, str]:
     """(estimator, reason) by :data:`MI_AUTO_RULES` for n rows of dim_x + dim_y dimensions (dim_y 0
     for labels), with an interval or without."""
-    if labels and torch_available:
+    if n < (1024 if interval else 512):
         rule = MI_AUTO_RULES[0]
-    elif n < (1024 if interval else 512):
-        rule = MI_AUTO_RULES[1]
     elif dim_x + dim_y <= 4:
+        rule = MI_AUTO_RULES[1]
+    elif n >= LARGE_N and dim_x + dim_y <= 32 and not labels and torch_available:
         rule = MI_AUTO_RULES[2]
-    elif n >= LARGE_N and dim_x + dim_y <= 32 and torch_available:
-        rule = MI_AUTO_RULES[3]
     else:
-        rule = MI_AUTO_RULES[4]
+        rule = MI_AUTO_RULES[3]
     return rule[1], explain_choice(rule, "cchmi.estimators.select.MI_AUTO_RULES", n, (dim_x, dim_y), labels=labels)
 
 
@@ -119,13 +123,17 @@ def mi(x, y, *, labels: bool = False, estimator: str = "auto", k: int = 3, confi
 
           ====================================================  ==================
           condition                                             estimator
-          ====================================================  ==================
-          labels, torch installed                               neural
-          n < 1024 (512 without an interval)                    ksg
-          d_x + d_y <= 4                                        ksg
-          n >= 50,000 and d_x + d_y <= 32, torch installed      neural
-          otherwise                                             ksg-extrapolated
-          ====================================================  ==================
+          ==============================================================  ==================
+          n < 1024 (512 without an interval)                              ksg
+          d_x + d_y <= 4                                                  ksg
+          n >= 50,000 and d_x + d_y <= 32, no labels, torch installed     neural
+          otherwise                                                       ksg-extrapolated
+          ==============================================================  ==================
+
+          Where "ksg-extrapolated" cannot run (tied rows, too few rows per half-sample, classes
+          of fewer than 16 rows, 32 with an interval) or returns I(X; labels) above the labels'
+          entropy, "ksg" runs and ``choice_reason`` says why. For labels the probe is never
+          chosen (see :data:`MI_AUTO_RULES`).
 
           The rows at n = 5000 were derived on ``cchmi bench accuracy --n 5000 --seeds 1
           --seed-offset 1000 --methods 'cchmi KSG-1 / Ross' 'cchmi.mi ksg-extrapolated' 'cchmi.mi
@@ -177,22 +185,34 @@ def mi(x, y, *, labels: bool = False, estimator: str = "auto", k: int = 3, confi
     reason = None
     if estimator == "auto":
         estimator, reason = mi_auto_estimator(n, xa.shape[1], dim_y, labels, _torch_available(), confidence is not None)
+        cannot = None
+        if estimator == "ksg-extrapolated":
+            cannot = obstacle({"x": xa} if labels else {"x": xa, "y": ya}, n, codes if labels else None,
+                              confidence is not None)
+        if cannot is not None:
+            estimator, reason = "ksg", f"{reason}; the extrapolation could not run, so 'ksg' did: {cannot}"
     common = dict(confidence=confidence, base=base, random_state=random_state)
-    bias = None
+    bias, reliability = None, None
+    if estimator == "ksg-extrapolated":
+        r = extrapolated_mi(xa, codes if labels else ya, KnnOptions(k=k, n_subsamples=n_subsamples, backend=backend,
+                                                                     **common), labels=labels)
+        bias, note, reliability = r.bias, r.interval_note, r.reliability
+        if reason is not None and not reliability.reliable:
+            refused = "; ".join(reliability.reasons)
+            estimator, reason = "ksg", f"{reason}; the extrapolated estimate was refused, so 'ksg' ran: {refused}"
     if estimator == "ksg":
         function = mixed_mi if labels else ksg_mi
         r = function(xa, codes if labels else ya, k=k, n_subsamples=n_subsamples, backend=backend, **common)
-        note = "half-sample jackknife: sampling variability only, not the estimator's bias"
+        note, bias = "half-sample jackknife: sampling variability only, not the estimator's bias", None
     elif estimator == "neural":
         r, note = _neural(xa, codes if labels else ya, labels, device, common)
-    else:
-        r = extrapolated_mi(xa, codes if labels else ya, KnnOptions(k=k, n_subsamples=n_subsamples, backend=backend,
-                                                                     **common), labels=labels)
-        bias, note = r.bias, r.interval_note
+    if labels and estimator != "ksg-extrapolated":
+        reliability = Reliability.of([label_ceiling_reason(r.estimate * math.log(base), codes,
+                                                           None if r.stderr is None else r.stderr * math.log(base))])
     fields = {name: getattr(r, name) for name in MIResult.__dataclass_fields__}
     fields["seconds"] = time.perf_counter() - start
     return AutoMIResult(**fields, choice_reason=reason, bias=bias,
-                        interval_note=note if r.stderr is not None else None)
+                        interval_note=note if r.stderr is not None else None, reliability=reliability)
 
 
 def _neural(xa, ya, labels, device, common) -> tuple[MIResult, str]:

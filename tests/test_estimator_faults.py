@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import cchmi
-from cchmi.data import correlated_gaussian
+from cchmi.data import correlated_gaussian, gaussian_classes
 from cchmi.estimators import cch_terms, extrapolate, reliability
 
 # Tolerances (reasons):
@@ -74,7 +74,7 @@ def test_auto_outside_the_measured_dimensions_is_undecided():
     assert r.estimator == "ksg1 + ross" and r.bias_ts is None
     assert r.verdict == "undecided" and not r.reliability.reliable and "d_t > 32 or d_s > 32" in r.choice_reason
     assert "outside the dimensions" in r.reliability.reasons[0]
-    assert r.i_sy <= reliability.label_entropy_ceiling(y)
+    assert r.i_sy <= reliability.label_entropy_ceiling(y) and cchmi.load_result(r.to_json()) == r
     module = sys.modules["cchmi.cch"]
     assert module.auto_estimator(5000, 33, 4, True)[0] == "ksg"
     assert module.auto_estimator(5000, 32, 32, True)[0] == "ksg-extrapolated"
@@ -119,6 +119,10 @@ def test_auto_takes_ross_not_the_probe_for_labels():
     total = cchmi.mi(x, (x[:, 0] > 0).astype(int) + (x[:, 1] > 0), labels=True)
     assert total.estimator == "ross" and abs(total.estimate - 1.5 * math.log(2)) < ROSS_SUM
     assert all(rule[1] != "neural" or "no labels" in rule[0] for rule in cchmi.estimators.select.MI_AUTO_RULES)
+    # Issue 27: one real column and binary labels took the probe on half the rows (25x slower than Ross).
+    c = gaussian_classes(4000, 2, separation=0.8, dim=1, random_state=3)
+    r = cchmi.mi(c.x, c.y, labels=True)
+    assert r.estimator == "ross" and r.n == 4000 and r.estimate == cchmi.mixed_mi(c.x, c.y).estimate
 
 
 def test_auto_on_many_independent_classes_is_near_zero():

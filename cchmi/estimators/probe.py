@@ -129,7 +129,9 @@ def probe_mi(x, labels, *, probe: str = "linear", hidden: int = 64, fit_fraction
         watches a fifth of it); the estimate and its interval come from the other rows.
     confidence : interval level from the standard error of the mean over the held-out rows.
     Returns an MIResult with ``n`` the held-out rows and ``k`` 0; ``estimator`` "probe-linear" or
-    "probe-mlp".
+    "probe-mlp". Refuses (ValueError) fewer than :data:`MIN_HELD_OUT` held-out rows or 2 per class;
+    warns (RuntimeWarning) when the estimate is more than :data:`OVERFIT_SE` standard errors below 0
+    (an overfit probe: 1,000 independent classes of 5 rows gave -3.1 nats).
     """
     start = time.perf_counter()
     xa = V.as_samples(x, "x")

@@ -138,8 +138,6 @@ def knn_terms(sample: CCHSample, opts: KnnOptions, streams: CCHStreams, *, extra
         if fell_back is not None and not fallback:
             raise refuse(fell_back, opts.confidence is not None)
         extrapolated = fell_back is None
-    dims_searched = [informative_dims(sample.teacher) + informative_dims(sample.student),
-                     informative_dims(sample.student) + (0 if sample.y is None else informative_dims(sample.y))]
     jitter = {name: streams.teacher if name == "teacher" else streams.student for name in samples}
     p = prepare(samples, dataclasses.replace(opts, random_state=streams.subsamples),
                 labels=None if sample.codes is None else ("labels", sample.codes), streams=jitter,
@@ -179,6 +177,8 @@ def knn_terms(sample: CCHSample, opts: KnnOptions, streams: CCHStreams, *, extra
             interval.warn_if_no_spread(with_interval["stderr"])
         return CCHTerms(values[0], values[1], names, note=JACKKNIFE_NOTE, **common, **with_interval,
                         unreliable=ceiling(values[1], with_interval.get("stderr")))
+    dims_searched = [informative_dims(sample.teacher) + informative_dims(sample.student),
+                     informative_dims(sample.student) + (0 if sample.y is None else informative_dims(sample.y))]
     est = extrapolate_estimate(lambda rows: core(rows)[:2], n, dims_searched, p.rng,
                                strata=codes, confidence=opts.confidence, n_subsamples=opts.n_subsamples,
                                difference=True)

@@ -1,6 +1,8 @@
 """The one validation path: every public entry point checks its inputs here.
 
 Errors name the argument, what was expected and what was given. Kernels assume validated input.
+Inputs that run but look like a mistake (transposed, or labels given as real-valued samples) warn
+with :class:`InputWarning`, once per public call (:func:`warn_about_samples`).
 """
 
 from __future__ import annotations
@@ -26,9 +28,9 @@ class InputWarning(UserWarning):
 TRANSPOSED_MAX_ROWS = 100
 """A sample of at most this many rows and at least twice as many columns as rows warns (it looks
 transposed). Bounded so that a legitimate wide representation of a modest sample set (1,000 rows of
-4,096-d features, reduced with ``pca``) does not warn; at 100 rows or fewer, twice as many columns
-as rows is far past where a kNN estimate means anything, so the warning is never a false alarm
-about a useful estimate."""
+4,096-d features, reduced with ``pca``) does not warn; at 100 rows or fewer with twice as many
+columns as rows a kNN estimate says little even when the orientation is right, so a warning there
+costs little where it is wrong."""
 
 LABEL_LIKE_MAX_VALUES = 20
 """A single column of at most this many distinct integer values, each seen 5 times on average,

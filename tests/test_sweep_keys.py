@@ -53,3 +53,14 @@ def test_a_checked_config_is_not_checked_again(monkeypatch):
     assert calls == []
     assert checked.name == "demo-synthetic" and checked.regime == "budget.student_labels_per_class"
     assert sweep.check_config(dict(checked.values)).jobs == checked.jobs and calls == [1]
+
+
+def test_the_old_module_paths_still_import():
+    """cchmi.distill.experiment and cchmi.distill.executors re-export the sweep's names for one release."""
+    from cchmi.distill import executors, experiment
+    from cchmi.distill.sweep import executors as sweep_executors
+
+    assert experiment.run_experiment is sweep.run_experiment and experiment.expand_jobs is sweep.expand_jobs
+    assert experiment.SweepIncomplete is sweep.SweepIncomplete and experiment.load_config is sweep.load_config
+    assert executors.run_remote is sweep_executors.run_remote
+    assert executors.check_options is sweep_executors.check_options

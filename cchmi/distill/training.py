@@ -1,11 +1,10 @@
-"""Training the KD trainer's networks: the loop with early stopping on validation accuracy
-(:func:`train_network`), the teacher and its out-of-sample scores (:func:`teacher_outputs`),
-predictions, and the process group a run trains in under torchrun.
+"""Training the KD trainer's networks: :func:`train_network`'s steps on the one loop of the learned
+estimators (:func:`cchmi.neural.training.fit`, early stopping on validation accuracy), the teacher
+and its out-of-sample scores (:func:`teacher_outputs`), predictions, and the process group a run
+trains in under torchrun.
 """
 
 from __future__ import annotations
-
-import copy
 
 import numpy as np
 import torch
@@ -13,6 +12,7 @@ import torch.nn.functional as F
 
 from cchmi.distill.config import TrainConfig
 from cchmi.distill.losses import feature_kd_loss, kd_loss
+from cchmi.neural.training import EarlyStopping, Position, fit
 
 __all__ = ["train_network", "teacher_outputs", "predict", "accuracy", "process_group_rank_world"]
 
@@ -53,31 +53,24 @@ class _Student(torch.nn.Module):
         return logits, feats, (self.projector(feats) if self.projector is not None else None)
 
 
-class _Evaluations:
-    """The evaluations of one network on its validation rows: the best accuracy and its weights,
-    the evaluations since the best (patience), the step and pass counters, and the loss sums
-    since the last evaluation (logged with it)."""
+class _LossLog:
+    """The loss sums of one network since its last evaluation, logged with each evaluation's
+    validation accuracy (one record per evaluation: phase, epoch, step, val_acc, loss_<term>)."""
 
-    def __init__(self, model, x_val, y_val, cfg: TrainConfig, phase: str, log, kd_on: bool):
-        self.model, self.x_val, self.y_val, self.cfg, self.phase, self.log = model, x_val, y_val, cfg, phase, log
-        self.kd_on = kd_on
-        self.best, self.weights, self.since = -1.0, None, 0
-        self.step, self.last_eval, self.epoch, self.steps_since = 0, -1, 0, 0
+    def __init__(self, model, x_val, y_val, phase: str, log, kd_on: bool):
+        self.model, self.x_val, self.y_val, self.phase, self.log, self.kd_on = model, x_val, y_val, phase, log, kd_on
+        self.steps_since = 0
         self.sums = dict.fromkeys(("ce", "kd", "feature_kd"), 0.0)
 
-    def evaluate(self) -> bool:
-        """Evaluate, log, keep the best weights; True when patience has run out."""
+    def evaluate(self, at: Position) -> float:
+        """The validation accuracy, logged with the mean losses since the last evaluation."""
         val_acc = accuracy(self.model, self.x_val, self.y_val)
-        record = {"phase": self.phase, "epoch": self.epoch, "step": self.step, "val_acc": val_acc}
+        record = {"phase": self.phase, "epoch": at.epoch, "step": at.step, "val_acc": val_acc}
         record.update({f"loss_{k}": float(v) / max(self.steps_since, 1) for k, v in self.sums.items()
                        if k == "ce" or self.kd_on})
         self.log(record)
-        self.sums, self.steps_since, self.last_eval = dict.fromkeys(self.sums, 0.0), 0, self.step
-        if val_acc > self.best:
-            self.best, self.weights, self.since = val_acc, copy.deepcopy(self.model.state_dict()), 0
-            return False
-        self.since += 1
-        return self.since >= self.cfg.patience
+        self.sums, self.steps_since = dict.fromkeys(self.sums, 0.0), 0
+        return val_acc
 
 
 def _step_loss(net, x, y, labelled, batch, cfg: TrainConfig, sums: dict, *, targets, transfer_ce: bool):
@@ -143,43 +136,29 @@ def train_network(model, x, y, rows, val_rows, cfg: TrainConfig, *, seed: int, l
     gen = torch.Generator().manual_seed(seed)
     transfer_gen = torch.Generator().manual_seed(seed + 1)  # apart, so the labelled batches match the baseline's
     torch.manual_seed(seed)  # dropout masks: the same for the baseline and the KD student
-    state = _Evaluations(model, x[val_rows], y[val_rows], cfg, phase, log, kd_on)
-    t_order, t_pos = None, n_t
-    done = False
-    while not done and (cfg.steps is not None or state.epoch < cfg.epochs):
-        net.train()
-        order = torch.randperm(n, generator=gen)
-        for s in range(0, n, bs):
-            idx = order[s : s + bs]
-            if idx.numel() < world:  # a last batch too small to give every process a row
-                continue
-            labelled = rows[idx[rank::world].to(rows.device)]
-            batch = labelled
-            if use_transfer:
-                if t_pos + bt > n_t:  # a new pass over the transfer set
-                    t_order, t_pos = torch.randperm(n_t, generator=transfer_gen), 0
-                batch = torch.cat([labelled, transfer_rows[t_order[t_pos : t_pos + bt][rank::world].to(rows.device)]])
-                t_pos += bt
-            loss = _step_loss(net, x, y, labelled, batch, cfg, state.sums, targets=targets, transfer_ce=transfer_ce)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            state.step += 1
-            state.steps_since += 1
-            if cfg.eval_every is not None and state.step % cfg.eval_every == 0 and state.evaluate():
-                done = True
-                break
-            if cfg.steps is not None and state.step >= cfg.steps:
-                done = True
-                break
-        if not done and cfg.eval_every is None:
-            done = state.evaluate()
-        if not done:
-            state.epoch += 1
-    if state.last_eval != state.step:  # stopped by the step budget between two evaluations
-        state.evaluate()
-    model.load_state_dict(state.weights)
-    return state.best
+    losses = _LossLog(model, x[val_rows], y[val_rows], phase, log, kd_on)
+    transfer = {"order": None, "pos": n_t}
+
+    def step(idx: torch.Tensor, at: Position) -> None:
+        labelled = rows[idx[rank::world].to(rows.device)]
+        batch = labelled
+        if use_transfer:
+            if transfer["pos"] + bt > n_t:  # a new pass over the transfer set
+                transfer.update(order=torch.randperm(n_t, generator=transfer_gen), pos=0)
+            take = transfer["order"][transfer["pos"] : transfer["pos"] + bt]
+            batch = torch.cat([labelled, transfer_rows[take[rank::world].to(rows.device)]])
+            transfer["pos"] += bt
+        loss = _step_loss(net, x, y, labelled, batch, cfg, losses.sums, targets=targets, transfer_ce=transfer_ce)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        losses.steps_since += 1
+
+    stopping = EarlyStopping(model, patience=cfg.patience, maximize=True, what="the validation accuracy")
+    fit(net, step, losses.evaluate, stopping, n_rows=n, batch_size=bs, generator=gen,
+        epochs=cfg.epochs if cfg.steps is None else None, steps=cfg.steps, eval_every=cfg.eval_every,
+        min_batch=world)  # a last batch too small to give every process a row is skipped
+    return stopping.best
 
 
 def teacher_outputs(make, x, y, rows: dict, val_rows, cfg: TrainConfig, *, folds, seed: int, log):

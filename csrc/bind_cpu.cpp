@@ -9,11 +9,20 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cstdint>
+#include <fstream>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#if defined(__linux__)
+#include <dirent.h>
+#include <dlfcn.h>
+#include <unistd.h>
+#endif
 
 #include "common/interrupt.h"
 #include "common/parallel.h"
@@ -29,14 +38,76 @@ namespace {
 template <typename T>
 using carray = py::array_t<T, py::array::c_style>;
 
-// 0 (OpenMP's default) or 1..thread_cap(). Taken as 64-bit so that a huge value is a ValueError
-// naming the argument rather than a pybind11 TypeError about the signature.
+// Whether a call asking for OpenMP's default team (n_threads = 0) adapts it to the machine's load.
+// cchmi._loader turns it on when the OpenMP runtime was loaded before this module (by torch, say) and
+// the user chose no wait policy: the runtime's threads then spin at every barrier instead of sleeping
+// (cchmi's passive setting came too late), and spinning threads on cores that other processes also
+// want slow a kernel down several times over. libgomp spins only briefly (100 rounds) while it
+// manages more threads than processors, so on a busy machine such a call runs one thread more than
+// processors: with a CPU hog per core, cch took as long as in a process without torch (1 thread: 2.4x
+// as long; one thread per core: 5-16x). On an idle machine spinning costs nothing: the default stands.
+std::atomic<bool> threads_follow_load{false};
+
+#if defined(__linux__)
+// Runnable threads on this machine that belong to other processes, scaled to the CPUs this process
+// may run on; -1 where /proc cannot tell. /proc/loadavg's fourth field counts the runnable threads
+// of the whole machine (this one included); /proc/self/task/*/stat says which of them are ours.
+long other_runnable_threads(int procs) {
+  std::ifstream loadavg("/proc/loadavg");
+  double avg1, avg5, avg15;
+  long running = -1;
+  char slash;
+  if (!(loadavg >> avg1 >> avg5 >> avg15 >> running >> slash) || slash != '/') return -1;
+  long own = 0;
+  if (DIR* tasks = opendir("/proc/self/task")) {
+    while (const dirent* entry = readdir(tasks)) {
+      if (entry->d_name[0] == '.') continue;
+      std::ifstream stat(std::string("/proc/self/task/") + entry->d_name + "/stat");
+      std::string line;
+      std::getline(stat, line);
+      const auto end_of_name = line.rfind(')');  // the state follows the command name, which may hold spaces
+      if (end_of_name != std::string::npos && end_of_name + 2 < line.size() && line[end_of_name + 2] == 'R') ++own;
+    }
+    closedir(tasks);
+  }
+  const long others = std::max(running - own, 0L);
+  const long online = sysconf(_SC_NPROCESSORS_ONLN);  // more than procs in a container pinned to some CPUs
+  return online > procs ? (others * procs + online / 2) / online : others;
+}
+#endif
+
+// The team of a call that asked for OpenMP's default: that default, or, when threads_follow_load is
+// on and other processes' threads are runnable, one thread more than processors (when the default
+// is at least one per processor; a smaller OMP_NUM_THREADS stands).
+int default_threads() {
+  const int wanted = cchmi::max_threads();
+#if defined(__linux__) && defined(_OPENMP)
+  if (threads_follow_load.load(std::memory_order_relaxed)) {
+    const int procs = omp_get_num_procs();
+    if (wanted >= procs && other_runnable_threads(procs) > 0) return procs + 1;
+  }
+#endif
+  return wanted;
+}
+
+// The path of the OpenMP runtime library the kernels call, or "" when unknown (or no OpenMP).
+std::string openmp_runtime() {
+#if defined(__linux__) && defined(_OPENMP)
+  Dl_info where;
+  if (dladdr(reinterpret_cast<void*>(&omp_get_num_procs), &where) != 0 && where.dli_fname != nullptr)
+    return where.dli_fname;
+#endif
+  return "";
+}
+
+// 0 (OpenMP's default, see default_threads) or 1..thread_cap(). Taken as 64-bit so that a huge value is
+// a ValueError naming the argument rather than a pybind11 TypeError about the signature.
 int checked_threads(std::int64_t n_threads) {
   const int cap = cchmi::thread_cap();
   CCHMI_CHECK(n_threads >= 0 && n_threads <= cap,
               "n_threads must be 0 (OpenMP's default) or between 1 and " + std::to_string(cap) +
                   " (4 per processor), got " + std::to_string(n_threads));
-  return static_cast<int>(n_threads);
+  return n_threads == 0 ? default_threads() : static_cast<int>(n_threads);
 }
 
 // The query rows of a call: every point (None) or the given rows (1-D int64, each in [0, n)).
@@ -164,11 +235,18 @@ PYBIND11_MODULE(_cpu, m) {
         "-> (counts_x, counts_y, method name): both marginal counts of a KSG estimate; brute force visits each\n"
         "pair once for both points and both spaces.");
 
+  m.def(
+      "_set_threads_follow_load", [](bool on) { threads_follow_load.store(on); }, py::arg("on"),
+      "Whether calls with n_threads=0 adapt the team to the load (cchmi._loader sets it; see bind_cpu.cpp).");
+
   m.def("build_info", [] {
     py::dict info;
     info["version"] = CCHMI_VERSION;
     info["openmp"] = cchmi::built_with_openmp();
     info["max_threads"] = cchmi::max_threads();
+    const std::string runtime = openmp_runtime();
+    info["openmp_runtime"] = runtime.empty() ? py::object(py::none()) : py::object(py::str(runtime));
+    info["threads_follow_load"] = threads_follow_load.load();
     info["march_native"] = static_cast<bool>(CCHMI_NATIVE_FLAG);
     // The level in use; None, with the reason in simd_error, when CCHMI_SIMD names an unusable level
     // (the kernels then raise that error).

@@ -11,9 +11,18 @@ teacher_minus_student_acc):
   (:func:`cchmi.estimators.label_terms.label_mi_terms`);
 * teacher_minus_student_acc: test accuracy, teacher minus baseline student
   (:func:`teacher_minus_student_acc`), always reported: the simplest competing predictor.
+
+The warnings the estimators raise on these rows (a few held-out rows setting a feature's scale, an
+extrapolation outside its measured range, ...) do not escape: :func:`held_out_estimates` records
+them, each prefixed by the predictor it came from, for the summary's ``warnings`` and logs them
+through the logger "cchmi.distill".
 """
 
 from __future__ import annotations
+
+import contextlib
+import logging
+import warnings
 
 import numpy as np
 
@@ -25,6 +34,22 @@ PREDICTOR_PCA = 8  # principal components of the penultimate features for cch_ga
 # The CCH gap predictors: name -> (representation, PCA components or None).
 GAP_PREDICTORS = {"cch_gap_logits": ("logits", None), "cch_gap_features": ("features", PREDICTOR_PCA)}
 LABEL_PREDICTORS = ("label_mi_gap", "conditional_mi")  # what label_mi_terms gives
+logger = logging.getLogger("cchmi.distill")
+
+
+@contextlib.contextmanager
+def recording(source: str, sink: list):
+    """Catches every warning raised inside (whatever the warning filters say, "error" included) and
+    appends it to `sink` as "<source>: <message>", once per distinct text, logging each new one as a
+    warning of the logger "cchmi.distill"."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    for item in caught:
+        text = f"{source}: {item.message}"
+        if text not in sink:
+            sink.append(text)
+            logger.warning(text)
 
 
 def cch_on(teacher: dict, baseline: dict, y, rows, representation: str, pca: int | None, *, k: int, seed: int,
@@ -36,15 +61,19 @@ def cch_on(teacher: dict, baseline: dict, y, rows, representation: str, pca: int
                estimator=estimator)
 
 
-def cch_gaps(teacher: dict, baseline: dict, y, rows, *, k: int, seed: int, estimator: str, known=None) -> dict:
+def cch_gaps(teacher: dict, baseline: dict, y, rows, *, k: int, seed: int, estimator: str, known=None,
+             warned: list | None = None) -> dict:
     """cch_gap_logits and cch_gap_features as interval entries; `known`: a CCHResult already
-    computed as (representation, pca, result), reused where it is one of them."""
+    computed as (representation, pca, result), reused where it is one of them; `warned`: a list
+    that records the estimators' warnings (:func:`recording`, named by predictor) instead of
+    letting them escape (None: they escape)."""
     out = {}
     for name, (representation, pca) in GAP_PREDICTORS.items():
         if known is not None and known[:2] == (representation, pca):
             result = known[2]
         else:
-            result = cch_on(teacher, baseline, y, rows, representation, pca, k=k, seed=seed, estimator=estimator)
+            with recording(name, warned) if warned is not None else contextlib.nullcontext():
+                result = cch_on(teacher, baseline, y, rows, representation, pca, k=k, seed=seed, estimator=estimator)
         out[name] = interval_entry(result.gap, result.gap_ci_low, result.gap_ci_high)
     return out
 
@@ -60,15 +89,20 @@ def held_out_estimates(teacher: dict, baseline: dict, labels, rows, *, represent
     """The CCH of `representation` and (predictors=True) the MI predictors, from the rows `rows`
     only. teacher and baseline map "logits" and "features" to arrays with a row per sample (the
     teacher's already paired with the student's rows); `estimator`: :func:`cchmi.cch`'s, for the
-    CCH and the two gap predictors. Returns (CCHResult, {name: interval dict})."""
+    CCH and the two gap predictors. Returns (CCHResult, {name: interval dict}, warnings): the
+    distinct warnings the estimators raised, as "<source>: <message>" with source "cch" (the CCH of
+    `representation`), a gap predictor's name or "label_mi_gap/conditional_mi" (:func:`recording`)."""
     y = np.asarray(labels)[rows]
-    crit = cch_on(teacher, baseline, y, rows, representation, pca, k=k, seed=seed, estimator=estimator)
+    warned = []
+    with recording("cch", warned):
+        crit = cch_on(teacher, baseline, y, rows, representation, pca, k=k, seed=seed, estimator=estimator)
     out = {}
     if predictors:
         out.update(cch_gaps(teacher, baseline, y, rows, k=k, seed=seed, estimator=estimator,
-                            known=(representation, pca, crit)))
-        out.update(label_mi_terms(teacher["logits"][rows], baseline["logits"][rows], y, k=k, random_state=seed))
-    return crit, out
+                            known=(representation, pca, crit), warned=warned))
+        with recording("/".join(LABEL_PREDICTORS), warned):
+            out.update(label_mi_terms(teacher["logits"][rows], baseline["logits"][rows], y, k=k, random_state=seed))
+    return crit, out, warned
 
 
 def ordered(values: dict) -> dict:

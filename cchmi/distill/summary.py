@@ -25,13 +25,14 @@ SUMMARY_FIELDS = {
 }
 
 
-# Entries that newer summaries have and older ones lack, checked when present.
-OPTIONAL_FIELDS = {"val_accuracy": {"teacher": "number", "baseline": "number", "kd": "number"}}
+# Entries that newer summaries have and older ones lack, checked when present. warnings: what the
+# estimators warned of on the held-out rows, "<predictor>: <message>" (cchmi.distill.predictors).
+OPTIONAL_FIELDS = {"val_accuracy": {"teacher": "number", "baseline": "number", "kd": "number"}, "warnings": "strs"}
 PREDICTORS = ("cch_gap_logits", "cch_gap_features", "label_mi_gap", "conditional_mi", "teacher_minus_student_acc")
 TEACHER_PREDICTOR = "teacher_minus_student_acc"
 
 
-_KIND_NAMES = {"str": "a str", "int": "an int", "number": "a number or null"}
+_KIND_NAMES = {"str": "a str", "int": "an int", "number": "a number or null", "strs": "a list of str"}
 
 
 def _kind_ok(value, kind: str) -> bool:
@@ -41,6 +42,8 @@ def _kind_ok(value, kind: str) -> bool:
         return isinstance(value, str)
     if kind == "int":
         return isinstance(value, int)
+    if kind == "strs":
+        return isinstance(value, list) and all(isinstance(item, str) for item in value)
     return value is None or isinstance(value, (int, float))
 
 
@@ -103,9 +106,10 @@ class RunSummary(Mapping):
 
     The networks, split and budget are stored as the dicts summary.json holds (asdict of the
     configs), cch as :meth:`cchmi.CCHResult.as_dict`, predictors as {name: {value, ci_low,
-    ci_high}} in :data:`PREDICTORS` order. train (= student_train), gain (kd - baseline test
-    accuracy) and config_hash (:func:`config_hash`) are derived. Checked at construction with
-    :func:`check_summary`.
+    ci_high}} in :data:`PREDICTORS` order, warnings as the list of the estimators' distinct warnings
+    on the held-out rows (:func:`cchmi.distill.predictors.held_out_estimates`). train (=
+    student_train), gain (kd - baseline test accuracy) and config_hash (:func:`config_hash`) are
+    derived. Checked at construction with :func:`check_summary`.
 
     A RunSummary is also a read-only mapping over as_dict(), so ``summary["gain"]``, ``dict(summary)``
     and ``{**summary}`` read it as the summary dict that :func:`cchmi.distill.run_kd` returned before
@@ -135,6 +139,7 @@ class RunSummary(Mapping):
     device: str
     torch: str
     seconds: float
+    warnings: tuple[str, ...] = ()
 
     def __post_init__(self):
         values = {}
@@ -142,11 +147,12 @@ class RunSummary(Mapping):
             if item.name == "split":
                 values.update(train=self.student_train, teacher_train=self.teacher_train,
                               student_train=self.student_train)
-            if item.name not in ("teacher_train", "student_train"):
+            if item.name not in ("teacher_train", "student_train", "warnings"):
                 values[item.name] = getattr(self, item.name)
             if item.name == "val_accuracy":
                 values["gain"] = self.accuracy["kd"] - self.accuracy["baseline"]
         values["config_hash"] = config_hash(values)
+        values["warnings"] = list(self.warnings)  # last: the keys before it keep their order
         check_summary(values)
         object.__setattr__(self, "_values", values)
 

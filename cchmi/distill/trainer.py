@@ -190,7 +190,9 @@ def run_kd(data: MultiView, config, student_view: str | None = None, /, *, devic
     accuracy), cch (:class:`CCHResult` as a dict), cch_representation, cch_estimator (as asked; the
     one each term used is in cch), predictors ({name: {value, ci_low, ci_high}}; only
     teacher_minus_student_acc when predictors=False), data_fingerprint, device, torch, seconds,
-    config_hash (:func:`~cchmi.distill.summary.config_hash`).
+    config_hash (:func:`~cchmi.distill.summary.config_hash`), warnings (what the estimators warned
+    of on the held-out rows, each "<predictor>: <message>", also logged by the logger
+    "cchmi.distill"; they do not escape as Python warnings).
     """
     start = time.perf_counter()
     config = _as_config(config, student_view, keywords)
@@ -231,7 +233,7 @@ def run_kd(data: MultiView, config, student_view: str | None = None, /, *, devic
         held = np.concatenate([rows["val"], rows["test"]])
         held_pairing = torch.as_tensor(held_pair, device=dev)
         teacher_rep = _representations(t_logits[held_pairing], t_feats[held_pairing])
-        crit, predicted = held_out_estimates(
+        crit, predicted, warned = held_out_estimates(
             teacher_rep, _representations(*predict(baseline, x_student)), labels, held,
             representation=config.cch.representation, k=config.cch.k, pca=config.cch.pca, seed=config.seed,
             predictors=config.predictors, estimator=config.cch.estimator)
@@ -246,7 +248,7 @@ def run_kd(data: MultiView, config, student_view: str | None = None, /, *, devic
         cch_representation=config.cch.representation, cch_estimator=config.cch.estimator,
         predictors=ordered(predicted),
         data_fingerprint=fingerprint(data.view(config.teacher_view), data.view(config.student_view), labels),
-        device=str(dev), torch=torch.__version__, seconds=time.perf_counter() - start)
+        device=str(dev), torch=torch.__version__, seconds=time.perf_counter() - start, warnings=tuple(warned))
     if out is not None:
         (out / "summary.json").write_text(json.dumps(summary.as_dict(), indent=1) + "\n")
     return summary

@@ -1,0 +1,63 @@
+"""The trainer's predictor step keeps the estimators' warnings on the held-out rows: recorded in the
+summary's ``warnings`` (each prefixed by its predictor) and logged by "cchmi.distill", never raised
+(pytest runs with filterwarnings=error, so an escaping warning fails these tests)."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+
+from test_trainer import BUDGET, STEPS, TINY, toy  # noqa: E402
+
+from cchmi.distill import run_kd  # noqa: E402
+from cchmi.distill.predictors import held_out_estimates, recording  # noqa: E402
+from cchmi.distill.summary import check_summary  # noqa: E402
+
+ROBUST = "have a standard deviation"  # the robust-scaling warning of cchmi._scaling
+
+
+def test_recording_keeps_distinct_messages_and_logs_them(caplog):
+    import warnings
+
+    sink = []
+    with caplog.at_level(logging.WARNING, logger="cchmi.distill"):
+        with recording("cch_gap_logits", sink):
+            for _ in range(3):
+                warnings.warn("same text", RuntimeWarning)
+            warnings.warn("other text", UserWarning)
+    assert sink == ["cch_gap_logits: same text", "cch_gap_logits: other text"]
+    assert [r.getMessage() for r in caplog.records] == sink
+
+
+def test_held_out_outliers_are_recorded_not_raised():
+    rng = np.random.default_rng(0)
+    n = 200
+    y = np.arange(n) % 4
+    teacher = {"logits": rng.standard_normal((n, 4)) + y[:, None], "features": rng.standard_normal((n, 6))}
+    student = {"logits": rng.standard_normal((n, 4)) + 0.5 * y[:, None], "features": rng.standard_normal((n, 6))}
+    student["logits"][:3, 1] = 1e4  # three far rows set column 1's standard deviation
+    crit, out, warned = held_out_estimates(teacher, student, y, np.arange(n), representation="logits", k=3,
+                                           pca=None, seed=0, predictors=True)
+    assert np.isfinite(crit.gap) and set(out) == {"cch_gap_logits", "cch_gap_features", "label_mi_gap",
+                                                  "conditional_mi"}
+    assert any(w.startswith("cch: ") and ROBUST in w for w in warned)
+    assert all(w.split(": ")[0] in ("cch", "cch_gap_features", "label_mi_gap/conditional_mi") for w in warned)
+    assert len(set(warned)) == len(warned)
+
+
+def test_run_kd_summary_holds_the_warnings(tmp_path, caplog):
+    """The run of test_trainer.test_run_kd_writes_logs_and_summary: its 105 held-out feature rows trip
+    the robust-scaling rule."""
+    with caplog.at_level(logging.WARNING, logger="cchmi.distill"):
+        s = run_kd(toy(), "teacher", "student", teacher_train=TINY, student_train=STEPS, seed=1, out_dir=tmp_path,
+                   teacher_rows="crossfit", crossfit_folds=2, **BUDGET)
+    assert any(w.startswith("cch_gap_features: ") and ROBUST in w for w in s["warnings"])
+    assert [r.getMessage() for r in caplog.records if r.name == "cchmi.distill"] == s["warnings"]
+    older = {k: v for k, v in s.items() if k != "warnings"}
+    check_summary(older)  # optional: a summary without it is still valid
+    with pytest.raises(ValueError, match="warnings must be a list of str"):
+        check_summary({**s, "warnings": "x"})

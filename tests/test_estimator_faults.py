@@ -164,6 +164,19 @@ def test_neural_terms_on_independence_are_undecided():
     assert "row-permuted pairs" in r.interval_note
 
 
+@pytest.mark.slow
+def test_neural_runs_below_1280_rows():
+    # n = 1000: "batch_size=256 is above the smallest split (200 rows ...): lower it" from cch and mi, which have no
+    # batch_size; now SMILE's batch is 100 with an interval (two test batches), 200 without.
+    pytest.importorskip("torch")
+    rng = np.random.default_rng(5)
+    t, s, y = rng.standard_normal((1000, 4)), rng.standard_normal((1000, 4)), rng.integers(0, 5, 1000)
+    with pytest.warns(RuntimeWarning, match="overfits"):
+        r = cchmi.cch(t, s, y, estimator="neural", random_state=1)
+    assert r.gap_ci_low < 0 < r.gap_ci_high and r.verdict == "undecided"  # before: no result at all
+    assert cchmi.mi(t, s, estimator="neural").estimator.startswith("smile")
+
+
 def test_neural_batch_fits_the_rows_and_a_dropped_interval_is_undecided():
     assert cch_terms.neural_batch_size(10_000, True) == 256 and cch_terms.neural_batch_size(1500, True) == 150
     assert cch_terms.neural_batch_size(1000, False) == 200

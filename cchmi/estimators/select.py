@@ -20,6 +20,7 @@ import numpy as np
 
 from cchmi import _validate as V
 from cchmi._progress import reports
+from cchmi.estimators.cch_terms import neural_batch_size
 from cchmi.estimators.choice import explain_choice
 from cchmi.estimators.extrapolate import extrapolated_mi, obstacle
 from cchmi.estimators.ksg import ksg_mi
@@ -116,9 +117,10 @@ def mi(x, y, *, labels: bool = False, estimator: str = "auto", k: int = 3, confi
           :mod:`cchmi.estimators.extrapolate` for the assumptions); needs n >= 512 (1024 with an
           interval, which is the half-sample jackknife of the whole extrapolation widened by the
           fit's lack of fit and by 0.2 of the correction, the power law's error).
-        * "neural" (torch): the SMILE bound (:func:`cchmi.neural_mi`, its defaults), or for labels
-          H(labels) minus the held-out cross-entropy of a softmax-regression probe
-          (:func:`cchmi.estimators.probe.probe_mi`).
+        * "neural" (torch): the SMILE bound (:func:`cchmi.neural_mi`, its defaults but the batch,
+          lowered below 1,280 rows to fit the test rows:
+          :func:`cchmi.estimators.cch_terms.neural_batch_size`), or for labels H(labels) minus the
+          held-out cross-entropy of a softmax-regression probe (:func:`cchmi.estimators.probe.probe_mi`).
         * "auto" (default): the first matching row (``choice_reason`` records it):
 
           ====================================================  ==================
@@ -228,5 +230,5 @@ def _neural(xa, ya, labels, device, common) -> tuple[MIResult, str]:
 
     seed = int(V.as_rng(common["random_state"]).integers(2**31))
     r = neural_mi(xa, ya, bound="smile", device=device, confidence=common["confidence"], base=common["base"],
-                  random_state=seed)
+                  random_state=seed, batch_size=neural_batch_size(xa.shape[0], common["confidence"] is not None))
     return r, "spread over test batches: the evaluation's sampling error, not the critic's gap to the truth"

@@ -68,11 +68,11 @@ def _rank(rank: int, world: int, port: int, n: int, dtype: str, queue) -> None:
     import torch
     import torch.distributed as dist
 
-    from cchmi.ops import registry
+    from cchmi.ops import set_num_threads
 
     threads = max(1, (os.cpu_count() or 1) // world)  # the ranks share this machine's cores
     torch.set_num_threads(threads)
-    registry.set_num_threads(threads)  # the cpu kernels' OpenMP threads
+    set_num_threads(threads)  # the cpu kernels' OpenMP threads
     os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"] = "127.0.0.1", str(port)
     dist.init_process_group("gloo", rank=rank, world_size=world)
     try:

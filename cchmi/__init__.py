@@ -25,14 +25,8 @@ Every result saves to JSON (``result.save(path)``, ``result.to_json()``) and com
 Importing cchmi touches no GPU and imports neither torch, triton nor faiss.
 """
 
-from importlib import metadata as _metadata
-
-try:
-    __version__ = _metadata.version("cchmi")
-except _metadata.PackageNotFoundError:  # running from a source tree that was not installed
-    __version__ = "0+unknown"
-
 from cchmi._validate import InputWarning
+from cchmi._version import __version__
 from cchmi.cch import CCHResult, TeacherRanking, cch, rank_teachers
 from cchmi.estimators import (
     CMI,

@@ -6,7 +6,8 @@ import importlib
 import importlib.util
 import platform
 
-from cchmi import __version__, ops
+from cchmi import ops
+from cchmi._version import __version__
 from cchmi._loader import import_cpu_module
 
 

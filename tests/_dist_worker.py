@@ -268,12 +268,12 @@ def main(rank: int, world: int, port: int) -> None:
     try:
         from cchmi.distributed import passes
         from cchmi.distributed.comm import Comm
-        from cchmi.ops import registry
+        from cchmi.ops import threads
 
         # One thread per rank for the cpu kernels: the ranks share the machine's cores, and waking a
         # team of OpenMP threads on oversubscribed cores costs milliseconds per call (ring mode calls
         # the kernels once per step).
-        registry.set_num_threads(1)
+        threads.set_num_threads(1)
 
         passes.TILE_ROWS = 16  # replicate mode: 10 tiles of queries interleaved over the ranks, not 1
         warnings.simplefilter("ignore", RuntimeWarning)  # the singleton class, on both sides

@@ -170,6 +170,24 @@ def gaussian_blur(images: np.ndarray, sigma: float) -> np.ndarray:
     return out
 
 
+def degraded_view(images, sigma: float = DEGRADED_SIGMA, noise: float = DEGRADED_NOISE,
+                  random_state=0) -> np.ndarray:
+    """The whole-image degraded view of a (n, H, W) stack: each image blurred by
+    :func:`gaussian_blur` (a Gaussian of s.d. `sigma` pixels, edges mirrored,
+    its own pixels only), then independent N(0, noise^2) noise added to every pixel (float32, drawn
+    from `random_state`; not clipped). Values keep the input's scale: pass Fashion-MNIST as
+    images / 255 so that `noise` is on the [0, 1] scale. Returns (n, H, W) float32."""
+    sigma = V.as_real(sigma, "sigma", 0, reason=" (a Gaussian s.d. in pixels)")
+    noise = V.as_real(noise, "noise", 0, reason=" (a noise s.d. on the images' scale)")
+    images = np.asarray(images)
+    if images.ndim != 3 or min(images.shape) < 1:
+        raise ValueError(f"images must be a non-empty (n, H, W) stack, got shape {images.shape}")
+    out = gaussian_blur(images, sigma)
+    if noise:
+        out += np.float32(noise) * V.as_rng(random_state).standard_normal(out.shape, dtype=np.float32)
+    return out
+
+
 def fashion_options(views=None, overlap: int = 0, student_blur: float = 0.0, student_noise: float = 0.0,
                     degraded_sigma: float = DEGRADED_SIGMA,
                     degraded_noise: float = DEGRADED_NOISE) -> dict:
@@ -216,11 +234,9 @@ def fashion_views(images: np.ndarray, views=None, *, overlap: int = 0, student_b
       "teacher", the clean 14-row window of rows overlap .. overlap + 13, which shares exactly `overlap`
       rows (0 to 14) with the student's half: 0 is the top half, 14 the bottom half itself;
     * the whole image: "image", clean (28 x 28), and "degraded", blurred (sigma `degraded_sigma`) and
-      noised (s.d. `degraded_noise`) by :func:`cchmi.data.views.degraded_view` (the same content
+      noised (s.d. `degraded_noise`) by :func:`degraded_view` (the same content
       under a shifted appearance, as MNIST -> MNIST-M; its noise drawn from `random_state`).
     """
-    from cchmi.data.views import degraded_view  # views.py imports this module
-
     opts = fashion_options(views, overlap, student_blur, student_noise, degraded_sigma, degraded_noise)
     if images.ndim != 3 or images.shape[1:] != (28, 28):
         raise ValueError(f"images must be (n, 28, 28), got shape {images.shape}")

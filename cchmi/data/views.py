@@ -1,5 +1,6 @@
-"""Views made from other views: a degraded copy of a whole image (blur and noise), in the spirit of
-MNIST -> MNIST-M (the same content under a shifted appearance), and adding a view to a MultiView."""
+"""Adding a view to a MultiView: any row-aligned array (:func:`with_view`), or the degraded copy of a
+whole image (:func:`cchmi.data.multiview.degraded_view`: blur and noise, in the spirit of MNIST ->
+MNIST-M, the same content under a shifted appearance)."""
 
 from __future__ import annotations
 
@@ -7,26 +8,7 @@ import dataclasses
 
 import numpy as np
 
-from cchmi import _validate as V
-from cchmi.data.multiview import DEGRADED_NOISE, DEGRADED_SIGMA, MultiView, gaussian_blur
-
-
-def degraded_view(images, sigma: float = DEGRADED_SIGMA, noise: float = DEGRADED_NOISE,
-                  random_state=0) -> np.ndarray:
-    """The whole-image degraded view of a (n, H, W) stack: each image blurred by
-    :func:`cchmi.data.multiview.gaussian_blur` (a Gaussian of s.d. `sigma` pixels, edges mirrored,
-    its own pixels only), then independent N(0, noise^2) noise added to every pixel (float32, drawn
-    from `random_state`; not clipped). Values keep the input's scale: pass Fashion-MNIST as
-    images / 255 so that `noise` is on the [0, 1] scale. Returns (n, H, W) float32."""
-    sigma = V.as_real(sigma, "sigma", 0, reason=" (a Gaussian s.d. in pixels)")
-    noise = V.as_real(noise, "noise", 0, reason=" (a noise s.d. on the images' scale)")
-    images = np.asarray(images)
-    if images.ndim != 3 or min(images.shape) < 1:
-        raise ValueError(f"images must be a non-empty (n, H, W) stack, got shape {images.shape}")
-    out = gaussian_blur(images, sigma)
-    if noise:
-        out += np.float32(noise) * V.as_rng(random_state).standard_normal(out.shape, dtype=np.float32)
-    return out
+from cchmi.data.multiview import DEGRADED_NOISE, DEGRADED_SIGMA, MultiView, degraded_view
 
 
 def with_view(data: MultiView, name: str, values, image_shape=None) -> MultiView:

@@ -24,11 +24,10 @@ from cchmi.ops.registry import (
     AUTO_GPU_MIN_N,
     KNOWN_BACKENDS,
     available_backends,
-    get_num_threads,
     input_device,
     resolve,
-    set_num_threads,
 )
+from cchmi.ops.threads import get_num_threads, set_num_threads
 
 __all__ = [
     "Backend",

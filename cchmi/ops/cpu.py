@@ -8,7 +8,7 @@ kernel's one pass over each pair applies to all points only)."""
 
 from __future__ import annotations
 
-from cchmi.ops import registry
+from cchmi.ops import threads
 from cchmi.ops.base import HostBackend
 
 AUTO_METHOD = 0  # the kernels choose tree, brute force or sort by n and d
@@ -23,8 +23,8 @@ class CpuBackend(HostBackend):
     @property
     def _threads(self) -> int:
         """cchmi.get_num_threads() at call time: a backend made before set_num_threads, or before a
-        fork (the child keeps 1 thread, see cchmi.ops.registry), follows it."""
-        return registry.get_num_threads()
+        fork (the child keeps 1 thread, see cchmi.ops.threads), follows it."""
+        return threads.get_num_threads()
 
     def _knn(self, points, k, queries):
         dist, idx, _ = self._m.knn(points, k, AUTO_METHOD, self._threads, queries)

@@ -28,6 +28,7 @@ import functools
 import inspect
 import math
 import time
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -37,7 +38,9 @@ from cchmi import _validate as V
 from cchmi._progress import reporting, stages
 from cchmi.estimators import interval
 from cchmi.estimators.cch_terms import TERM_ESTIMATORS, CCHSample, CCHStreams, CCHTerms, term_estimator
-from cchmi.estimators.choice import explain_choice
+from cchmi.estimators.choice import AUTO_RULES as AUTO_RULES  # re-exported: the rules' public name
+from cchmi.estimators.choice import MEASURED_DIMS as MEASURED_DIMS
+from cchmi.estimators.choice import auto_estimator, unmeasured_reason
 from cchmi.estimators.options import KnnOptions
 from cchmi.estimators.reliability import Reliability
 from cchmi.results import ResultIO
@@ -144,44 +147,6 @@ def _representations(representation) -> tuple[str, str]:
         raise ValueError(f"representation must be one of {REPRESENTATIONS} or a (teacher, student) pair of them, "
                          f"got {representation!r}")
     return tuple(V.choice(r, "representation", REPRESENTATIONS) for r in representation)
-
-
-MEASURED_DIMS = 32
-"""The widest representation (per side) the rules of estimator="auto" and the extrapolation were
-measured reliable on: the rule sweep's tasks past 64 joint dimensions (64+64) gave no reliable
-estimator (see :func:`cch`)."""
-
-AUTO_RULES = (
-    (f"d_t > {MEASURED_DIMS} or d_s > {MEASURED_DIMS}", "ksg",
-     "outside the dimensions the rules were measured on: past 64 joint dimensions no estimator here was reliable "
-     "(KSG's sign right on 2 of 8 gaps, the extrapolation's gap error 0.71 nats), so the result is marked "
-     "unreliable and the verdict is undecided; reduce the representations (pca=16) or use logits"),
-    ("n < 1024 (512 without an interval)", "ksg", "too few rows for the extrapolation (its subsamples of n/8, "
-                                                   "n/16 in the half-samples of the interval, need 64 rows)"),
-    ("n >= 1024 (512 without an interval)", "ksg-extrapolated",
-     "on the rule sweep its gap interval covered the truth in 61 of 62 runs (KSG: 31), with the same or better "
-     "sign accuracy at every dimension; the neural estimator lost I(T; S) at 64+64 (0.02 of 1 nat)"),
-)
-"""The rules of estimator="auto", in order (first match wins): (condition, choice, reason). n is
-the number of rows the estimates will use (after ``pca``'s held-out rows)."""
-
-
-def auto_estimator(n: int, dim_t: int, dim_s: int, interval: bool) -> tuple[str, str]:
-    """(estimator, reason) by :data:`AUTO_RULES` for n rows of dim_t + dim_s dimensions, with an
-    interval or without."""
-    if max(dim_t, dim_s) > MEASURED_DIMS:
-        rule = AUTO_RULES[0]
-    else:
-        rule = AUTO_RULES[1] if n < (1024 if interval else 512) else AUTO_RULES[2]
-    return rule[1], explain_choice(rule, "cchmi.cch.AUTO_RULES", n, (dim_t, dim_s), cch=True)
-
-
-def unmeasured_reason(dims: tuple[int, int]) -> str | None:
-    """Why terms of `dims` (teacher, student) are outside the measured range (None: inside)."""
-    if max(dims) <= MEASURED_DIMS:
-        return None
-    return (f"dims {dims[0]}+{dims[1]} are outside the dimensions the extrapolation and the rules of "
-            f"estimator='auto' were measured on (at most {MEASURED_DIMS} per side): reduce them with pca=")
 
 
 @dataclass(frozen=True)
@@ -385,8 +350,12 @@ def _result(terms: CCHTerms, opts: KnnOptions, *, reps, pca, reason, seconds) ->
     if opts.confidence is not None and se is None:
         dropped = (f"an interval was asked for (confidence={opts.confidence:g}) and the estimators could not give "
                    f"one, so no verdict is possible")
+    below = [] if se is None else [interval.below_zero_reason(v, s, what)
+                                   for v, s, what in ((i_ts, se[0], "I(T; S)"), (i_sy, se[1], "I(S; Y)"))]
+    for reason_below in filter(None, below):
+        warnings.warn(reason_below, RuntimeWarning, stacklevel=4)
     reliability = Reliability.of([*terms.unreliable, unmeasured_reason(terms.dims) if extrapolated_or_auto else None,
-                                  dropped])
+                                  dropped, *below])
     return CCHResult(
         i_ts=float(i_ts),
         i_sy=float(i_sy),

@@ -89,6 +89,29 @@ def warn_if_no_spread(stderr) -> None:
                       "the sampling error: use more samples or a smaller k", RuntimeWarning, stacklevel=4)
 
 
+BELOW_ZERO_SE = 3.0
+"""An MI estimate more than this many standard errors below 0 is reported (mutual information is
+never negative: the estimator's bias, not sampling, put it there)."""
+
+
+def below_zero_reason(value: float, stderr: float | None, what: str = "the estimate") -> str | None:
+    """Why `value` (an estimate of a mutual information, with its standard error) cannot be
+    trusted, when it lies more than :data:`BELOW_ZERO_SE` standard errors below 0; None otherwise
+    (and without a standard error)."""
+    if stderr is None or not stderr > 0 or value >= -BELOW_ZERO_SE * stderr:
+        return None
+    return (f"{what} = {value:.4g} is {-value / stderr:.1f} standard errors below 0, where no mutual information "
+            f"lies: the estimator's bias dominates on these data (tied or discrete values, few rows per class, "
+            f"or too few rows for the dimension)")
+
+
+def warn_if_below_zero(value: float, stderr: float | None, what: str = "the estimate", stacklevel: int = 3) -> None:
+    """RuntimeWarning with :func:`below_zero_reason` when there is one."""
+    reason = below_zero_reason(value, stderr, what)
+    if reason is not None:
+        warnings.warn(reason, RuntimeWarning, stacklevel=stacklevel)
+
+
 def check_interval_classes(sizes: np.ndarray) -> None:
     """Refuse an interval whose label-stratified half-samples would hold fewer than two classes of
     2 or more rows, naming what the user can change."""
@@ -125,6 +148,8 @@ def estimate(
         warn_if_no_spread(stderr)
         z = z_value(opts.confidence)
         lo, hi = value - z * stderr, value + z * stderr
+        if estimator != "kl":  # a differential entropy may be negative; an MI or a CMI may not
+            warn_if_below_zero(value, stderr, f"the {estimator} estimate", stacklevel=4)
     return MIResult(
         estimate=float(value),
         n=problem.n,

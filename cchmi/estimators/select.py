@@ -20,6 +20,7 @@ import numpy as np
 
 from cchmi import _validate as V
 from cchmi._progress import reports
+from cchmi.estimators import interval
 from cchmi.estimators.cch_terms import neural_batch_size
 from cchmi.estimators.choice import explain_choice
 from cchmi.estimators.extrapolate import extrapolated_mi, obstacle
@@ -208,9 +209,15 @@ def mi(x, y, *, labels: bool = False, estimator: str = "auto", k: int = 3, confi
         note, bias = "half-sample jackknife: sampling variability only, not the estimator's bias", None
     elif estimator == "neural":
         r, note = _neural(xa, codes if labels else ya, labels, device, common)
+    below = interval.below_zero_reason(r.estimate, r.stderr, f"the {estimator} estimate")
+    if estimator == "ksg-extrapolated" or (estimator == "neural" and not labels):  # ksg and the probe warn
+        interval.warn_if_below_zero(r.estimate, r.stderr, f"the {estimator} estimate")
     if labels and estimator != "ksg-extrapolated":
         reliability = Reliability.of([label_ceiling_reason(r.estimate * math.log(base), codes,
-                                                           None if r.stderr is None else r.stderr * math.log(base))])
+                                                           None if r.stderr is None else r.stderr * math.log(base)),
+                                      below])
+    elif below is not None:
+        reliability = Reliability.of([*(() if reliability is None else reliability.reasons), below])
     fields = {name: getattr(r, name) for name in MIResult.__dataclass_fields__}
     fields["seconds"] = time.perf_counter() - start
     return AutoMIResult(**fields, choice_reason=reason, bias=bias,

@@ -70,17 +70,46 @@ def _load_torch(p: Path) -> np.ndarray:
     return obj.numpy()
 
 
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+
+
 def positive_int(text: str) -> int:
-    value = int(text)
+    value = _int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
     return value
 
 
 def non_negative_int(text: str) -> int:
-    value = int(text)
+    value = _int(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def open_unit(text: str) -> float:
+    """A level such as --confidence: a number strictly between 0 and 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number in (0, 1), e.g. 0.95, got {text!r}") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1), e.g. 0.95, got {text}")
+    return value
+
+
+def log_base(text: str) -> float:
+    """--base: a finite number > 0 other than 1 (e for nats, 2 for bits)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number > 0 other than 1, got {text!r}") from None
+    if not (0 < value < float("inf") and value != 1):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0 other than 1 (e: nats, 2: bits), got {text}")
     return value
 
 

@@ -14,13 +14,13 @@ import sys
 from importlib import resources
 from pathlib import Path
 
-import numpy as np
-
 from cchmi._cli_input import (
     devices,
     executor_option,
     load_array,
+    log_base,
     non_negative_int,
+    open_unit,
     output_folder,
     positive_int,
     positive_seconds,
@@ -212,7 +212,7 @@ def _cmd_bench(args) -> int:
         text = _bench_module("bench_accuracy").main_accuracy(
             out, quick=args.quick, seeds=args.seeds, tasks=tasks, neural=args.neural, device=args.device,
             timeout=args.timeout, progress=progress, sizes=args.n, seed_offset=args.seed_offset,
-            methods=args.methods, report_only=args.report_only)
+            methods=args.methods, report_only=args.report_only, suite=args.suite)
     elif args.kind == "cch":
         text = _bench_module("bench_cch").main_cch(
             out, quick=args.quick, sizes=args.n, seeds=args.seeds, estimators=args.estimators,
@@ -263,12 +263,22 @@ def _listed(values) -> str:
     return ", ".join(map(str, values))
 
 
+def _defaults(function) -> dict:
+    """The keyword defaults of a Python function: the command line takes its defaults from the
+    function it calls, so that one name has one default in Python and on the command line."""
+    import inspect
+
+    return {name: p.default for name, p in inspect.signature(function).parameters.items() if p.default is not p.empty}
+
+
 def _task_help() -> str:
     from cchmi.data.cch_tasks import cch_tasks
+    from cchmi.data.hd_tasks import HD_QUICK_TASKS, hd_suite
     from cchmi.data.tasks import QUICK_TASKS, catalogue
 
     return (f"comma-separated task names (accuracy; default: all, or with --quick {_listed(QUICK_TASKS)}); "
-            f"tasks: {_listed(catalogue())}. cch (default: all, with --quick a subset): "
+            f"tasks: {_listed(catalogue())}. accuracy --suite hd (with --quick {_listed(HD_QUICK_TASKS)}): "
+            f"{_listed(t.name for t in hd_suite())}. cch (default: all, with --quick a subset): "
             f"{_listed(t.name for t in cch_tasks())}")
 
 
@@ -286,27 +296,32 @@ def _add_demo(sub) -> None:
 
 def _add_cch(sub, backend_help: str) -> None:
     """`cchmi cch T S LABELS`: the CCH on a user's representations."""
-    from cchmi.cch import ESTIMATORS, LABEL_KINDS, REPRESENTATIONS
+    from cchmi.cch import ESTIMATORS, LABEL_KINDS, REPRESENTATIONS, cch
     from cchmi.ops import KNOWN_BACKENDS
 
+    default = _defaults(cch)
     crit = sub.add_parser("cch", help="test the CCH on your own representations (.npy, .npz, .csv, .txt, .pt)",
                           description="Is I(T; S) > I(S; Y)? Prints the gap, its interval and the verdict.")
     crit.add_argument("teacher", help="teacher representation, n rows (.npy, .npz, .csv, .txt or .pt)")
     crit.add_argument("student", help="student representation, the same n rows")
     crit.add_argument("labels", help="the n labels (one column)")
-    crit.add_argument("--estimator", default="ksg", choices=ESTIMATORS,
-                      help=f"{_listed(ESTIMATORS)} (default ksg; latent and neural need cchmi[torch]; auto chooses "
-                           "by n and the dimensions and prints why)")
-    crit.add_argument("--labels-kind", default="discrete", choices=LABEL_KINDS,
-                      help=f"what the labels file holds: {_listed(LABEL_KINDS)} (default discrete)")
-    crit.add_argument("--device", default=None, help="torch device of the neural and latent estimators, e.g. cpu, cuda")
-    crit.add_argument("-k", type=int, default=3, help="neighbours (default 3)")
-    crit.add_argument("--representation", default="features", choices=REPRESENTATIONS,
-                      help=f"what the arrays hold: {_listed(REPRESENTATIONS)} (default features)")
-    crit.add_argument("--pca", type=int, default=None, help="reduce each representation to this many components")
-    crit.add_argument("--confidence", type=float, default=0.95, help="interval level for the gap (default 0.95)")
-    crit.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    crit.add_argument("--backend", default="auto", choices=KNOWN_BACKENDS, help=backend_help)
+    crit.add_argument("--estimator", default=default["estimator"], choices=ESTIMATORS,
+                      help=f"{_listed(ESTIMATORS)} (default {default['estimator']}; latent and neural need "
+                           "cchmi[torch]; auto chooses by n and the dimensions and prints why)")
+    crit.add_argument("--labels-kind", default=default["labels_kind"], choices=LABEL_KINDS,
+                      help=f"what the labels file holds: {_listed(LABEL_KINDS)} (default {default['labels_kind']})")
+    crit.add_argument("--device", default=default["device"],
+                      help="torch device of the neural and latent estimators, e.g. cpu, cuda")
+    crit.add_argument("-k", type=positive_int, default=default["k"], help=f"neighbours (default {default['k']})")
+    crit.add_argument("--representation", default=default["representation"], choices=REPRESENTATIONS,
+                      help=f"what the arrays hold: {_listed(REPRESENTATIONS)} (default {default['representation']})")
+    crit.add_argument("--pca", type=positive_int, default=default["pca"],
+                      help="reduce each representation to this many components")
+    crit.add_argument("--confidence", type=open_unit, default=default["confidence"],
+                      help=f"interval level for the gap (default {default['confidence']})")
+    crit.add_argument("--seed", type=non_negative_int, default=default["random_state"],
+                      help=f"random seed (default {default['random_state']})")
+    crit.add_argument("--backend", default=default["backend"], choices=KNOWN_BACKENDS, help=backend_help)
     crit.add_argument("--json", action="store_true", help="print the result as JSON")
     crit.set_defaults(run=_cmd_cch)
 
@@ -348,6 +363,9 @@ def _add_bench(sub) -> None:
                        help="accuracy (error against the known MI), speed, or cch (every cch estimator setting on "
                             "the CCH tasks of cchmi.data.cch_tasks: sign of the gap, errors, interval coverage)")
     bench.add_argument("--quick", action="store_true", help="a subset that runs in minutes on 2 CPU cores")
+    bench.add_argument("--suite", choices=("catalogue", "hd"), default="catalogue",
+                       help="accuracy: the task list, catalogue (cchmi.data.tasks) or hd (64- to 1024-dim tasks of "
+                            "cchmi.data.hd_tasks); default catalogue")
     bench.add_argument("--seeds", type=positive_int, default=None, help="seeds per task and n (accuracy, cch)")
     tasks = bench.add_argument("--tasks", default=None)
     bench.lazy_help[tasks] = _task_help
@@ -379,23 +397,28 @@ def _add_bench(sub) -> None:
 
 def _add_mi(sub, backend_help: str) -> None:
     """`cchmi mi X Y`: I(X; Y) of two arrays stored in files."""
-    from cchmi.auto import MI_ESTIMATORS
+    from cchmi.estimators.select import MI_ESTIMATORS
+    from cchmi.estimators.select import mi as mi_function
     from cchmi.ops import KNOWN_BACKENDS
 
+    default = _defaults(mi_function)
     mi = sub.add_parser("mi", help="estimate I(X; Y) for two arrays stored in files (.npy, .npz, .csv, .txt, .pt)",
-                        description="KSG (continuous y) or the Ross mixed estimator (--labels: discrete y); "
-                                    "--estimator auto chooses by n and the dimensions (cchmi.mi) and prints why.")
+                        description="cchmi.mi: --estimator auto (the default) chooses by n and the dimensions and "
+                                    "prints why; ksg is KSG (continuous y) or the Ross mixed estimator (--labels: "
+                                    "discrete y).")
     mi.add_argument("x", help="n rows of X (.npy, .npz, .csv, .txt or .pt)")
     mi.add_argument("y", help="n rows of Y, or n labels with --labels")
-    mi.add_argument("-k", type=int, default=3, help="neighbours (default 3)")
-    mi.add_argument("--variant", type=int, choices=(1, 2), default=1, help="KSG variant: 1 or 2 (default 1)")
-    mi.add_argument("--labels", action="store_true", help="y holds discrete labels: use the mixed estimator")
-    mi.add_argument("--estimator", default="ksg", choices=MI_ESTIMATORS,
-                    help=f"{_listed(MI_ESTIMATORS)} (default ksg; neural needs cchmi[torch]; --variant 2 needs ksg)")
-    mi.add_argument("--device", default=None, help="torch device of the neural estimators, e.g. cpu, cuda")
-    mi.add_argument("--base", type=float, default=np.e, help="logarithm base (default e: nats; 2: bits)")
-    mi.add_argument("--confidence", type=float, default=None, help="add a standard error and interval, e.g. 0.95")
-    mi.add_argument("--backend", default="auto", choices=KNOWN_BACKENDS, help=backend_help)
+    mi.add_argument("-k", type=positive_int, default=default["k"], help=f"neighbours (default {default['k']})")
+    mi.add_argument("--variant", type=int, choices=(1, 2), default=1,
+                    help="KSG variant of --estimator ksg: 1 or 2 (default 1)")
+    mi.add_argument("--labels", action="store_true", help="y holds discrete labels")
+    mi.add_argument("--estimator", default=default["estimator"], choices=MI_ESTIMATORS,
+                    help=f"{_listed(MI_ESTIMATORS)} (default {default['estimator']}; neural needs cchmi[torch])")
+    mi.add_argument("--device", default=default["device"], help="torch device of the neural estimators, e.g. cpu, cuda")
+    mi.add_argument("--base", type=log_base, default=default["base"], help="logarithm base (default e: nats; 2: bits)")
+    mi.add_argument("--confidence", type=open_unit, default=default["confidence"],
+                    help="add a standard error and interval, e.g. 0.95")
+    mi.add_argument("--backend", default=default["backend"], choices=KNOWN_BACKENDS, help=backend_help)
     mi.set_defaults(run=_cmd_mi)
 
 

@@ -38,6 +38,10 @@ def count_within_pair(
     n_threads: int = 0,
     queries: npt.NDArray[np.int64] | None = None,
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], str]: ...
+def set_threads_follow_load(on: bool) -> None:
+    """Whether calls with n_threads=0 adapt the team to the load (set by cchmi._loader when the OpenMP
+    runtime was loaded before this module and the user chose no wait policy; csrc/bind_cpu.cpp)."""
 def build_info() -> dict[str, object]:
-    """version, openmp, max_threads, march_native, simd (level in use, or None), simd_error
-    (None, or why CCHMI_SIMD is unusable), simd_levels (compiled and supported here), compiler."""
+    """version, openmp, max_threads, openmp_runtime (the path of the OpenMP library in use, or None),
+    threads_follow_load, march_native, simd (level in use, or None), simd_error (None, or why
+    CCHMI_SIMD is unusable), simd_levels (compiled and supported here), compiler."""

@@ -57,5 +57,5 @@ def import_cpu_module() -> ModuleType:
         del os.environ["OMP_WAIT_POLICY"]
     runtime = module.build_info().get("openmp_runtime")  # None: unknown, or a module built before the key
     if runtime is not None and os.path.realpath(runtime) in loaded_before:
-        module._set_threads_follow_load(True)
+        module.set_threads_follow_load(True)
     return module

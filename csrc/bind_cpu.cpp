@@ -236,7 +236,7 @@ PYBIND11_MODULE(_cpu, m) {
         "pair once for both points and both spaces.");
 
   m.def(
-      "_set_threads_follow_load", [](bool on) { threads_follow_load.store(on); }, py::arg("on"),
+      "set_threads_follow_load", [](bool on) { threads_follow_load.store(on); }, py::arg("on"),
       "Whether calls with n_threads=0 adapt the team to the load (cchmi._loader sets it; see bind_cpu.cpp).");
 
   m.def("build_info", [] {

@@ -107,21 +107,41 @@ def job_lock(folder, wait: bool):
     """Hold the lock of the job whose files are in `folder` (created if missing). Yields True when
     held; with wait=False, yields False at once when another process (or thread) holds it. The lock
     file holds the pid of the last holder, for people; the lock itself is the flock, released on
-    exit or when the process dies."""
+    exit or when the process dies.
+
+    Job keys are predictable, so the lock is opened without following a symlink (neither `folder`
+    nor ``lock`` may be one), created if missing and never truncated; a ``lock`` that is not a
+    regular file of this user with one link (a planted hard link to another file) is refused with a
+    ValueError naming it, before anything is written. The pid is written over the file's first
+    bytes, padded to a fixed width."""
     import fcntl
+    import stat
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    fd = os.open(folder / "lock", os.O_RDWR | os.O_CREAT, 0o644)
     try:
+        dir_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError as exc:
+        raise ValueError(f"{folder}: not a folder this sweep can lock (a symlink?): {exc.strerror or exc}") from None
+    try:
+        fd = os.open("lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644, dir_fd=dir_fd)
+    except OSError as exc:
+        raise ValueError(f"{folder / 'lock'}: cannot open the job's lock without following a link: "
+                         f"{exc.strerror or exc}") from None
+    finally:
+        os.close(dir_fd)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1 or info.st_uid != os.getuid():
+            raise ValueError(f"{folder / 'lock'}: not a job lock (a regular file of this user with one link); "
+                             "remove it if it was planted")
         try:
             fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             held = False
         else:
             held = True
-            os.ftruncate(fd, 0)
-            os.write(fd, f"{os.getpid()}\n".encode())
+            os.pwrite(fd, f"{os.getpid():<20}\n".encode(), 0)
         yield held
     finally:
         os.close(fd)

@@ -222,6 +222,47 @@ def test_two_sweeps_on_one_folder_train_each_job_once(tmp_path, monkeypatch):
     assert [s["gain"] for s in results[0]] == [s["gain"] for s in results[1]]
 
 
+def test_a_planted_lock_link_is_refused_and_its_target_kept(tmp_path, monkeypatch):
+    """Keys are predictable: a symlink (or a hard link) planted at runs/<key>/lock made the sweep
+    truncate and overwrite its target. Now the job fails naming the lock, the target is untouched
+    and the other jobs run."""
+    from cchmi import _io
+
+    calls = _count_trainings(monkeypatch)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    first, second = (job["key"] for job in expand_jobs(TINY))
+    (tmp_path / "out" / "runs" / first).mkdir(parents=True)
+    (tmp_path / "out" / "runs" / first / "lock").symlink_to(victim)
+    with pytest.raises(sweep.SweepIncomplete) as exc:
+        run_experiment(TINY, tmp_path / "out", progress=False)
+    assert victim.read_text() == "precious\n" and len(calls) == 1
+    assert [f["key"] for f in exc.value.failures] == [first] and "lock" in exc.value.failures[0]["error"]
+    hard = tmp_path / "hard"
+    hard.mkdir()
+    os.link(victim, hard / "lock")
+    with pytest.raises(ValueError, match="not a job lock"):
+        with _io.job_lock(hard, False):
+            pass
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "linked").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    with pytest.raises(ValueError, match="not a folder this sweep can lock"):
+        with _io.job_lock(tmp_path / "linked", False):
+            pass
+    assert victim.read_text() == "precious\n" and not (tmp_path / "elsewhere" / "lock").exists()
+    assert second in {path.parent.name for path in (tmp_path / "out").glob("runs/*/summary.json")}
+
+
+def test_job_lock_is_not_truncated_and_holds_the_pid(tmp_path):
+    from cchmi import _io
+
+    (tmp_path / "lock").write_text("1\n" + "x" * 100)
+    with _io.job_lock(tmp_path, False) as held:
+        assert held
+        text = (tmp_path / "lock").read_text()
+    assert text.split()[0] == str(os.getpid()) and len(text) == 102  # written over, not truncated
+
+
 # -- the sweep killed at random points ------------------------------------------------------------
 
 # Imports torch once, then forks one sweep per line read; the test SIGKILLs the forked sweeps.

@@ -211,7 +211,12 @@ def run_remote(executor: str, options: dict | None, todo: list[dict], out: Path,
                 continue
             folder = out / "runs" / job["key"]
             lock = _io.job_lock(folder, wait)
-            if not lock.__enter__():
+            try:
+                held_now = lock.__enter__()
+            except ValueError as exc:  # a lock that is not one (a planted link): this job's failure
+                record(job, f"ValueError: {exc}")
+                continue
+            if not held_now:
                 lock.__exit__(None, None, None)
                 record(job, "busy")
             elif read_summary(out, job)[0] is not None:

@@ -54,6 +54,11 @@ def test_options_are_checked_before_anything_runs(tmp_path, monkeypatch):
         ("submitit", {"cluster": "pbs"}, ValueError, "cluster must be one of"),
         ("submitit", {"poll_seconds": 0}, ValueError, "poll_seconds"),
         ("submitit", {"partition": "a", "slurm_partition": "b"}, ValueError, "one option"),
+        ("submitit", {"timeout_min": -5}, ValueError, "submitit executor option timeout_min must be >= 1, got -5"),
+        ("submitit", {"timeout_min": 1.5}, TypeError, "submitit executor option timeout_min must be an integer"),
+        ("submitit", {"array_parallelism": 0}, ValueError, "option array_parallelism must be >= 1"),
+        ("submitit", {"gpus_per_node": -1}, ValueError, "option gpus_per_node must be >= 0"),
+        ("submitit", {"mem_gb": 0}, ValueError, "option mem_gb"),
         ("dask", [("workers", 2)], TypeError, "executor_options must be a dict"),
     ]:
         with pytest.raises(error, match=message):
@@ -67,6 +72,50 @@ def test_options_are_checked_before_anything_runs(tmp_path, monkeypatch):
     with pytest.raises(ImportError, match=r"dask executor needs distributed: pip install 'cchmi\[dask\]'"):
         run_experiment(TINY, tmp_path, progress=False, executor="dask")
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_relative_out_reaches_the_workers_absolute(tmp_path, monkeypatch):
+    """Workers in another folder wrote every summary there, and the driver crashed writing error.json
+    into folders no job had made (no report). Now `out` is absolute before any worker sees it, and the
+    driver makes a failed job's folder before writing its error.json."""
+    from cchmi.distill.sweep import runner
+
+    seen = []
+
+    def died_before_its_folder(executor, options, todo, out, jobs, wait, record):
+        seen.append(out)
+        for job in todo:
+            record(job, "RuntimeError: the worker died before creating the job's folder")
+
+    monkeypatch.setattr(runner, "run_remote", died_before_its_folder)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SweepIncomplete) as failed:
+        run_experiment(TINY, "rel/out", progress=False, executor="dask", executor_options={"workers": 1})
+    assert set(seen) == {tmp_path / "rel" / "out"} and seen[0].is_absolute()
+    assert len(failed.value.failures) == 2
+    for failure in failed.value.failures:
+        written = json.loads((tmp_path / "rel" / "out" / "runs" / failure["key"] / "error.json").read_text())
+        assert written["error"] == "RuntimeError: the worker died before creating the job's folder"
+
+
+def test_an_unreachable_scheduler_is_one_line_naming_the_option(tmp_path):
+    import os
+    import socket
+    import subprocess
+
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "2s"}
+    config = tmp_path / "tiny.toml"
+    config.write_text('name = "tiny"\nseeds = 1\npairs = [["teacher", "student"]]\n[data]\nname = "mfh"\nn = 100\n')
+    run = subprocess.run([sys.executable, "-m", "cchmi", "experiment", str(config), "--out", str(tmp_path / "o"),
+                          "--executor", "dask", "--executor-option", f"address=tcp://127.0.0.1:{port}",
+                          "--no-progress"], capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    last = run.stderr.strip().splitlines()[-1]
+    assert last.startswith("cchmi experiment: error: dask executor option address=tcp://127.0.0.1:")
+    assert "--executor-option address" in last and "cannot reach the scheduler" in last
 
 
 def test_remote_errors_name_their_cause():

@@ -11,7 +11,7 @@
 * ``"submitit"`` (``pip install 'cchmi[slurm]'``): a Slurm job array through
   ``submitit.AutoExecutor``. ``folder`` (submitit's pickles and logs, default ``<out>/submitit``;
   the nodes and the driver must share it), ``cluster`` (None: Slurm where it is installed, else
-  local processes; "slurm", "local" or "debug"), ``timeout_min`` (default 60), ``partition``
+  local processes; "slurm", "local" or "debug"), ``timeout_min`` (minutes >= 1, default 60), ``partition``
   (= ``slurm_partition``), ``array_parallelism`` (= ``slurm_array_parallelism``, default:
   ``jobs``), ``gpus_per_node``, ``cpus_per_task``, ``mem_gb``, ... (any other AutoExecutor
   parameter, passed as given: submitit refuses unknown ones), ``poll_seconds`` (how often the
@@ -46,6 +46,10 @@ DASK_OPTIONS = ("address", "workers", "processes")
 SUBMITIT_ALIASES = {"partition": "slurm_partition", "array_parallelism": "slurm_array_parallelism"}
 SUBMITIT_OWN = ("folder", "cluster", "poll_seconds")
 SUBMITIT_CLUSTERS = (None, "slurm", "local", "debug")
+# The submitit options that count something, checked by name (submitit takes -5 minutes as given):
+# name -> smallest value.
+SUBMITIT_COUNTS = {"timeout_min": 1, "array_parallelism": 1, "slurm_array_parallelism": 1, "nodes": 1,
+                   "tasks_per_node": 1, "cpus_per_task": 1, "gpus_per_node": 0}
 
 
 def check_options(executor: str, options: dict | None) -> dict:
@@ -85,6 +89,11 @@ def check_options(executor: str, options: dict | None) -> dict:
         require("distributed", "dask", "the dask executor")
     else:
         V.choice(opts.get("cluster"), "submitit executor option cluster", SUBMITIT_CLUSTERS)
+        for name, low in SUBMITIT_COUNTS.items():
+            if name in opts:
+                V.as_int(opts[name], f"submitit executor option {name}", low)
+        if "mem_gb" in opts:
+            V.as_real(opts["mem_gb"], "submitit executor option mem_gb", 0, low_open=True)
         if "folder" in opts and not isinstance(opts["folder"], (str, Path)):
             raise TypeError(f"submitit executor option folder must be a folder name, got {opts['folder']!r}")
         V.as_real(opts.get("poll_seconds", 5.0), "submitit executor option poll_seconds", 0, low_open=True)
@@ -131,7 +140,12 @@ def _dask(opts: dict, jobs: int):
     distributed = require("distributed", "dask", "the dask executor")
     cluster = None
     if "address" in opts:
-        client = distributed.Client(opts["address"])
+        try:
+            client = distributed.Client(opts["address"])
+        except (OSError, TimeoutError) as exc:  # refused, unknown host, timed out: one line, not a traceback
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise ValueError(f"dask executor option address={opts['address']} (--executor-option address=...): "
+                             f"cannot reach the scheduler: {reason}") from None
     else:
         cluster = distributed.LocalCluster(n_workers=opts.get("workers", jobs), threads_per_worker=1,
                                            processes=opts.get("processes", True), dashboard_address=":0")

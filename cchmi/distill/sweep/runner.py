@@ -137,7 +137,8 @@ def run_experiment(config, out, *, jobs: int = 1, devices=None, progress: bool =
     while it runs, so two sweeps on one folder share the work; its summary is written atomically;
     a summary that is unreadable or incomplete (warning naming the file) counts as not done.
     Returns all summaries (old and new); when jobs failed, raises :class:`SweepIncomplete` (with
-    the finished summaries) after every other job has run, each error in ``runs/<key>/error.json``."""
+    the finished summaries) after every other job has run, each error in ``runs/<key>/error.json``.
+    A relative `out` is made absolute here, in the driver's working folder, before any worker sees it."""
     config = check_config(config)
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise ValueError(f"jobs must be an integer >= 1, got {jobs!r}")
@@ -148,7 +149,7 @@ def run_experiment(config, out, *, jobs: int = 1, devices=None, progress: bool =
                          "executor")
     if executor != "local" and devices:
         raise ValueError(f"devices is for the local executor; {executor} workers use their own devices")
-    out = Path(out)
+    out = Path(os.path.abspath(out))  # remote workers in other folders write where the driver reads
     all_jobs = config.jobs
     todo = []
     for job in all_jobs:
@@ -193,7 +194,9 @@ def run_experiment(config, out, *, jobs: int = 1, devices=None, progress: bool =
         if error in ("ran", "finished", "busy"):  # it did not fail, yet left no valid summary
             error = problem or "no summary was written"
         failure = {"key": job["key"], "error": error.splitlines()[0], "details": error}
-        _io.write_atomic(out / "runs" / job["key"] / "error.json", _io.dumps_json(failure))
+        folder = out / "runs" / job["key"]
+        folder.mkdir(parents=True, exist_ok=True)  # a remote job can die before making its folder
+        _io.write_atomic(folder / "error.json", _io.dumps_json(failure))
         failures.append(failure)
     if failures:
         raise SweepIncomplete(summaries, failures)

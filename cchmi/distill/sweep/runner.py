@@ -43,10 +43,48 @@ def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def die_with_driver(driver: int) -> None:
+    """A pool worker's initializer: the worker ends when the driver (pid `driver`) does, so that a
+    SIGKILLed sweep leaves no worker (each holds a few hundred MB) running its queued jobs. On Linux
+    the kernel sends SIGKILL at the driver's death (prctl PR_SET_PDEATHSIG); everywhere, a worker
+    whose parent is no longer the driver (it died before the prctl, or elsewhere than Linux) exits at
+    once and before each job (:func:`run_pooled`)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):  # no prctl in this libc: the check of the parent stays
+            pass
+    _exit_without_driver(driver)
+
+
+def _exit_without_driver(driver: int) -> None:
+    if os.getppid() != driver:
+        os._exit(1)
+
+
+def run_pooled(driver: int, job: dict, out: str, device, threads: int | None, wait: bool) -> str:
+    """:func:`~cchmi.distill.sweep.jobs.run_locked` in a pool worker started by `driver`, which exits
+    instead when the driver has died since the last job."""
+    _exit_without_driver(driver)
+    return run_locked(job, out, device, threads, wait)
+
+
+def _pool(workers: int) -> ProcessPoolExecutor:
+    """A pool of `workers` spawned processes that die with this one (:func:`die_with_driver`)."""
+    return ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"), initializer=die_with_driver,
+                               initargs=(os.getpid(),))
+
+
 def _run_isolated(job: dict, out: str, device, threads: int, wait: bool) -> str:
     """One job in a worker process of its own: its death is its own failure."""
-    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
-        return pool.submit(run_locked, job, out, device, threads, wait).result()
+    with _pool(1) as pool:
+        return pool.submit(run_pooled, os.getpid(), job, out, device, threads, wait).result()
 
 
 BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS")
@@ -89,8 +127,9 @@ def _run_jobs(todo: list[dict], out: Path, devices: list, jobs: int, wait: bool,
     device = {job["key"]: devices[i % len(devices)] for i, job in enumerate(todo)}
     taken_down = []
     with worker_blas_threads(threads):
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
-            futures = {pool.submit(run_locked, job, str(out), device[job["key"]], threads, wait): job for job in todo}
+        with _pool(jobs) as pool:
+            futures = {pool.submit(run_pooled, os.getpid(), job, str(out), device[job["key"]], threads, wait): job
+                       for job in todo}
             for fut in as_completed(futures):
                 try:
                     record(futures[fut], fut.result())

@@ -124,17 +124,44 @@ def _require_sweep_extras() -> None:
     require("matplotlib", "plot", "the report's plot (gain_vs_gap.png)")
 
 
+DEMO_CONFIGS = ("demo_digits", "demo_synthetic")
+DEMO_SECONDS = 120  # all of the demo's runs with --jobs 2 on 2 idle cores: 101 and 118 s measured (README)
+
+
+def _demo_duration(todo: int, total: int, jobs: int) -> str:
+    """What the demo will take: its runs to train and the time on 2 idle cores, scaled by the share
+    of runs left, and by the machine's load where it is busy (load 4 on 2 cores took 449 s, not 118)."""
+    import os
+
+    cores = os.cpu_count() or 1
+    seconds = DEMO_SECONDS * todo / total
+    text = (f"{todo} of {total} runs to train" + (f" ({total - todo} done in an earlier run)" if todo < total else "")
+            + f": about {max(1, round(seconds / 60))} minute(s) with --jobs 2 on 2 idle cores")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    factor = (load + min(jobs, cores)) / min(cores, 2)
+    if todo and load >= 0.5 * cores and factor >= 1.5:
+        text += (f"; this machine is busy (load {load:.1f} on {cores} cores): expect about {factor:.0f}x that, "
+                 f"{max(1, round(factor * seconds / 60))} minutes")
+    return text + ". The bars count runs done / total with the time left."
+
+
 def _cmd_demo(args) -> int:
     _require_sweep_extras()
+    from cchmi.distill.sweep.jobs import read_summary
+
     out = output_folder(Path(args.out))
+    configs = {name: _bundled_config(name) for name in DEMO_CONFIGS}
+    total = sum(len(config.jobs) for config in configs.values())
+    todo = sum(read_summary(out / name, job)[0] is None for name, config in configs.items() for job in config.jobs)
     print("cchmi demo: does distilling a teacher modality help the student? The CCH says yes when\n"
           "I(T;S) > I(S;Y). On two bundled datasets (six-view UCI digits; the synthetic shared/specific-\n"
           "information task) a teacher trains on rows of its own; a student with few (5-10) or many\n"
           "(70-250) labels per class trains without and with KD through a paired unlabelled transfer\n"
-          "set, 8 seeds each. KD helps in some of these configurations and hurts in others.\n", flush=True)
+          "set, 8 seeds each. KD helps in some of these configurations and hurts in others.\n"
+          f"{_demo_duration(todo, total, args.jobs)}\n", flush=True)
     summaries, failures = [], []
-    for name in ("demo_digits", "demo_synthetic"):
-        done, failed = _run_sweep(_bundled_config(name), out / name, jobs=args.jobs, progress=not args.no_progress)
+    for name, config in configs.items():
+        done, failed = _run_sweep(config, out / name, jobs=args.jobs, progress=not args.no_progress)
         summaries, failures = summaries + done, failures + failed
     return _print_report(summaries, out, "cchmi demo: KD gain against the CCH gap", failures,
                          regime="budget.student_labels_per_class")
@@ -284,7 +311,7 @@ def _task_help() -> str:
 
 def _add_demo(sub) -> None:
     """`cchmi demo`: the CCH end to end on the bundled demo configs."""
-    demo = sub.add_parser("demo", help="the CCH end to end on bundled data (a few minutes on 2 CPU cores)",
+    demo = sub.add_parser("demo", help="the CCH end to end on bundled data (128 runs: about 2 minutes on 2 idle cores)",
                           description="Trains teachers and students with and without KD on the bundled configs "
                                       "demo_digits and demo_synthetic, and reports KD gain against the CCH gap. "
                                       "Needs cchmi[torch] and cchmi[plot].")

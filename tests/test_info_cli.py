@@ -273,3 +273,29 @@ def test_cli_bench_task_help_lists_the_hd_suite(capsys):
 
     text = _help(["bench"], capsys)
     assert "--suitehd" in text and all(task.name in text for task in hd_suite())
+
+
+def test_cli_demo_says_how_long_it_takes(tmp_path, capsys, monkeypatch):
+    """449 s at load 4 where the README says 118 s, with no word of it: the demo says up front how
+    many runs it trains and how long they take, scaled by the machine's load, and its bars count
+    runs done / total with the time left."""
+    pytest.importorskip("torch")
+    pytest.importorskip("matplotlib")
+    from cchmi import cli
+    from cchmi._progress import Progress
+
+    monkeypatch.setattr(cli, "_run_sweep", lambda config, out, **options: ([], []))
+    monkeypatch.setattr(cli, "_print_report", lambda *args, **kwargs: 0)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.1, 0.1, 0.1))
+    assert main(["demo", "--out", str(tmp_path / "idle"), "--no-progress"]) == 0
+    assert "128 of 128 runs to train: about 2 minute(s) with --jobs 2 on 2 idle cores." in capsys.readouterr().out
+    monkeypatch.setattr(os, "getloadavg", lambda: (4.0, 4.0, 4.0))
+    assert main(["demo", "--out", str(tmp_path / "busy"), "--no-progress"]) == 0
+    assert "this machine is busy (load 4.0 on 2 cores): expect about 3x that, 6 minutes" in capsys.readouterr().out
+    bar = Progress(128, "demo_digits")
+    bar.step(count=32)
+    assert "demo_digits [" in capsys.readouterr().err.splitlines()[-1]
+    bar.step(count=32)
+    line = capsys.readouterr().err.splitlines()[-1]
+    assert "] 64/128 " in line and "s elapsed, ~" in line and line.endswith("s left")

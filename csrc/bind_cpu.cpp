@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <cstdlib>
 #include <fstream>
 #include <optional>
 #include <stdexcept>
@@ -44,8 +45,9 @@ using carray = py::array_t<T, py::array::c_style>;
 // (cchmi's passive setting came too late), and spinning threads on cores that other processes also
 // want slow a kernel down several times over. libgomp spins only briefly (100 rounds) while it
 // manages more threads than processors, so on a busy machine such a call runs one thread more than
-// processors: with a CPU hog per core, cch took as long as in a process without torch (1 thread: 2.4x
-// as long; one thread per core: 5-16x). On an idle machine spinning costs nothing: the default stands.
+// processors: with a CPU hog per core, cch took 0.3-1.2x as long as in a process without torch (one
+// thread: 2.4x; one thread per core: 4-16x; bench/bench_torch_omp.py). On an idle machine spinning
+// costs nothing: the default stands.
 std::atomic<bool> threads_follow_load{false};
 
 #if defined(__linux__)
@@ -77,14 +79,15 @@ long other_runnable_threads(int procs) {
 #endif
 
 // The team of a call that asked for OpenMP's default: that default, or, when threads_follow_load is
-// on and other processes' threads are runnable, one thread more than processors (when the default
-// is at least one per processor; a smaller OMP_NUM_THREADS stands).
+// on and other processes' threads are runnable, one thread more than processors. OMP_NUM_THREADS in
+// the environment is the user's choice and stands; torch's own omp_set_num_threads (one thread per
+// physical core) does not, as a team no larger than the processor count spins.
 int default_threads() {
   const int wanted = cchmi::max_threads();
 #if defined(__linux__) && defined(_OPENMP)
-  if (threads_follow_load.load(std::memory_order_relaxed)) {
+  if (threads_follow_load.load(std::memory_order_relaxed) && std::getenv("OMP_NUM_THREADS") == nullptr) {
     const int procs = omp_get_num_procs();
-    if (wanted >= procs && other_runnable_threads(procs) > 0) return procs + 1;
+    if (other_runnable_threads(procs) > 0) return procs + 1;
   }
 #endif
   return wanted;

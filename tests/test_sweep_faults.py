@@ -366,12 +366,24 @@ def test_sweep_killed_at_random_points_resumes_to_the_full_set(tmp_path):
     ({"data": {"name": "mfh", "n": 100, "random_state": 3}}, "random_state"),
     ({"seeds": True}, "seeds"),
     ({"pairs": [["teacher", 3]]}, "view"),
+    # The trainer's CCH cannot run on 60 held-out rows: refused before any job trains (it trained fully, then failed).
+    ({"cch": {"estimator": "ksg-extrapolated"}}, r"cch.estimator = 'ksg-extrapolated' cannot run on the 60 held-out"),
+    ({"cch": {"estimator": "neural"}}, r"cch.estimator = 'neural' cannot run on the 60 held-out rows .*needs 160"),
 ])
 def test_config_errors_come_before_any_training(tmp_path, monkeypatch, change, message):
     calls = _count_trainings(monkeypatch)
     with pytest.raises((ValueError, TypeError), match=message):
         run_experiment({**TINY, **change}, tmp_path, progress=False)
     assert calls == [] and not (tmp_path / "runs").exists()
+
+
+def test_cli_refuses_a_cch_estimator_the_held_out_rows_cannot_run_before_making_out(tmp_path, capsys):
+    config = tmp_path / "tiny.toml"
+    config.write_text(TINY_TOML.replace("SEEDS", "1") + '[cch]\nestimator = "ksg-extrapolated"\n')
+    assert cli.main(["experiment", str(config), "--out", str(tmp_path / "out"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "cch.estimator = 'ksg-extrapolated' cannot run on the 60 held-out rows" in err
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "out").exists()
 
 
 def test_empty_config_and_huge_expansions_are_refused(monkeypatch):

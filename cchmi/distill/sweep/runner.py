@@ -19,7 +19,7 @@ from pathlib import Path
 
 from cchmi import _io
 from cchmi._progress import Progress
-from cchmi.distill.sweep.config import check_config
+from cchmi.distill.sweep.config import check_config, check_held_out
 from cchmi.distill.sweep.executors import check_options, run_remote
 from cchmi.distill.sweep.jobs import read_summary, run_job, run_locked
 from cchmi.distill.training import process_group_rank_world
@@ -172,13 +172,16 @@ def run_experiment(config, out, *, jobs: int = 1, devices=None, progress: bool =
     workers or of array tasks at a time, and devices are the workers' own).
 
     `config`: a dict or a :class:`~cchmi.distill.sweep.config.SweepConfig`; a dict is checked whole
-    (:func:`~cchmi.distill.sweep.config.check_config`) before any job runs. A job holds a lock (``runs/<key>/lock``)
-    while it runs, so two sweeps on one folder share the work; its summary is written atomically;
-    a summary that is unreadable or incomplete (warning naming the file) counts as not done.
-    Returns all summaries (old and new); when jobs failed, raises :class:`SweepIncomplete` (with
-    the finished summaries) after every other job has run, each error in ``runs/<key>/error.json``.
-    A relative `out` is made absolute here, in the driver's working folder, before any worker sees it."""
+    (:func:`~cchmi.distill.sweep.config.check_config`) before any job runs, and so is whether its cch
+    estimator can run on every job's held-out rows (:func:`~cchmi.distill.sweep.config.check_held_out`).
+    A job holds a lock (``runs/<key>/lock``) while it runs, so two sweeps on one folder share the
+    work; its summary is written atomically; a summary that is unreadable or incomplete (warning
+    naming the file) counts as not done. Returns all summaries (old and new); when jobs failed,
+    raises :class:`SweepIncomplete` (with the finished summaries) after every other job has run,
+    each error in ``runs/<key>/error.json``. A relative `out` is made absolute here, in the
+    driver's working folder, before any worker sees it."""
     config = check_config(config)
+    check_held_out(config)
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise ValueError(f"jobs must be an integer >= 1, got {jobs!r}")
     check_options(executor, executor_options)

@@ -36,11 +36,12 @@ from pathlib import Path
 
 import numpy as np
 
-from bench import peers
-from bench._harness import RESULTS, calibration_table, fmt, markdown_table, write_report
 from cchmi._progress import Progress
 from cchmi.data.hd_tasks import HD_QUICK_TASKS, hd_suite
 from cchmi.data.tasks import QUICK_TASKS, Task, catalogue
+
+from . import peers
+from ._harness import RESULTS, calibration_table, fmt, markdown_table, write_report
 
 REFERENCE = "cchmi KSG-1 / Ross"
 """The method the summary's error ratios are taken against."""

@@ -13,7 +13,7 @@ import argparse
 
 import numpy as np
 
-from bench._harness import append_csv, machine, markdown_table, require_compiled, time_call
+from ._harness import append_csv, machine, markdown_table, require_compiled, time_call
 
 FULL = [(20_000, 2), (20_000, 8), (50_000, 4)]
 QUICK = [(5_000, 2), (5_000, 8)]

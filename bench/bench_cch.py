@@ -64,9 +64,10 @@ from pathlib import Path
 
 import numpy as np
 
-from bench._harness import RESULTS, calibration_table, fmt, markdown_table, run_with_timeout, write_report
 from cchmi._progress import Progress
 from cchmi.data.cch_tasks import CCHTask, cch_tasks
+
+from ._harness import RESULTS, calibration_table, fmt, markdown_table, run_with_timeout, write_report
 
 cch_module = importlib.import_module("cchmi.cch")  # the module: the name cchmi.cch is the function
 

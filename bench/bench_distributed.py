@@ -40,7 +40,7 @@ import time
 
 import numpy as np
 
-from bench._harness import append_csv, machine, markdown_table, require_compiled, time_call
+from ._harness import append_csv, machine, markdown_table, require_compiled, time_call
 
 H200_PAIR_DIMS_PER_S = 1.67e13  # shared/DESIGN.md: 2 instructions per pair-dim on 132 SMs at 1.98 GHz
 NVLINK_BYTES_PER_S = 450e9  # per direction, H100/H200 SXM (NVLink 4)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import argparse
 
-from bench._harness import append_csv, machine, markdown_table, require_compiled, time_call
+from ._harness import append_csv, machine, markdown_table, require_compiled, time_call
 
 # Boost clocks (Hz) of the cards the limit is quoted for; others use 1.98 GHz and say so.
 _CLOCKS = {"H100 PCIe": 1.755e9, "H100": 1.98e9, "H200": 1.98e9}

@@ -15,7 +15,7 @@ import argparse
 
 import numpy as np
 
-from bench._harness import append_csv, machine, markdown_table, require_compiled, time_call
+from ._harness import append_csv, machine, markdown_table, require_compiled, time_call
 
 FULL = [(100_000, 1), (100_000, 2), (100_000, 4), (100_000, 6), (100_000, 8), (100_000, 10), (100_000, 12),
         (20_000, 8), (20_000, 12), (10_000, 16), (10_000, 32), (50_000, 32)]

@@ -23,10 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
-from bench import peers
-from bench._harness import RESULTS, fmt, markdown_table, write_report
 from cchmi._progress import Progress
 from cchmi.data.tasks import Task
+
+from . import peers
+from ._harness import RESULTS, fmt, markdown_table, write_report
 
 QUICK_CASES = [(n, 1) for n in (1000, 4000, 16000)] + [(n, 4) for n in (1000, 4000, 16000)] + [(4000, 16)]
 FULL_CASES = ([(n, 1) for n in (1000, 10_000, 100_000)] + [(n, 4) for n in (1000, 10_000, 100_000)]

@@ -32,8 +32,8 @@ import time
 
 import numpy as np
 
-from bench import peers
-from bench._harness import append_csv, gpu_name, machine, markdown_table, require_compiled, run_with_timeout
+from . import peers
+from ._harness import append_csv, gpu_name, machine, markdown_table, require_compiled, run_with_timeout
 
 
 def bench_kernels(sizes: list[int], d: int = 128) -> list[dict]:

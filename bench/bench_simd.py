@@ -22,8 +22,8 @@ import sys
 
 import numpy as np
 
-from bench import peers
-from bench._harness import append_csv, machine, markdown_table, require_compiled, run_with_timeout
+from . import peers
+from ._harness import append_csv, machine, markdown_table, require_compiled, run_with_timeout
 
 FULL = [(20_000, 1), (20_000, 4), (20_000, 16)]
 QUICK = [(5_000, 1), (5_000, 4), (5_000, 16)]

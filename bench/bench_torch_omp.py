@@ -25,7 +25,7 @@ import subprocess
 import sys
 import tempfile
 
-from bench._harness import RESULTS, append_csv, machine, markdown_table, require_compiled
+from ._harness import RESULTS, append_csv, machine, markdown_table, require_compiled
 
 _CHILD = """
 import json, os, statistics, sys, time

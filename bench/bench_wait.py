@@ -16,7 +16,7 @@ import os
 import subprocess
 import sys
 
-from bench._harness import append_csv, machine, markdown_table, require_compiled
+from ._harness import append_csv, machine, markdown_table, require_compiled
 
 _CHILD = """
 import json, sys, time

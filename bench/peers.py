@@ -38,7 +38,7 @@ import math
 
 import numpy as np
 
-from bench._harness import run_with_timeout
+from ._harness import run_with_timeout
 
 K = 3
 

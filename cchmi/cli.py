@@ -210,30 +210,38 @@ def _cmd_experiment(args) -> int:
 
 
 def _bench_module(name: str):
-    """The module bench.<name> of a source checkout: the benchmark suite is not part of the installed
-    package. Its bench/ folder is $CCHMI_BENCH_DIR if set, else ./bench; it is imported as the
-    package `bench` (nothing is added to sys.path, so the installed cchmi stays the one imported)."""
+    """The module cchmi.bench.<name> of the benchmark suite installed with cchmi (the wheel ships the
+    repository's bench/ folder as the package cchmi.bench); in an editable install of a checkout, its
+    bench/ folder, found beside the imported cchmi package (never in the working directory nor from
+    an environment variable: a planted ./bench would run as the user)."""
     import importlib
     import importlib.util
-    import os
 
-    folder = Path(os.environ.get("CCHMI_BENCH_DIR") or "bench").resolve()
-    if not (folder / f"{name}.py").is_file():
-        raise FileNotFoundError(
-            f"no benchmark suite at {folder}: it lives in the bench/ folder of the source repository; in a checkout, "
-            "`pip install -e \".[bench]\"`, then `cchmi bench ...` (or `python -m bench.bench_accuracy`) from its "
-            "root, or set CCHMI_BENCH_DIR to its bench/ folder")
-    loaded = sys.modules.get("bench")
-    if loaded is None or Path(loaded.__file__).resolve().parent != folder:
-        spec = importlib.util.spec_from_file_location("bench", folder / "__init__.py",
+    import cchmi
+
+    if importlib.util.find_spec("cchmi.bench") is None:
+        folder = Path(cchmi.__file__).resolve().parent.parent / "bench"
+        if not ((folder / "__init__.py").is_file() and (folder.parent / "pyproject.toml").is_file()):
+            raise FileNotFoundError(f"the benchmark suite (cchmi.bench) is not installed with the cchmi at "
+                                    f"{Path(cchmi.__file__).parent}: reinstall cchmi, e.g. pip install 'cchmi[bench]'")
+        spec = importlib.util.spec_from_file_location("cchmi.bench", folder / "__init__.py",
                                                       submodule_search_locations=[str(folder)])
         package = importlib.util.module_from_spec(spec)
-        sys.modules["bench"] = package
+        sys.modules["cchmi.bench"] = package
         spec.loader.exec_module(package)
-    return importlib.import_module(f"bench.{name}")
+    return importlib.import_module(f"cchmi.bench.{name}")
 
 
 def _cmd_bench(args) -> int:
+    try:
+        return _run_bench(args)
+    except ModuleNotFoundError as exc:  # a package of the bench extra (matplotlib, scipy, ...)
+        if exc.name is None or exc.name.split(".")[0] == "cchmi":
+            raise
+        raise ImportError(f"cchmi bench needs {exc.name}: pip install 'cchmi[bench]'") from None
+
+
+def _run_bench(args) -> int:
     out = Path(args.out)
     progress = not args.no_progress
     if args.kind == "accuracy":
@@ -300,15 +308,19 @@ def _defaults(function) -> dict:
     return {name: p.default for name, p in inspect.signature(function).parameters.items() if p.default is not p.empty}
 
 
-def _task_help() -> str:
-    from cchmi.data.cch_tasks import cch_tasks
+def _accuracy_task_help() -> str:
     from cchmi.data.hd_tasks import HD_QUICK_TASKS, hd_suite
     from cchmi.data.tasks import QUICK_TASKS, catalogue
 
-    return (f"comma-separated task names (accuracy; default: all, or with --quick {_listed(QUICK_TASKS)}); "
-            f"tasks: {_listed(catalogue())}. accuracy --suite hd (with --quick {_listed(HD_QUICK_TASKS)}): "
-            f"{_listed(t.name for t in hd_suite())}. cch (default: all, with --quick a subset): "
-            f"{_listed(t.name for t in cch_tasks())}")
+    return (f"comma-separated task names (default: all, or with --quick {_listed(QUICK_TASKS)}); tasks: "
+            f"{_listed(catalogue())}. --suite hd (with --quick {_listed(HD_QUICK_TASKS)}): "
+            f"{_listed(t.name for t in hd_suite())}")
+
+
+def _cch_task_help() -> str:
+    from cchmi.data.cch_tasks import cch_tasks
+
+    return f"comma-separated task names (default: all, with --quick a subset): {_listed(t.name for t in cch_tasks())}"
 
 
 def _add_demo(sub) -> None:
@@ -382,45 +394,54 @@ def _add_experiment(sub) -> None:
 
 
 def _add_bench(sub) -> None:
-    """`cchmi bench KIND`: the benchmark suite of a source checkout."""
+    """`cchmi bench SUITE`: the benchmark suites installed with cchmi (cchmi.bench); `cchmi bench
+    --help` lists the suites, `cchmi bench SUITE --help` their options."""
     bench = sub.add_parser(
-        "bench", help="accuracy or speed of cchmi and the installed peers on tasks with known MI (source checkout)",
-        description="Runs the benchmark suite of a source checkout (bench/bench_accuracy.py, bench/bench_ksg.py): "
-                    "its bench/ folder is $CCHMI_BENCH_DIR if set, else ./bench (run from the checkout's root "
-                    "after `pip install -e \".[bench]\"`). The installed package does not ship the suite.")
-    bench.add_argument("kind", choices=("accuracy", "speed", "cch"),
-                       help="accuracy (error against the known MI), speed, or cch (every cch estimator setting on "
-                            "the CCH tasks of cchmi.data.cch_tasks: sign of the gap, errors, interval coverage)")
-    bench.add_argument("--quick", action="store_true", help="a subset that runs in minutes on 2 CPU cores")
-    bench.add_argument("--suite", choices=("catalogue", "hd"), default="catalogue",
-                       help="accuracy: the task list, catalogue (cchmi.data.tasks) or hd (64- to 1024-dim tasks of "
-                            "cchmi.data.hd_tasks); default catalogue")
-    bench.add_argument("--seeds", type=positive_int, default=None, help="seeds per task and n (accuracy, cch)")
-    tasks = bench.add_argument("--tasks", default=None)
-    bench.lazy_help[tasks] = _task_help
-    bench.add_argument("--n", type=sizes, default=None,
-                       help="comma-separated sample sizes (accuracy: default 500,2000,8000, with --quick "
-                            "1000,4000; cch: default 2000,10000,100000, with --quick 2000)")
-    bench.add_argument("--seed-offset", type=non_negative_int, default=0,
-                       help="first seed (accuracy, cch; default 0: the held-out seeds; the auto rules were "
-                            "derived on seeds from 1000)")
-    bench.add_argument("--methods", nargs="+", default=None, metavar="METHOD",
-                       help="accuracy: methods of bench/peers.py, each quoted, e.g. \"cchmi KSG-1 / Ross\" "
-                            "\"cchmi.mi auto\" (default: cchmi's kNN estimators and the installed peers)")
-    bench.add_argument("--estimators", nargs="+", default=None, metavar="SETTING",
-                       help="cch settings: an estimator of cchmi.cch.ESTIMATORS with optional cch() options, "
-                            "name[:key=value,...], e.g. ksg ksg:pca=8 ksg:k=5 latent (default: every estimator, "
-                            "and ksg:pca=8)")
-    bench.add_argument("--backend", default="auto", help="kNN backend of the cch estimates (cch; default auto)")
-    bench.add_argument("--report-only", action="store_true",
-                       help="accuracy, cch: run nothing; rebuild the report and the plots in --out from every row "
-                            "of its CSV")
-    bench.add_argument("--neural", action="store_true", help="also cchmi's neural estimators (accuracy)")
-    bench.add_argument("--device", default=None, help="torch device of the neural estimators, e.g. cpu, cuda, cuda:1")
-    bench.add_argument("--timeout", type=positive_seconds, default=300.0,
-                       help="seconds before a call is killed (default 300)")
-    bench.add_argument("--out", default="cchmi-bench", help="output folder (default ./cchmi-bench)")
-    bench.add_argument("--no-progress", action="store_true", help="no progress bar")
+        "bench", help="accuracy or speed of cchmi and the installed peers on tasks with known MI",
+        description="The benchmark suites (cchmi.bench; the peers they compare against: pip install "
+                    "'cchmi[bench]'). Options: cchmi bench SUITE --help.")
+    suites = bench.add_subparsers(dest="kind", metavar="SUITE", required=True, parser_class=_Parser)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--quick", action="store_true", help="a subset that runs in minutes on 2 CPU cores")
+    common.add_argument("--timeout", type=positive_seconds, default=300.0,
+                        help="seconds before a call is killed (default 300)")
+    common.add_argument("--out", default="cchmi-bench", help="output folder (default ./cchmi-bench)")
+    common.add_argument("--no-progress", action="store_true", help="no progress bar")
+    runs = argparse.ArgumentParser(add_help=False)  # the options of the suites that run tasks x sizes x seeds
+    runs.add_argument("--seeds", type=positive_int, default=None, help="seeds per task and n")
+    runs.add_argument("--seed-offset", type=non_negative_int, default=0,
+                      help="first seed (default 0: the held-out seeds; the auto rules were derived on seeds from 1000)")
+    runs.add_argument("--report-only", action="store_true",
+                      help="run nothing; rebuild the report and the plots in --out from every row of its CSV")
+    runs.add_argument("--device", default=None, help="torch device of the neural estimators, e.g. cpu, cuda, cuda:1")
+    accuracy = suites.add_parser("accuracy", parents=[common, runs], help="error against the known MI, every method",
+                                 description="cchmi's estimators and the installed peers on tasks with known MI: "
+                                             "errors, interval coverage, time.")
+    accuracy.add_argument("--suite", choices=("catalogue", "hd"), default="catalogue",
+                          help="the task list: catalogue (cchmi.data.tasks) or hd (64- to 1024-dim tasks of "
+                               "cchmi.data.hd_tasks); default catalogue")
+    tasks = accuracy.add_argument("--tasks", default=None)
+    accuracy.lazy_help[tasks] = _accuracy_task_help
+    accuracy.add_argument("--n", type=sizes, default=None,
+                          help="comma-separated sample sizes (default 500,2000,8000, with --quick 1000,4000)")
+    accuracy.add_argument("--methods", nargs="+", default=None, metavar="METHOD",
+                          help="methods of cchmi.bench.peers, each quoted, e.g. \"cchmi KSG-1 / Ross\" \"cchmi.mi "
+                               "auto\" (default: cchmi's kNN estimators and the installed peers)")
+    accuracy.add_argument("--neural", action="store_true", help="also cchmi's neural estimators")
+    crit = suites.add_parser("cch", parents=[common, runs], help="every cch estimator setting on the CCH tasks",
+                             description="Every cch estimator setting on the CCH tasks of cchmi.data.cch_tasks: sign "
+                                         "of the gap, errors, interval coverage.")
+    tasks = crit.add_argument("--tasks", default=None)
+    crit.lazy_help[tasks] = _cch_task_help
+    crit.add_argument("--n", type=sizes, default=None,
+                      help="comma-separated sample sizes (default 2000,10000,100000, with --quick 2000)")
+    crit.add_argument("--estimators", nargs="+", default=None, metavar="SETTING",
+                      help="an estimator of cchmi.cch.ESTIMATORS with optional cch() options, name[:key=value,...], "
+                           "e.g. ksg ksg:pca=8 ksg:k=5 latent (default: every estimator, and ksg:pca=8)")
+    crit.add_argument("--backend", default="auto", help="kNN backend of the cch estimates (default auto)")
+    suites.add_parser("speed", parents=[common], help="seconds to a KSG-1 estimate against n, with the peers",
+                      description="Seconds to a KSG-1 estimate against n for cchmi and the installed peers, "
+                                  "log-log slopes.")
     bench.set_defaults(run=_cmd_bench)
 
 

@@ -1,8 +1,8 @@
 """The benchmark suite: the task catalogue's true MI values, the runners' bookkeeping (failures,
 timeouts, missing peers are rows, never dropped), the summaries, and `cchmi bench` end to end.
 
-The runners live in the checkout's bench/ folder, not in the package: they are imported the way
-`cchmi bench` imports them (CCHMI_BENCH_DIR), so the installed cchmi stays the one imported."""
+The runners are the package cchmi.bench (the checkout's bench/ folder, shipped in the wheel under that
+name): they are imported the way `cchmi bench` imports them (cchmi.cli._bench_module)."""
 
 from __future__ import annotations
 
@@ -24,10 +24,7 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
 
 @pytest.fixture
 def bench(monkeypatch):
-    """bench.<name> from this checkout."""
-    if not BENCH.is_dir():
-        pytest.skip("no bench/ folder: not a source checkout")
-    monkeypatch.setenv("CCHMI_BENCH_DIR", str(BENCH))
+    """cchmi.bench.<name>, as `cchmi bench` imports it."""
     return _bench_module
 
 
@@ -219,7 +216,7 @@ def test_cli_bench_end_to_end(tmp_path):
     if not BENCH.is_dir():
         pytest.skip("no bench/ folder: not a source checkout")
     out = tmp_path / "b"
-    env = {**os.environ, "CCHMI_BENCH_DIR": str(BENCH)}
+    env = dict(os.environ)
     run = subprocess.run([sys.executable, "-m", "cchmi", "bench", "accuracy", "--tasks", "gauss-1x1-1,classes-2-1d",
                           "--seeds", "2", "--quick", "--out", str(out), "--no-progress"],
                          capture_output=True, text=True, timeout=600, cwd=tmp_path, env=env)
@@ -245,12 +242,19 @@ def test_cli_bench_end_to_end(tmp_path):
     assert bad.returncode == 2 and "unknown task(s) nope" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
 
 
-def test_cli_bench_outside_a_checkout_says_where_the_suite_is(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k != "CCHMI_BENCH_DIR"}
-    run = subprocess.run([sys.executable, "-m", "cchmi", "bench", "speed", "--quick"], capture_output=True, text=True,
-                         timeout=120, cwd=tmp_path, env=env)
-    assert run.returncode == 2 and len(run.stderr.strip().splitlines()) == 1
-    assert "bench/ folder of the source repository" in run.stderr and "CCHMI_BENCH_DIR" in run.stderr
+def test_cli_bench_never_imports_the_working_directory(tmp_path):
+    """`cchmi bench` imported ./bench/__init__.py from the working directory (or $CCHMI_BENCH_DIR):
+    a planted folder ran as the user. It imports the suite installed with cchmi only."""
+    planted = tmp_path / "bench"
+    planted.mkdir()
+    for name in ("__init__.py", "bench_ksg.py"):
+        (planted / name).write_text("raise SystemExit('PLANTED CODE RAN')\n")
+    env = {**os.environ, "CCHMI_BENCH_DIR": str(planted)}
+    code = "from cchmi.cli import _bench_module; print(_bench_module('bench_ksg').__file__)"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                         env=env)
+    assert run.returncode == 0 and "PLANTED" not in run.stdout + run.stderr, run.stderr
+    assert not Path(run.stdout.strip()).resolve().is_relative_to(tmp_path)
 
 
 def test_results_csv_gains_new_columns_without_misaligning_old_rows(bench, tmp_path):
@@ -424,7 +428,7 @@ def test_cch_runs_every_setting_on_the_same_sample_and_reports(tmp_path):
         pytest.skip("no bench/ folder: not a source checkout")
     import json
 
-    env = {**os.environ, "CCHMI_BENCH_DIR": str(BENCH)}
+    env = dict(os.environ)
     run = subprocess.run([sys.executable, "-c", CCH_SCRIPT, str(tmp_path), CCH_TASK], capture_output=True, text=True,
                          timeout=300, cwd=tmp_path, env=env)
     assert run.returncode == 0, run.stderr
@@ -449,7 +453,7 @@ def test_cch_runs_every_setting_on_the_same_sample_and_reports(tmp_path):
 def test_cli_bench_cch_end_to_end(tmp_path):
     if not BENCH.is_dir():
         pytest.skip("no bench/ folder: not a source checkout")
-    env = {**os.environ, "CCHMI_BENCH_DIR": str(BENCH)}
+    env = dict(os.environ)
     run = subprocess.run([sys.executable, "-m", "cchmi", "bench", "cch", "--quick", "--n", "300", "--seeds", "1",
                           "--estimators", "ksg", "--tasks", CCH_TASK, "--out", str(tmp_path / "b"), "--no-progress"],
                          capture_output=True, text=True, timeout=600, cwd=tmp_path, env=env)

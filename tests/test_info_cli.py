@@ -118,7 +118,8 @@ def test_cli_help_lists_every_accepted_value(capsys):
                if f.name.endswith(".toml")]
     assert len(configs) >= 5 and all(name in _help(["experiment"], capsys) for name in configs)
     text = _help(["bench"], capsys)
-    assert all(name in text for name in catalogue()) and "accuracy" in text and "speed" in text
+    assert all(suite in text for suite in ("accuracy", "cch", "speed")) and "SUITE--help" in text
+    assert all(name in _help(["bench", "accuracy"], capsys) for name in catalogue())
     assert "{1,2}" in _help(["mi"], capsys)
 
 
@@ -271,8 +272,22 @@ def test_cli_bench_accuracy_passes_the_suite(monkeypatch):
 def test_cli_bench_task_help_lists_the_hd_suite(capsys):
     from cchmi.data.hd_tasks import hd_suite
 
-    text = _help(["bench"], capsys)
+    text = _help(["bench", "accuracy"], capsys)
     assert "--suitehd" in text and all(task.name in text for task in hd_suite())
+
+
+def test_cli_bench_help_is_short(capsys):
+    """89 lines with every suite's options and tasks: now the suites, a line each; details per suite."""
+    with pytest.raises(SystemExit):
+        main(["bench", "--help"])
+    out = capsys.readouterr().out
+    assert len(out.splitlines()) <= 15 and "--tasks" not in out
+    for suite in ("accuracy", "cch", "speed"):
+        assert any(line.split()[:1] == [suite] for line in out.splitlines())
+    assert "--timeout" in _help(["bench", "speed"], capsys)
+    with pytest.raises(SystemExit) as exc:
+        main(["bench"])
+    assert exc.value.code == 2 and "SUITE" in capsys.readouterr().err
 
 
 def test_cli_demo_says_how_long_it_takes(tmp_path, capsys, monkeypatch):
@@ -299,3 +314,14 @@ def test_cli_demo_says_how_long_it_takes(tmp_path, capsys, monkeypatch):
     bar.step(count=32)
     line = capsys.readouterr().err.splitlines()[-1]
     assert "] 64/128 " in line and "s elapsed, ~" in line and line.endswith("s left")
+
+
+def test_cli_bench_names_the_missing_extra(monkeypatch, capsys):
+    from cchmi import cli
+
+    def missing(name):
+        raise ModuleNotFoundError("No module named 'scipy'", name="scipy")
+
+    monkeypatch.setattr(cli, "_bench_module", missing)
+    assert main(["bench", "speed", "--no-progress"]) == 2
+    assert capsys.readouterr().err == "cchmi bench: error: cchmi bench needs scipy: pip install 'cchmi[bench]'\n"

@@ -97,6 +97,9 @@ def _print_report(summaries, out, title, failures=(), regime=None) -> int:
     print(report.format_table(configs))
     print(f"\n{REPORT_LEGEND}\n")
     print(report.format_agreement(stats))
+    notes = report.format_run_notes(summaries)
+    if notes:
+        print(notes)
     print()
     print(report.format_predictors(report.predictor_report(configs, regime), regime))
     print(f"\nwritten to {out}/: runs.csv, configs.csv, report.json, report.md, gain_vs_gap.png")

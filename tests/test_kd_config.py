@@ -27,7 +27,8 @@ STEPS = TrainConfig(steps=6, eval_every=3, hidden=16, batch_size=16, patience=3)
 SUMMARY_KEYS = ["dataset", "teacher_view", "student_view", "pairing", "p", "seed", "train", "teacher_train",
                 "student_train", "split", "budget", "teacher_rows", "crossfit_folds", "control", "n", "accuracy",
                 "val_accuracy", "gain", "cch", "cch_representation", "cch_estimator", "predictors",
-                "data_fingerprint", "device", "torch", "seconds", "config_hash", "warnings"]
+                "data_fingerprint", "device", "torch", "seconds", "config_hash", "warnings",
+                "predictor_errors"]
 
 
 def toy(n=240, seed=0):

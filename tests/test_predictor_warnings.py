@@ -40,13 +40,13 @@ def test_held_out_outliers_are_recorded_not_raised():
     teacher = {"logits": rng.standard_normal((n, 4)) + y[:, None], "features": rng.standard_normal((n, 6))}
     student = {"logits": rng.standard_normal((n, 4)) + 0.5 * y[:, None], "features": rng.standard_normal((n, 6))}
     student["logits"][:3, 1] = 1e4  # three far rows set column 1's standard deviation
-    crit, out, warned = held_out_estimates(teacher, student, y, np.arange(n), representation="logits", k=3,
+    crit, out, warned, failed = held_out_estimates(teacher, student, y, np.arange(n), representation="logits", k=3,
                                            pca=None, seed=0, predictors=True)
     assert np.isfinite(crit.gap) and set(out) == {"cch_gap_logits", "cch_gap_features", "label_mi_gap",
                                                   "conditional_mi"}
     assert any(w.startswith("cch: ") and ROBUST in w for w in warned)
     assert all(w.split(": ")[0] in ("cch", "cch_gap_features", "label_mi_gap/conditional_mi") for w in warned)
-    assert len(set(warned)) == len(warned)
+    assert len(set(warned)) == len(warned) and failed == {}
 
 
 def test_run_kd_summary_holds_the_warnings(tmp_path, caplog):
@@ -61,3 +61,44 @@ def test_run_kd_summary_holds_the_warnings(tmp_path, caplog):
     check_summary(older)  # optional: a summary without it is still valid
     with pytest.raises(ValueError, match="warnings must be a list of str"):
         check_summary({**s, "warnings": "x"})
+
+
+def test_a_failed_estimate_after_training_keeps_the_accuracies(tmp_path, monkeypatch):
+    """A CCH or predictor that raised after training threw the run's accuracies away (the job failed);
+    now the summary keeps them, names the failed step in predictor_errors, and the report counts it."""
+    from cchmi.distill import predictors
+    from cchmi.distill.report import aggregate, format_run_notes, write_report
+    from cchmi.distill.sweep.jobs import read_summary
+
+    real = predictors.cch
+
+    def features_fail(teacher, student, y, **options):
+        if options.get("pca") is not None:
+            raise ValueError("the extrapolation cannot run on these rows")
+        return real(teacher, student, y, **options)
+
+    monkeypatch.setattr(predictors, "cch", features_fail)
+    s = run_kd(toy(), "teacher", "student", train=TINY, seed=1, **BUDGET)
+    assert s["predictor_errors"] == {"cch_gap_features": "ValueError: the extrapolation cannot run on these rows"}
+    assert "cch_gap_features" not in s["predictors"] and "cch_gap_logits" in s["predictors"]
+    assert s["cch"]["verdict"] != "failed" and np.isfinite(s["accuracy"]["kd"])
+
+    def all_fail(*args, **options):
+        raise ValueError("tied rows")
+
+    monkeypatch.setattr(predictors, "cch", all_fail)
+    out = tmp_path / "run"
+    s = run_kd(toy(), "teacher", "student", train=TINY, seed=1, out_dir=out, **BUDGET)
+    assert s["cch"]["verdict"] == "failed" and s["cch"]["gap"] is None and s["cch"]["error"] == "ValueError: tied rows"
+    assert set(s["predictor_errors"]) == {"cch", "cch_gap_features"} and np.isfinite(s["gain"])
+    assert "cch_gap_logits" not in s["predictors"] and "label_mi_gap" in s["predictors"]
+    written = {**s.as_dict(), "job": {"key": "k"}}
+    check_summary(written)
+    (tmp_path / "runs" / "k").mkdir(parents=True)
+    (tmp_path / "runs" / "k" / "summary.json").write_text(__import__("json").dumps(written))
+    assert read_summary(tmp_path, {"key": "k"})[0] is not None  # a finished run: a rerun keeps it
+    configs = aggregate([written])
+    assert configs[0]["verdict"] == "failed" and configs[0]["agree"] == ""
+    assert "1 runs whose estimates failed after training (cch, cch_gap_features" in format_run_notes([written])
+    write_report([written], tmp_path / "report")
+    assert "estimates failed after training" in (tmp_path / "report" / "report.md").read_text()

@@ -62,18 +62,17 @@ def cch_on(teacher: dict, baseline: dict, y, rows, representation: str, pca: int
 
 
 def cch_gaps(teacher: dict, baseline: dict, y, rows, *, k: int, seed: int, estimator: str, known=None,
-             warned: list | None = None) -> dict:
-    """cch_gap_logits and cch_gap_features as interval entries; `known`: a CCHResult already
-    computed as (representation, pca, result), reused where it is one of them; `warned`: a list
-    that records the estimators' warnings (:func:`recording`, named by predictor) instead of
-    letting them escape (None: they escape)."""
+             only: str | None = None) -> dict:
+    """cch_gap_logits and cch_gap_features (or the one named `only`) as interval entries; `known`: a
+    CCHResult already computed as (representation, pca, result), reused where it is one of them."""
     out = {}
     for name, (representation, pca) in GAP_PREDICTORS.items():
+        if only is not None and name != only:
+            continue
         if known is not None and known[:2] == (representation, pca):
             result = known[2]
         else:
-            with recording(name, warned) if warned is not None else contextlib.nullcontext():
-                result = cch_on(teacher, baseline, y, rows, representation, pca, k=k, seed=seed, estimator=estimator)
+            result = cch_on(teacher, baseline, y, rows, representation, pca, k=k, seed=seed, estimator=estimator)
         out[name] = interval_entry(result.gap, result.gap_ci_low, result.gap_ci_high)
     return out
 
@@ -84,25 +83,62 @@ def teacher_minus_student_acc(accuracy: dict) -> dict:
     return interval_entry(accuracy["teacher"] - accuracy["baseline"])
 
 
+# What an estimator raises on held-out rows it cannot take (ties, too few rows, a singular fit, a
+# neural bound out of memory): the run keeps its accuracies, the step is recorded as failed.
+ESTIMATE_ERRORS = (ValueError, RuntimeError, ArithmeticError)
+
+
+@contextlib.contextmanager
+def _step(source: str, warned: list, failed: dict):
+    """One estimation step named `source`: its warnings recorded (:func:`recording`), and an
+    ESTIMATE_ERRORS exception recorded in `failed` ({source: "<type>: <message>"}, logged) instead of
+    raised."""
+    with recording(source, warned):
+        try:
+            yield
+        except ESTIMATE_ERRORS as exc:
+            failed[source] = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+            logger.warning("%s failed: %s", source, failed[source])
+
+
+def failed_cch(*, k: int, pca: int | None, estimator: str, n: int, error: str) -> dict:
+    """The summary's cch entry of a run whose CCH could not be estimated: the numbers null, verdict
+    "failed", the settings, the held-out rows n and the error."""
+    return {"i_ts": None, "i_sy": None, "gap": None, "gap_ci_low": None, "gap_ci_high": None, "verdict": "failed",
+            "estimator": estimator, "n": n, "k": k, "pca": pca, "error": error}
+
+
 def held_out_estimates(teacher: dict, baseline: dict, labels, rows, *, representation: str, k: int,
                        pca: int | None, seed: int, predictors: bool, estimator: str = "auto"):
     """The CCH of `representation` and (predictors=True) the MI predictors, from the rows `rows`
     only. teacher and baseline map "logits" and "features" to arrays with a row per sample (the
     teacher's already paired with the student's rows); `estimator`: :func:`cchmi.cch`'s, for the
-    CCH and the two gap predictors. Returns (CCHResult, {name: interval dict}, warnings): the
-    distinct warnings the estimators raised, as "<source>: <message>" with source "cch" (the CCH of
-    `representation`), a gap predictor's name or "label_mi_gap/conditional_mi" (:func:`recording`)."""
+    CCH and the two gap predictors.
+
+    Returns (CCHResult or None, {name: interval dict}, warnings, errors). Each step is named by its
+    source: "cch" (the CCH of `representation`), a gap predictor's name, or
+    "label_mi_gap/conditional_mi". warnings: the distinct warnings the estimators raised, as
+    "<source>: <message>" (:func:`recording`); errors: {source: "<type>: <message>"} of the steps
+    that raised (:data:`ESTIMATE_ERRORS`), whose values are then missing (the CCH None), so that a
+    run whose training finished keeps its accuracies."""
     y = np.asarray(labels)[rows]
-    warned = []
-    with recording("cch", warned):
+    warned, failed = [], {}
+    crit = None
+    with _step("cch", warned, failed):
         crit = cch_on(teacher, baseline, y, rows, representation, pca, k=k, seed=seed, estimator=estimator)
     out = {}
     if predictors:
-        out.update(cch_gaps(teacher, baseline, y, rows, k=k, seed=seed, estimator=estimator,
-                            known=(representation, pca, crit), warned=warned))
-        with recording("/".join(LABEL_PREDICTORS), warned):
+        for name, (rep, components) in GAP_PREDICTORS.items():
+            if (rep, components) == (representation, pca):
+                if crit is not None:
+                    out[name] = interval_entry(crit.gap, crit.gap_ci_low, crit.gap_ci_high)
+                continue
+            with _step(name, warned, failed):
+                out.update(cch_gaps(teacher, baseline, y, rows, k=k, seed=seed, estimator=estimator,
+                                    only=name))
+        with _step("/".join(LABEL_PREDICTORS), warned, failed):
             out.update(label_mi_terms(teacher["logits"][rows], baseline["logits"][rows], y, k=k, random_state=seed))
-    return crit, out, warned
+    return crit, out, warned, failed
 
 
 def ordered(values: dict) -> dict:

@@ -12,7 +12,7 @@ import copy
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 # What the report reads from a summary: (key, kind) with kind "str", "int", "number" (None allowed:
 # summaries are strict JSON, where a NaN is written as null) or a table of such entries.
@@ -27,12 +27,16 @@ SUMMARY_FIELDS = {
 
 # Entries that newer summaries have and older ones lack, checked when present. warnings: what the
 # estimators warned of on the held-out rows, "<predictor>: <message>" (cchmi.distill.predictors).
-OPTIONAL_FIELDS = {"val_accuracy": {"teacher": "number", "baseline": "number", "kd": "number"}, "warnings": "strs"}
+# predictor_errors: {step: error} of the estimation steps that failed after training ("cch": the CCH,
+# whose entry then has null numbers and verdict "failed"; a predictor's name: it is missing).
+OPTIONAL_FIELDS = {"val_accuracy": {"teacher": "number", "baseline": "number", "kd": "number"}, "warnings": "strs",
+                   "predictor_errors": "str_table"}
 PREDICTORS = ("cch_gap_logits", "cch_gap_features", "label_mi_gap", "conditional_mi", "teacher_minus_student_acc")
 TEACHER_PREDICTOR = "teacher_minus_student_acc"
 
 
-_KIND_NAMES = {"str": "a str", "int": "an int", "number": "a number or null", "strs": "a list of str"}
+_KIND_NAMES = {"str": "a str", "int": "an int", "number": "a number or null", "strs": "a list of str",
+               "str_table": "a table of str"}
 
 
 def _kind_ok(value, kind: str) -> bool:
@@ -44,6 +48,8 @@ def _kind_ok(value, kind: str) -> bool:
         return isinstance(value, int)
     if kind == "strs":
         return isinstance(value, list) and all(isinstance(item, str) for item in value)
+    if kind == "str_table":
+        return isinstance(value, dict) and all(isinstance(item, str) for item in value.values())
     return value is None or isinstance(value, (int, float))
 
 
@@ -107,7 +113,8 @@ class RunSummary(Mapping):
     The networks, split and budget are stored as the dicts summary.json holds (asdict of the
     configs), cch as :meth:`cchmi.CCHResult.as_dict`, predictors as {name: {value, ci_low,
     ci_high}} in :data:`PREDICTORS` order, warnings as the list of the estimators' distinct warnings
-    on the held-out rows (:func:`cchmi.distill.predictors.held_out_estimates`). train (=
+    on the held-out rows and predictor_errors as {step: error} of the estimation steps that failed
+    (:func:`cchmi.distill.predictors.held_out_estimates`). train (=
     student_train), gain (kd - baseline test accuracy) and config_hash (:func:`config_hash`) are
     derived. Checked at construction with :func:`check_summary`.
 
@@ -140,6 +147,7 @@ class RunSummary(Mapping):
     torch: str
     seconds: float
     warnings: tuple[str, ...] = ()
+    predictor_errors: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self):
         values = {}
@@ -147,12 +155,13 @@ class RunSummary(Mapping):
             if item.name == "split":
                 values.update(train=self.student_train, teacher_train=self.teacher_train,
                               student_train=self.student_train)
-            if item.name not in ("teacher_train", "student_train", "warnings"):
+            if item.name not in ("teacher_train", "student_train", "warnings", "predictor_errors"):
                 values[item.name] = getattr(self, item.name)
             if item.name == "val_accuracy":
                 values["gain"] = self.accuracy["kd"] - self.accuracy["baseline"]
         values["config_hash"] = config_hash(values)
-        values["warnings"] = list(self.warnings)  # last: the keys before it keep their order
+        values["warnings"] = list(self.warnings)  # last: the keys before them keep their order
+        values["predictor_errors"] = dict(self.predictor_errors)
         check_summary(values)
         object.__setattr__(self, "_values", values)
 

@@ -38,7 +38,7 @@ from cchmi._torch import resolve_device
 from cchmi.data.multiview import MultiView
 from cchmi.distill.config import KDConfig
 from cchmi.distill.models import build_model
-from cchmi.distill.predictors import held_out_estimates, ordered, teacher_minus_student_acc
+from cchmi.distill.predictors import failed_cch, held_out_estimates, ordered, teacher_minus_student_acc
 from cchmi.distill.rows import crossfit_split, pairings, split_indices
 from cchmi.distill.summary import RunSummary
 from cchmi.distill.training import accuracy, predict, process_group_rank_world, teacher_outputs, train_network
@@ -192,7 +192,9 @@ def run_kd(data: MultiView, config, student_view: str | None = None, /, *, devic
     teacher_minus_student_acc when predictors=False), data_fingerprint, device, torch, seconds,
     config_hash (:func:`~cchmi.distill.summary.config_hash`), warnings (what the estimators warned
     of on the held-out rows, each "<predictor>: <message>", also logged by the logger
-    "cchmi.distill"; they do not escape as Python warnings).
+    "cchmi.distill"; they do not escape as Python warnings), predictor_errors ({step: error} of the
+    estimates that failed after training: the run keeps its accuracies; a failed CCH has null
+    numbers and verdict "failed", a failed predictor is missing from predictors).
     """
     start = time.perf_counter()
     config = _as_config(config, student_view, keywords)
@@ -233,7 +235,7 @@ def run_kd(data: MultiView, config, student_view: str | None = None, /, *, devic
         held = np.concatenate([rows["val"], rows["test"]])
         held_pairing = torch.as_tensor(held_pair, device=dev)
         teacher_rep = _representations(t_logits[held_pairing], t_feats[held_pairing])
-        crit, predicted, warned = held_out_estimates(
+        crit, predicted, warned, failed = held_out_estimates(
             teacher_rep, _representations(*predict(baseline, x_student)), labels, held,
             representation=config.cch.representation, k=config.cch.k, pca=config.cch.pca, seed=config.seed,
             predictors=config.predictors, estimator=config.cch.estimator)
@@ -244,11 +246,14 @@ def run_kd(data: MultiView, config, student_view: str | None = None, /, *, devic
         student_train=asdict(config.student_train), split=asdict(config.split), budget=config.budget.as_dict(),
         teacher_rows=config.kd.teacher_rows, crossfit_folds=config.kd.crossfit_folds, control=config.kd.control,
         n={k: int(rows[k].size) for k in COUNTED_ROWS}, accuracy=acc,
-        val_accuracy={"teacher": teacher_val, "baseline": baseline_val, "kd": kd_val}, cch=crit.as_dict(),
+        val_accuracy={"teacher": teacher_val, "baseline": baseline_val, "kd": kd_val},
+        cch=crit.as_dict() if crit is not None else failed_cch(k=config.cch.k, pca=config.cch.pca, n=int(held.size),
+                                                                estimator=config.cch.estimator, error=failed["cch"]),
         cch_representation=config.cch.representation, cch_estimator=config.cch.estimator,
         predictors=ordered(predicted),
         data_fingerprint=fingerprint(data.view(config.teacher_view), data.view(config.student_view), labels),
-        device=str(dev), torch=torch.__version__, seconds=time.perf_counter() - start, warnings=tuple(warned))
+        device=str(dev), torch=torch.__version__, seconds=time.perf_counter() - start, warnings=tuple(warned),
+        predictor_errors=failed)
     if out is not None:
         (out / "summary.json").write_text(json.dumps(summary.as_dict(), indent=1) + "\n")
     return summary

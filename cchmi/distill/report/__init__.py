@@ -60,6 +60,7 @@ from cchmi.distill.report.tables import (
     format_agreement,
     format_failures,
     format_predictors,
+    format_run_notes,
     format_selected,
     format_table,
     predictor_table,
@@ -71,9 +72,10 @@ from cchmi.distill.summary import PREDICTORS, TEACHER_PREDICTOR
 __all__ = [
     "MAJORITY", "PREDICTORS", "SELECTION_AXES", "TEACHER_PREDICTOR", "aggregate", "agreement", "auroc",
     "beats_baselines", "config_control", "config_label", "format_agreement", "format_failures", "format_predictors",
-    "format_selected", "format_table", "mean_ci", "number", "plot", "predictor_report", "predictor_stats",
-    "predictor_table", "predictor_values", "regime_order", "regime_value", "render_table", "run_rows",
-    "select_by_validation", "spearman", "spearman_interval", "t975", "terminal_width", "wilson", "write_report",
+    "format_run_notes", "format_selected", "format_table", "mean_ci", "number", "plot", "predictor_report",
+    "predictor_stats", "predictor_table", "predictor_values", "regime_order", "regime_value", "render_table",
+    "run_rows", "select_by_validation", "spearman", "spearman_interval", "t975", "terminal_width", "wilson",
+    "write_report",
 ]
 
 
@@ -112,6 +114,9 @@ def write_report(summaries: list[dict], out, title: str = "KD gain against the C
     report = {"agreement": stats, "regime": regime, "predictors": predictors, "configurations": configs,
               "failures": failures}
     sections = [format_agreement(stats, markdown=True), format_predictors(predictors, regime, markdown=True)]
+    notes = format_run_notes(summaries)
+    if notes:
+        sections.insert(0, notes)
     axes, selected = select_by_validation(summaries)
     if axes:
         chosen = aggregate(selected) if selected else []

@@ -105,6 +105,8 @@ def aggregate(summaries: list[dict]) -> list[dict]:
         gain_sign = _sign(g_lo, g_hi) if len(rows) > 1 else "0"
         verdict = {"+": "distil", "-": "do not distil", "0": "undecided"}[_sign(d_lo, d_hi)] if len(rows) > 1 \
             else rows[0]["verdict"]
+        if np.isnan(gap).any():  # a run whose CCH failed after training (its summary's cch.verdict "failed")
+            verdict = "failed"
         out.append({
             "config": rows[0]["config"],
             "point": rows[0]["point"],
@@ -121,10 +123,11 @@ def aggregate(summaries: list[dict]) -> list[dict]:
             "i_sy": float(np.mean([r["i_sy"] for r in rows])),
             "gap": d_mean, "gap_sd": d_sd, "gap_ci_low": d_lo, "gap_ci_high": d_hi,
             "verdict": verdict,
-            "agree": "" if gain_sign == "0" else ("yes" if (d_mean > 0) == (gain_sign == "+") else "no"),
+            "agree": "" if gain_sign == "0" or math.isnan(d_mean) else ("yes" if (d_mean > 0) == (gain_sign == "+")
+                                                                         else "no"),
             **{f"pred_{name}": _nanmean([r[f"pred_{name}"] for r in rows]) for name in PREDICTORS},
         })
-    out.sort(key=lambda r: -r["gap"])
+    out.sort(key=lambda r: (math.isnan(r["gap"]), -r["gap"]))  # configurations without a gap last
     return out
 
 

@@ -228,6 +228,22 @@ def _correlation(rho: list, n: int) -> str:
     return f"{fmt(rho[0], '+.2f')} [{fmt(rho[1], '+.2f')}, {fmt(rho[2], '+.2f')}]"
 
 
+def format_run_notes(summaries: list[dict]) -> str:
+    """A line on the runs whose estimators warned (summary "warnings") and whose CCH or predictors
+    failed after training (summary "predictor_errors": accuracies kept, the failed values missing),
+    naming the failed steps; "" when there are none."""
+    warned = sum(bool(s.get("warnings")) for s in summaries)
+    failed = [s for s in summaries if s.get("predictor_errors")]
+    notes = []
+    if warned:
+        notes.append(f"{warned} of {len(summaries)} runs with estimator warnings (each run's summary.json: warnings)")
+    if failed:
+        steps = sorted({step for s in failed for step in s["predictor_errors"]})
+        notes.append(f"{len(failed)} runs whose estimates failed after training ({', '.join(steps)}; accuracies kept, "
+                     "the failed values missing; summary.json: predictor_errors)")
+    return "; ".join(notes)
+
+
 def format_agreement(stats: dict, markdown: bool = False, width: int | None = None) -> str:
     """The paragraph on the CCH gap's agreement with the gain (lines wrapped to `width` unless
     `markdown`)."""

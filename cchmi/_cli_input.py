@@ -4,6 +4,7 @@ the values of its options (argparse types that refuse bad values with a one-line
 from __future__ import annotations
 
 import argparse
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -175,3 +176,10 @@ def output_folder(out: Path) -> Path:
     except OSError as exc:
         raise ValueError(f"--out {out}: cannot write there: {exc.strerror or exc}") from None
     return out
+
+
+def bundled_configs() -> dict:
+    """The configs bundled in cchmi/distill/configs, by name (read without importing cchmi.distill,
+    which needs torch)."""
+    folder = resources.files("cchmi").joinpath("distill", "configs")
+    return {f.name[:-5]: f for f in sorted(folder.iterdir(), key=lambda f: f.name) if f.name.endswith(".toml")}

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import cchmi
+import cchmi.data
 from cchmi.cli import main
 
 

@@ -14,7 +14,7 @@ from importlib import metadata
 
 import pytest
 
-EXTRAS = {"torch", "gpu", "faiss", "plot", "bench", "dask", "slurm", "test", "all"}
+EXTRAS = {"torch", "gpu", "faiss", "plot", "data", "bench", "dask", "slurm", "test", "all"}
 
 
 def _requirements() -> list[tuple[str, str]]:
@@ -50,6 +50,7 @@ def test_extras_by_use():
     assert "torch" not in extra("faiss") | extra("plot")
     assert "dask" in extra("dask") and "submitit" in extra("slurm")
     assert {"dask", "submitit"} <= extra("test")  # the executor tests run in CI
+    assert {"pillow", "rdata"} <= extra("data") & extra("test")  # the real-data loaders' tests run in CI
 
 
 def test_licence_and_classifiers():

@@ -399,7 +399,7 @@ def test_empty_config_and_huge_expansions_are_refused(monkeypatch):
 
 
 def test_bundled_configs_still_validate():
-    counts = {name: len(expand_jobs(cli._bundled_config(name))) for name in cli._bundled_configs()}
+    counts = {name: len(expand_jobs(cli._bundled_config(name))) for name in _cli_input.bundled_configs()}
     # The issue-13 sweeps' and the demo's sizes (their files state them).
     assert counts == {"digits": 1800, "digits_cpu": 900, "synthetic": 240, "fashion": 1200, "demo_digits": 64,
                       "demo_synthetic": 64}

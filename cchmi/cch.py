@@ -345,7 +345,6 @@ def _result(terms: CCHTerms, opts: KnnOptions, *, reps, pca, reason, seconds) ->
     bias = terms.bias
     if terms.fallback is not None:
         reason += f"; the extrapolation could not run, so the plain kNN terms did: {terms.fallback}"
-    extrapolated_or_auto = reason is not None or terms.names[0].endswith("-extrapolated")
     dropped = None
     if opts.confidence is not None and se is None:
         dropped = (f"an interval was asked for (confidence={opts.confidence:g}) and the estimators could not give "
@@ -354,8 +353,7 @@ def _result(terms: CCHTerms, opts: KnnOptions, *, reps, pca, reason, seconds) ->
                                    for v, s, what in ((i_ts, se[0], "I(T; S)"), (i_sy, se[1], "I(S; Y)"))]
     for reason_below in filter(None, below):
         warnings.warn(reason_below, RuntimeWarning, stacklevel=4)
-    reliability = Reliability.of([*terms.unreliable, unmeasured_reason(terms.dims) if extrapolated_or_auto else None,
-                                  dropped, *below])
+    reliability = Reliability.of([*terms.unreliable, unmeasured_reason(terms.dims), dropped, *below])
     return CCHResult(
         i_ts=float(i_ts),
         i_sy=float(i_sy),

@@ -15,6 +15,7 @@ import pytest
 import cchmi
 from cchmi.data import correlated_gaussian, gaussian_classes
 from cchmi.estimators import cch_terms, extrapolate, reliability
+from cchmi.estimators.choice import unmeasured_reason
 
 # Tolerances (reasons):
 ROSS_XOR = 0.15  # Ross on XOR labels of 2 Gaussian coordinates, n = 3000: 0.66 of 0.69 (kNN bias at the boundary)
@@ -56,7 +57,8 @@ def test_extrapolated_labels_term_above_the_entropy_is_refused_or_unreliable():
     assert "above the labels' entropy" in named.reliability.reasons[0]
     auto = cchmi.mi(x, y, labels=True)  # auto refuses the extrapolated value and runs Ross
     assert auto.estimator == "ross" and auto.estimate <= reliability.label_entropy_ceiling(y)
-    assert auto.reliability.reliable and "the extrapolated estimate was refused" in auto.choice_reason
+    assert "the extrapolated estimate was refused" in auto.choice_reason
+    assert auto.reliability.reasons == (unmeasured_reason((64, 0)),)  # within H(Y), but 64 columns wide
     # cch on the left and right halves (32 + 32): I(S; Y) 4.18 nats, gap +12.4, "distil" before; now undecided.
     r = cchmi.cch(left, right, y, estimator="ksg-extrapolated")
     assert r.i_sy > 2.31 and r.verdict == "undecided" and not r.reliability.reliable

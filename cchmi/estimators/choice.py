@@ -42,9 +42,11 @@ def explain_choice(rule: tuple[str, str, str], table: str, n: int, dims: tuple[i
 
 
 MEASURED_DIMS = 32
-"""The widest representation (per side) the rules of estimator="auto" and the extrapolation were
-measured reliable on: the rule sweep's tasks past 64 joint dimensions (64+64) gave no reliable
-estimator (see :func:`cch`)."""
+"""The widest sample (columns per side) any estimator here was measured reliable on: the cch rule
+sweep's tasks past 64 joint dimensions gave no reliable estimator (KSG's gap sign right on 2 of 8),
+and on the 64-dimensional tasks of ``cchmi bench accuracy --suite hd`` (n = 5000,
+bench/results/accuracy_hd) KSG-1 was 26-99% low, the extrapolation 29-359% off and SMILE 26-94% low.
+Wider results of cchmi.mi and cch are marked unreliable (:func:`unmeasured_reason`)."""
 
 AUTO_RULES = (
     (f"d_t > {MEASURED_DIMS} or d_s > {MEASURED_DIMS}", "ksg",
@@ -72,8 +74,10 @@ def auto_estimator(n: int, dim_t: int, dim_s: int, interval: bool) -> tuple[str,
 
 
 def unmeasured_reason(dims: tuple[int, int]) -> str | None:
-    """Why terms of `dims` (teacher, student) are outside the measured range (None: inside)."""
+    """Why estimates on samples of `dims` columns ((teacher, student), or (x, y) with y 0 for labels)
+    cannot be trusted, when a side is wider than :data:`MEASURED_DIMS` (None otherwise)."""
     if max(dims) <= MEASURED_DIMS:
         return None
-    return (f"dims {dims[0]}+{dims[1]} are outside the dimensions the extrapolation and the rules of "
-            f"estimator='auto' were measured on (at most {MEASURED_DIMS} per side): reduce them with pca=")
+    return (f"dims {dims[0]}+{dims[1]} are outside the dimensions any estimator here was measured reliable on (at "
+            f"most {MEASURED_DIMS} per side; at 64 per side KSG-1 was 26-99% low, the extrapolation 29-359% off, "
+            f"SMILE 26-94% low: bench/results/accuracy_hd): reduce them first (pca=, logits)")

@@ -22,7 +22,7 @@ from cchmi import _validate as V
 from cchmi._progress import reports
 from cchmi.estimators import interval
 from cchmi.estimators.cch_terms import neural_batch_size
-from cchmi.estimators.choice import explain_choice
+from cchmi.estimators.choice import explain_choice, unmeasured_reason
 from cchmi.estimators.extrapolate import extrapolated_mi, obstacle
 from cchmi.estimators.ksg import ksg_mi
 from cchmi.estimators.mixed import mixed_mi
@@ -203,6 +203,7 @@ def mi(x, y, *, labels: bool = False, estimator: str = "auto", k: int = 3, confi
         if reason is not None and not reliability.reliable:
             refused = "; ".join(reliability.reasons)
             estimator, reason = "ksg", f"{reason}; the extrapolated estimate was refused, so 'ksg' ran: {refused}"
+            reliability = None  # the plain estimate gets its own checks below
     if estimator == "ksg":
         function = mixed_mi if labels else ksg_mi
         r = function(xa, codes if labels else ya, k=k, n_subsamples=n_subsamples, backend=backend, **common)
@@ -212,12 +213,11 @@ def mi(x, y, *, labels: bool = False, estimator: str = "auto", k: int = 3, confi
     below = interval.below_zero_reason(r.estimate, r.stderr, f"the {estimator} estimate")
     if estimator == "ksg-extrapolated" or (estimator == "neural" and not labels):  # ksg and the probe warn
         interval.warn_if_below_zero(r.estimate, r.stderr, f"the {estimator} estimate")
-    if labels and estimator != "ksg-extrapolated":
-        reliability = Reliability.of([label_ceiling_reason(r.estimate * math.log(base), codes,
-                                                           None if r.stderr is None else r.stderr * math.log(base)),
-                                      below])
-    elif below is not None:
-        reliability = Reliability.of([*(() if reliability is None else reliability.reasons), below])
+    reasons = [*(() if reliability is None else reliability.reasons), below, unmeasured_reason((xa.shape[1], dim_y))]
+    if labels and estimator != "ksg-extrapolated":  # the extrapolation checked its own ceiling
+        reasons.append(label_ceiling_reason(r.estimate * math.log(base), codes,
+                                            None if r.stderr is None else r.stderr * math.log(base)))
+    reliability = Reliability.of(reasons)
     fields = {name: getattr(r, name) for name in MIResult.__dataclass_fields__}
     fields["seconds"] = time.perf_counter() - start
     return AutoMIResult(**fields, choice_reason=reason, bias=bias,

@@ -103,6 +103,7 @@ def _add_cch(commands, sub, backend_help: str) -> None:
                       help=f"random seed (default {default['random_state']})")
     crit.add_argument("--backend", default=default["backend"], choices=KNOWN_BACKENDS, help=backend_help)
     crit.add_argument("--json", action="store_true", help="print the result as JSON")
+    crit.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     crit.set_defaults(run=commands["cch"])
 
 
@@ -208,6 +209,7 @@ def _add_mi(commands, sub, backend_help: str) -> None:
     mi.add_argument("--confidence", type=open_unit, default=default["confidence"],
                     help="add a standard error and interval, e.g. 0.95")
     mi.add_argument("--backend", default=default["backend"], choices=KNOWN_BACKENDS, help=backend_help)
+    mi.add_argument("--no-progress", action="store_true", help="no progress bar on stderr (estimator auto or neural)")
     mi.set_defaults(run=commands["mi"])
 
 

@@ -160,7 +160,7 @@ def _cmd_cch(args) -> int:
     result = cchmi.cch(teacher, student, labels, estimator=args.estimator, k=args.k,
                        representation=args.representation, pca=args.pca, confidence=args.confidence,
                        random_state=args.seed, backend=args.backend, labels_kind=args.labels_kind,
-                       device=args.device)
+                       device=args.device, progress=not args.no_progress)
     if args.json:
         import json
 
@@ -253,7 +253,8 @@ def _cmd_mi(args) -> int:
         if args.variant != 1:
             raise ValueError(f"--variant {args.variant} applies to --estimator ksg only")
         result = cchmi.mi(x, y, labels=args.labels, estimator=args.estimator, k=args.k, base=args.base,
-                          confidence=args.confidence, backend=args.backend, device=args.device)
+                          confidence=args.confidence, backend=args.backend, device=args.device,
+                          progress=not args.no_progress)
     elif args.labels:
         result = cchmi.mixed_mi(x, y, k=args.k, base=args.base, confidence=args.confidence, backend=args.backend)
     else:

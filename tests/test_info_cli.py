@@ -149,6 +149,19 @@ def test_cli_cch_on_files(tmp_path, capsys):
     assert result["k"] == 5 and result["dims"] == [1, 1] and result["verdict"] in ("distil", "undecided")
 
 
+def test_cli_cch_and_mi_show_progress_unless_told_not_to(tmp_path, capsys):
+    _cch_files(tmp_path)
+    files = [str(tmp_path / "t.npy"), str(tmp_path / "s.csv"), str(tmp_path / "y.npy")]
+    assert main(["cch", *files]) == 0
+    assert "cch: half-samples" in capsys.readouterr().err
+    assert main(["cch", *files, "--no-progress"]) == 0
+    assert capsys.readouterr().err == ""
+    assert main(["mi", files[0], files[1], "--confidence", "0.9"]) == 0
+    assert "mi: " in capsys.readouterr().err
+    assert main(["mi", files[0], files[1], "--confidence", "0.9", "--no-progress"]) == 0
+    assert capsys.readouterr().err == ""
+
+
 @pytest.mark.parametrize("files,message", [
     (("missing.npy", "s.csv", "y.npy"), "no such file"),
     (("t.npy", "s.csv", "short.npy"), "labels has 100 entries"),

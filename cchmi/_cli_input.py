@@ -78,6 +78,13 @@ def _int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
 
 
+def _float(text: str, expected: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be {expected}, got {text!r}") from None
+
+
 def positive_int(text: str) -> int:
     value = _int(text)
     if value < 1:
@@ -94,10 +101,7 @@ def non_negative_int(text: str) -> int:
 
 def open_unit(text: str) -> float:
     """A level such as --confidence: a number strictly between 0 and 1."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number in (0, 1), e.g. 0.95, got {text!r}") from None
+    value = _float(text, "a number in (0, 1), e.g. 0.95")
     if not 0 < value < 1:
         raise argparse.ArgumentTypeError(f"must be in (0, 1), e.g. 0.95, got {text}")
     return value
@@ -105,10 +109,7 @@ def open_unit(text: str) -> float:
 
 def log_base(text: str) -> float:
     """--base: a finite number > 0 other than 1 (e for nats, 2 for bits)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number > 0 other than 1, got {text!r}") from None
+    value = _float(text, "a number > 0 other than 1")
     if not (0 < value < float("inf") and value != 1):
         raise argparse.ArgumentTypeError(f"must be a finite number > 0 other than 1 (e: nats, 2: bits), got {text}")
     return value
@@ -141,10 +142,7 @@ def sizes(text: str) -> list[int]:
 
 
 def positive_seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
+    value = _float(text, "a number of seconds")
     if not (value > 0 and value != float("inf")):
         raise argparse.ArgumentTypeError(f"must be a finite number of seconds > 0, got {text}")
     return value

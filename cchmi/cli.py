@@ -172,8 +172,8 @@ def _cmd_cch(args) -> int:
 
 def _cmd_experiment(args) -> int:
     _require_sweep_extras()
-    from cchmi.distill.sweep.config import check_held_out
     from cchmi.distill.sweep.executors import check_options
+    from cchmi.distill.sweep.held_out import check_held_out
     from cchmi.distill.sweep.runner import join_torchrun, leave_torchrun
 
     config = _bundled_config(args.config)  # every option checked before the output folder is made

@@ -19,8 +19,9 @@ from pathlib import Path
 
 from cchmi import _io
 from cchmi._progress import Progress
-from cchmi.distill.sweep.config import check_config, check_held_out
+from cchmi.distill.sweep.config import check_config
 from cchmi.distill.sweep.executors import check_options, run_remote
+from cchmi.distill.sweep.held_out import check_held_out
 from cchmi.distill.sweep.jobs import read_summary, run_job, run_locked
 from cchmi.distill.training import process_group_rank_world
 
@@ -173,7 +174,7 @@ def run_experiment(config, out, *, jobs: int = 1, devices=None, progress: bool =
 
     `config`: a dict or a :class:`~cchmi.distill.sweep.config.SweepConfig`; a dict is checked whole
     (:func:`~cchmi.distill.sweep.config.check_config`) before any job runs, and so is whether its cch
-    estimator can run on every job's held-out rows (:func:`~cchmi.distill.sweep.config.check_held_out`).
+    estimator can run on every job's held-out rows (:func:`~cchmi.distill.sweep.held_out.check_held_out`).
     A job holds a lock (``runs/<key>/lock``) while it runs, so two sweeps on one folder share the
     work; its summary is written atomically; a summary that is unreadable or incomplete (warning
     naming the file) counts as not done. Returns all summaries (old and new); when jobs failed,

@@ -141,3 +141,19 @@ def test_a_budget_is_required():
     with pytest.raises(ValueError, match="epochs or steps"):
         fit(model, step, evaluate, EarlyStopping(model, patience=1, maximize=True), n_rows=2, batch_size=1,
             generator=torch.Generator())
+
+
+def test_steps_after_an_evaluation_in_the_middle_of_a_pass_train_in_training_mode():
+    """An evaluation every step leaves eval mode (dropout off); the next steps of the same pass
+    must train with dropout again (they did not: the loop set training mode once per pass)."""
+    model = torch.nn.Sequential(torch.nn.Linear(1, 1), torch.nn.Dropout(0.5))
+    modes = []
+
+    def evaluate(at):
+        model.eval()
+        return float(at.step)
+
+    fit(model, lambda batch, at: modes.append(model.training), evaluate,
+        EarlyStopping(model, patience=10, maximize=True), n_rows=4, batch_size=1, generator=torch.Generator(),
+        steps=4, eval_every=1)
+    assert modes == [True, True, True, True]

@@ -89,8 +89,9 @@ def fit(model: torch.nn.Module, step: Callable[[torch.Tensor, Position], None],
     ``batch_size`` positions (batches under ``min_batch`` positions are skipped; the step does the
     forward, backward and optimiser step itself, the positions index the caller's training rows).
     ``evaluate(position)`` is called under ``torch.no_grad()`` every ``eval_every`` steps, or at the
-    end of every pass when eval_every is None; it sets the modules' modes it needs (the loop puts
-    `model` back in training mode at the next pass only). Its score goes to
+    end of every pass when eval_every is None; it sets the modules' modes it needs, and the loop
+    puts `model` back in training mode after it (the steps after an evaluation in the middle of a
+    pass train with dropout as the others do). Its score goes to
     ``stopping.update``; training ends when that says stop, after ``epochs`` passes or after
     ``steps`` steps (None: no limit on that count; give at least one). A run ended by the step
     budget between two evaluations is evaluated once more. Finally ``stopping.restore()`` loads the
@@ -104,6 +105,7 @@ def fit(model: torch.nn.Module, step: Callable[[torch.Tensor, Position], None],
         nonlocal last_eval
         with torch.no_grad():
             score = float(evaluate(at))
+        model.train()  # an evaluation in the middle of a pass may have left eval mode (dropout off)
         last_eval = at.step
         return stopping.update(score)
 

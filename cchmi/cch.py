@@ -66,9 +66,10 @@ class CCHResult(ResultIO):
     bias correction added to each term (extrapolated minus full-sample estimate, in `unit`; None
     for estimators without one). interval_note: what the interval covers. reliability: a
     :class:`~cchmi.estimators.reliability.Reliability`, unreliable with its reasons when a term is
-    impossible (I(S; Y) above H(Y)), the extrapolation or estimator="auto" ran outside the
-    dimensions the rules were measured on (:data:`MEASURED_DIMS`), or an interval was asked for and
-    could not be given; the verdict is then "undecided".
+    impossible (I(S; Y) above H(Y)) or more than 3 standard errors below 0, a side is wider than
+    the dimensions any estimator here was measured on (:data:`MEASURED_DIMS`, whatever the
+    estimator), the extrapolation's own checks failed, or an interval was asked for and could not
+    be given; the verdict is then "undecided".
     """
 
     i_ts: float
@@ -387,8 +388,9 @@ def _result(terms: CCHTerms, opts: KnnOptions, *, reps, pca, reason, seconds) ->
 
 @dataclass(frozen=True)
 class TeacherRanking(ResultIO):
-    """Teacher modalities sorted by CCH gap, largest first: ``rows`` is a list of (name, CCHResult).
-    Saved as JSON (:class:`~cchmi.results.ResultIO`) with each row a [name, CCHResult.as_dict()] pair."""
+    """Teacher modalities sorted by CCH gap, largest first, those whose result is unreliable after
+    all the reliable ones: ``rows`` is a list of (name, CCHResult). Saved as JSON
+    (:class:`~cchmi.results.ResultIO`) with each row a [name, CCHResult.as_dict()] pair."""
 
     rows: list
 
@@ -401,7 +403,7 @@ class TeacherRanking(ResultIO):
 
     @property
     def best(self) -> str:
-        """The teacher with the largest gap."""
+        """The teacher with the largest gap among the reliable results (the first row)."""
         return self.rows[0][0]
 
     def __str__(self) -> str:
@@ -419,7 +421,8 @@ def rank_teachers(teachers: Mapping[str, object], student, labels, opts: CCHOpti
 
     `teachers` maps a name to a representation of the same n samples. Every teacher is evaluated
     with the same seed, hence the same jitter of the student, the same PCA split and the same
-    half-samples, so the gaps differ only through I(T; S). Parameters as in :func:`cch`.
+    half-samples, so the gaps differ only through I(T; S). Unreliable results (their reasons in
+    ``reliability``) rank after every reliable one. Parameters as in :func:`cch`.
     """
     if not isinstance(teachers, Mapping) or not teachers:
         raise ValueError("teachers must be a non-empty mapping of name -> representation")
@@ -427,5 +430,5 @@ def rank_teachers(teachers: Mapping[str, object], student, labels, opts: CCHOpti
         opts = dataclasses.replace(opts, random_state=int(np.random.default_rng(opts.random_state).integers(2**62)))
     with reporting(opts.progress, "rank_teachers"), stages(len(teachers), "teacher") as stage:
         rows = [(str(name), stage.done(cch.with_options(rep, student, labels, opts))) for name, rep in teachers.items()]
-    rows.sort(key=lambda row: -row[1].gap)
+    rows.sort(key=lambda row: (row[1].reliability is not None and not row[1].reliability.reliable, -row[1].gap))
     return TeacherRanking(rows)

@@ -249,17 +249,15 @@ def _cmd_mi(args) -> int:
     import cchmi
 
     x, y = load_array(args.x), load_array(args.y)
-    if args.estimator != "ksg":
-        if args.variant != 1:
-            raise ValueError(f"--variant {args.variant} applies to --estimator ksg only")
+    if args.variant != 1:  # KSG-2: ksg_mi itself (cchmi.mi runs KSG-1)
+        if args.estimator != "ksg" or args.labels:
+            raise ValueError(f"--variant {args.variant} applies to --estimator ksg without --labels only")
+        result = cchmi.ksg_mi(x, y, k=args.k, variant=args.variant, base=args.base, confidence=args.confidence,
+                              backend=args.backend)
+    else:  # through cchmi.mi, whatever the estimator: its checks and reliability come with the result
         result = cchmi.mi(x, y, labels=args.labels, estimator=args.estimator, k=args.k, base=args.base,
                           confidence=args.confidence, backend=args.backend, device=args.device,
                           progress=not args.no_progress)
-    elif args.labels:
-        result = cchmi.mixed_mi(x, y, k=args.k, base=args.base, confidence=args.confidence, backend=args.backend)
-    else:
-        result = cchmi.ksg_mi(x, y, k=args.k, variant=args.variant, base=args.base, confidence=args.confidence,
-                              backend=args.backend)
     print(result)
     return 0
 

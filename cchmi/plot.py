@@ -33,19 +33,26 @@ def plot_cch(results, *, ax=None, path=None, title: str | None = None):
 
     results : a :class:`~cchmi.cch.CCHResult`, a :class:`~cchmi.cch.TeacherRanking`, or a mapping
         name -> CCHResult.
-    ax : the Axes to draw on (a new figure when None). path : also save the figure there (PNG, PDF,
-    ... by its suffix). title : the Axes' title (default: the estimator and the rows used).
+    ax : the Axes to draw on (None: a new figure, through pyplot unless `path` is given). path : also
+    save the figure there (PNG, PDF, ... by its suffix). title : the Axes' title (default: the
+    estimator and the rows used). Results in different units are refused.
     """
     rows = _rows(results)
     if not rows:
         raise ValueError("results holds no CCH result to plot")
-    matplotlib = require("matplotlib", "plot", "cchmi.plot.plot_cch")
-    if ax is None:
-        if path is not None:
-            matplotlib.use("Agg")
+    units = {r.unit for _, r in rows}
+    if len(units) > 1:
+        raise ValueError(f"results are in different units ({', '.join(sorted(units))}): estimate them with one base")
+    require("matplotlib", "plot", "cchmi.plot.plot_cch")
+    size = (7, 1.2 + 0.6 * len(rows))
+    if ax is None and path is not None:  # a figure of its own, for the file: no pyplot, no global state
+        from matplotlib.figure import Figure
+
+        ax = Figure(figsize=size).subplots()
+    elif ax is None:  # interactive: a pyplot figure, shown by plt.show()
         import matplotlib.pyplot as plt
 
-        _, ax = plt.subplots(figsize=(7, 1.2 + 0.6 * len(rows)))
+        _, ax = plt.subplots(figsize=size)
     unit = rows[0][1].unit
     for i, (name, r) in enumerate(rows):
         y = len(rows) - 1 - i

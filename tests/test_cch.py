@@ -332,3 +332,15 @@ def test_neural_estimator_records_both_bounds():
     assert (r.estimator_ts, r.estimator_sy) == ("smile/separable", "probe-linear") and r.k == 0
     assert r.gap_stderr == pytest.approx(math.hypot(r.stderr_ts, r.stderr_sy), rel=1e-12)
     assert abs(r.i_sy - i_sy) < 0.1 and abs(r.i_ts - i_ts) < 0.2 and r.verdict == "distil"
+
+
+def test_rank_teachers_puts_unreliable_results_after_the_reliable_ones():
+    rng = np.random.default_rng(0)
+    s = rng.standard_normal((600, 3))
+    y = (s[:, 0] > 0).astype(int)
+    wide = np.hstack([s + 0.1 * rng.standard_normal((600, 3)), rng.standard_normal((600, 40))])  # past 32 dims
+    ranking = cchmi.rank_teachers({"wide": wide, "weak": rng.standard_normal((600, 3)) + 0.2 * s}, s, y)
+    (first, r_first), (second, r_second) = ranking.rows
+    assert r_second.gap > r_first.gap  # the wide teacher's gap is larger, but it cannot be trusted
+    assert (first, second) == ("weak", "wide") and ranking.best == "weak"
+    assert r_first.reliability.reliable and not r_second.reliability.reliable and r_second.verdict == "undecided"

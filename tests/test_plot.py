@@ -36,6 +36,13 @@ def test_plot_of_one_result_and_of_a_mapping():
     assert len(plot_cch({"a": r, "b": r}).patches) == 2
 
 
+def test_results_in_different_units_are_refused():
+    teachers, s, y = _data()
+    nats, bits = cchmi.cch(teachers["near"], s, y), cchmi.cch(teachers["far"], s, y, base=2)
+    with pytest.raises(ValueError, match="different units"):
+        plot_cch({"a": nats, "b": bits})
+
+
 @pytest.mark.parametrize("bad, err", [({}, ValueError), (3.0, TypeError)])
 def test_bad_input_is_refused(bad, err):
     with pytest.raises(err, match="results"):

@@ -265,8 +265,9 @@ def test_float_labels_point_at_the_continuous_option(call, match):
     lambda: cchmi.mi(WIDE, INT_LABELS, labels=True, estimator="ksg"),
     lambda: cchmi.cch(WIDE[:, :2], WIDE[:, 2:4], INT_LABELS, confidence=None),
     lambda: cchmi.cch(WIDE[:, :2], WIDE[:, 2:4], np.clip(np.round(WIDE[:, 5] * 2) / 4, -1, 1)),  # 9 float classes
+    lambda: cchmi.cmi(WIDE[:, :1], WIDE[:, 1:2], INT_LABELS.astype(float)),  # a discrete z conditions, as meant
 ], ids=["150x20", "120x300", "30x59", "integers-many-values", "ties-exact", "20-rows", "mixed_mi", "mi-labels",
-        "cch", "cch-rounded-float-labels"])
+        "cch", "cch-rounded-float-labels", "cmi-discrete-z"])
 def test_legitimate_inputs_do_not_warn(call):
     call()  # filterwarnings = error: any warning fails
 

@@ -61,7 +61,10 @@ def prepare(samples: dict, opts: KnnOptions, *, labels: tuple[str, object] | Non
     """
     opts = opts.validated(ties_allowed) if ties_allowed else opts.validated()
     samples = validate_samples(samples)
-    V.warn_about_samples(samples, None if opts.ties != "jitter" else dict.fromkeys(samples, LABELS_HINT))
+    # The labels hint is for I(X; Y) of two samples (ksg_mi, cchmi.mi): a discrete z of cmi or the
+    # sample of entropy is no mistake.
+    labels_like = opts.ties == "jitter" and labels is None and set(samples) == {"x", "y"}
+    V.warn_about_samples(samples, dict.fromkeys(samples, LABELS_HINT) if labels_like else None)
     first = next(iter(samples.values()))
     codes = None
     lengths = dict(samples)

@@ -65,8 +65,10 @@ class AutoMIResult(MIResult):
     choice_reason: why estimator="auto" chose ``estimator`` (None when it was asked for).
     bias: the correction added to the plain estimate ("ksg-extrapolated": extrapolated minus
     full-sample estimate; None for the others). interval_note: what the interval covers.
-    reliability: a :class:`~cchmi.estimators.reliability.Reliability` for estimates of I(X; labels)
-    (unreliable above the labels' entropy) and extrapolated ones; None: not assessed.
+    reliability: a :class:`~cchmi.estimators.reliability.Reliability`: unreliable, with the reasons,
+    for a labels term above the labels' entropy, an estimate more than 3 standard errors below 0,
+    samples wider than :data:`~cchmi.estimators.choice.MEASURED_DIMS` columns, or the extrapolation's
+    own checks; printed with the result when unreliable.
     """
 
     choice_reason: str | None = None
@@ -78,6 +80,8 @@ class AutoMIResult(MIResult):
         text = super().__str__()
         if self.choice_reason is not None:
             text += f"\n  estimator='auto': {self.choice_reason}"
+        if self.reliability is not None and not self.reliability.reliable:
+            text += f"\n  {self.reliability}"
         return text
 
 

@@ -209,3 +209,25 @@ def test_report_modules_are_short_and_import_only_the_schema_and_each_other():
                 assert target.startswith(allowed), (path.name, node.module)
                 if node.module.startswith("cchmi.distill"):  # no private name across modules
                     assert not [a.name for a in node.names if a.name.startswith("_")], (path.name, node.module)
+
+
+def test_an_unreliable_run_makes_its_configuration_undecided():
+    point = {"budget.student_labels_per_class": 10}
+    runs = [_summary("a", seed, 0.05, 0.5 + 0.01 * seed, point) for seed in range(3)]
+    assert report.aggregate(runs)[0]["verdict"] == "distil"  # the seeds' gaps are all well above 0
+    runs[1]["cch"]["reliability"] = {"reliable": False, "reasons": ["dims 64+64 are outside ..."]}
+    assert report.aggregate(runs)[0]["verdict"] == "undecided"
+
+
+def test_a_failed_cch_is_left_out_of_the_agreement_and_the_rank_correlation():
+    point = {"budget.student_labels_per_class": 10}
+    runs = [_summary(view, seed, gain, gap, point) for view, gain, gap in
+            (("a", 0.05, 0.5), ("b", 0.02, 0.2), ("c", -0.03, -0.3), ("d", -0.06, -0.6)) for seed in range(3)]
+    clean = report.agreement(report.aggregate(runs))
+    for run in runs:
+        if run["teacher_view"] == "d":
+            run["cch"].update(i_ts=None, gap=None, gap_ci_low=None, gap_ci_high=None, verdict="failed")
+    failed = report.agreement(report.aggregate(runs))
+    assert failed["configurations"] == clean["configurations"] == 4
+    assert failed["with_definite_gain"] == 3  # the failed configuration is no miss (nan ranked largest before)
+    assert failed["agree"] == 3

@@ -94,10 +94,15 @@ def _sign(lo: float, hi: float) -> str:
 def aggregate(summaries: list[dict]) -> list[dict]:
     """One row per configuration (over seeds), sorted by mean gap (largest first)."""
     groups: dict[str, list[dict]] = {}
-    for row in run_rows(summaries):
-        groups.setdefault(row["config"] + "|" + row["dataset"], []).append(row)
+    unreliable: set[str] = set()  # configurations with a run whose CCH result was marked unreliable
+    for row, summary in zip(run_rows(summaries), summaries):
+        key = row["config"] + "|" + row["dataset"]
+        groups.setdefault(key, []).append(row)
+        reliability = summary["cch"].get("reliability")  # older summaries have none
+        if isinstance(reliability, dict) and reliability.get("reliable") is False:
+            unreliable.add(key)
     out = []
-    for rows in groups.values():
+    for key, rows in groups.items():
         gain = np.array([r["gain"] for r in rows])
         gap = np.array([r["gap"] for r in rows])
         g_mean, g_sd, g_lo, g_hi = mean_ci(gain)
@@ -105,6 +110,8 @@ def aggregate(summaries: list[dict]) -> list[dict]:
         gain_sign = _sign(g_lo, g_hi) if len(rows) > 1 else "0"
         verdict = {"+": "distil", "-": "do not distil", "0": "undecided"}[_sign(d_lo, d_hi)] if len(rows) > 1 \
             else rows[0]["verdict"]
+        if key in unreliable:  # a verdict on the seeds' gaps would rest on an estimate that cannot be trusted
+            verdict = "undecided"
         if np.isnan(gap).any():  # a run whose CCH failed after training (its summary's cch.verdict "failed")
             verdict = "failed"
         out.append({
@@ -133,6 +140,8 @@ def aggregate(summaries: list[dict]) -> list[dict]:
 
 def agreement(configs: list[dict]) -> dict:
     """Agreement of the gap's sign with the gain's, and the rank correlations (see the package text)."""
+    total = len(configs)
+    configs = [c for c in configs if not math.isnan(c["gap"])]  # a failed CCH predicts nothing (nan ranks last)
     decided = [c for c in configs if c["gain_sign"] != "0"]
     agree = sum(c["agree"] == "yes" for c in decided)
     positive = sum(c["gain_sign"] == "+" for c in decided)
@@ -141,7 +150,7 @@ def agreement(configs: list[dict]) -> dict:
     rho_gap = spearman_interval([c["gap"] for c in configs], gains)
     rho_teacher = spearman_interval([c["acc_teacher"] for c in configs], gains)
     return {
-        "configurations": len(configs),
+        "configurations": total,
         "with_definite_gain": len(decided),
         "agree": agree,
         "agreement": agree / len(decided) if decided else math.nan,

@@ -54,9 +54,10 @@ def _ranks(a: np.ndarray) -> np.ndarray:
 
 
 def spearman(a, b) -> float:
-    """Spearman rank correlation (average ranks for ties); nan when either side is constant."""
+    """Spearman rank correlation (average ranks for ties); nan with fewer than two pairs or when
+    either side is constant."""
     ra, rb = _ranks(np.asarray(a, dtype=float)), _ranks(np.asarray(b, dtype=float))
-    if ra.std() == 0 or rb.std() == 0:
+    if ra.size < 2 or ra.std() == 0 or rb.std() == 0:
         return math.nan
     return float(np.corrcoef(ra, rb)[0, 1])
 

@@ -102,3 +102,19 @@ def test_a_failed_estimate_after_training_keeps_the_accuracies(tmp_path, monkeyp
     assert "1 runs whose estimates failed after training (cch, cch_gap_features" in format_run_notes([written])
     write_report([written], tmp_path / "report")
     assert "estimates failed after training" in (tmp_path / "report" / "report.md").read_text()
+
+
+def test_a_failed_estimate_does_not_change_the_config_hash():
+    from cchmi.distill.summary import PREDICTORS, config_hash
+
+    summary = {"dataset": "toy", "teacher_view": "t", "student_view": "s", "pairing": "aligned", "p": 0.0, "seed": 1,
+               "teacher_train": {}, "student_train": {}, "split": {}, "budget": {}, "teacher_rows": "disjoint",
+               "crossfit_folds": None, "control": None, "cch_representation": "logits",
+               "cch": {"k": 3, "pca": None}, "predictors": dict.fromkeys(PREDICTORS, {"value": 0.0})}
+    whole = config_hash(summary)
+    failed = {**summary, "predictors": {k: v for k, v in summary["predictors"].items()
+                                        if k not in ("cch_gap_logits", "label_mi_gap", "conditional_mi")},
+              "predictor_errors": {"cch": "ValueError: x", "label_mi_gap/conditional_mi": "ValueError: y"}}
+    assert config_hash(failed) == whole
+    teacher_only = {**summary, "predictors": {"teacher_minus_student_acc": {"value": 0.1}}}
+    assert config_hash({**teacher_only, "predictor_errors": {"cch": "ValueError: x"}}) == config_hash(teacher_only)

@@ -85,11 +85,22 @@ HASH_KEYS = ("dataset", "teacher_view", "student_view", "pairing", "p", "seed", 
              "split", "budget", "teacher_rows", "crossfit_folds", "control", "cch_representation")
 
 
+def _requested(summary: dict) -> list[str]:
+    """The predictors a run was asked for: those it computed, or every one of :data:`PREDICTORS`
+    when some of them failed after training (``predictor_errors``) and the run asked for more than
+    teacher accuracy, so that a failed estimate does not change what the run is."""
+    computed = set(summary["predictors"])
+    failed = {name for step in summary.get("predictor_errors", {}) for name in step.split("/") if name in PREDICTORS}
+    if failed or ("cch" in summary.get("predictor_errors", {}) and computed - {TEACHER_PREDICTOR}):
+        return sorted(PREDICTORS)
+    return sorted(computed)
+
+
 def config_hash(summary: dict) -> str:
     """Hash of what defines a run (dataset, views, pairing and control, networks, rows and budgets,
     seed, CCH settings, which predictors were computed), not of its results."""
     defining = {k: summary[k] for k in HASH_KEYS}
-    defining.update(cch_k=summary["cch"]["k"], cch_pca=summary["cch"]["pca"], predictors=sorted(summary["predictors"]))
+    defining.update(cch_k=summary["cch"]["k"], cch_pca=summary["cch"]["pca"], predictors=_requested(summary))
     if summary.get("cch_estimator", "ksg") != "ksg":  # summaries from before the option ran "ksg": their hashes hold
         defining["cch_estimator"] = summary["cch_estimator"]
     text = json.dumps(defining, sort_keys=True)

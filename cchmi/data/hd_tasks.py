@@ -60,7 +60,7 @@ import numpy as np
 
 from cchmi import _validate as V
 from cchmi.data import Sample, correlated_gaussian
-from cchmi.data.tasks import Task, _sparse, _student, student_t_mi_correction
+from cchmi.data.tasks import Task, sparse_task, student_t_mi_correction, student_task
 
 HD_DIMS = (64, 128, 256, 512, 1024)
 """Columns per side of the suite's tasks."""
@@ -138,7 +138,7 @@ def gauss_sparse(dim: int, mi: float, pairs: int = SPARSE_PAIRS) -> Task:
     """``hd-gauss-sparse-<dim>-<mi>``: mi nats on `pairs` coordinate pairs, the rest independent noise."""
     dim, mi = _check(dim, mi)
     pairs = V.as_int(pairs, "pairs", 1, dim - 1, " (fewer pairs than dim: the rest is noise)")
-    task = _sparse(pairs, dim, mi)
+    task = sparse_task(pairs, dim, mi)
     return dataclasses.replace(task, name=_name("gauss-sparse", dim, mi), description=f"correlated Gaussian, {mi:g} "
                                f"nats on {pairs} of {dim} pairs, the rest noise, {dim}+{dim} dims")
 
@@ -177,7 +177,7 @@ def student(dim: int, mi: float, dof: int = STUDENT_DOF) -> Task:
     if share >= mi:
         raise ValueError(f"mi must exceed {share:.6g} nats, the MI a Student-t with {dof} degrees of freedom has at "
                          f"{dim}+{dim} dims without correlation; got {mi!r}")
-    task = _student(dim, mi - share, dof)
+    task = student_task(dim, mi - share, dof)
     return dataclasses.replace(task, name=_name(f"student-df{dof}", dim, mi), description=f"Student-t, {dof} dof, "
                                f"{mi:g} nats ({mi - share:.6g} from the correlation on all {dim} pairs), {dim}+{dim} "
                                "dims")

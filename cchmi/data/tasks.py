@@ -61,7 +61,9 @@ def _gauss(dim: int, mi: float) -> Task:
                 dim, dim, mi, lambda n, seed: correlated_gaussian(n, dim, dim, mi=mi, random_state=seed))
 
 
-def _student(dim: int, mi_gauss: float, dof: int) -> Task:
+def student_task(dim: int, mi_gauss: float, dof: int) -> Task:
+    """Multivariate Student-t with `dof` degrees of freedom over a correlated Gaussian of `mi_gauss`
+    nats, dim + dim columns: its MI is mi_gauss plus :func:`student_t_mi_correction`."""
     total = mi_gauss + student_t_mi_correction(dim, dim, dof)
 
     def sample(n: int, seed: int) -> Sample:
@@ -102,7 +104,9 @@ def _classes(n_classes: int, dim: int) -> Task:
                                                              random_state=seed))
 
 
-def _sparse(k: int, dim: int, mi: float) -> Task:
+def sparse_task(k: int, dim: int, mi: float) -> Task:
+    """`k` correlated Gaussian pairs of `mi` nats in all, padded with independent noise columns to
+    dim + dim."""
     def sample(n: int, seed: int) -> Sample:
         base = correlated_gaussian(n, k, k, mi=mi, random_state=seed)
         rng = np.random.default_rng([seed, 11])
@@ -124,11 +128,11 @@ def _catalogue() -> dict[str, Task]:  # built once: the class tasks integrate th
     tasks = [
         _gauss(1, 0.1), _gauss(1, 1.0), _gauss(2, 1.0), _gauss(5, 2.0), _gauss(10, 2.0), _gauss(16, 2.0), _gauss(25, 5.0),
         _gauss(50, 10.0), _gauss(256, 10.0),
-        _student(1, 0.5, 1), _student(2, 1.0, 3), _student(5, 1.0, 5),
+        student_task(1, 0.5, 1), student_task(2, 1.0, 3), student_task(5, 1.0, 5),
         _transformed("asinh", 2, 1.0), _transformed("half_cube", 2, 1.0), _transformed("wiggly", 2, 1.0),
         _transformed("rotate", 5, 2.0), _transformed("spiral", 3, 1.0),
         _classes(2, 1), _classes(5, 4), _classes(10, 16),
-        _sparse(1, 10, 1.0), _sparse(2, 50, 2.0),
+        sparse_task(1, 10, 1.0), sparse_task(2, 50, 2.0),
     ]
     return {t.name: t for t in tasks}
 

@@ -169,7 +169,7 @@ def run_experiment(config, out, *, jobs: int = 1, devices=None, progress: bool =
     group), the processes instead train each job together with DDP (jobs must be 1).
 
     `executor`: "local" (this machine's processes), "dask" or "submitit" (Slurm), with its
-    `executor_options` (:mod:`cchmi.distill.executors`; `jobs` is then the default number of dask
+    `executor_options` (:mod:`cchmi.distill.sweep.executors`; `jobs` is then the default number of dask
     workers or of array tasks at a time, and devices are the workers' own).
 
     `config`: a dict or a :class:`~cchmi.distill.sweep.config.SweepConfig`; a dict is checked whole

@@ -12,7 +12,7 @@ torch = pytest.importorskip("torch")
 
 from cchmi.data.multiview import MultiView  # noqa: E402
 from cchmi.distill import KDConfig, RunSummary, TrainConfig, run_kd  # noqa: E402
-from cchmi.distill.config import Budget, CCHOptions, KDOptions, SplitConfig  # noqa: E402
+from cchmi.distill.config import Budget, CCHSettings, KDOptions, SplitConfig  # noqa: E402
 from cchmi.distill.predictors import GAP_PREDICTORS, LABEL_PREDICTORS  # noqa: E402
 from cchmi.distill.summary import (  # noqa: E402
     CURRENT_SUMMARY_KEYS,
@@ -51,7 +51,7 @@ def test_keywords_and_sections_build_the_same_config():
     direct = KDConfig("t", "s", seed=3, teacher_train=TrainConfig(epochs=2),
                       student_train=TrainConfig(epochs=2, kd_weight=0.5), split=SplitConfig(val=0.1),
                       budget=Budget(5, None, 20), kd=KDOptions("label_pairing", 0.0, "crossfit"),
-                      cch=CCHOptions(k=5, estimator="ksg"))
+                      cch=CCHSettings(k=5, estimator="ksg"))
     assert kw == toml == direct
     assert kw.kd.crossfit_folds == 5 and kw.pairing == "label" and kw.kd.control == "label_pairing"
     assert KDConfig.from_keywords("t", "s", **kw.keywords()) == kw

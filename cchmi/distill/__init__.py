@@ -15,7 +15,7 @@ from cchmi.distill.config import (  # noqa: E402
     PAIRINGS,
     TEACHER_ROWS,
     Budget,
-    CCHOptions,
+    CCHSettings,
     KDConfig,
     KDOptions,
     SplitConfig,
@@ -25,5 +25,5 @@ from cchmi.distill.rows import pairing_index, random_pairing  # noqa: E402
 from cchmi.distill.summary import PREDICTORS, RunSummary  # noqa: E402
 from cchmi.distill.trainer import run_kd  # noqa: E402
 
-__all__ = ["run_kd", "KDConfig", "TrainConfig", "SplitConfig", "Budget", "KDOptions", "CCHOptions", "RunSummary",
+__all__ = ["run_kd", "KDConfig", "TrainConfig", "SplitConfig", "Budget", "KDOptions", "CCHSettings", "RunSummary",
            "pairing_index", "random_pairing", "PAIRINGS", "CONTROLS", "TEACHER_ROWS", "PREDICTORS"]

@@ -3,7 +3,7 @@
 A KDConfig composes the networks (:class:`TrainConfig`, the teacher's and the students'), the rows
 (:class:`SplitConfig` fractions and a :class:`Budget`), how the KD targets are made
 (:class:`KDOptions`: control, p, teacher_rows, crossfit_folds), the CCH estimate on held-out rows
-(:class:`CCHOptions`), the views and the seed. It is built the same way from every source:
+(:class:`CCHSettings`), the views and the seed. It is built the same way from every source:
 :meth:`KDConfig.from_keywords` (Python, the keyword form of :func:`cchmi.distill.run_kd`),
 :meth:`KDConfig.from_sections` (the TOML sections of a sweep job, and the command line through it),
 or the constructor. Making one checks it (:meth:`KDConfig.validated`, run at construction): a
@@ -189,7 +189,7 @@ class KDOptions:
 
 
 @dataclass(frozen=True)
-class CCHOptions:
+class CCHSettings:
     """The CCH and gap predictors on held-out rows: the representation ("logits", or "features"
     with pca for wide layers), k neighbours, pca components (None: none) and :func:`cchmi.cch`'s
     estimator ("auto": KSG below 1024 held-out rows, the extrapolated KSG from there)."""
@@ -217,7 +217,7 @@ class KDConfig:
     split: SplitConfig = field(default_factory=SplitConfig)
     budget: Budget = field(default_factory=Budget)
     kd: KDOptions = field(default_factory=KDOptions)
-    cch: CCHOptions = field(default_factory=CCHOptions)
+    cch: CCHSettings = field(default_factory=CCHSettings)
     predictors: bool = True
     source: str = field(default="python", compare=False, repr=False)
 
@@ -235,7 +235,7 @@ class KDConfig:
                 raise TypeError(f"{name} must be a view name, got {getattr(self, name)!r}")
         object.__setattr__(self, "seed", V.as_int(self.seed, "seed", 0))
         for name, kind in (("teacher_train", TrainConfig), ("student_train", TrainConfig), ("split", SplitConfig),
-                           ("budget", Budget), ("kd", KDOptions), ("cch", CCHOptions)):
+                           ("budget", Budget), ("kd", KDOptions), ("cch", CCHSettings)):
             if not isinstance(getattr(self, name), kind):
                 raise TypeError(f"{name} must be a {kind.__name__}, got {type(getattr(self, name)).__name__}")
         if not isinstance(self.predictors, bool):
@@ -271,7 +271,7 @@ class KDConfig:
                    student_train=_or_default(student_train if train is None else train),
                    split=SplitConfig() if split is None else split,
                    budget=Budget(student_labels_per_class, teacher_labels_per_class, transfer_size), kd=kd,
-                   cch=CCHOptions(cch_representation, cch_k, cch_pca, cch_estimator), predictors=predictors)
+                   cch=CCHSettings(cch_representation, cch_k, cch_pca, cch_estimator), predictors=predictors)
 
     def keywords(self) -> dict:
         """The keyword form of this config: the options that differ from run_kd's defaults, and
@@ -281,7 +281,7 @@ class KDConfig:
         values = {"control": self.kd.control, "p": self.kd.p, "teacher_rows": self.kd.teacher_rows,
                   "crossfit_folds": self.kd.crossfit_folds, "split": self.split, **self.budget.as_dict(),
                   "seed": self.seed, "predictors": self.predictors,
-                  **{f"cch_{f.name}": getattr(self.cch, f.name) for f in fields(CCHOptions)}}
+                  **{f"cch_{f.name}": getattr(self.cch, f.name) for f in fields(CCHSettings)}}
         if self.kd.teacher_rows == "crossfit" and self.kd.crossfit_folds == DEFAULT_CROSSFIT_FOLDS:
             values["crossfit_folds"] = None
         defaults = {name: parameter.default for name, parameter in _FROM_KEYWORDS.parameters.items()}
@@ -390,7 +390,7 @@ def check_rows(split: SplitConfig, budget: Budget, teacher_rows: str, toml: bool
                          "rows: leave teacher_labels_per_class and the split fraction teacher unset")
 
 
-def _check_cch(cch: CCHOptions, toml: bool) -> None:
+def _check_cch(cch: CCHSettings, toml: bool) -> None:
     """The CCH options, named as the source spells them (cch_k or cch.k)."""
     def name(key):
         return f"cch.{key}" if toml else f"cch_{key}"
@@ -402,6 +402,6 @@ def _check_cch(cch: CCHOptions, toml: bool) -> None:
     V.choice(cch.estimator, name("estimator"), CCH_ESTIMATORS)
 
 
-def _known_cch(values: dict) -> CCHOptions:
-    """CCHOptions from a [cch] table (unknown keys refused)."""
-    return CCHOptions(**_known_keys(values, CCH_KEYS, "cch"))
+def _known_cch(values: dict) -> CCHSettings:
+    """CCHSettings from a [cch] table (unknown keys refused)."""
+    return CCHSettings(**_known_keys(values, CCH_KEYS, "cch"))

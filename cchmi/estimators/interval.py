@@ -116,8 +116,11 @@ def check_interval_classes(sizes: np.ndarray) -> None:
     """Refuse an interval whose label-stratified half-samples would hold fewer than two classes of
     2 or more rows, naming what the user can change."""
     if np.count_nonzero(sizes >= 4) < 2:
+        big = int(np.count_nonzero(sizes >= 4))
         raise ValueError(f"an interval needs at least two classes with 4 or more samples (half-samples keep half of "
-                         f"each), and the largest class has {int(sizes.max())}: pass confidence=None (no interval) or "
+                         f"each); {big} of the {int(np.count_nonzero(sizes))} classes have that many (sizes "
+                         f"{', '.join(str(int(s)) for s in sorted(sizes[sizes > 0], reverse=True)[:6])}"
+                         f"{', ...' if np.count_nonzero(sizes) > 6 else ''}): pass confidence=None (no interval) or "
                          f"give more rows per class")
 
 

@@ -128,8 +128,8 @@ def mi(x, y, *, labels: bool = False, estimator: str = "auto", k: int = 3, confi
           held-out cross-entropy of a softmax-regression probe (:func:`cchmi.estimators.probe.probe_mi`).
         * "auto" (default): the first matching row (``choice_reason`` records it):
 
-          ====================================================  ==================
-          condition                                             estimator
+          ==============================================================  ==================
+          condition                                                       estimator
           ==============================================================  ==================
           n < 1024 (512 without an interval)                              ksg
           d_x + d_y <= 4                                                  ksg

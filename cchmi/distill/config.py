@@ -82,8 +82,9 @@ class TrainConfig:
         for name in ("lr", "weight_decay", "ce_weight", "kd_weight", "temperature", "feature_kd_weight", "dropout"):
             value = getattr(self, name)
             V.as_real(value, name, 0)
-        if self.temperature <= 0 or self.lr <= 0:
-            raise ValueError("temperature and lr must be > 0")
+        for name in ("temperature", "lr"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
         if self.dropout >= 1:
             raise ValueError(f"dropout must be < 1, got {self.dropout}")
         V.choice(self.model, "model", ("mlp", "cnn", "auto"))
@@ -114,8 +115,10 @@ class SplitConfig:
         for name in ("val", "test", "teacher", "unlabelled"):
             value = getattr(self, name)
             V.as_real(value, f"split fraction {name}", 0, 1, high_open=True)
-        if self.val <= 0 or self.test <= 0:
-            raise ValueError("split fractions val and test must be > 0")
+        for name in ("val", "test"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"split fraction {name} must be > 0 (it holds held-out rows), "
+                                 f"got {getattr(self, name)}")
         # No percentage floor (small label budgets are the point of some sweeps); the rows left for
         # training are checked per class when the split is drawn. Compared with a tolerance: .1 +
         # .2 + .3 + .3 is 0.9000000000000001 in floating point.

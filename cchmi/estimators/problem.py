@@ -38,7 +38,11 @@ class Problem:
 
 LABELS_HINT = ("for I(X; labels) pass them as labels, cchmi.mi(x, labels, labels=True) or cchmi.mixed_mi(x, labels); "
                "pass ties='exact' to cchmi.ksg_mi where repeated values are meant")
-"""What :func:`prepare` suggests for a real-valued sample that looks like labels (jittered ties only)."""
+"""What :func:`prepare` suggests for a sample of I(X; Y) that looks like labels (jittered ties only)."""
+
+ENTROPY_HINT = ("the differential entropy of jittered repeated values is not the entropy of a discrete variable: "
+                "count the values for that")
+"""What :func:`prepare` says when the one sample of an entropy looks like labels."""
 
 
 def validate_samples(samples: dict) -> dict:
@@ -61,10 +65,11 @@ def prepare(samples: dict, opts: KnnOptions, *, labels: tuple[str, object] | Non
     """
     opts = opts.validated(ties_allowed) if ties_allowed else opts.validated()
     samples = validate_samples(samples)
-    # The labels hint is for I(X; Y) of two samples (ksg_mi, cchmi.mi): a discrete z of cmi or the
-    # sample of entropy is no mistake.
-    labels_like = opts.ties == "jitter" and labels is None and set(samples) == {"x", "y"}
-    V.warn_about_samples(samples, dict.fromkeys(samples, LABELS_HINT) if labels_like else None)
+    # Labels-like samples are a likely mistake in I(X; Y) (ksg_mi, cchmi.mi) and in an entropy, each
+    # with its hint; the discrete z of a conditional MI is meant.
+    hint = {frozenset("xy"): LABELS_HINT, frozenset("x"): ENTROPY_HINT}.get(frozenset(samples))
+    labels_like = opts.ties == "jitter" and labels is None and hint is not None
+    V.warn_about_samples(samples, dict.fromkeys(samples, hint) if labels_like else None)
     first = next(iter(samples.values()))
     codes = None
     lengths = dict(samples)

@@ -255,3 +255,10 @@ def test_half_samples_too_small_fall_back_or_name_confidence():
     x6, y6 = rng.standard_normal((1463, 8)), rng.integers(0, 3, 1463)
     r = cchmi.cch(x6 + rng.standard_normal(x6.shape), x6, y6, estimator="auto", pca=4, n_subsamples=4)
     assert r.estimator == "ksg1 + ross" and "half-sample of the interval has" in r.choice_reason
+
+
+def test_mi_neural_on_labels_with_too_few_rows_names_an_option_mi_has():
+    pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match=r"with cchmi.mi, give more rows or use estimator='ksg'"):
+        cchmi.mi(rng.standard_normal((30, 2)), rng.integers(0, 3, 30), labels=True, estimator="neural")

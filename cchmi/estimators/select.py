@@ -234,7 +234,12 @@ def _neural(xa, ya, labels, device, common) -> tuple[MIResult, str]:
     require("torch", "torch", "cchmi.mi(estimator='neural')")
     V.warn_about_samples({"x": xa} if labels else {"x": xa, "y": ya}, dict(x=LABELS_HINT, y=LABELS_HINT))
     if labels:
-        return probe_mi(xa, ya, probe="linear", device=device, **common), (
+        try:
+            result = probe_mi(xa, ya, probe="linear", device=device, **common)
+        except ValueError as exc:  # its advice names probe_mi's options, which cchmi.mi has not
+            raise ValueError(f"estimator='neural' (the probe bound) cannot run here: {exc}; with cchmi.mi, give "
+                             f"more rows or use estimator='ksg' (Ross's estimator)") from None
+        return result, (
             "standard error of the mean over held-out rows: the evaluation's sampling error, not what the probe "
             "misses (which lowers the estimate)")
     from cchmi.neural import neural_mi

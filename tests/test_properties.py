@@ -23,7 +23,7 @@ from cchmi.estimators.interval import BELOW_ZERO_SE
 from cchmi.estimators.reliability import label_entropy_ceiling
 
 # Tolerances (nats), each with its reason:
-OUTLIER_TOL = 0.03  # measured: at most 0.009 over 12 seeds of n = 300-1200, 1-3 dims, outliers at 1e3-1e12
+OUTLIER_TOL = 0.03  # one row's digamma terms out of 600 (~1/n each) plus the IQR-vs-s.d. scale of one column
 ORDER_SLACK = 1.0  # a permutation or a dtype changes only the jitter draws and roundings: within the half-width
 SETTINGS = settings(max_examples=12, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow])

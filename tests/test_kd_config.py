@@ -23,10 +23,10 @@ from cchmi.distill.summary import (  # noqa: E402
 )
 
 STEPS = TrainConfig(steps=6, eval_every=3, hidden=16, batch_size=16, patience=3)
-# summary.json's keys, in the order every trainer since the budgets has written them.
+# summary.json's keys, in the order every trainer since the budgets has written them (regime: schema 3).
 SUMMARY_KEYS = ["dataset", "teacher_view", "student_view", "pairing", "p", "seed", "train", "teacher_train",
-                "student_train", "split", "budget", "teacher_rows", "crossfit_folds", "control", "n", "accuracy",
-                "val_accuracy", "gain", "cch", "cch_representation", "cch_estimator", "predictors",
+                "student_train", "split", "budget", "teacher_rows", "crossfit_folds", "control", "regime", "n",
+                "accuracy", "val_accuracy", "gain", "cch", "cch_representation", "cch_estimator", "predictors",
                 "data_fingerprint", "device", "torch", "seconds", "config_hash", "warnings",
                 "predictor_errors"]
 
@@ -119,8 +119,49 @@ def test_run_summary_is_checked_and_versioned():
     with pytest.raises(ValueError, match="seed must be an int"):
         RunSummary(**{**fields, "seed": "0"})
     older = {k: v for k, v in summary.items() if k not in CURRENT_SUMMARY_KEYS}
-    assert schema_version(older) == 1 and schema_version(summary) == SCHEMA_VERSION
+    version_2 = {k: v for k, v in summary.items() if k != "regime"}
+    assert schema_version(older) == 1 and schema_version(version_2) == 2
+    assert schema_version(summary) == SCHEMA_VERSION == 3 and summary["regime"] == "transfer"
 
 
 def test_the_predictors_computed_are_the_listed_ones():
-    assert set(PREDICTORS) == {*GAP_PREDICTORS, *LABEL_PREDICTORS, TEACHER_PREDICTOR}
+    # the contract of the session plan: these names, in this order
+    assert PREDICTORS == ("cch_gap_logits", "cch_gap_features", "neg_student_label_mi", "label_mi_gap",
+                          "conditional_mi", "teacher_acc", "teacher_minus_student_acc", "kd_pilot", "apriori_gap",
+                          "random")
+    assert {*GAP_PREDICTORS, *LABEL_PREDICTORS, TEACHER_PREDICTOR} < set(PREDICTORS)
+
+
+def test_the_regime_comes_from_the_config():
+    primary = KDConfig.from_keywords("t", "s", student_labels_per_class=20, teacher_rows="crossfit", transfer_size=0)
+    assert primary.regime == "primary"
+    assert KDConfig.from_keywords("t", "s", teacher_rows="crossfit").regime == "primary"
+    for transfer in (dict(teacher_rows="crossfit", transfer_size=10), dict(teacher_rows="crossfit",
+                                                                           teacher_labels_per_class=5),
+                     dict(teacher_rows="crossfit", split=SplitConfig(unlabelled=0.1)), dict(teacher_rows="disjoint"),
+                     dict(teacher_rows="shared")):
+        assert KDConfig.from_keywords("t", "s", **transfer).regime == "transfer", transfer
+
+
+def test_the_sensitivity_set_is_checked_by_name():
+    config = KDConfig.from_sections("t", "s", 0, cch={"sensitivity": ["ksg", "gaussian"]})
+    assert config.cch.sensitivity == ("ksg", "gaussian")
+    assert KDConfig.from_keywords("t", "s", **config.keywords()) == config
+    with pytest.raises(ValueError, match=r"cch\.sensitivity entry must be one of .*'gaussian'; got 'kde'"):
+        KDConfig.from_sections("t", "s", 0, cch={"sensitivity": ["ksg", "kde"]})
+    with pytest.raises(ValueError, match=r"cch\.sensitivity names 'ksg' more than once"):
+        KDConfig.from_sections("t", "s", 0, cch={"sensitivity": ["ksg", "ksg"]})
+    with pytest.raises(TypeError, match=r"cch\.sensitivity must be a list"):
+        KDConfig.from_sections("t", "s", 0, cch={"sensitivity": "ksg"})
+    with pytest.raises(ValueError, match=r"cch_sensitivity entry must be one of"):
+        KDConfig.from_keywords("t", "s", cch_sensitivity=("nope",))
+
+
+def test_transfer_within_class_shuffle_takes_p_and_needs_a_transfer_set():
+    config = KDConfig.from_keywords("t", "s", control="transfer_within_class_shuffle", p=0.5, transfer_size=10)
+    assert config.kd.p == 0.5 and config.pairing == "aligned"
+    with pytest.raises(ValueError, match="transfer_within_class_shuffle"):
+        KDConfig.from_keywords("t", "s", control="random_transfer_pairing", p=0.5)
+    with pytest.raises(ValueError, match="control 'transfer_within_class_shuffle' needs a transfer set"):
+        run_kd(toy(), "teacher", "student", train=STEPS, control="transfer_within_class_shuffle", p=1.0,
+               student_labels_per_class=10, predictors=False)

@@ -42,10 +42,11 @@ def test_held_out_outliers_are_recorded_not_raised():
     student["logits"][:3, 1] = 1e4  # three far rows set column 1's standard deviation
     crit, out, warned, failed = held_out_estimates(teacher, student, y, np.arange(n), representation="logits", k=3,
                                            pca=None, seed=0, predictors=True)
-    assert np.isfinite(crit.gap) and set(out) == {"cch_gap_logits", "cch_gap_features", "label_mi_gap",
-                                                  "conditional_mi"}
+    assert np.isfinite(crit.gap) and set(out) == {"cch_gap_logits", "cch_gap_features", "neg_student_label_mi",
+                                                  "label_mi_gap", "conditional_mi"}
     assert any(w.startswith("cch: ") and ROBUST in w for w in warned)
-    assert all(w.split(": ")[0] in ("cch", "cch_gap_features", "label_mi_gap/conditional_mi") for w in warned)
+    assert all(w.split(": ")[0] in ("cch", "cch_gap_features", "neg_student_label_mi", "label_mi_gap/conditional_mi")
+               for w in warned)
     assert len(set(warned)) == len(warned) and failed == {}
 
 

@@ -239,9 +239,10 @@ def test_label_controls_repair_labelled_rows_within_class_only(control):
     assert np.all(np.isin(train_pair[lab], lab))
     moved = np.mean(train_pair[lab] != lab)
     assert moved == 1.0 if control == "label_pairing" else 0.25 < moved < 0.75
-    held = np.concatenate([rows["val"], rows["test"]])
+    held = rows["val"]  # the predictors' rows
     assert np.array_equal(labels[held_pair], labels) and np.all(np.isin(held_pair[held], held))
-    # held-out rows re-paired with the share of KD targets from re-paired rows: 60 / (60 + 64), times p
+    assert np.array_equal(held_pair[rows["test"]], rows["test"])
+    # validation rows re-paired with the share of KD targets from re-paired rows: 60 / (60 + 64), times p
     q = (1.0 if control == "label_pairing" else 0.5) * 60 / 124
     assert abs(np.mean(held_pair[held] != held) - q) < 0.12
     assert not np.intersect1d(tr, lab).size
@@ -255,7 +256,7 @@ def test_random_transfer_pairing_crosses_classes_on_transfer_rows_only():
     assert np.array_equal(train_pair[others], others)
     assert np.array_equal(np.sort(train_pair[tr]), tr) and np.all(train_pair[tr] != tr)
     assert 0.55 < np.mean(labels[train_pair[tr]] != labels[tr]) < 0.8  # 2/3 of pairs cross classes
-    held = np.concatenate([rows["val"], rows["test"]])
+    held = rows["val"]
     assert abs(np.mean(held_pair[held] != held) - 64 / 124) < 0.12
     for control in (None, "same_modality_teacher", "transfer_labels"):
         for pair in pairings(labels, rows, control, 0.0, 64, np.random.default_rng(1)):
@@ -381,12 +382,12 @@ def test_run_kd_writes_logs_and_summary(task, tmp_path):
     assert list(s["predictors"]) == list(PREDICTORS)
     for name, v in s["predictors"].items():
         assert set(v) == {"value", "ci_low", "ci_high"} and np.isfinite(v["value"])
-        if name != "teacher_minus_student_acc":
+        if name not in ("teacher_acc", "teacher_minus_student_acc", "kd_pilot", "random"):
             assert v["ci_low"] < v["value"] < v["ci_high"]
     assert s["predictors"]["cch_gap_logits"]["value"] == s["cch"]["gap"]
     assert s["predictors"]["teacher_minus_student_acc"]["value"] == pytest.approx(
-        s["accuracy"]["teacher"] - s["accuracy"]["baseline"])
-    assert s["cch"]["n"] == s["n"]["val"] + s["n"]["test"] and s["cch"]["dims"] == [3, 3]  # logits of 3 classes
+        s["val_accuracy"]["teacher"] - s["val_accuracy"]["baseline"])
+    assert s["cch"]["n"] == s["n"]["val"] and s["cch"]["dims"] == [3, 3]  # logits of 3 classes
     lines = [json.loads(x) for x in (tmp_path / "run.jsonl").read_text().splitlines()]
     phases = [r["phase"] for r in lines]
     assert phases.count("teacher") == phases.count("teacher_fold0") == 3  # one evaluation per epoch
@@ -395,7 +396,7 @@ def test_run_kd_writes_logs_and_summary(task, tmp_path):
     assert json.loads((tmp_path / "summary.json").read_text())["config_hash"] == s["config_hash"]
 
 
-def test_predictors_use_held_out_rows_only(task, monkeypatch):
+def test_predictors_use_validation_rows_only(task, monkeypatch):
     split_calls = spy(monkeypatch, "split_indices")
     held_calls = spy(monkeypatch, "held_out_estimates")
     mi_calls = spy(monkeypatch, "label_mi_terms")
@@ -403,8 +404,8 @@ def test_predictors_use_held_out_rows_only(task, monkeypatch):
     run_kd(task, "teacher", "student", train=STEPS, seed=0, **BUDGET)
     rows = split_calls[0][2]
     used = held_calls[0][0][3]
-    assert np.array_equal(np.sort(used), np.union1d(rows["val"], rows["test"]))
-    for part in ("student_train", "transfer", "teacher_train"):
+    assert np.array_equal(np.sort(used), rows["val"])
+    for part in ("student_train", "transfer", "teacher_train", "test"):
         assert not np.intersect1d(used, rows[part]).size
     assert [args[0].shape[0] for args, _, _ in cch_calls + mi_calls] == [used.size] * 3  # logits, features, label MI
 
@@ -490,7 +491,8 @@ def test_feature_kd_and_fraction_transfer(task, tmp_path):
     s = run_kd(task, "teacher", "student", train=opts, split=SplitConfig(teacher=0.2, unlabelled=0.2),
                cch_representation="features", cch_pca=3, seed=0, out_dir=tmp_path, predictors=False)
     assert s["n"]["teacher_only"] == s["n"]["teacher_train"] == 60 and s["n"]["transfer"] == 60
-    assert s["cch"]["dims"] == [3, 3] and list(s["predictors"]) == ["teacher_minus_student_acc"]
+    assert s["cch"]["dims"] == [3, 3]
+    assert list(s["predictors"]) == ["teacher_acc", "teacher_minus_student_acc", "random"]
     kd_lines = [json.loads(x) for x in (tmp_path / "run.jsonl").read_text().splitlines() if '"kd"' in x]
     assert all(r["loss_feature_kd"] > 0 for r in kd_lines)
 

@@ -2,7 +2,7 @@
 
 A KDConfig composes the networks (:class:`TrainConfig`, the teacher's and the students'), the rows
 (:class:`SplitConfig` fractions and a :class:`Budget`), how the KD targets are made
-(:class:`KDOptions`: control, p, teacher_rows, crossfit_folds), the CCH estimate on held-out rows
+(:class:`KDOptions`: control, p, teacher_rows, crossfit_folds), the CCH estimate on the validation rows
 (:class:`CCHSettings`), the views and the seed. It is built the same way from every source:
 :meth:`KDConfig.from_keywords` (Python, the keyword form of :func:`cchmi.distill.run_kd`),
 :meth:`KDConfig.from_sections` (the TOML sections of a sweep job, and the command line through it),
@@ -33,11 +33,20 @@ from cchmi.cch import ESTIMATORS as CCH_ESTIMATORS
 PAIRINGS = ("aligned", "shuffled", "label")
 TEACHER_ROWS = ("disjoint", "crossfit", "shared")
 CONTROLS = ("label_pairing", "within_class_shuffle", "random_transfer_pairing", "same_modality_teacher",
-            "transfer_labels")
+            "transfer_labels", "transfer_within_class_shuffle")
+# the controls that take a re-pairing probability p
+P_CONTROLS = ("within_class_shuffle", "transfer_within_class_shuffle")
+# the controls that act on the transfer set (refused by run_kd when it has no transfer rows)
+TRANSFER_CONTROLS = ("random_transfer_pairing", "transfer_labels", "transfer_within_class_shuffle")
 # pairing= names of the controls that re-pair the student's labelled rows within their class
 PAIRING_CONTROLS = {"label": "label_pairing", "shuffled": "within_class_shuffle"}
 DEFAULT_CROSSFIT_FOLDS = 5
 CCH_REPRESENTATIONS = ("logits", "features")
+# What a cch.sensitivity entry may name: an estimator of cchmi.cch, or "gaussian" (the Gaussian/CCA
+# estimate of cchmi.estimators.gaussian.gaussian_cch).
+SENSITIVITY_ESTIMATORS = (*CCH_ESTIMATORS, "gaussian")
+# The regimes a run belongs to (KDConfig.regime).
+REGIMES = ("primary", "transfer")
 SOURCES = ("python", "toml")
 
 
@@ -163,7 +172,8 @@ class KDOptions:
 
     control: None (aligned pairs) or one of :data:`CONTROLS` (canonical; ``pairing=`` is its alias,
     see :meth:`from_pairing`). p: the re-pairing probability of "within_class_shuffle" (the
-    public name ``p`` is kept: summaries and job keys hold it), else 0. teacher_rows: "disjoint",
+    student's labelled rows) or "transfer_within_class_shuffle" (the transfer rows) (the public
+    name ``p`` is kept: summaries and job keys hold it), else 0. teacher_rows: "disjoint",
     "crossfit" or "shared". crossfit_folds: folds of "crossfit" (None there: 5), else None."""
 
     control: str | None = None
@@ -193,14 +203,18 @@ class KDOptions:
 
 @dataclass(frozen=True)
 class CCHSettings:
-    """The CCH and gap predictors on held-out rows: the representation ("logits", or "features"
-    with pca for wide layers), k neighbours, pca components (None: none) and :func:`cchmi.cch`'s
-    estimator ("auto": KSG below 1024 held-out rows, the extrapolated KSG from there)."""
+    """The CCH and gap predictors on the validation rows: the representation ("logits", or
+    "features" with pca for wide layers), k neighbours, pca components (None: none),
+    :func:`cchmi.cch`'s estimator ("auto": KSG below 1024 rows, the extrapolated KSG from there)
+    and the sensitivity set: estimator names (:data:`SENSITIVITY_ESTIMATORS`, each at most once),
+    each giving the predictor "cch_gap_logits@<estimator>" (the logits' CCH gap by that
+    estimator; "gaussian": the Gaussian/CCA estimate, no interval)."""
 
     representation: str = "logits"
     k: int = 3
     pca: int | None = None
     estimator: str = "auto"
+    sensitivity: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -245,13 +259,24 @@ class KDConfig:
             raise TypeError(f"predictors must be True or False, got {self.predictors!r}")
         object.__setattr__(self, "kd", _checked_kd(self.kd, self.student_train, toml))
         check_rows(self.split, self.budget, self.kd.teacher_rows, toml)
-        _check_cch(self.cch, toml)
+        object.__setattr__(self, "cch", _check_cch(self.cch, toml))
         return self
 
     @property
     def pairing(self) -> str:
         """The summary's pairing (see :attr:`KDOptions.pairing`)."""
         return self.kd.pairing
+
+    @property
+    def regime(self) -> str:
+        """The summary's regime: "primary" (the paper's: teacher and student train on the same
+        labelled rows, teacher_rows "crossfit" so that no KD target comes from a model that saw
+        its row, no rows of the teacher's own and no transfer rows: no teacher_labels_per_class
+        or split fraction teacher, transfer_size 0 or unset and no split fraction unlabelled),
+        else "transfer" (the teacher has rows of its own or the KD student sees transfer rows)."""
+        primary = (self.kd.teacher_rows == "crossfit" and self.budget.teacher_labels_per_class is None
+                   and self.split.teacher == 0 and not self.budget.transfer_size and self.split.unlabelled == 0)
+        return "primary" if primary else "transfer"
 
     @classmethod
     def from_keywords(cls, teacher_view: str, student_view: str, *, pairing: str = "aligned", p: float = 0.0,
@@ -261,7 +286,8 @@ class KDConfig:
                       teacher_labels_per_class: int | None = None, transfer_size: int | None = None,
                       teacher_rows: str = "disjoint", crossfit_folds: int | None = None, seed: int = 0,
                       cch_representation: str = "logits", cch_k: int = 3, cch_pca: int | None = None,
-                      cch_estimator: str = "auto", predictors: bool = True) -> "KDConfig":
+                      cch_estimator: str = "auto", cch_sensitivity: tuple[str, ...] = (),
+                      predictors: bool = True) -> "KDConfig":
         """The KDConfig of :func:`cchmi.distill.run_kd`'s keyword form (the options documented
         there); ``train`` sets both networks and is refused together with teacher_train or
         student_train."""
@@ -274,7 +300,8 @@ class KDConfig:
                    student_train=_or_default(student_train if train is None else train),
                    split=SplitConfig() if split is None else split,
                    budget=Budget(student_labels_per_class, teacher_labels_per_class, transfer_size), kd=kd,
-                   cch=CCHSettings(cch_representation, cch_k, cch_pca, cch_estimator), predictors=predictors)
+                   cch=CCHSettings(cch_representation, cch_k, cch_pca, cch_estimator, cch_sensitivity),
+                   predictors=predictors)
 
     def keywords(self) -> dict:
         """The keyword form of this config: the options that differ from run_kd's defaults, and
@@ -302,7 +329,7 @@ class KDConfig:
         """The KDConfig of a sweep job, from its TOML tables (plain dicts): [train] under [teacher]
         and [student] (each a TrainConfig over [train]; [teacher] refuses the KD loss fields),
         [split], [budget], [kd] (teacher_rows, crossfit_folds, control: None for none) and [cch]
-        (representation, k, pca, estimator); pairing and p from the top level or the sweep point.
+        (representation, k, pca, estimator, sensitivity); pairing and p from the top level or the sweep point.
         Errors name the table."""
         train, teacher, student = train or {}, teacher or {}, student or {}
         misplaced = sorted(set(teacher) & set(KD_LOSS_FIELDS))
@@ -321,7 +348,7 @@ class KDConfig:
 
 _FROM_KEYWORDS = inspect.signature(KDConfig.from_keywords)
 KD_KEYS = ("teacher_rows", "crossfit_folds", "control")  # the [kd] table's keys
-CCH_KEYS = ("representation", "k", "pca", "estimator")  # the [cch] table's keys
+CCH_KEYS = ("representation", "k", "pca", "estimator", "sensitivity")  # the [cch] table's keys
 
 
 def _setting(name: str, value, toml: bool) -> str:
@@ -363,9 +390,10 @@ def _checked_kd(kd: KDOptions, student: TrainConfig, toml: bool) -> KDOptions:
             none = " or 'none'" if toml else ""
             raise ValueError(f"control must be one of {', '.join(map(repr, CONTROLS))}{none}; got {kd.control!r}")
     p = V.as_real(kd.p, "pairing probability p", 0, 1)
-    if p != 0 and kd.control != "within_class_shuffle":
+    if p != 0 and kd.control not in P_CONTROLS:
         raise ValueError(f"p (here {p:g}) is the re-pairing probability of {_setting('pairing', 'shuffled', toml)} / "
-                         f"{_setting('control', 'within_class_shuffle', toml)} only")
+                         f"{_setting('control', 'within_class_shuffle', toml)} and of "
+                         f"{_setting('control', 'transfer_within_class_shuffle', toml)} only")
     V.choice(kd.teacher_rows, "teacher_rows", TEACHER_ROWS)
     folds = None if kd.crossfit_folds is None else V.as_int(kd.crossfit_folds, "crossfit_folds", 2)
     if kd.teacher_rows == "crossfit":
@@ -393,8 +421,9 @@ def check_rows(split: SplitConfig, budget: Budget, teacher_rows: str, toml: bool
                          "rows: leave teacher_labels_per_class and the split fraction teacher unset")
 
 
-def _check_cch(cch: CCHSettings, toml: bool) -> None:
-    """The CCH options, named as the source spells them (cch_k or cch.k)."""
+def _check_cch(cch: CCHSettings, toml: bool) -> CCHSettings:
+    """The CCH options, named as the source spells them (cch_k or cch.k); returns them with the
+    sensitivity set as a tuple (a TOML array arrives as a list)."""
     def name(key):
         return f"cch.{key}" if toml else f"cch_{key}"
 
@@ -403,6 +432,15 @@ def _check_cch(cch: CCHSettings, toml: bool) -> None:
     if cch.pca is not None:
         V.as_int(cch.pca, name("pca"), 1)
     V.choice(cch.estimator, name("estimator"), CCH_ESTIMATORS)
+    if isinstance(cch.sensitivity, str) or not isinstance(cch.sensitivity, (list, tuple)):
+        raise TypeError(f"{name('sensitivity')} must be a list of estimator names (of "
+                        f"{', '.join(map(repr, SENSITIVITY_ESTIMATORS))}), got {cch.sensitivity!r}")
+    for item in cch.sensitivity:
+        V.choice(item, name("sensitivity") + " entry", SENSITIVITY_ESTIMATORS)
+    repeated = sorted({item for item in cch.sensitivity if list(cch.sensitivity).count(item) > 1})
+    if repeated:
+        raise ValueError(f"{name('sensitivity')} names {', '.join(map(repr, repeated))} more than once")
+    return CCHSettings(cch.representation, cch.k, cch.pca, cch.estimator, tuple(cch.sensitivity))
 
 
 def _known_cch(values: dict) -> CCHSettings:

@@ -13,11 +13,11 @@ A pairing is an index array ``idx``: the teacher row ``idx[i]`` is paired with s
   sees the student's sample only through its label, so S - Y - T is a Markov chain and
   I(T; S) <= I(S; Y) by data processing. The negative control: the CCH says do not distil.
 
-``rows`` restricts a re-pairing to some rows (the KD trainer's controls re-pair the student's
-labelled rows only, never the transfer set): those rows take teacher rows from among themselves
-and every other row stays aligned. :func:`random_pairing` pairs rows regardless of class, which
+``rows`` restricts a re-pairing to some rows (the KD trainer's controls re-pair either the
+student's labelled rows or the transfer set, never both): those rows take teacher rows from among
+themselves and every other row stays aligned. :func:`random_pairing` pairs rows regardless of class, which
 makes I(T; S) = 0 on them (the random transfer pairing control). :func:`pairings` gives a run's
-pairings under its control, for the training rows and for the held-out rows.
+pairings under its control, for the training rows and for the validation rows.
 """
 
 from __future__ import annotations
@@ -201,18 +201,20 @@ def _kd_share(n_labelled: int, n_transfer: int, batch_size: int) -> float:
 
 def pairings(labels: np.ndarray, rows: dict, control: str | None, p: float, batch_size: int, rng):
     """(train_pair, held_pair): the teacher row whose score is paired with each student row in
-    training, and on the held-out rows for the predictors.
+    training, and on the validation rows for the predictors (the only rows they read).
 
     label_pairing / within_class_shuffle (with probability p) re-pair the student's labelled rows
-    within their class, among themselves; random_transfer_pairing re-pairs the transfer rows at
-    random, across classes. Transfer rows are never re-paired by class, labelled rows never at
-    random. The held-out rows get the same kind of re-pairing with probability q, the share of the
-    KD targets of a training step that come from re-paired rows (labelled rows: b_l / (b_l + b_t)
-    times p, b the rows of each kind in a step; transfer rows: b_t / (b_l + b_t)), so that the
+    within their class, among themselves; transfer_within_class_shuffle (with probability p)
+    re-pairs the transfer rows within their class, among themselves (the labelled rows stay
+    aligned); random_transfer_pairing re-pairs the transfer rows at random, across classes.
+    Labelled rows are never re-paired at random. The validation rows get the same kind of
+    re-pairing with probability q, the share of the KD targets of a training step that come from
+    re-paired rows (labelled rows: b_l / (b_l + b_t) times p, b the rows of each kind in a step;
+    transfer rows: b_t / (b_l + b_t), times p for the within-class shuffle), so that the
     predictors see the mixture of pairs the KD loss averages over."""
     n = labels.size
     identity = np.arange(n)
-    held = np.concatenate([rows["val"], rows["test"]])
+    held = rows["val"]
     share = _kd_share(rows["student_train"].size, rows["transfer"].size, batch_size)
     if control in ("label_pairing", "within_class_shuffle"):
         p_rows = 1.0 if control == "label_pairing" else p
@@ -220,9 +222,10 @@ def pairings(labels: np.ndarray, rows: dict, control: str | None, p: float, batc
         train_pair = pairing_index(labels, mode, p_rows, random_state=rng, rows=rows["student_train"])
         held_pair = pairing_index(labels, "shuffled", p_rows * share, random_state=rng, rows=held)
         return train_pair, held_pair
+    if control == "transfer_within_class_shuffle":
+        train_pair = pairing_index(labels, "shuffled", p, random_state=rng, rows=rows["transfer"])
+        return train_pair, pairing_index(labels, "shuffled", p * (1.0 - share), random_state=rng, rows=held)
     if control == "random_transfer_pairing":
         train_pair = random_pairing(n, rows["transfer"], random_state=rng)
         return train_pair, random_pairing(n, held, 1.0 - share, random_state=rng)
     return identity, identity
-
-

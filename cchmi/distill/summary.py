@@ -26,13 +26,20 @@ SUMMARY_FIELDS = {
 
 
 # Entries that newer summaries have and older ones lack, checked when present. warnings: what the
-# estimators warned of on the held-out rows, "<predictor>: <message>" (cchmi.distill.predictors).
+# estimators warned of on the validation rows, "<predictor>: <message>" (cchmi.distill.predictors).
 # predictor_errors: {step: error} of the estimation steps that failed after training ("cch": the CCH,
 # whose entry then has null numbers and verdict "failed"; a predictor's name: it is missing).
+# regime: "primary" or "transfer" (cchmi.distill.config.KDConfig.regime).
 OPTIONAL_FIELDS = {"val_accuracy": {"teacher": "number", "baseline": "number", "kd": "number"}, "warnings": "strs",
-                   "predictor_errors": "str_table"}
-PREDICTORS = ("cch_gap_logits", "cch_gap_features", "label_mi_gap", "conditional_mi", "teacher_minus_student_acc")
+                   "predictor_errors": "str_table", "regime": "str"}
+# The predictors, in the summary's order (each computed from validation rows only; see
+# cchmi.distill.predictors). Sensitivity entries "cch_gap_logits@<estimator>" follow them.
+PREDICTORS = ("cch_gap_logits", "cch_gap_features", "neg_student_label_mi", "label_mi_gap", "conditional_mi",
+              "teacher_acc", "teacher_minus_student_acc", "kd_pilot", "apriori_gap", "random")
 TEACHER_PREDICTOR = "teacher_minus_student_acc"
+# The predictors every run reports, predictors=True or not (no estimate, no extra training).
+ALWAYS_PREDICTORS = ("teacher_acc", "teacher_minus_student_acc", "random")
+SENSITIVITY_PREFIX = "cch_gap_logits@"  # + an estimator name: a sensitivity entry
 
 
 _KIND_NAMES = {"str": "a str", "int": "an int", "number": "a number or null", "strs": "a list of str",
@@ -77,8 +84,9 @@ def check_summary(summary, fields: dict = SUMMARY_FIELDS, where: str = "") -> No
 
 
 # Entries of every summary of the current trainer: one without them ran under older defaults (the
-# teacher trained on the student's labelled rows), so a resumed sweep runs its job again.
-CURRENT_SUMMARY_KEYS = ("teacher_rows", "budget", "val_accuracy", "predictors")
+# teacher trained on the student's labelled rows; before schema 3, predictors read test rows too),
+# so a resumed sweep runs its job again.
+CURRENT_SUMMARY_KEYS = ("teacher_rows", "budget", "val_accuracy", "predictors", "regime")
 
 # What defines a run (with the cch settings added by config_hash): the hash ignores everything else.
 HASH_KEYS = ("dataset", "teacher_view", "student_view", "pairing", "p", "seed", "teacher_train", "student_train",
@@ -86,13 +94,16 @@ HASH_KEYS = ("dataset", "teacher_view", "student_view", "pairing", "p", "seed", 
 
 
 def _requested(summary: dict) -> list[str]:
-    """The predictors a run was asked for: those it computed, or every one of :data:`PREDICTORS`
-    when some of them failed after training (``predictor_errors``) and the run asked for more than
-    teacher accuracy, so that a failed estimate does not change what the run is."""
+    """The predictors a run was asked for: those it computed, or (with its sensitivity entries,
+    computed or failed) every one of :data:`PREDICTORS` when some of them failed after training
+    (``predictor_errors``) and the run asked for more than :data:`ALWAYS_PREDICTORS`, so that a
+    failed estimate does not change what the run is."""
     computed = set(summary["predictors"])
-    failed = {name for step in summary.get("predictor_errors", {}) for name in step.split("/") if name in PREDICTORS}
-    if failed or ("cch" in summary.get("predictor_errors", {}) and computed - {TEACHER_PREDICTOR}):
-        return sorted(PREDICTORS)
+    errors = summary.get("predictor_errors", {})
+    failed = {name for step in errors for name in step.split("/")
+              if name in PREDICTORS or name.startswith(SENSITIVITY_PREFIX)}
+    if failed or ("cch" in errors and computed - {TEACHER_PREDICTOR, *ALWAYS_PREDICTORS}):
+        return sorted(set(PREDICTORS) | {name for name in computed | failed if name.startswith(SENSITIVITY_PREFIX)})
     return sorted(computed)
 
 
@@ -107,14 +118,19 @@ def config_hash(summary: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-# The version of the schema RunSummary writes: 2 since the trainer's budgets and teacher_rows
-# (CURRENT_SUMMARY_KEYS); a summary without those entries is version 1 (:func:`schema_version`).
-SCHEMA_VERSION = 2
+# The version of the schema RunSummary writes: 3 since the predictors read validation rows only
+# (and the summary has its regime), 2 since the trainer's budgets and teacher_rows; a summary
+# without those entries is version 1 (:func:`schema_version`).
+SCHEMA_VERSION = 3
+_VERSION_2_KEYS = ("teacher_rows", "budget", "val_accuracy", "predictors")
 
 
 def schema_version(summary: Mapping) -> int:
-    """The schema version a summary was written under: 2 when it has every current key, else 1."""
-    return SCHEMA_VERSION if all(key in summary for key in CURRENT_SUMMARY_KEYS) else 1
+    """The schema version a summary was written under: 3 when it has every current key
+    (:data:`CURRENT_SUMMARY_KEYS`), 2 when it lacks only the regime, else 1."""
+    if all(key in summary for key in CURRENT_SUMMARY_KEYS):
+        return SCHEMA_VERSION
+    return 2 if all(key in summary for key in _VERSION_2_KEYS) else 1
 
 
 @dataclass(frozen=True)
@@ -123,8 +139,9 @@ class RunSummary(Mapping):
 
     The networks, split and budget are stored as the dicts summary.json holds (asdict of the
     configs), cch as :meth:`cchmi.CCHResult.as_dict`, predictors as {name: {value, ci_low,
-    ci_high}} in :data:`PREDICTORS` order, warnings as the list of the estimators' distinct warnings
-    on the held-out rows and predictor_errors as {step: error} of the estimation steps that failed
+    ci_high}} in :data:`PREDICTORS` order (then the sensitivity entries), regime as
+    :attr:`cchmi.distill.config.KDConfig.regime`, warnings as the list of the estimators' distinct
+    warnings on the validation rows and predictor_errors as {step: error} of the estimation steps that failed
     (:func:`cchmi.distill.predictors.held_out_estimates`). train (=
     student_train), gain (kd - baseline test accuracy) and config_hash (:func:`config_hash`) are
     derived. Checked at construction with :func:`check_summary`.
@@ -146,6 +163,7 @@ class RunSummary(Mapping):
     teacher_rows: str
     crossfit_folds: int | None
     control: str | None
+    regime: str
     n: dict
     accuracy: dict
     val_accuracy: dict

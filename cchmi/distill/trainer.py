@@ -13,9 +13,13 @@
    same batch order: loss = ce_weight * CE + kd_weight * T^2 KL(teacher_T || student_T)
    (+ feature_kd_weight * MSE(projector(student features), teacher features)), the KD terms on
    the labelled rows and on a batch of transfer rows per step;
-5. keeps every network's best validation evaluation and reports validation and test accuracy;
-6. estimates the CCH and the other predictors of the KD gain on held-out rows only (validation +
-   test) from the teacher's and the baseline student's representations, with intervals.
+5. keeps every network's best validation evaluation and reports validation and test accuracy
+   (the gain: KD minus baseline test accuracy, scored on the test rows only);
+6. computes the CCH and the other predictors of the KD gain on the VALIDATION rows only, never
+   the test rows (:mod:`cchmi.distill.predictors`): the MI estimates from the teacher's and the
+   baseline student's representations, with intervals; teacher accuracy and the teacher - student
+   accuracy difference on validation; a KD pilot (a tenth of the students' training, scored on
+   validation); the a-priori criterion on the raw views; a random draw.
 
 Each evaluation of each network is one line of run.jsonl; summary.json holds the result.
 """
@@ -27,7 +31,7 @@ import copy
 import hashlib
 import json
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -36,12 +40,21 @@ import torch
 from cchmi._scaling import standardise
 from cchmi._torch import resolve_device
 from cchmi.data.multiview import MultiView
-from cchmi.distill.config import KDConfig
+from cchmi.distill.config import TRANSFER_CONTROLS, KDConfig, TrainConfig
 from cchmi.distill.models import build_model
-from cchmi.distill.predictors import failed_cch, held_out_estimates, ordered, teacher_minus_student_acc
+from cchmi.distill.predictors import (
+    apriori_gap,
+    estimate_step,
+    failed_cch,
+    held_out_estimates,
+    ordered,
+    random_predictor,
+    teacher_minus_student_acc,
+)
 from cchmi.distill.rows import crossfit_split, pairings, split_indices
 from cchmi.distill.summary import RunSummary
 from cchmi.distill.training import accuracy, predict, process_group_rank_world, teacher_outputs, train_network
+from cchmi.estimators.label_terms import interval_entry
 
 __all__ = ["run_kd", "fingerprint"]
 # The parts of a run's rows counted in the summary's "n".
@@ -103,6 +116,20 @@ def _inputs(data: MultiView, config: KDConfig, rows: dict):
     return teacher_x, student_x, teacher_view, kinds
 
 
+def _kd_terms(student, x, parts: dict, config: KDConfig, teacher, targets, train_pair) -> dict:
+    """The KD keywords of :func:`~cchmi.distill.training.train_network` for a KD student (its
+    projector, for feature KD, made with seed + 2)."""
+    if config.kd.control == "transfer_labels":
+        return {"transfer_rows": parts["transfer"], "transfer_ce": True}
+    pair = torch.as_tensor(train_pair, device=x.device)
+    projector = None
+    if config.student_train.feature_kd_weight > 0:
+        torch.manual_seed(config.seed + 2)
+        projector = torch.nn.Linear(student.feature_dim, teacher.feature_dim).to(x.device)
+    return {"targets": (targets[0][pair], targets[1][pair]), "transfer_rows": parts["transfer"],
+            "projector": projector}
+
+
 def _train_students(make, x, y, parts: dict, config: KDConfig, teacher, targets, train_pair, log):
     """The baseline student (no KD) and the KD student, from the same initial weights and seed;
     returns (baseline, kd student, their best validation accuracies). `parts`: the student's
@@ -115,19 +142,37 @@ def _train_students(make, x, y, parts: dict, config: KDConfig, teacher, targets,
                                  phase="baseline")
     student = make()
     student.load_state_dict(init_state)
-    if config.kd.control == "transfer_labels":
-        kd = {"transfer_rows": parts["transfer"], "transfer_ce": True}
-    else:
-        pair = torch.as_tensor(train_pair, device=x.device)
-        projector = None
-        if cfg.feature_kd_weight > 0:
-            torch.manual_seed(seed + 2)
-            projector = torch.nn.Linear(student.feature_dim, teacher.feature_dim).to(x.device)
-        kd = {"targets": (targets[0][pair], targets[1][pair]), "transfer_rows": parts["transfer"],
-              "projector": projector}
+    kd = _kd_terms(student, x, parts, config, teacher, targets, train_pair)
     kd_val = train_network(student, x, y, parts["labelled"], parts["val"], cfg, seed=seed + 1, log=log, phase="kd",
                            **kd)
     return baseline, student, baseline_val, kd_val
+
+
+def pilot_config(cfg: TrainConfig) -> TrainConfig:
+    """The KD pilot's training: a tenth of the students' length (of ``steps``, or of ``epochs``
+    when steps is None), at least 1; everything else as the students'."""
+    if cfg.steps is not None:
+        return replace(cfg, steps=max(1, cfg.steps // 10))
+    return replace(cfg, epochs=max(1, cfg.epochs // 10))
+
+
+def _kd_pilot(make, x, y, parts: dict, config: KDConfig, teacher, targets, train_pair, log) -> dict:
+    """The kd_pilot predictor: a baseline and a KD student trained from the same initial weights
+    (seed + 3) and batch order for :func:`pilot_config`'s length on the student's labelled (and
+    transfer) rows, each scored on the validation rows (its best evaluation); the value is the KD
+    student's validation accuracy minus the baseline's. It reads no test row."""
+    cfg, seed = pilot_config(config.student_train), config.seed + 3
+    torch.manual_seed(seed)
+    baseline = make()
+    init_state = copy.deepcopy(baseline.state_dict())
+    base_val = train_network(baseline, x, y, parts["labelled"], parts["val"], cfg, seed=seed, log=log,
+                             phase="pilot_baseline")
+    student = make()
+    student.load_state_dict(init_state)
+    kd = _kd_terms(student, x, parts, config, teacher, targets, train_pair)
+    kd_val = train_network(student, x, y, parts["labelled"], parts["val"], cfg, seed=seed, log=log, phase="pilot_kd",
+                           **kd)
+    return interval_entry(kd_val - base_val)
 
 
 def _representations(logits: torch.Tensor, features: torch.Tensor) -> dict:
@@ -143,7 +188,7 @@ def run_kd(data: MultiView, config, student_view: str | None = None, /, *, devic
     teacher_view, student_view, pairing=..., p=..., control=..., train=..., teacher_train=...,
     student_train=..., split=..., student_labels_per_class=..., teacher_labels_per_class=...,
     transfer_size=..., teacher_rows=..., crossfit_folds=..., seed=..., cch_representation=...,
-    cch_k=..., cch_pca=..., cch_estimator=..., predictors=...)`` is kept for one release: it builds
+    cch_k=..., cch_pca=..., cch_estimator=..., cch_sensitivity=..., predictors=...)`` is kept for one release: it builds
     ``KDConfig.from_keywords(teacher_view, student_view, ...)`` (the same options, same defaults).
     device: torch device (None: the default one); out_dir: where the files go (rank 0 writes them
     under torchrun). The summary is a mapping too: ``summary["gain"]`` reads as before.
@@ -173,25 +218,39 @@ def run_kd(data: MultiView, config, student_view: str | None = None, /, *, devic
     pairing='label' is control='label_pairing' and pairing='shuffled' with p is
     control='within_class_shuffle' (giving both is an error; p is refused elsewhere).
 
-    Estimates on the held-out rows (validation + test) only, each held-out student row paired with
-    a teacher row as the KD rows are (:func:`~cchmi.distill.rows.pairings`): the CCH of
-    ``cch_representation`` ("logits", or "features" with cch_pca for wide layers) by
-    ``cch_estimator`` (:func:`cchmi.cch`'s ``estimator``; "auto", the default, is KSG below 1024
-    held-out rows and the bias-extrapolated KSG from there, see its rule table) and, with
-    predictors=True, the predictors of :mod:`cchmi.distill.predictors` (nats, 95% intervals);
-    teacher_minus_student_acc (test accuracy, teacher minus baseline student) is always reported.
+    control "transfer_within_class_shuffle" (probability p) re-pairs the transfer rows within their
+    class (the labelled rows stay aligned), to split a transfer-regime gain into its pseudo-label
+    and pairing parts. The transfer controls are refused without transfer rows.
+
+    Regime (the summary's "regime", :attr:`~cchmi.distill.config.KDConfig.regime`): "primary",
+    the paper's, is teacher_rows="crossfit" with no rows of the teacher's own and no transfer rows
+    (e.g. ``student_labels_per_class=20, teacher_rows="crossfit", transfer_size=0``: teacher and
+    students train on the same labelled rows, every KD target cross-fitted); anything else is
+    "transfer".
+
+    Predictors on the VALIDATION rows only (the gain is scored on the test rows only, so the two
+    share no noise), each validation student row paired with a teacher row as the KD rows are
+    (:func:`~cchmi.distill.rows.pairings`): the CCH of ``cch_representation`` ("logits", or
+    "features" with cch_pca for wide layers) by ``cch_estimator`` (:func:`cchmi.cch`'s
+    ``estimator``; "auto", the default, is KSG below 1024 rows and the bias-extrapolated KSG from
+    there, see its rule table) and, with predictors=True, the predictors of
+    :mod:`cchmi.distill.predictors` (nats, 95% intervals; the KD pilot trains two more students
+    for a tenth of the students' length, :func:`pilot_config`; the a-priori criterion is fitted
+    on the rows the networks train on) and the sensitivity entries of ``cch_sensitivity``;
+    teacher_acc, teacher_minus_student_acc (validation accuracy) and random are always reported.
 
     The summary (:class:`RunSummary`): dataset, teacher_view, student_view, pairing ("aligned",
     "label", "shuffled": how the labelled rows are paired), p, seed, teacher_train and
     student_train (the configs; train = student_train), split, budget (the three budgets, null when
-    not given), teacher_rows, crossfit_folds (null unless crossfit), control, n (rows per part:
+    not given), teacher_rows, crossfit_folds (null unless crossfit), control, regime, n (rows per part:
     student_train, teacher_train, transfer, val, test, teacher_only, unused), accuracy and
     val_accuracy (teacher, baseline, kd; test and validation, fractions), gain (kd - baseline test
     accuracy), cch (:class:`CCHResult` as a dict), cch_representation, cch_estimator (as asked; the
-    one each term used is in cch), predictors ({name: {value, ci_low, ci_high}}; only
-    teacher_minus_student_acc when predictors=False), data_fingerprint, device, torch, seconds,
+    one each term used is in cch; computed on the validation rows), predictors ({name: {value,
+    ci_low, ci_high}}; only teacher_acc, teacher_minus_student_acc and random when
+    predictors=False), data_fingerprint, device, torch, seconds,
     config_hash (:func:`~cchmi.distill.summary.config_hash`), warnings (what the estimators warned
-    of on the held-out rows, each "<predictor>: <message>", also logged by the logger
+    of on the validation rows, each "<predictor>: <message>", also logged by the logger
     "cchmi.distill"; they do not escape as Python warnings), predictor_errors ({step: error} of the
     estimates that failed after training: the run keeps its accuracies; a failed CCH has null
     numbers and verdict "failed", a failed predictor is missing from predictors).
@@ -204,7 +263,7 @@ def run_kd(data: MultiView, config, student_view: str | None = None, /, *, devic
     dev = resolve_device(device)
     rng = np.random.default_rng(config.seed)
     rows = split_indices(labels, config.split, rng, teacher_rows=config.kd.teacher_rows, **config.budget.as_dict())
-    if config.kd.control in ("random_transfer_pairing", "transfer_labels") and rows["transfer"].size == 0:
+    if config.kd.control in TRANSFER_CONTROLS and rows["transfer"].size == 0:
         raise ValueError(f"control {config.kd.control!r} needs a transfer set: set transfer_size or the split "
                          "fraction unlabelled")
     folds = None
@@ -232,25 +291,37 @@ def run_kd(data: MultiView, config, student_view: str | None = None, /, *, devic
         test = parts["test"]
         acc = {name: accuracy(m, x[test], y[test]) for name, m, x in
                (("teacher", teacher, x_teacher), ("baseline", baseline, x_student), ("kd", student, x_student))}
-        held = np.concatenate([rows["val"], rows["test"]])
+        val_acc = {"teacher": teacher_val, "baseline": baseline_val, "kd": kd_val}
+        held = rows["val"]  # the predictors' rows: never the test rows, which score the gain
         held_pairing = torch.as_tensor(held_pair, device=dev)
         teacher_rep = _representations(t_logits[held_pairing], t_feats[held_pairing])
         crit, predicted, warned, failed = held_out_estimates(
             teacher_rep, _representations(*predict(baseline, x_student)), labels, held,
             representation=config.cch.representation, k=config.cch.k, pca=config.cch.pca, seed=config.seed,
-            predictors=config.predictors, estimator=config.cch.estimator)
-    predicted["teacher_minus_student_acc"] = teacher_minus_student_acc(acc)
+            predictors=config.predictors, estimator=config.cch.estimator, sensitivity=config.cch.sensitivity)
+        if config.predictors:
+            with estimate_step("kd_pilot", warned, failed):
+                predicted["kd_pilot"] = _kd_pilot(
+                    lambda: make(student_x, kinds["student"], config.student_view, config.student_train), x_student,
+                    y, parts, config, teacher, (t_logits, t_feats), train_pair, log)
+            with estimate_step("apriori_gap", warned, failed):
+                raw = [data.view(view).reshape(labels.size, -1) for view in (teacher_view, config.student_view)]
+                predicted.update(apriori_gap(*raw, labels,
+                                             np.union1d(rows["teacher_train"], rows["student_train"]), held,
+                                             seed=config.seed))
+    predicted["teacher_acc"] = interval_entry(teacher_val)
+    predicted["teacher_minus_student_acc"] = teacher_minus_student_acc(val_acc)
+    predicted["random"] = random_predictor(config.seed, config.teacher_view, config.student_view)
     summary = RunSummary(
         dataset=data.name, teacher_view=config.teacher_view, student_view=config.student_view,
         pairing=config.pairing, p=config.kd.p, seed=config.seed, teacher_train=asdict(config.teacher_train),
         student_train=asdict(config.student_train), split=asdict(config.split), budget=config.budget.as_dict(),
         teacher_rows=config.kd.teacher_rows, crossfit_folds=config.kd.crossfit_folds, control=config.kd.control,
-        n={k: int(rows[k].size) for k in COUNTED_ROWS}, accuracy=acc,
-        val_accuracy={"teacher": teacher_val, "baseline": baseline_val, "kd": kd_val},
+        regime=config.regime, n={k: int(rows[k].size) for k in COUNTED_ROWS}, accuracy=acc, val_accuracy=val_acc,
         cch=crit.as_dict() if crit is not None else failed_cch(k=config.cch.k, pca=config.cch.pca, n=int(held.size),
                                                                 estimator=config.cch.estimator, error=failed["cch"]),
         cch_representation=config.cch.representation, cch_estimator=config.cch.estimator,
-        predictors=ordered(predicted),
+        predictors=ordered(predicted, config.cch.sensitivity),
         data_fingerprint=fingerprint(data.view(config.teacher_view), data.view(config.student_view), labels),
         device=str(dev), torch=torch.__version__, seconds=time.perf_counter() - start, warnings=tuple(warned),
         predictor_errors=failed)

@@ -3,6 +3,7 @@ tables (regimes in numeric order, no nan printed, terminal width), the plot's gr
 permissions and the package's layout. No torch needed (the report reads summaries only)."""
 
 import ast
+import json
 import math
 import os
 import stat
@@ -16,6 +17,7 @@ from cchmi.distill import report
 from cchmi.distill.report import (
     aggregate,
     auroc,
+    check_endpoints,
     config_control,
     format_agreement,
     format_predictors,
@@ -194,7 +196,8 @@ def test_files_get_the_users_umask(tmp_path):
 def test_every_name_the_callers_import_is_exported():
     for name in ("aggregate", "agreement", "auroc", "format_agreement", "format_failures", "format_predictors",
                  "format_table", "predictor_report", "spearman", "spearman_interval", "t975", "wilson",
-                 "write_report", "PREDICTORS"):
+                 "write_report", "PREDICTORS", "check_endpoints", "compute_endpoints", "format_endpoints",
+                 "cluster_bootstrap", "holm"):
         assert name in report.__all__ and hasattr(report, name)
 
 
@@ -231,3 +234,21 @@ def test_a_failed_cch_is_left_out_of_the_agreement_and_the_rank_correlation():
     assert failed["configurations"] == clean["configurations"] == 4
     assert failed["with_definite_gain"] == 3  # the failed configuration is no miss (nan ranked largest before)
     assert failed["agree"] == 3
+
+
+def test_write_report_with_endpoints_and_the_pooled_intervals_labelled(tmp_path):
+    runs = _sweep(budgets=(10, 70), views="abc", seeds=4)
+    for run in runs:
+        run["predictors"]["teacher_acc"] = {"value": run["accuracy"]["teacher"] + 0.01 * ord(run["teacher_view"])}
+    endpoints = check_endpoints({"bootstrap": 100, "dose": [REGIME]}, [REGIME, "control"])
+    write_report(runs, tmp_path, regime=REGIME, endpoints=endpoints)
+    ends = json.loads((tmp_path / "report.json").read_text())["endpoints"]
+    assert set(ends) == {"selection", "dose_response", "auroc", "power", "settings"}
+    assert set(ends["selection"]) == {"cch_gap_logits", "teacher_minus_student_acc", "teacher_acc"}
+    assert ends["auroc"]["cch_gap_logits"]["regimes"].keys() == {"10", "70"}
+    text = (tmp_path / "report.md").read_text()
+    assert "## Pre-registered endpoints" in text and "### Teacher selection" in text and "### Power" in text
+    assert "assume independent configurations" in text
+    write_report(runs, tmp_path / "plain", regime=REGIME)
+    assert "endpoints" not in json.loads((tmp_path / "plain" / "report.json").read_text())
+    assert "## Pre-registered endpoints" not in (tmp_path / "plain" / "report.md").read_text()

@@ -25,9 +25,16 @@ configuration and seed, the KD student with the best validation accuracy ("selec
 the first in sweep order) and reports its test gain and the predictors on those selections.
 Gains are printed in accuracy points; the data files keep the summaries' fractions.
 
+These pooled intervals assume independent configurations, which runs sharing a baseline student
+are not (report.md says so under the table). The pre-registered endpoints of a sweep (its config's
+``[endpoints]``: teacher-selection regret, dose-response slopes, AUROC of "gain > 0" against the
+comparator, power) come with cluster-bootstrap intervals and Holm-adjusted p-values
+(:mod:`.endpoints`).
+
 Modules: :mod:`.stats` (the statistics, numpy only), :mod:`.aggregate` (summaries to the numbers),
-:mod:`.tables` (Markdown and terminal text), :mod:`.plots` (gain_vs_gap.png); :func:`write_report`
-writes the files. The schema of the summaries is :mod:`cchmi.distill.summary`'s.
+:mod:`.endpoints` (the pre-registered endpoints), :mod:`.tables` (Markdown and terminal text),
+:mod:`.plots` (gain_vs_gap.png); :func:`write_report` writes the files. The schema of the summaries
+is :mod:`cchmi.distill.summary`'s.
 """
 
 from __future__ import annotations
@@ -53,11 +60,26 @@ from cchmi.distill.report.aggregate import (
     run_rows,
     select_by_validation,
 )
+from cchmi.distill.report.endpoints import ENDPOINT_PREDICTORS, check_endpoints, compute_endpoints
 from cchmi.distill.report.plots import plot
-from cchmi.distill.report.stats import auroc, mean_ci, spearman, spearman_interval, t975, wilson
+from cchmi.distill.report.stats import (
+    auroc,
+    bootstrap_p,
+    cluster_bootstrap,
+    cluster_weights,
+    holm,
+    mean_ci,
+    percentile_interval,
+    spearman,
+    spearman_interval,
+    t975,
+    t_quantile,
+    wilson,
+)
 from cchmi.distill.report.tables import (
     beats_baselines,
     format_agreement,
+    format_endpoints,
     format_failures,
     format_predictors,
     format_run_notes,
@@ -70,12 +92,13 @@ from cchmi.distill.report.tables import (
 from cchmi.distill.summary import PREDICTORS, TEACHER_PREDICTOR
 
 __all__ = [
-    "MAJORITY", "PREDICTORS", "SELECTION_AXES", "TEACHER_PREDICTOR", "aggregate", "agreement", "auroc",
-    "beats_baselines", "config_control", "config_label", "format_agreement", "format_failures", "format_predictors",
-    "format_run_notes", "format_selected", "format_table", "mean_ci", "number", "plot", "predictor_report",
-    "predictor_stats", "predictor_table", "predictor_values", "regime_order", "regime_value", "render_table",
-    "run_rows", "select_by_validation", "spearman", "spearman_interval", "t975", "terminal_width", "wilson",
-    "write_report",
+    "ENDPOINT_PREDICTORS", "MAJORITY", "PREDICTORS", "SELECTION_AXES", "TEACHER_PREDICTOR", "aggregate", "agreement",
+    "auroc", "beats_baselines", "bootstrap_p", "check_endpoints", "cluster_bootstrap", "cluster_weights",
+    "compute_endpoints", "config_control", "config_label", "format_agreement", "format_endpoints", "format_failures",
+    "format_predictors", "format_run_notes", "format_selected", "format_table", "holm", "mean_ci", "number",
+    "percentile_interval", "plot", "predictor_report", "predictor_stats", "predictor_table", "predictor_values",
+    "regime_order", "regime_value", "render_table", "run_rows", "select_by_validation", "spearman",
+    "spearman_interval", "t975", "t_quantile", "terminal_width", "wilson", "write_report",
 ]
 
 
@@ -98,13 +121,17 @@ def _plot_title(summaries: list[dict], title: str) -> str:
 
 
 def write_report(summaries: list[dict], out, title: str = "KD gain against the CCH gap", failures=(),
-                 regime: str | None = None) -> dict:
+                 regime: str | None = None, endpoints: dict | None = None) -> dict:
     """runs.csv, configs.csv, report.json, report.md and gain_vs_gap.png in `out` (each written
     atomically; report.json is strict JSON, undefined statistics as null); returns the agreement
     stats. `failures` (dicts with "key" and "error": jobs that did not finish) are listed in
     report.json and report.md. `regime`: a sweep axis (a config's ``[report] regime``) whose values
     get the predictors' statistics each, besides the pooled ones. report.json holds "predictors"
-    (:func:`predictor_report`) and, when the KD weight or temperature was swept, "selected"."""
+    (:func:`predictor_report`) and, when the KD weight or temperature was swept, "selected".
+    `endpoints`: a config's endpoint table as :func:`check_endpoints` returns it; report.json then
+    holds "endpoints" (:func:`compute_endpoints` over `summaries` with `regime`) and report.md its
+    section after the predictors' (whose pooled intervals assume independent configurations, and
+    say so). None: no endpoints."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     configs = aggregate(summaries)
@@ -117,6 +144,9 @@ def write_report(summaries: list[dict], out, title: str = "KD gain against the C
     notes = format_run_notes(summaries)
     if notes:
         sections.insert(0, notes)
+    if endpoints is not None:
+        report["endpoints"] = compute_endpoints(summaries, endpoints, regime)
+        sections.append(format_endpoints(report["endpoints"], markdown=True))
     axes, selected = select_by_validation(summaries)
     if axes:
         chosen = aggregate(selected) if selected else []

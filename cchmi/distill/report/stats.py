@@ -119,3 +119,174 @@ def auroc(scores, positive) -> tuple[float, float, float]:
         return auc, math.nan, math.nan
     half = 1.96 * math.sqrt(v10.var(ddof=1) / m + v01.var(ddof=1) / n)
     return auc, max(0.0, auc - half), min(1.0, auc + half)
+
+
+def holm(p_values) -> list[float]:
+    """Holm's step-down adjusted p-values, in the order given: the i-th smallest of m p-values is
+    multiplied by m - i + 1 (i from 1), made non-decreasing along that order and capped at 1. nan
+    (a test that could not be run) stays nan and does not count in m."""
+    p = np.asarray(p_values, dtype=float)
+    out = np.full(p.shape, math.nan)
+    known = np.flatnonzero(~np.isnan(p))
+    order = known[np.argsort(p[known], kind="stable")]
+    m = order.size
+    adjusted = np.minimum(1.0, np.maximum.accumulate(p[order] * (m - np.arange(m)))) if m else p[order]
+    out[order] = adjusted
+    return out.tolist()
+
+
+def _t_abs_cdf(t: float, df: int) -> float:
+    """P(|T| < t) for Student's t with integer df >= 1: the finite series of Abramowitz and Stegun
+    26.7.3 (odd df) and 26.7.4 (even df) in theta = atan(t / sqrt(df))."""
+    theta = math.atan(t / math.sqrt(df))
+    c2, s = math.cos(theta) ** 2, math.sin(theta)
+    if df % 2 == 0:
+        term, total = 1.0, 1.0
+        for k in range(2, df - 1, 2):  # 1 + 1/2 c^2 + (1*3)/(2*4) c^4 + ... up to c^(df-2)
+            term *= c2 * (k - 1) / k
+            total += term
+        return s * total
+    if df == 1:
+        return 2 * theta / math.pi
+    term, total = 1.0, 1.0
+    for k in range(3, df - 1, 2):  # 1 + 2/3 c^2 + (2*4)/(3*5) c^4 + ... up to c^(df-3)
+        term *= c2 * (k - 1) / k
+        total += term
+    return 2 / math.pi * (theta + s * math.cos(theta) * total)
+
+
+def t_quantile(q: float, df: int) -> float:
+    """The q quantile (0.5 < q < 1) of Student's t with integer df (inf below 1), by bisection of
+    the exact distribution function to 1e-10."""
+    if df < 1:
+        return math.inf
+    lo, hi = 0.0, 1.0
+    while _t_abs_cdf(hi, df) < 2 * q - 1:
+        hi *= 2
+    while hi - lo > 1e-10 * max(1.0, hi):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if _t_abs_cdf(mid, df) < 2 * q - 1 else (lo, mid)
+    return (lo + hi) / 2
+
+
+def _codes(labels) -> tuple[np.ndarray, int]:
+    """Integer codes 0..k-1 of hashable labels (in order of first occurrence) and k."""
+    index: dict = {}
+    codes = np.array([index.setdefault(label, len(index)) for label in labels], dtype=np.int64)
+    return codes, len(index)
+
+
+# Replicates drawn and evaluated together: bounds the (replicates x rows) weight matrix held at once.
+BOOTSTRAP_CHUNK = 256
+
+
+def cluster_weights(clusters, units, shared=None, n_boot: int = 2000, seed: int = 0):
+    """Yield the two-stage cluster bootstrap's replicates of a table of rows, as arrays of weights
+    (replicates x rows: how often each row is in a replicate; up to :data:`BOOTSTRAP_CHUNK` replicates
+    an array, `n_boot` in all, seeded by `seed`).
+
+    Stage one draws as many clusters (``clusters[i]``, a hashable label of row i) as there are, with
+    replacement; stage two draws units (``units[i]``: the seed) with replacement, as many as the
+    group of the draw has. A row's weight is its cluster's count times its unit's count. Without
+    `shared`, each drawn copy of a cluster draws its own units (the textbook two-stage bootstrap).
+    With `shared` (a label per row, constant within a cluster), the units are drawn once per shared
+    group and replicate, for every cluster of that group: rows of different clusters that share
+    something per unit (runs of one student view and seed share the baseline student, whatever the
+    teacher) then enter a replicate together, as often as each other, or not at all."""
+    c_codes, n_clusters = _codes(clusters)
+    g_labels = list(clusters) if shared is None else list(shared)
+    g_codes, n_groups = _codes(g_labels)
+    u_codes = np.empty(c_codes.size, dtype=np.int64)  # each row's unit column within its group
+    group_units: dict[int, dict] = {}
+    for i, (g, u) in enumerate(zip(g_codes, units)):
+        u_codes[i] = group_units.setdefault(int(g), {}).setdefault(u, len(group_units[int(g)]))
+    width = np.array([len(group_units[g]) for g in range(n_groups)])
+    cluster_group = np.zeros(n_clusters, dtype=np.int64)
+    cluster_group[c_codes] = g_codes
+    if shared is not None and np.unique(np.stack([c_codes, g_codes]), axis=1).shape[1] != n_clusters:
+        raise ValueError("shared must be constant within each cluster")
+    offset = np.concatenate([[0], np.cumsum(width)])
+    columns = offset[g_codes] + u_codes  # each row's column among all groups' units
+    rng = np.random.default_rng(seed)
+    for start in range(0, n_boot, BOOTSTRAP_CHUNK):
+        b = min(BOOTSTRAP_CHUNK, n_boot - start)
+        draws = rng.integers(0, n_clusters, (b, n_clusters))
+        counts = np.zeros((b, n_clusters))
+        np.add.at(counts, (np.arange(b)[:, None], draws), 1)
+        unit_counts = np.zeros((b, int(offset[-1])))
+        for g in range(n_groups):
+            k = int(width[g])
+            if shared is None:  # each drawn copy of the cluster draws k units: k * copies draws in all
+                draws_n = (counts[:, np.flatnonzero(cluster_group == g)].sum(axis=1) * k).astype(np.int64)
+                unit_counts[:, offset[g]:offset[g + 1]] = rng.multinomial(draws_n, np.full(k, 1 / k))
+            else:
+                unit_counts[:, offset[g]:offset[g + 1]] = rng.multinomial(k, np.full(k, 1 / k), size=b)
+        if shared is None:  # the copies' units are pooled: a row's weight is its unit's count
+            yield unit_counts[:, columns]
+        else:
+            yield counts[:, c_codes] * unit_counts[:, columns]
+
+
+def cluster_bootstrap(statistic, clusters, units, shared=None, n_boot: int = 2000, seed: int = 0) -> np.ndarray:
+    """The replicates of `statistic` under :func:`cluster_weights`: an array (n_boot x k).
+    `statistic` maps weights (replicates x rows, the point estimate's being all ones) to one value
+    per replicate, or a column per quantity (k of them; compute quantities that are compared in one
+    statistic: they then share each replicate, a paired bootstrap). Any statistic of a table of rows
+    fits: a weight is how many copies of the row the replicate holds."""
+    parts = [np.asarray(statistic(w), dtype=float) for w in cluster_weights(clusters, units, shared, n_boot, seed)]
+    return np.concatenate([p.reshape(p.shape[0], -1) for p in parts])
+
+
+def percentile_interval(draws: np.ndarray, alpha: float = 0.05) -> tuple[float, float]:
+    """The alpha/2 and 1 - alpha/2 quantiles of bootstrap draws, nan draws (replicates where the
+    statistic is undefined) left out; nan when none is defined."""
+    d = np.asarray(draws, dtype=float)
+    d = d[~np.isnan(d)]
+    if d.size == 0:
+        return math.nan, math.nan
+    return float(np.quantile(d, alpha / 2)), float(np.quantile(d, 1 - alpha / 2))
+
+
+def bootstrap_p(draws: np.ndarray) -> float:
+    """Two-sided bootstrap p-value of "the quantity is 0": twice the smaller share of defined draws
+    at or below 0 and at or above 0, counting the observed as one more draw on each side ((1 + k) /
+    (n + 1)), capped at 1; nan without defined draws."""
+    d = np.asarray(draws, dtype=float)
+    d = d[~np.isnan(d)]
+    if d.size == 0:
+        return math.nan
+    tail = min(int((d <= 0).sum()), int((d >= 0).sum()))
+    return min(1.0, 2 * (1 + tail) / (d.size + 1))
+
+
+def weighted_auroc(scores, positive, weights: np.ndarray) -> np.ndarray:
+    """AUROC of `scores` for the boolean labels `positive`, one per row of `weights` (replicates x
+    rows): a row of weight w counts w times; ties one half (as :func:`auroc`); nan where a class has
+    no weight."""
+    s, y = np.asarray(scores, dtype=float), np.asarray(positive, dtype=bool)
+    w = np.atleast_2d(weights)
+    order = np.argsort(s, kind="stable")
+    _, starts = np.unique(s[order], return_index=True)
+    pos = np.add.reduceat(w[:, order] * y[order], starts, axis=1)
+    neg = np.add.reduceat(w[:, order] * ~y[order], starts, axis=1)
+    below = np.cumsum(neg, axis=1) - neg
+    total = pos.sum(axis=1) * neg.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total > 0, (pos * (below + neg / 2)).sum(axis=1) / total, math.nan)
+
+
+def within_slope(x, y, groups, weights: np.ndarray) -> np.ndarray:
+    """The OLS slope of y on x with a level per group (fixed effects: x and y centred within each
+    group), one per row of `weights` (replicates x rows, a row of weight w counting w times); nan
+    where x does not vary within any group."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    codes, k = _codes(groups)
+    w = np.atleast_2d(weights)
+    order = np.argsort(codes, kind="stable")
+    starts = np.flatnonzero(np.r_[True, np.diff(codes[order]) != 0])
+    ws, xs, ys = w[:, order], x[order], y[order]
+    sw, sx, sy = (np.add.reduceat(ws * v, starts, axis=1) for v in (1.0, xs, ys))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sxy = (ws * xs * ys).sum(axis=1) - np.where(sw > 0, sx * sy / sw, 0).sum(axis=1)
+        sxx = (ws * xs * xs).sum(axis=1) - np.where(sw > 0, sx * sx / sw, 0).sum(axis=1)
+        return np.where(sxx > 1e-12 * np.maximum(1.0, (ws * xs * xs).sum(axis=1)), sxy / sxx, math.nan)

@@ -209,10 +209,18 @@ def beats_baselines(stats: dict, regime: str | None = None, markdown: bool = Fal
     return "\n".join(lines if markdown else [_wrap(t, terminal_width(width), "  ") for t in lines])
 
 
+INDEPENDENCE_NOTE = ("These intervals (Wilson, DeLong, the bootstrap of Spearman's rho over configurations) assume "
+                     "independent configurations. They are not: the runs of one student view and seed share the "
+                     "baseline student whatever the teacher, and the same view pairs recur at every setting, so the "
+                     "intervals are too narrow. The pre-registered endpoints' cluster-bootstrap intervals account "
+                     "for both.")
+
+
 def format_predictors(stats: dict, regime: str | None = None, markdown: bool = False,
                       width: int | None = None) -> str:
     """The predictors' section: pooled, then per regime value (in :func:`regime_order`)."""
-    parts = ["## Predictors of the sign of the KD gain", "", "### Pooled", "",
+    parts = ["## Predictors of the sign of the KD gain", "", _wrap(INDEPENDENCE_NOTE, terminal_width(width))
+             if not markdown else INDEPENDENCE_NOTE, "", "### Pooled", "",
              predictor_table(stats, None, markdown, width), "", beats_baselines(stats, None, markdown, width)]
     for value in regime_order(next(iter(stats.values()))["regimes"]):
         parts += ["", f"### {regime} = {value}", "", predictor_table(stats, value, markdown, width), "",
@@ -289,3 +297,110 @@ def format_failures(failures: list[dict], markdown: bool = False, width: int | N
     lines = [f"- {f['key']}: {f['error']}" for f in failures]
     lines = lines if markdown else [_wrap(t, terminal_width(width), "  ") for t in lines]
     return "\n".join([f"{len(failures)} job(s) failed, left out of the report (a rerun retries them):", *lines])
+
+
+def _ci(entry: dict, key: str, spec: str = "+.2f") -> str:
+    """"value [low, high]" of an endpoint entry's `key` and its interval."""
+    value = entry[key] if key in entry else entry["value"]
+    if not _defined(value):
+        return "n/a"
+    low, high = (entry[f"{key}_ci_low"], entry[f"{key}_ci_high"]) if f"{key}_ci_low" in entry else \
+        (entry["ci_low"], entry["ci_high"])
+    return f"{fmt(value, spec)} [{fmt(low, spec)}, {fmt(high, spec)}]"
+
+
+def _p(p) -> str:
+    return fmt(p, ".3f")
+
+
+def _winners(entries: dict, comparator: str, alpha: float, better) -> list[str]:
+    """The predictors whose difference from the comparator is significant after Holm and `better`."""
+    return [n for n, e in entries.items() if n != comparator and _defined(e["p_holm"]) and e["p_holm"] < alpha
+            and better(e["minus_comparator"])]
+
+
+def format_endpoints(result: dict, markdown: bool = True, width: int | None = None) -> str:
+    """The endpoints' section (:func:`~cchmi.distill.report.endpoints.compute_endpoints`' `result`):
+    a table per endpoint and, in plain words, which predictor beats the comparator (after Holm) and
+    where none beats it or a random pick."""
+    settings = result["settings"]
+    comparator, alpha, level = settings["comparator"], settings["alpha"], f"{100 * (1 - settings['alpha']):g}%"
+    parts = ["## Pre-registered endpoints", "",
+             f"Primary predictor: {settings['primary']}; comparator (the simplest rule): {comparator}. Intervals: "
+             f"{level} percentile intervals of {settings['bootstrap']} cluster-bootstrap replicates (seed "
+             f"{settings['seed']}): (teacher view, student view) pairs resampled, then seeds, drawn once per student "
+             "view so that runs sharing a baseline student stay together; teacher selection resamples seeds only. "
+             f"p: two-sided bootstrap p-values; Holm: adjusted across the predictors at alpha = {alpha}."]
+    sel = result.get("selection")
+    if sel:
+        rows = [[n, str(e["problems"]), _ci(e, "regret"), _ci(e, "minus_comparator"), _p(e["p_holm"]),
+                 _ci(e, "minus_random"), _p(e["p_random_holm"])] for n, e in sel.items()]
+        first = next(iter(sel.values()))
+        wins = _winners(sel, comparator, alpha, lambda d: d < 0)
+        over_random = [n for n, e in sel.items() if _defined(e["p_random_holm"]) and e["p_random_holm"] < alpha
+                       and e["minus_random"] < 0]
+        primary = sel.get(settings["primary"])
+        words = [] if primary is None else [
+            f"Primary predictor {settings['primary']}: regret {_ci(primary, 'regret')} points, minus {comparator} "
+            f"{_ci(primary, 'minus_comparator')} (p Holm {_p(primary['p_holm'])})."]
+        words += [f"Random pick's expected regret {_ci(first, 'random')} points; the seed oracle's "
+                 f"{fmt(first['oracle'], '+.2f')} (what seed noise costs even a perfect predictor of one seed's gain). "
+                 "A predictor constant across the teachers scores exactly the random regret (ties are averaged).",
+                 f"Lower regret than {comparator} after Holm: {', '.join(wins)}." if wins else
+                 f"No predictor picks teachers with lower regret than {comparator} after Holm.",
+                 f"Lower regret than a random pick after Holm: {', '.join(over_random)}." if over_random else
+                 "No predictor picks teachers with lower regret than a random pick after Holm."]
+        parts += ["", "### Teacher selection: regret per student view [accuracy points; lower is better]", "",
+                  render_table(["predictor", "problems", f"regret [{level}]", f"minus {comparator}", "p Holm",
+                                "minus random", "p Holm (random)"], rows, markdown, width), "",
+                  *(f"- {w}" for w in words)]
+    dose = result.get("dose_response")
+    if dose:
+        parts += ["", "### Dose-response: slope per unit of each axis (gain in points; a level per everything else)",
+                  ""]
+        rows = [[axis, n, _ci(e, "slope", "+.3f"), _p(e["p_value"]), _p(e["p_holm"]), str(e["runs"])]
+                for n, by_axis in dose.items() for axis, e in by_axis.items()]
+        parts.append(render_table(["axis", "quantity", f"slope [{level}]", "p", "p Holm", "runs"], rows, markdown,
+                                  width))
+        for axis, e in dose["gain"].items():
+            moved = _defined(e["p_holm"]) and e["p_holm"] < alpha
+            trend = ("rises" if e["slope"] > 0 else "falls") if moved else "shows no detectable trend"
+            primary = dose.get(settings["primary"], {}).get(axis)
+            along = "" if primary is None else (
+                f"; {settings['primary']} {_ci(primary, 'slope', '+.3f')}, "
+                + ("the same direction" if moved and primary["p_holm"] < alpha and primary["slope"] * e["slope"] > 0
+                   else "not moving with it detectably" if moved else "so nothing for a predictor to follow"))
+            parts += ["", f"Along {axis} the gain {trend}: {_ci(e, 'slope', '+.3f')} points per unit{along}."]
+    auc = result.get("auroc")
+    if auc:
+        def auroc_block(entries: dict, head: str) -> list[str]:
+            rows = [[n, str(e["runs"]), _ci(e, "auroc", ".2f"), _ci(e, "minus_comparator"), _p(e["p_holm"])]
+                    for n, e in entries.items()]
+            wins = _winners(entries, comparator, alpha, lambda d: d > 0)
+            chance = [n for n, e in entries.items() if _defined(e["auroc_ci_low"]) and e["auroc_ci_low"] > 0.5]
+            primary = entries.get(settings["primary"])
+            first = [] if primary is None else [
+                f"Primary predictor {settings['primary']}: AUROC {_ci(primary, 'auroc', '.2f')}, minus {comparator} "
+                f"{_ci(primary, 'minus_comparator')} (p Holm {_p(primary['p_holm'])})."]
+            words = [*first, f"Higher AUROC than {comparator} after Holm: {', '.join(wins)}." if wins else
+                     f"No predictor foretells gain > 0 better than {comparator} after Holm.",
+                     f"AUROC interval above 0.5 (better than chance): {', '.join(chance)}." if chance else
+                     "No predictor's AUROC interval lies above 0.5 (chance)."]
+            return ["", head, "", render_table(["predictor", "runs", f"AUROC [{level}]", f"minus {comparator}",
+                                                "p Holm"], rows, markdown, width), "", *(f"- {w}" for w in words)]
+
+        parts += auroc_block({n: {k: v for k, v in e.items() if k != "regimes"} for n, e in auc.items()},
+                             "### AUROC of \"gain > 0\" over the runs (pooled)")
+        for value in regime_order(next(iter(auc.values()))["regimes"]):
+            parts += auroc_block({n: e["regimes"][value] for n, e in auc.items()},
+                                 f"### AUROC at {settings['regime']} = {value}")
+    power = result["power"]["summary"]
+    parts += ["", "### Power", "",
+              f"{power['configurations']} configurations, median {fmt(power['median_seeds'], 'g')} seeds, median "
+              f"s.d. of the gain over seeds {fmt(power['median_gain_sd'], '.2f')} points: the median minimal "
+              f"detectable mean gain (two-sided paired t, alpha {power['alpha']}, power {power['power']}) is "
+              f"{fmt(power['median_mde'], '.2f')} points; {power['detectable']} configurations have a mean gain at "
+              "least that large (report.json: endpoints.power.configurations)."]
+    lines = parts if markdown else [line if "\n" in line or line.startswith(("|", "#")) or not line
+                                    else _wrap(line, terminal_width(width), "  ") for line in parts]
+    return "\n".join(lines)

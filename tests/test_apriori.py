@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from cchmi.data import correlated_gaussian
+from cchmi.data import gaussian_mi as data_gaussian_mi
 from cchmi.estimators.gaussian import gaussian_cch, gaussian_conditional_mi, gaussian_label_mi, gaussian_mi
 
 pytest.importorskip("torch")
@@ -38,6 +39,22 @@ def test_gaussian_mi_matches_correlated_gaussian(transform):
     s = correlated_gaussian(100_000, 3, 2, mi=1.0, transform=transform, random_state=1)
     # bias of the plug-in CCA: about d_a d_b / (2n) = 3e-5 nats; sampling s.d. about 0.005
     assert gaussian_mi(s.x, s.y) == pytest.approx(s.mi, abs=0.02)
+
+
+def test_gaussian_mi_is_the_log_determinant_form_of_the_sample_covariance():
+    """-1/2 sum log(1 - rho_i^2) = 1/2 log(det C_aa det C_bb / det C), up to the 1e-8 ridge."""
+    s = correlated_gaussian(500, 3, 4, mi=0.8, transform="rotate", random_state=7)
+    cov = np.cov(np.hstack([s.x, s.y]).T, bias=True)
+    assert gaussian_mi(s.x, s.y) == pytest.approx(data_gaussian_mi(cov, 3), abs=1e-6)
+
+
+def test_gaussian_terms_of_constant_inputs_are_zero():
+    rng = np.random.default_rng(0)
+    b, labels = rng.standard_normal((50, 2)), np.arange(50) % 3
+    assert gaussian_mi(np.ones((50, 2)), b) == 0.0
+    assert gaussian_mi(np.zeros((50, 1)), np.zeros((50, 1))) == 0.0
+    assert gaussian_label_mi(np.full((50, 2), 3.0), labels) == 0.0
+    assert gaussian_conditional_mi(np.ones((50, 1)), b, labels) == 0.0
 
 
 def test_gaussian_mi_independent_and_collinear_columns():

@@ -43,7 +43,8 @@ hence the long default patience (50 epochs; 20 stopped too early on 64+64-dim Ga
 
 What the interval covers: the test rows' and the noise's sampling spread for the trained network;
 not the network's own error, nor its spread over seeds (the split and the initial weights), which at
-n = 3,000 to 10,000 rows is several times the standard error. The network's error has a sign: a
+n = 3,000 to 10,000 rows is several times the standard error (``repeats`` >= 2 adds that spread:
+the protocol of :mod:`cchmi.neural.estimator`). The network's error has a sign: a
 perfect conditional denoiser and an imperfect unconditional one overestimate by the latter's excess
 error (the orthogonality above), an imperfect conditional one pulls toward 0. Truncating the range
 drops 1/2 int_{-inf}^{lam_min}, at most e^lam_min |E[X | Y] - E[X]|^2 / 2 <= e^lam_min d_x / 2 for
@@ -67,7 +68,7 @@ from cchmi._scaling import standardise
 from cchmi._torch import resolve_device
 from cchmi.estimators.base import ParamsMixin
 from cchmi.estimators.interval import unit_name
-from cchmi.neural.estimator import split_rows
+from cchmi.neural.estimator import check_protocol, repeated, split_rows
 from cchmi.neural.training import EarlyStopping, Position, fit
 from cchmi.results import MIResult
 
@@ -270,6 +271,8 @@ def diffusion_mi(
     confidence: float | None = 0.95,
     base: float = math.e,
     progress: bool = False,
+    repeats: int = 1,
+    extrapolate: bool = False,
 ) -> MIResult:
     """I(X; Y) as half the integrated gap between a conditional and an unconditional denoiser of X
     (module docstring: the derivation, the weighting and what the interval covers).
@@ -286,13 +289,30 @@ def diffusion_mi(
     device : "cuda", "cpu" or None (CUDA when available).
     random_state : seed of the split, the initial weights, the batches and the noise (an int).
     confidence : level of the normal interval from the per-row terms (None: no interval).
-    Returns an MIResult: ``n`` and ``n_subsamples`` the test rows, ``k`` 0.
+    repeats, extrapolate : the neural protocol (:mod:`cchmi.neural.estimator`): ``repeats`` >= 2
+        independent splits, initial weights and noise combined by Rubin's rules (the interval then
+        includes the seed spread that one run's misses), ``extrapolate`` the estimate at n/2 and n
+        extrapolated in 1/n. Default: the single run.
+    Returns an MIResult: ``n`` and ``n_subsamples`` the test rows, ``k`` 0; a
+    :class:`~cchmi.neural.estimator.RepeatedMIResult` (``n_subsamples`` the repeats) with repeats >= 2
+    or extrapolate.
     """
-    return _fit_diffusion(
-        x, y, hidden=hidden, layers=layers, log_snr=log_snr, n_levels=n_levels, p_uncond=p_uncond,
-        symmetric=symmetric, batch_size=batch_size, epochs=epochs, lr=lr, patience=patience,
-        val_fraction=val_fraction, test_fraction=test_fraction, device=device, random_state=random_state,
-        confidence=confidence, base=base, progress=progress)[0]
+    repeats = check_protocol(repeats, extrapolate)
+
+    def once(xs, ys, seed):
+        return _fit_diffusion(
+            xs, ys, hidden=hidden, layers=layers, log_snr=log_snr, n_levels=n_levels, p_uncond=p_uncond,
+            symmetric=symmetric, batch_size=batch_size, epochs=epochs, lr=lr, patience=patience,
+            val_fraction=val_fraction, test_fraction=test_fraction, device=device, random_state=seed,
+            confidence=confidence, base=base, progress=progress)[0]
+
+    if repeats == 1 and not extrapolate:
+        return once(x, y, random_state)
+    xa, ya = V.as_samples(x, "x"), V.as_samples(y, "y")
+    V.same_length(x=xa, y=ya)
+    return repeated(once, xa, ya, repeats=repeats, extrapolate=extrapolate,
+                    random_state=V.as_int(random_state, "random_state", 0),
+                    confidence=V.check_confidence(confidence))
 
 
 class DiffusionMI(ParamsMixin):

@@ -25,7 +25,7 @@ from cchmi._scaling import standardise
 from cchmi._torch import resolve_device
 from cchmi.estimators import ksg_mi, mixed_mi
 from cchmi.neural.critics import mlp
-from cchmi.neural.estimator import split_rows
+from cchmi.neural.estimator import check_protocol, repeated, split_rows
 from cchmi.neural.training import EarlyStopping, Position, fit
 from cchmi.results import MIResult
 
@@ -117,18 +117,23 @@ def latent_mi(
     random_state: int = 0,
     confidence: float | None = 0.95,
     base: float = math.e,
+    repeats: int = 1,
+    extrapolate: bool = False,
 ) -> MIResult:
     """I(X; Y) through learned ``embed_dim``-dimensional embeddings, KSG-1 (or Ross for labels=True)
     on the test rows, with its half-sample interval. Early stopping on the validation loss.
-    reconstruction_weight and cross_weight weigh the two kinds of loss terms (latentmi's alpha, lam)."""
-    start = time.perf_counter()
+    reconstruction_weight and cross_weight weigh the two kinds of loss terms (latentmi's alpha, lam).
+    repeats, extrapolate: the neural protocol (:mod:`cchmi.neural.estimator`): ``repeats`` >= 2
+    independent splits and initial weights combined by Rubin's rules, ``extrapolate`` the estimate at
+    n/2 and n extrapolated in 1/n; a :class:`~cchmi.neural.estimator.RepeatedMIResult` then.
+    Default: the single run."""
     xa = V.as_samples(x, "x")
     if labels:
         codes, n_classes = V.as_labels(y, "y", xa.shape[0])
         ya = codes
     else:
         ya, n_classes = V.as_samples(y, "y"), 0
-    n = V.same_length(x=xa, y=ya)
+    V.same_length(x=xa, y=ya)
     embed_dim, hidden, layers = V.as_int(embed_dim, "embed_dim", 1), V.as_int(hidden, "hidden", 1), V.as_int(
         layers, "layers", 0)
     epochs, patience = V.as_int(epochs, "epochs", 1), V.as_int(patience, "patience", 1)
@@ -136,17 +141,26 @@ def latent_mi(
     random_state = V.as_int(random_state, "random_state", 0)
     for name, value in (("lr", lr), ("reconstruction_weight", reconstruction_weight), ("cross_weight", cross_weight)):
         V.as_real(value, name, 0, low_open=True)
-    rng = np.random.default_rng(random_state)
-    train, val, test = split_rows(n, val_fraction, test_fraction, rng)
-    if batch_size > train.size:
-        raise ValueError(f"batch_size={batch_size} is above the {train.size} training rows (n={n}); lower it")
-    V.check_k(k, test.size, "the number of test rows")
-    zx, zy = embed(xa, ya, train, val, test, n_classes=n_classes, embed_dim=embed_dim, hidden=hidden, layers=layers,
-                   reconstruction_weight=reconstruction_weight, cross_weight=cross_weight, batch_size=batch_size,
-                   epochs=epochs, lr=lr, patience=patience, device=device, seed=random_state)
-    if labels:
-        result = mixed_mi(zx, ya[test], k=k, confidence=confidence, base=base, random_state=random_state)
-    else:
-        result = ksg_mi(zx, zy, k=k, confidence=confidence, base=base, random_state=random_state)
-    return MIResult(**{**result.__dict__, "estimator": f"latent-{result.estimator}",
-                       "seconds": time.perf_counter() - start})
+    repeats = check_protocol(repeats, extrapolate)
+
+    def once(xs: np.ndarray, ys: np.ndarray, seed: int) -> MIResult:
+        begin = time.perf_counter()
+        m = xs.shape[0]
+        train, val, test = split_rows(m, val_fraction, test_fraction, np.random.default_rng(seed))
+        if batch_size > train.size:
+            raise ValueError(f"batch_size={batch_size} is above the {train.size} training rows (n={m}); lower it")
+        V.check_k(k, test.size, "the number of test rows")
+        zx, zy = embed(xs, ys, train, val, test, n_classes=n_classes, embed_dim=embed_dim, hidden=hidden,
+                       layers=layers, reconstruction_weight=reconstruction_weight, cross_weight=cross_weight,
+                       batch_size=batch_size, epochs=epochs, lr=lr, patience=patience, device=device, seed=seed)
+        if labels:
+            result = mixed_mi(zx, ys[test], k=k, confidence=confidence, base=base, random_state=seed)
+        else:
+            result = ksg_mi(zx, zy, k=k, confidence=confidence, base=base, random_state=seed)
+        return MIResult(**{**result.__dict__, "estimator": f"latent-{result.estimator}",
+                           "seconds": time.perf_counter() - begin})
+
+    if repeats == 1 and not extrapolate:
+        return once(xa, ya, random_state)
+    return repeated(once, xa, ya, repeats=repeats, extrapolate=extrapolate, random_state=random_state,
+                    confidence=V.check_confidence(confidence))

@@ -9,6 +9,7 @@ import math
 import numpy as np
 import pytest
 
+from cchmi.distill.report import format_endpoints
 from cchmi.distill.report.endpoints import DEFAULTS, check_endpoints, compute_endpoints
 from cchmi.distill.report.stats import (
     auroc,
@@ -256,3 +257,18 @@ def test_check_endpoints_fills_the_defaults():
 def test_check_endpoints_names_the_key_and_the_value(table, message):
     with pytest.raises(ValueError, match=message):
         check_endpoints(table, AXES)
+
+
+def test_runs_without_predictors_give_undefined_endpoints_and_no_warning():
+    runs = [_run(t, "x", s, 1.0 + s, {}, {"p": p}) for t in "ab" for s in range(3) for p in (0.0, 1.0)]
+    for run in runs:
+        del run["predictors"]  # older summaries
+    out = compute_endpoints(runs, _endpoints(dose=["p"]))
+    assert out["settings"]["predictors"] == ["teacher_acc"]
+    assert out["selection"]["teacher_acc"]["problems"] == 0 and math.isnan(out["selection"]["teacher_acc"]["regret"])
+    assert math.isnan(out["auroc"]["teacher_acc"]["auroc"])
+    assert math.isnan(out["dose_response"]["teacher_acc"]["p"]["slope"])
+    assert out["dose_response"]["gain"]["p"]["slope"] == pytest.approx(0)
+    assert out["power"]["summary"]["configurations"] == 4
+    text = format_endpoints(out)
+    assert "nan" not in text and "Along p the gain shows no detectable trend" in text

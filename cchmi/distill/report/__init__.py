@@ -60,7 +60,7 @@ from cchmi.distill.report.aggregate import (
     run_rows,
     select_by_validation,
 )
-from cchmi.distill.report.endpoints import ENDPOINT_PREDICTORS, check_endpoints, compute_endpoints
+from cchmi.distill.report.endpoints import check_endpoints, compute_endpoints
 from cchmi.distill.report.plots import plot
 from cchmi.distill.report.stats import (
     auroc,
@@ -92,7 +92,7 @@ from cchmi.distill.report.tables import (
 from cchmi.distill.summary import PREDICTORS, TEACHER_PREDICTOR
 
 __all__ = [
-    "ENDPOINT_PREDICTORS", "MAJORITY", "PREDICTORS", "SELECTION_AXES", "TEACHER_PREDICTOR", "aggregate", "agreement",
+    "MAJORITY", "PREDICTORS", "SELECTION_AXES", "TEACHER_PREDICTOR", "aggregate", "agreement",
     "auroc", "beats_baselines", "bootstrap_p", "check_endpoints", "cluster_bootstrap", "cluster_weights",
     "compute_endpoints", "config_control", "config_label", "format_agreement", "format_endpoints", "format_failures",
     "format_predictors", "format_run_notes", "format_selected", "format_table", "holm", "mean_ci", "number",

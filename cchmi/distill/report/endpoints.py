@@ -48,14 +48,8 @@ from cchmi.distill.report.stats import (
     weighted_auroc,
     within_slope,
 )
-from cchmi.distill.summary import PREDICTORS
+from cchmi.distill.summary import PREDICTORS, SENSITIVITY_PREFIX
 
-# The predictor names of the endpoint contract, in their order; :data:`cchmi.distill.summary.PREDICTORS`
-# (what the trainer writes) may name more.
-ENDPOINT_PREDICTORS = ("cch_gap_logits", "cch_gap_features", "neg_student_label_mi", "label_mi_gap",
-                       "conditional_mi", "teacher_acc", "teacher_minus_student_acc", "kd_pilot", "apriori_gap",
-                       "random")
-SENSITIVITY_PREFIX = "cch_gap_logits@"
 DEFAULTS = {"primary": "cch_gap_logits", "predictors": None, "comparator": "teacher_acc", "selection": True,
             "dose": [], "auroc": True, "bootstrap": 2000, "seed": 0, "alpha": 0.05}
 MIN_BOOTSTRAP = 100
@@ -63,9 +57,9 @@ POWER = 0.8
 
 
 def known_predictor(name) -> bool:
-    """Whether `name` is a predictor a summary can hold: one of the schema's or the contract's names,
+    """Whether `name` is a predictor a summary can hold: one of :data:`~cchmi.distill.summary.PREDICTORS`
     or a sensitivity entry "cch_gap_logits@<estimator>"."""
-    return isinstance(name, str) and (name in PREDICTORS or name in ENDPOINT_PREDICTORS
+    return isinstance(name, str) and (name in PREDICTORS
                                       or (name.startswith(SENSITIVITY_PREFIX) and len(name) > len(SENSITIVITY_PREFIX)))
 
 
@@ -83,7 +77,7 @@ def check_endpoints(table: dict | None, axes: list[str]) -> dict:
     out = {**DEFAULTS, **table}
     for key in ("primary", "comparator"):
         if not known_predictor(out[key]):
-            raise ValueError(f"endpoints.{key} must name a predictor ({', '.join(ENDPOINT_PREDICTORS)} or "
+            raise ValueError(f"endpoints.{key} must name a predictor ({', '.join(PREDICTORS)} or "
                              f"{SENSITIVITY_PREFIX}<estimator>), got {out[key]!r}")
     names = out["predictors"]
     if names is not None:
@@ -91,7 +85,7 @@ def check_endpoints(table: dict | None, axes: list[str]) -> dict:
             raise ValueError(f"endpoints.predictors must be a non-empty list of predictor names, got {names!r}")
         for name in names:
             if not known_predictor(name):
-                raise ValueError(f"endpoints.predictors: {name!r} is no predictor ({', '.join(ENDPOINT_PREDICTORS)} "
+                raise ValueError(f"endpoints.predictors: {name!r} is no predictor ({', '.join(PREDICTORS)} "
                                  f"or {SENSITIVITY_PREFIX}<estimator>)")
         out["predictors"] = list(dict.fromkeys(names))
     for key in ("selection", "auroc"):
@@ -326,10 +320,10 @@ def _power(runs: _Runs, alpha: float) -> dict:
 
 def present_predictors(summaries: list[dict]) -> list[str]:
     """The predictors the summaries hold (:func:`known_predictor` names; other entries, such as an
-    estimate's components, are no predictors): the contract's names first (in
-    :data:`ENDPOINT_PREDICTORS` order), then the schema's, then the others in the order they first occur."""
+    estimate's components, are no predictors): those of :data:`~cchmi.distill.summary.PREDICTORS`
+    in its order, then the sensitivity entries in the order they first occur."""
     seen = dict.fromkeys(name for s in summaries for name in s.get("predictors", {}) if known_predictor(name))
-    return list(dict.fromkeys(n for n in (*ENDPOINT_PREDICTORS, *PREDICTORS, *seen) if n in seen))
+    return list(dict.fromkeys(n for n in (*PREDICTORS, *seen) if n in seen))
 
 
 def compute_endpoints(summaries: list[dict], endpoints: dict, regime: str | None = None) -> dict:

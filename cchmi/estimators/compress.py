@@ -18,14 +18,16 @@ for the extrapolation (fewer than 1024 rows with an interval, 512 without) gets 
 half-sample interval, and the result says so (``extrapolated``).
 
 The threshold, :data:`MAX_INTRINSIC` = 8 per side, from the hd suite's low-intrinsic-dimension
-tasks (``cchmi.data.hd_tasks.embedded``, 64 dims per side, truth 2 nats, n = 5000, seed 0, one half
-fitting and the other estimating, D the sum of the rounded TwoNN dimensions): intrinsic dimension 1
-(TwoNN 1.0) gives 2.08-2.11 nats at 2-4 components; 4 (TwoNN 3.9) gives 1.65-1.88 (95% intervals
-+-0.2-0.25) at 4-12 components, 1.88 at 12 (the default); 16 (TwoNN 12.5-12.7) gives 0.84-1.21 at
-13-40 components, 40-58% low. The threshold sits between the dimension that works (4) and the
-one that fails (12.5 as TwoNN measures it; TwoNN reads low at high dimension, 39 for a full-rank
-64-dim Gaussian). Latent MI's authors (Gowri et al., NeurIPS 2024) report the same wall: errors of
-0.03-0.14 bits at intrinsic dimension 1 and 0.65-0.74 at 9.
+tasks (``cchmi.data.hd_tasks.embedded``, 64 dims per side, truth 2 nats, n = 5000, seed 0; 2-core
+AMD EPYC VM, 2026-12-07). compressed_mi's defaults: intrinsic dimension 1 (TwoNN 1.0) 2.045, 95%
+interval [2.006, 2.083], 3+3 components; 4 (TwoNN 3.9) 1.876 [1.695, 2.056], 12+12 components
+(single runs of neural_mi 1.55 and latent_mi 1.50 on the same sample). One half fitting, the other
+estimating, other component counts: 1.61-1.88 at 4-12 components for dimension 4; dimension 16 (TwoNN
+12.5-12.7) 0.84-1.21 at 13-40 components, 40-58% low. The threshold sits between the dimension that
+works (4) and the one that fails (12.5 as TwoNN reads it; TwoNN reads low at high dimension: 37-46
+for the suite's full-rank 64-dim tasks, 18 for its 8x8 random fields, all refused). Latent MI's
+authors (Gowri et al., NeurIPS 2024) report the same wall: errors of 0.03-0.14 bits at intrinsic
+dimension 1 and 0.65-0.74 at 9.
 """
 
 from __future__ import annotations

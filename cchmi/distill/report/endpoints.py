@@ -126,10 +126,6 @@ class _Runs:
         self.pairing = [s["pairing"] for s in summaries]
         self.config = [(config_label(s), s["dataset"]) for s in summaries]
 
-    def boot(self, statistic, endpoints: dict) -> np.ndarray:
-        return cluster_bootstrap(statistic, self.pair, self.seed, self.student, endpoints["bootstrap"],
-                                 endpoints["seed"])
-
 
 def _interval(value: float, draws: np.ndarray, alpha: float, key: str = "") -> dict:
     lo, hi = percentile_interval(draws, alpha)

@@ -66,6 +66,7 @@ def test_duplicates_are_refused_by_name():
     (dict(confidence=None), TypeError, "confidence"),
     (dict(confidence=1.5), ValueError, "confidence"),
     (dict(max_rows=2), ValueError, "max_rows"),
+    (dict(random_state="seed"), TypeError, "random_state"),
 ])
 def test_argument_errors(kwargs, error, message):
     with pytest.raises(error, match=message):

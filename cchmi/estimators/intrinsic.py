@@ -93,10 +93,11 @@ def intrinsic_dimension(x, *, confidence: float = 0.95, max_rows: int = MAX_ROWS
     if confidence is None:
         raise TypeError("confidence must be a float in (0, 1), e.g. 0.95, got None")
     max_rows = V.as_int(max_rows, "max_rows", 3)
+    rng = V.as_rng(random_state)
     if xa.shape[0] < 3:
         raise ValueError(f"{name} has {xa.shape[0]} rows; the intrinsic dimension needs 3 or more")
     if xa.shape[0] > max_rows:
-        rows = np.sort(V.as_rng(random_state).choice(xa.shape[0], max_rows, replace=False))
+        rows = np.sort(rng.choice(xa.shape[0], max_rows, replace=False))
         xa = xa[rows]
     xa = np.asarray(xa, dtype=np.float64)
     r1, r2 = two_nearest(xa)

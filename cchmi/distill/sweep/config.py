@@ -8,7 +8,8 @@ A config (a TOML file for ``cchmi experiment``, or the same as a dict) looks lik
     pairs = "all"                    # every ordered pair of views, or [["pixel", "fourier"], ...]
 
     [data]                           # dataset and its options
-    name = "mfeat"                   # "mfeat", "mfh" (synthetic) or "fashion_mnist"
+    name = "mfeat"                   # "mfeat", "mfh" (synthetic), "fashion_mnist", "emoji" or "miniacc"
+    nuisance = 0.0                   # shared label-irrelevant nuisance (every dataset; > 0: not with image views)
 
     [train]                          # TrainConfig fields for every network
     epochs = 60
@@ -21,6 +22,8 @@ A config (a TOML file for ``cchmi experiment``, or the same as a dict) looks lik
                                      # crossfit_folds, control (also allowed at the top level)
     [cch]                            # representation = "logits" | "features", k = 3, pca = 8, estimator = "auto"
     [report]                         # regime = "<sweep axis>": report per value of that axis too
+    [endpoints]                      # primary, predictors, comparator, selection, dose, auroc, bootstrap,
+                                     # seed, alpha: fixed before the runs (cchmi.distill.report.endpoints)
 
     [sweep]                          # lists of values, crossed
     pairing = ["aligned", "label"]
@@ -28,9 +31,11 @@ A config (a TOML file for ``cchmi experiment``, or the same as a dict) looks lik
 
 Sweep axes: "pairing", "p", "teacher_rows", "crossfit_folds", "control" (or "kd.<key>"), and
 "<section>.<field>" for the sections train, teacher, student, split, budget and data (any
-option but data.name). ``control`` is one of the trainer's controls, or "none" (no control; TOML
-has no null). The teacher trains without KD, so [teacher] refuses the KD loss fields
-(kd_weight, temperature, ce_weight, feature_kd_weight).
+option but data.name). The datasets and their [data] options are :mod:`cchmi.data.registry`'s
+(every one takes ``nuisance`` and ``nuisance_dims``: :func:`cchmi.data.views.add_nuisance`).
+``control`` is one of the trainer's controls, or "none" (no control; TOML has no null). The
+teacher trains without KD, so [teacher] refuses the KD loss fields (kd_weight, temperature,
+ce_weight, feature_kd_weight).
 
 Every (sweep point, view pair, seed) is a job. Its summary goes to
 ``<out>/runs/<job key>/summary.json`` (with run.jsonl beside it), written atomically; a job whose
@@ -58,7 +63,6 @@ teacher's rows) is named in a warning and its job runs again.
 from __future__ import annotations
 
 import hashlib
-import inspect
 import itertools
 import json
 import math
@@ -68,11 +72,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cchmi import _validate as V
+from cchmi.data.registry import DATASETS, check_data, check_nuisance_views, load_data, view_names
 from cchmi.distill.config import KD_KEYS, PAIRINGS, KDConfig
 
-DATASETS = ("mfeat", "mfh", "fashion_mnist")
 TOP_KEYS = {"name", "seeds", "pairs", "data", "train", "teacher", "student", "split", "budget", "kd", "cch", "report",
-            "sweep", "pairing", "p", *KD_KEYS}
+            "endpoints", "sweep", "pairing", "p", *KD_KEYS}
 REPORT_KEYS = {"regime"}
 # Sweep axes: plain ones, and "<section>.<field>" for these sections.
 PLAIN_AXES = ("pairing", "p", *KD_KEYS)
@@ -102,59 +106,6 @@ def _table(config: dict, key: str) -> dict:
     if not isinstance(value, dict):
         raise ValueError(f"[{key}] must be a table, got {value!r}")
     return value
-
-
-def _data_options(name: str) -> dict:
-    """The options a dataset takes in [data] (name -> default), from its loader's signature."""
-    from cchmi.data.multiview import load_fashion_mnist
-    from cchmi.data.synthetic import mfh_classification
-
-    if name == "mfeat":
-        return {"views": None}
-    loader, fixed = (mfh_classification, {"random_state"}) if name == "mfh" else (load_fashion_mnist, set())
-    return {k: p.default for k, p in inspect.signature(loader).parameters.items() if k not in fixed}
-
-
-def _check_data(data: dict) -> None:
-    """Every option of a (sweep point's) [data] table, without loading or drawing the dataset."""
-    from cchmi.data.multiview import MFEAT_VIEWS, fashion_options
-    from cchmi.data.synthetic import mfh_classification
-
-    name = data.get("name")
-    if name not in DATASETS:
-        raise ValueError(f"data.name must be one of {', '.join(DATASETS)}; got {name!r}")
-    known = _data_options(name)
-    unknown = sorted(set(data) - set(known) - {"name"})
-    if unknown:
-        raise ValueError(f"unknown data option(s) {', '.join(unknown)} for {name}; known: {', '.join(sorted(known))}")
-    for key, default in known.items():
-        if isinstance(default, bool) and key in data and not isinstance(data[key], bool):
-            raise ValueError(f"data.{key} must be true or false, got {data[key]!r}")
-    if name == "mfeat" and "views" in data:
-        views = data["views"]
-        if not (isinstance(views, list) and views and all(v in MFEAT_VIEWS for v in views)):
-            raise ValueError(f"data.views must be a non-empty list of {', '.join(MFEAT_VIEWS)}; got {views!r}")
-    elif name == "mfh":
-        options = {k: v for k, v in data.items() if k not in ("name", "n")}
-        V.as_int(data.get("n", 2000), "data.n", 2)
-        try:  # the generator's own checks, on two rows
-            mfh_classification(2, random_state=0, **options)
-        except (ValueError, TypeError) as exc:
-            raise type(exc)(f"data: {exc}") from None
-    elif name == "fashion_mnist":
-        if "split" in data:
-            V.choice(data["split"], "data.split", ("train", "test", "all"))
-        if "n" in data:
-            V.as_int(data["n"], "data.n", 1)
-        if "random_state" in data:
-            V.as_int(data["random_state"], "data.random_state", 0)
-        if not isinstance(data.get("root", ""), str):
-            raise ValueError(f"data.root must be a folder name, got {data['root']!r}")
-        options = {k: data[k] for k in ("views", "overlap", "student_blur", "student_noise") if k in data}
-        try:  # the view options, checked by the loader's own function (no images needed)
-            fashion_options(**options)
-        except (ValueError, TypeError) as exc:
-            raise type(exc)(f"data: {exc}") from None
 
 
 def _control(value):
@@ -209,6 +160,12 @@ class SweepConfig:
         """The [report] regime: the sweep axis reported on per value, or None."""
         return self.values["report"].get("regime")
 
+    @property
+    def endpoints(self) -> dict:
+        """The [endpoints] table as :func:`cchmi.distill.report.endpoints.check_endpoints` checked it
+        (its defaults filled in)."""
+        return self.values["endpoints"]
+
 
 def check_config(config) -> SweepConfig:
     """Check a config's keys and values, every sweep point's options (as a KDConfig) and the number
@@ -257,7 +214,7 @@ def _checked_values(config) -> dict:
         raise ValueError(f"the config needs a [data] table with the dataset's name ({', '.join(DATASETS)})")
     check_name(config.get("name", "experiment"))
     data = dict(_table(config, "data"))
-    _check_data(data)
+    check_data(data)
     for key in ("train", "teacher", "student", "split", "budget", "cch"):
         _table(config, key)
     kd = _kd_options(config)
@@ -274,6 +231,9 @@ def _checked_values(config) -> dict:
     if "regime" in report and report["regime"] not in sweep:
         axes = ", ".join(sweep) or "none: the config has no [sweep]"
         raise ValueError(f"report.regime must be one of the sweep axes ({axes}); got {report['regime']!r}")
+    from cchmi.distill.report.endpoints import check_endpoints  # the report's module, only where it is checked
+
+    endpoints = check_endpoints(config.get("endpoints"), list(sweep))
     pairs = _pairs(config.get("pairs", "all"), data)
     n_points = math.prod(len(values) for values in sweep.values())
     total, limit = n_points * len(pairs) * n_seeds, max_jobs()
@@ -282,12 +242,12 @@ def _checked_values(config) -> dict:
                          f"{n_seeds} seeds), over the limit of {limit} (set {MAX_JOBS_ENV} to raise it)")
     rest = {key: value for key, value in config.items() if key not in KD_KEYS}  # moved into [kd]
     seeds = list(range(seeds)) if isinstance(seeds, int) else seeds
-    return {**rest, "data": data, "seeds": seeds, "sweep": sweep, "report": report, "kd": kd}
+    return {**rest, "data": data, "seeds": seeds, "sweep": sweep, "report": report, "kd": kd, "endpoints": endpoints}
 
 
 def _pairs(pairs, data: dict) -> list[list[str]]:
     """The [teacher, student] view pairs of a config ("all": every ordered pair of views)."""
-    views = _view_names(data)
+    views = view_names(data)
     if pairs == "all":
         return [[a, b] for a in views for b in views if a != b]
     if not (isinstance(pairs, list) and pairs and all(isinstance(q, list) and len(q) == 2 for q in pairs)):
@@ -321,30 +281,9 @@ def load_config(path) -> dict:
 
 
 def load_dataset(data: dict, seed: int):
-    """The MultiView a job runs on; the synthetic one is drawn with the run's seed."""
-    from cchmi.data.multiview import load_fashion_mnist, load_mfeat
-    from cchmi.data.synthetic import mfh_classification
-
-    options = {k: v for k, v in data.items() if k != "name"}
-    name = data.get("name", "mfeat")
-    if name == "mfeat":
-        return load_mfeat(**options)
-    if name == "mfh":
-        n = options.pop("n", 2000)
-        options.setdefault("task_seed", 0)
-        return mfh_classification(n, random_state=seed, **options)
-    return load_fashion_mnist(**options)
-
-
-def _view_names(data: dict) -> list[str]:
-    from cchmi.data.multiview import FASHION_VIEWS, MFEAT_VIEWS
-
-    name = data.get("name", "mfeat")
-    if name == "mfh":
-        return ["teacher", "student"]
-    if name == "mfeat":
-        return list(data.get("views") or MFEAT_VIEWS)
-    return list(data.get("views") or FASHION_VIEWS)
+    """The MultiView a job runs on (:func:`cchmi.data.registry.load_data`): the synthetic one is drawn
+    with the run's seed; data.nuisance, when > 0, appends the shared nuisance (a fixed data seed)."""
+    return load_data(data, seed)
 
 
 def expand_jobs(config) -> list[dict]:
@@ -385,7 +324,8 @@ def _jobs(config: dict) -> list[dict]:
             KDConfig.from_sections(*pairs[0], config["seeds"][0], pairing=pairing, p=p, train=sections["train"],
                                    teacher=sections["teacher"], student=sections["student"], split=sections["split"],
                                    budget=sections["budget"], kd=kd, cch=config.get("cch", {}))
-            _check_data(sections["data"])
+            check_data(sections["data"])
+            check_nuisance_views(sections["data"], {view for pair in pairs for view in pair})
         except (ValueError, TypeError) as exc:
             where = f" (sweep point {json.dumps(point, sort_keys=True)})" if point else ""
             raise type(exc)(f"{exc}{where}") from None

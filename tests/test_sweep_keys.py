@@ -22,6 +22,14 @@ KNOWN_KEYS = {
     "digits_cpu": (900, "c062a11b8c5cd3ee", "2951967630e695a5", "855531667536eb97"),
     "fashion": (1200, "580b77ac8fa58d13", "97dcccb9ff680609", "7db2806f6c24c6e3"),
     "synthetic": (240, "5986127c6a952e6f", "bf1fafd5cec0cbe6", "a92e73e7270db1a3"),
+    # The CCH issue's configs (issue 29), as first written, before any of their runs.
+    "knobs_digits": (200, "16fcf553d334be96", "7e41e6623bda45ef", "2ea4205abe593ff6"),
+    "knobs_nuisance_digits": (160, "7d843ca71a8f81be", "ffb75a560bce72e5", "69b7e66e5c785fa1"),
+    "primary_digits": (300, "37531fb6bbb2204d", "6247d1fd2cc63970", "115229fb66f8e189"),
+    "primary_emoji": (240, "0e78be714aefb0c8", "6a31177e355ceaa4", "c5b41a2306cab958"),
+    "primary_omics": (400, "eb274febcb92b2c0", "9e8d7ed2154f0750", "d13cd99ca9e0334e"),
+    "transfer_digits": (600, "cd98a5f1ba170559", "5e5cf60670e602db", "07d598792a029d64"),
+    "transfer_repair_digits": (120, "4c10ff1cdf0fa116", "d47945f8ca767d87", "a053a6cf174d6ed5"),
 }
 
 

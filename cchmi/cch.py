@@ -40,7 +40,8 @@ from cchmi.estimators import interval
 from cchmi.estimators.cch_terms import TERM_ESTIMATORS, CCHSample, CCHStreams, CCHTerms, term_estimator
 from cchmi.estimators.choice import AUTO_RULES as AUTO_RULES  # re-exported: the rules' public name
 from cchmi.estimators.choice import MEASURED_DIMS as MEASURED_DIMS
-from cchmi.estimators.choice import auto_estimator, unmeasured_reason
+from cchmi.estimators.choice import auto_estimator, unchecked_labels_reason, unmeasured_reason
+from cchmi.estimators.consistency import CHECKS, knn_estimate, run_checks, wanted
 from cchmi.estimators.options import KnnOptions
 from cchmi.estimators.reliability import Reliability
 from cchmi.results import ResultIO
@@ -66,10 +67,12 @@ class CCHResult(ResultIO):
     bias correction added to each term (extrapolated minus full-sample estimate, in `unit`; None
     for estimators without one). interval_note: what the interval covers. reliability: a
     :class:`~cchmi.estimators.reliability.Reliability`, unreliable with its reasons when a term is
-    impossible (I(S; Y) above H(Y)) or more than 3 standard errors below 0, a side is wider than
-    the dimensions any estimator here was measured on (:data:`MEASURED_DIMS`, whatever the
-    estimator), the extrapolation's own checks failed, or an interval was asked for and could not
-    be given; the verdict is then "undecided".
+    impossible (I(S; Y) above H(Y)) or more than 3 standard errors below 0, a self-consistency
+    check of a kNN term failed (``checks``; the numbers in ``reliability.checks``), a side is wider
+    than the dimensions any estimator here was measured on (:data:`MEASURED_DIMS`) where no check
+    covered it (the learned estimators, a labels term, ``checks="none"``), the extrapolation's own
+    checks failed, or an interval was asked for and could not be given; the verdict is then
+    "undecided".
     """
 
     i_ts: float
@@ -170,6 +173,7 @@ class CCHOptions:
     labels_kind: str = "discrete"
     device: object = None
     progress: bool = False
+    checks: str = "auto"
 
     def knn_options(self) -> KnnOptions:
         """The options of the kNN estimates, validated (jittered ties; the seeds are cch's streams)."""
@@ -248,9 +252,11 @@ def cch(teacher, student, labels, opts: CCHOptions) -> CCHResult:
           n >= 1024 (512 without an interval)     ksg-extrapolated
           ======================================  ==================
 
-          Past 32 dimensions a side (:data:`MEASURED_DIMS`) the result is marked unreliable
-          (``reliability``) and the verdict is "undecided" (see the table below: no estimator
-          here was reliable there); so it is for "ksg-extrapolated" asked for by name. Where the
+          Past 32 dimensions a side (:data:`MEASURED_DIMS`; see the table below: no estimator
+          here was reliable there) the kNN terms between continuous sides are checked for
+          self-consistency (``checks``) and a failed check marks the result unreliable
+          (``reliability``) with the verdict "undecided"; a labels term on a wider student, which
+          no check covers, does so unchecked; so it is for "ksg-extrapolated" asked for by name. Where the
           extrapolation cannot run on the rows it gets (tied rows, fewer than 512 rows per
           half-sample, classes of fewer than 32 rows, 16 without an interval), "auto" runs the
           plain kNN terms and ``choice_reason`` says why; asked for by name, it is refused with
@@ -295,6 +301,14 @@ def cch(teacher, student, labels, opts: CCHOptions) -> CCHResult:
     device : torch device of the neural and latent estimators (None: CUDA when available).
     progress : True: a progress bar on stderr, per stage ("extrapolation levels", "half-samples", the
         neural estimators' epochs; in :func:`rank_teachers`, "teachers"); off by default, on in the CLI.
+    checks : the self-consistency checks of the kNN terms between continuous sides (I(T; S), and
+        I(S; Y) for a continuous target; :mod:`cchmi.estimators.consistency`: data processing on a
+        random projection, additivity on two independent copies, a planted pair of known MI, the
+        extrapolation's leap, stability from n/4 to n rows; 2-3 times the term's own time), each
+        failure a reason in ``reliability`` and the verdict "undecided": "auto" (default)
+        where a side of the term is wider than :data:`MEASURED_DIMS` columns, "all" always, "none"
+        never. A term wider than MEASURED_DIMS that no check covers (a labels term, the learned
+        estimators, ``checks="none"``) marks the result unreliable unchecked.
     """
     start = time.perf_counter()
     ta, sa = V.as_samples(teacher, "teacher"), V.as_samples(student, "student")
@@ -309,6 +323,7 @@ def cch(teacher, student, labels, opts: CCHOptions) -> CCHResult:
     V.warn_about_samples(dict(teacher=ta, student=sa, **({} if discrete else {"labels": ya})),
                          {"labels": "pass labels_kind='discrete' (the default) for class labels"})
     estimator = V.choice(opts.estimator, "estimator", ESTIMATORS)
+    checks = V.choice(opts.checks, "checks", CHECKS)
     reps = _representations(opts.representation)
     ta, sa = _represent(ta, reps[0], "teacher"), _represent(sa, reps[1], "student")
     pca, fit_fraction, reason = opts.pca, opts.fit_fraction, None
@@ -328,13 +343,43 @@ def cch(teacher, student, labels, opts: CCHOptions) -> CCHResult:
                               device=opts.device, discrete=discrete, fallback=reason is not None)
     with V.inputs_checked(), reporting(opts.progress, "cch"):  # warned above about the arrays as given
         terms = strategy.terms(CCHSample(ta, sa, codes, ya), knn, streams)
-    return _result(terms, knn, reps=reps, pca=pca, reason=reason, seconds=time.perf_counter() - start)
+        checked = _consistency(terms, checks, knn, int(streams.split.integers(2**31)))
+    return _result(terms, knn, reps=reps, pca=pca, reason=reason, seconds=time.perf_counter() - start,
+                   checked=checked)
 
 
-def _result(terms: CCHTerms, opts: KnnOptions, *, reps, pca, reason, seconds) -> CCHResult:
+def _consistency(terms: CCHTerms, checks: str, opts: KnnOptions, seed: int) -> tuple[list, dict | None]:
+    """(reasons, numbers by term or None) of the self-consistency checks `checks` asks for on the
+    kNN terms between continuous sides (:func:`cchmi.estimators.consistency.run_checks`, the
+    estimator of the terms, seeded by `seed`), and the width reasons of the terms no check covered."""
+    if terms.sides is None:
+        return [unmeasured_reason(terms.dims)], None
+    teacher, student, y = terms.sides
+    estimate = knn_estimate("ksg-extrapolated" if terms.names[0].endswith("-extrapolated") else "ksg", opts.k,
+                            opts.backend, seed)
+    stderr = (None, None) if terms.stderr is None else terms.stderr[:2]
+    bias = (None, None) if terms.bias is None else terms.bias
+    pairs = [("I(T; S)", teacher, student, terms.i_ts, stderr[0], bias[0])]
+    if y is not None:
+        pairs.append(("I(S; Y)", student, y, terms.i_sy, stderr[1], bias[1]))
+    reasons, record = [], {}
+    if y is None and student.shape[1] > MEASURED_DIMS:
+        reasons.append(unchecked_labels_reason(student.shape[1]))
+    for what, a, b, value, se, correction in pairs:
+        if wanted(checks, (a.shape[1], b.shape[1]), MEASURED_DIMS):
+            failed, record[what] = run_checks(a, b, estimate, value, se, correction=correction, random_state=seed)
+            reasons.extend(f"{what}: {reason}" for reason in failed)
+        else:
+            reasons.append(unmeasured_reason((a.shape[1], b.shape[1])))
+    return reasons, record or None
+
+
+def _result(terms: CCHTerms, opts: KnnOptions, *, reps, pca, reason, seconds,
+            checked: tuple[list, dict | None] | None = None) -> CCHResult:
     """The CCHResult of `terms` (nats) in the unit of ``opts.base``, with the gap's interval, the
-    reliability (the terms' own reasons; extrapolated or auto-chosen terms outside
-    :data:`MEASURED_DIMS`; an interval asked for and not given) and the verdict."""
+    reliability (the terms' own reasons; `checked`, the reasons and numbers of :func:`_consistency`,
+    or without it the terms outside :data:`MEASURED_DIMS`; an interval asked for and not given) and
+    the verdict."""
     scale = 1.0 / math.log(opts.base)
     i_ts, i_sy = terms.i_ts * scale, terms.i_sy * scale
     gap = i_ts - i_sy
@@ -354,7 +399,8 @@ def _result(terms: CCHTerms, opts: KnnOptions, *, reps, pca, reason, seconds) ->
                                    for v, s, what in ((i_ts, se[0], "I(T; S)"), (i_sy, se[1], "I(S; Y)"))]
     for reason_below in filter(None, below):
         warnings.warn(reason_below, RuntimeWarning, stacklevel=4)
-    reliability = Reliability.of([*terms.unreliable, unmeasured_reason(terms.dims), dropped, *below])
+    consistency, record = ([unmeasured_reason(terms.dims)], None) if checked is None else checked
+    reliability = Reliability.of([*terms.unreliable, *consistency, dropped, *below], record)
     return CCHResult(
         i_ts=float(i_ts),
         i_sy=float(i_sy),

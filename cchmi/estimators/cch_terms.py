@@ -87,7 +87,9 @@ class CCHTerms:
     dims: (teacher, student) dimensions the terms used; n: rows of the estimates; k: neighbours (0
     for learned bounds); note: what the interval covers; fallback: why the plain kNN terms ran in
     place of the extrapolated ones that estimator="auto" chose (None: they did not); unreliable:
-    the reasons the terms cannot be trusted (empty: none found), e.g. I(S; Y) above H(Y).
+    the reasons the terms cannot be trusted (empty: none found), e.g. I(S; Y) above H(Y); sides:
+    the (teacher, student, continuous target or None) arrays the kNN terms were estimated on (after
+    ``pca``), for :func:`cchmi.cch`'s self-consistency checks (None for the learned estimators).
     """
 
     i_ts: float
@@ -103,6 +105,7 @@ class CCHTerms:
     bias: np.ndarray | None = None
     fallback: str | None = None
     unreliable: tuple[str, ...] = ()
+    sides: tuple | None = None
 
     @property
     def gap(self) -> float:
@@ -210,7 +213,8 @@ class KnnTerms:
             fit, rows = held_out_split(sample.codes, sample.n, self.fit_fraction, streams.split)
             sample = sample.subset(rows, pca_projection(sample.teacher, fit, rows, self.pca),
                                  pca_projection(sample.student, fit, rows, self.pca))
-        return knn_terms(sample, opts, streams, extrapolated=self.extrapolated, fallback=self.fallback)
+        terms = knn_terms(sample, opts, streams, extrapolated=self.extrapolated, fallback=self.fallback)
+        return dataclasses.replace(terms, sides=(sample.teacher, sample.student, sample.y))
 
 
 @dataclass(frozen=True)

@@ -46,13 +46,17 @@ MEASURED_DIMS = 32
 sweep's tasks past 64 joint dimensions gave no reliable estimator (KSG's gap sign right on 2 of 8),
 and on the 64-dimensional tasks of ``cchmi bench accuracy --suite hd`` (n = 5000,
 bench/results/accuracy_hd) KSG-1 was 26-99% low, the extrapolation 29-359% off and SMILE 26-94% low.
-Wider results of cchmi.mi and cch are marked unreliable (:func:`unmeasured_reason`)."""
+Wider kNN estimates between continuous samples are checked for self-consistency
+(:mod:`cchmi.estimators.consistency`; ``checks="auto"`` of cchmi.mi and cch) and marked unreliable
+where a check fails; wider results no check covers (labels terms, the learned estimators,
+``checks="none"``) are marked unreliable unchecked (:func:`unmeasured_reason`)."""
 
 AUTO_RULES = (
     (f"d_t > {MEASURED_DIMS} or d_s > {MEASURED_DIMS}", "ksg",
      "outside the dimensions the rules were measured on: past 64 joint dimensions no estimator here was reliable "
-     "(KSG's sign right on 2 of 8 gaps, the extrapolation's gap error 0.71 nats), so the result is marked "
-     "unreliable and the verdict is undecided; reduce the representations (pca=16) or use logits"),
+     "(KSG's sign right on 2 of 8 gaps, the extrapolation's gap error 0.71 nats), so the terms are checked for "
+     "self-consistency (checks=), a failed check or an unchecked labels term marks the result unreliable and "
+     "the verdict is undecided; reduce the representations (pca=16) or use logits"),
     ("n < 1024 (512 without an interval)", "ksg", "too few rows for the extrapolation (its subsamples of n/8, "
                                                    "n/16 in the half-samples of the interval, need 64 rows)"),
     ("n >= 1024 (512 without an interval)", "ksg-extrapolated",
@@ -74,10 +78,18 @@ def auto_estimator(n: int, dim_t: int, dim_s: int, interval: bool) -> tuple[str,
 
 
 def unmeasured_reason(dims: tuple[int, int]) -> str | None:
-    """Why estimates on samples of `dims` columns ((teacher, student), or (x, y) with y 0 for labels)
-    cannot be trusted, when a side is wider than :data:`MEASURED_DIMS` (None otherwise)."""
+    """Why unchecked estimates on samples of `dims` columns ((teacher, student), or (x, y) with y 0
+    for labels) cannot be trusted, when a side is wider than :data:`MEASURED_DIMS` (None otherwise)."""
     if max(dims) <= MEASURED_DIMS:
         return None
     return (f"dims {dims[0]}+{dims[1]} are outside the dimensions any estimator here was measured reliable on (at "
             f"most {MEASURED_DIMS} per side; at 64 per side KSG-1 was 26-99% low, the extrapolation 29-359% off, "
             f"SMILE 26-94% low: bench/results/accuracy_hd): reduce them first (pca=, logits)")
+
+
+def unchecked_labels_reason(dim_s: int) -> str:
+    """Why cch's I(S; Y) with discrete labels on a `dim_s`-column student (wider than
+    :data:`MEASURED_DIMS`) cannot be trusted: the consistency checks cover continuous pairs only."""
+    return (f"I(S; Y): the student's {dim_s} dims are outside the dimensions any estimator here was measured reliable "
+            f"on (at most {MEASURED_DIMS} per side), and the self-consistency checks cover continuous pairs only, "
+            f"not a labels term: reduce them first (pca=, logits)")

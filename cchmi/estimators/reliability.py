@@ -13,6 +13,9 @@ The checks, each returning a reason (text) or None:
   distances of 0 make the kNN bias no power law of n and the extrapolation amplifies the ties;
 * :func:`informative_dims`: the non-constant columns of a sample, the D of the extrapolation's
   bias exponent (a constant column cannot move a max-norm neighbour search).
+
+The self-consistency checks of high-dimensional estimates (data processing, additivity, subsample
+stability) are in :mod:`cchmi.estimators.consistency`.
 """
 
 from __future__ import annotations
@@ -32,16 +35,20 @@ TIED_SHARE = 0.01
 @dataclass(frozen=True)
 class Reliability(ResultIO):
     """Whether a result can be trusted: ``reliable`` False with the ``reasons`` (sentences) when
-    a check failed; True with no reasons when every check passed."""
+    a check failed; True with no reasons when every check passed. ``checks``: the numbers of the
+    self-consistency checks (:func:`cchmi.estimators.consistency.run_checks`) by term ("I(X; Y)",
+    "I(T; S)", "I(S; Y)"), None where none ran."""
 
     reliable: bool = True
     reasons: tuple[str, ...] = ()
+    checks: dict | None = None
 
     @classmethod
-    def of(cls, reasons) -> Reliability:
-        """Reliable when `reasons` (an iterable of texts, None entries ignored) is empty."""
+    def of(cls, reasons, checks: dict | None = None) -> Reliability:
+        """Reliable when `reasons` (an iterable of texts, None entries ignored) is empty; `checks`
+        the numbers of the consistency checks that ran (None: none)."""
         found = tuple(r for r in reasons if r)
-        return cls(reliable=not found, reasons=found)
+        return cls(reliable=not found, reasons=found, checks=checks or None)
 
     def __str__(self) -> str:
         return "reliable" if self.reliable else "unreliable: " + "; ".join(self.reasons)

@@ -135,3 +135,12 @@ def test_reliability_keeps_the_checks_numbers():
     r = Reliability.of(["additivity: ..."], {"I(X; Y)": {"additivity": {"ratio": 1.3}}})
     assert not r.reliable and r.checks["I(X; Y)"]["additivity"]["ratio"] == 1.3
     assert cchmi.load_result(r.to_json()) == r and Reliability.of([], {}).checks is None
+
+
+def test_cch_checks_both_terms_for_a_continuous_target():
+    x, y = _wide(n=800, dim=6, mi=1.0)
+    r = cchmi.cch(x[:, :3], x[:, 3:], y, labels_kind="continuous", confidence=None, checks="all")
+    assert set(r.reliability.checks) == {"I(T; S)", "I(S; Y)"}
+    for term in ("I(T; S)", "I(S; Y)"):
+        assert set(r.reliability.checks[term]) == {*consistency.CHECK_NAMES, "seconds"}
+    assert all(reason.startswith(("I(T; S): ", "I(S; Y): ")) for reason in r.reliability.reasons)

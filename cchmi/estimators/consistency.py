@@ -18,8 +18,8 @@ estimate (the same estimator, ``estimate(x, y) -> nats``) on transformed rows an
   :data:`PLANTED_TOL`: an estimator blind to a whole nat in one coordinate among the others cannot
   be trusted with the rest (the one check that sees an estimate stuck near 0 where the truth is not).
 * extrapolation leap (:func:`leap`, extrapolated estimates only): a correction more than
-  :data:`MAX_LEAP` times the plain estimate it was added to (where the extrapolation overshot the
-  64-dim suite's truths 1.7-5.5 times, it had added 3-11 times the plain value; on the catalogue's
+  :data:`MAX_LEAP` times the plain estimate it was added to (calibration seed 0: where it overshot the
+  64-dim suite's truths 1.7-5.5 times, it had added 2.8-11 times the plain value; on the catalogue's
   tasks up to 25 dims a side, within 15% of the truth, at most 4.7 times).
 * subsample stability (:func:`stability`): the estimate on a random quarter of the rows against the
   full estimate. A consistent estimator's bias shrinks with n; one that still moves by more than

@@ -149,8 +149,11 @@ def _predictor_sweep(seeds=(0, 1, 2)):
 def test_predictor_report_pooled_and_per_regime(tmp_path):
     configs = aggregate(_predictor_sweep())
     stats = predictor_report(configs, "budget.student_labels_per_class")
-    assert set(stats) == {"cch_gap_logits", "cch_gap_features", "label_mi_gap", "conditional_mi",
-                          "teacher_minus_student_acc", "majority_sign"}
+    assert set(stats) == {"cch_gap_logits", "cch_gap_features", "neg_student_label_mi", "label_mi_gap",
+                          "conditional_mi", "teacher_acc", "teacher_minus_student_acc", "kd_pilot", "apriori_gap",
+                          "random", "majority_sign"}
+    assert all(stats[name]["configurations"] == 0  # predictors these summaries do not have
+               for name in ("neg_student_label_mi", "teacher_acc", "kd_pilot", "apriori_gap", "random"))
     gap, teacher, majority = stats["cch_gap_logits"], stats["teacher_minus_student_acc"], stats["majority_sign"]
     assert (gap["agree"], gap["with_definite_gain"]) == (3, 7)
     assert gap["agreement_ci"] == pytest.approx(list(wilson(3, 7)))

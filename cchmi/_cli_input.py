@@ -177,7 +177,12 @@ def output_folder(out: Path) -> Path:
 
 
 def bundled_configs() -> dict:
-    """The configs bundled in cchmi/distill/configs, by name (read without importing cchmi.distill,
-    which needs torch)."""
+    """The configs bundled in cchmi/distill/configs, by name: "<name>" for its files, "gpu/<name>" for
+    those of its gpu folder (sized for a GPU). Read without importing cchmi.distill, which needs torch."""
     folder = resources.files("cchmi").joinpath("distill", "configs")
-    return {f.name[:-5]: f for f in sorted(folder.iterdir(), key=lambda f: f.name) if f.name.endswith(".toml")}
+    found = {}
+    for prefix, where in (("", folder), ("gpu/", folder.joinpath("gpu"))):
+        if where.is_dir():
+            found.update({prefix + f.name[:-5]: f for f in sorted(where.iterdir(), key=lambda f: f.name)
+                          if f.name.endswith(".toml")})
+    return found

@@ -205,15 +205,27 @@ def test_cli_demo_end_to_end(tmp_path):
     run = subprocess.run([sys.executable, "-m", "cchmi", "demo", "--out", str(out), "--no-progress"],
                          capture_output=True, text=True, timeout=900)
     assert run.returncode == 0, run.stderr
-    assert "zernike->profile aligned" in run.stdout and "Spearman" in run.stdout
+    assert "pixel->fourier aligned" in run.stdout and "Spearman" in run.stdout
     assert "in accuracy points" in run.stdout and "AUROC" in run.stdout  # the legend, the predictors' table
-    assert "### budget.student_labels_per_class = 5" in run.stdout  # per regime
+    assert "Pre-registered endpoints" in run.stdout and "Teacher selection" in run.stdout
     configs = list(csv.DictReader((out / "configs.csv").read_text().splitlines()))
-    assert len(configs) == 16 and all(int(c["seeds"]) == 8 for c in configs)
+    expected = 5 if _emoji_installed() else 3  # the emoji part runs where its Debian packages are
+    assert len(configs) == expected and all(int(c["seeds"]) == 10 for c in configs)
     assert (out / "gain_vs_gap.png").read_bytes()[:4] == b"\x89PNG"
     report = json.loads((out / "report.json").read_text())
-    assert report["agreement"]["configurations"] == 16
-    assert {"cch_gap_logits", "teacher_minus_student_acc", "majority_sign"} <= set(report["predictors"])
+    assert report["agreement"]["configurations"] == expected
+    assert {"cch_gap_logits", "teacher_acc", "majority_sign"} <= set(report["predictors"])
+    assert set(report["endpoints"]["selection"]) >= {"cch_gap_logits", "teacher_acc", "random"}
+
+
+def _emoji_installed() -> bool:
+    from cchmi.data.emoji import emoji_files
+
+    try:
+        emoji_files()
+    except FileNotFoundError:
+        return False
+    return True
 
 
 @pytest.mark.slow
@@ -304,6 +316,28 @@ def test_cli_bench_help_is_short(capsys):
     assert exc.value.code == 2 and "SUITE" in capsys.readouterr().err
 
 
+def test_cli_demo_without_the_emoji_packages_says_so_and_runs_the_digits(tmp_path, capsys, monkeypatch):
+    """The demo's emoji part needs Debian packages: without them it is left out with the loader's own
+    message (the packages to install), and the digits part runs."""
+    pytest.importorskip("torch")
+    pytest.importorskip("matplotlib")
+    from cchmi import cli
+
+    ran = []
+
+    def missing(root=None):
+        raise FileNotFoundError("emoji data not found under /usr: sudo apt-get install fonts-noto-color-emoji")
+
+    monkeypatch.setattr(cli, "_run_sweep", lambda config, out, **options: ran.append(config.name) or ([], []))
+    monkeypatch.setattr(cli, "_print_report", lambda *args, **kwargs: 0)
+    monkeypatch.setattr("cchmi.data.emoji.emoji_files", missing)
+    assert main(["demo", "--out", str(tmp_path / "out"), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert ran == ["demo_primary_digits"]
+    assert "30 of 30 runs to train" in out
+    assert "The emoji part is left out: emoji data not found" in out and "fonts-noto-color-emoji" in out
+
+
 def test_cli_demo_says_how_long_it_takes(tmp_path, capsys, monkeypatch):
     """449 s at load 4 where the README says 118 s, with no word of it: the demo says up front how
     many runs it trains and how long they take, scaled by the machine's load, and its bars count
@@ -315,10 +349,11 @@ def test_cli_demo_says_how_long_it_takes(tmp_path, capsys, monkeypatch):
 
     monkeypatch.setattr(cli, "_run_sweep", lambda config, out, **options: ([], []))
     monkeypatch.setattr(cli, "_print_report", lambda *args, **kwargs: 0)
+    monkeypatch.setattr("cchmi.data.emoji.emoji_files", lambda root=None: {})  # both parts, packages or not
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
     monkeypatch.setattr(os, "getloadavg", lambda: (0.1, 0.1, 0.1))
     assert main(["demo", "--out", str(tmp_path / "idle"), "--no-progress"]) == 0
-    assert "128 of 128 runs to train: about 2 minute(s) with --jobs 2 on 2 idle cores." in capsys.readouterr().out
+    assert "50 of 50 runs to train: about 2 minute(s) with --jobs 2 on 2 idle cores." in capsys.readouterr().out
     monkeypatch.setattr(os, "getloadavg", lambda: (4.0, 4.0, 4.0))
     assert main(["demo", "--out", str(tmp_path / "busy"), "--no-progress"]) == 0
     assert "this machine is busy (load 4.0 on 2 cores): expect about 3x that, 6 minutes" in capsys.readouterr().out

@@ -31,7 +31,7 @@ ISSUE_CONFIGS = {
     "primary_omics.toml": 400,  # 20 pairs x 20 seeds
     "knobs_digits.toml": 200,  # 5 p x 2 pairs x 20 seeds
     "knobs_nuisance_digits.toml": 160,  # 4 levels x 2 pairs x 20 seeds
-    "transfer_digits.toml": 600,  # 2 controls x 15 pairs x 20 seeds
+    "transfer_digits.toml": 200,  # 2 controls x 5 pairs x 20 seeds
     "transfer_repair_digits.toml": 120,  # 3 p x 2 pairs x 20 seeds
     "gpu/fashion_70k.toml": 1200,  # 3 blurs x 2 budgets x 4 pairs x 50 seeds
     "gpu/emoji_cnn.toml": 600,  # 12 pairs x 50 seeds
@@ -193,10 +193,10 @@ def test_nuisance_is_a_fixed_draw_per_view():
 # ---- the real datasets, through the sweep's loader ---------------------------------------------------
 
 def _emoji_or_skip():
-    from cchmi.data.emoji import EMOJI_FILES, _files
+    from cchmi.data.emoji import EMOJI_FILES, emoji_files
 
     try:
-        _files(None)
+        emoji_files(None)
     except FileNotFoundError:
         pytest.skip(f"emoji data absent: install {' '.join(sorted({pkg for _, pkg in EMOJI_FILES.values()}))}")
 

@@ -28,7 +28,9 @@ KNOWN_KEYS = {
     "primary_digits": (300, "37531fb6bbb2204d", "6247d1fd2cc63970", "115229fb66f8e189"),
     "primary_emoji": (240, "0e78be714aefb0c8", "6a31177e355ceaa4", "c5b41a2306cab958"),
     "primary_omics": (400, "eb274febcb92b2c0", "9e8d7ed2154f0750", "d13cd99ca9e0334e"),
-    "transfer_digits": (600, "cd98a5f1ba170559", "5e5cf60670e602db", "07d598792a029d64"),
+    "transfer_digits": (200, "cd98a5f1ba170559", "5e5cf60670e602db", "0de61b29d5a27937"),  # 5 pairs, cut before a run
+    "demo_primary_digits": (30, "3ee4ad4240147ae5", "331b5a2beb4e559c", "7932d392351b8c8c"),
+    "demo_primary_emoji": (20, "0351b552767bea2f", "a993def3d6ef1c51", "862ff82b7c5894dc"),
     "transfer_repair_digits": (120, "4c10ff1cdf0fa116", "d47945f8ca767d87", "a053a6cf174d6ed5"),
 }
 

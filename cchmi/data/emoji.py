@@ -57,7 +57,7 @@ MEL_FMAX = 8000.0
 _TEST_LINE = re.compile(r"^([0-9A-F ]+?)\s*;\s*fully-qualified\s*#\s*\S+\s+E\d+\.\d+\s+(.+)$")
 
 
-def _files(root) -> dict:
+def emoji_files(root=None) -> dict:
     """The data paths under `root` (else $CCHMI_EMOJI_ROOT, else /usr); FileNotFoundError naming the
     Debian package of every one that is missing."""
     base = Path(root or os.environ.get("CCHMI_EMOJI_ROOT") or EMOJI_DEFAULT_ROOT)
@@ -280,7 +280,7 @@ def load_emoji(root=None, *, languages=EMOJI_LANGUAGES, image_size: int = 32, gr
     if speech and (isinstance(voices, str) or not voices):
         raise ValueError(f"voices must be a non-empty list of espeak-ng voice names, got {voices!r}")
     rng = V.as_rng(random_state)
-    paths = _files(root)
+    paths = emoji_files(root)
     items = read_emoji_test(paths["emoji_test"])
     left_out = {}
     texts = {}

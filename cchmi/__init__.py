@@ -9,14 +9,18 @@ Estimators (functions return an :class:`MIResult`; classes are scikit-learn shap
 * :func:`permutation_test`: the null of independence;
 * :func:`ksg_mi_batch`: many KSG problems of one size at once (batched launches on a GPU);
 * :func:`mi`: I(X; Y) or I(X; labels) by the estimator that suits n and the dimensions (kNN,
-  kNN extrapolated to n -> inf, or neural), the choice and its reason recorded (:class:`AutoMIResult`).
+  kNN extrapolated to n -> inf, compress-then-kNN, or neural), the choice, its reason and the
+  self-consistency checks recorded (:class:`AutoMIResult`, ``reliability``);
+* :func:`compressed_mi`: compress-then-kNN for wide samples of low intrinsic dimension, gated by
+  :func:`intrinsic_dimension` (TwoNN).
 
 The CCH: :func:`cch` (I(T; S) - I(S; Y) with an interval and a verdict), :func:`rank_teachers`,
 :func:`plot_cch` (matplotlib) to draw their results;
 the joint Gaussian theory in :mod:`cchmi.theory`; the KD trainer in :mod:`cchmi.distill` (torch).
 
 Neural estimators (torch, imported on first use): :func:`neural_mi` / :class:`NeuralMI` (InfoNCE,
-NWJ, MINE, SMILE, JS with learned critics) and :func:`latent_mi`, from :mod:`cchmi.neural`.
+NWJ, MINE, SMILE, JS with learned critics), :func:`latent_mi` and :func:`diffusion_mi`
+(experimental), from :mod:`cchmi.neural`.
 
 Conventions (max-norm, ties, units, standardisation, intervals) are in ``help(cchmi.estimators)``;
 the layers (estimators -> ops -> backends -> kernels) in docs/ARCHITECTURE.md.
@@ -40,13 +44,15 @@ from cchmi.estimators import (
     mixed_mi,
     permutation_test,
 )
+from cchmi.estimators.compress import compressed_mi
+from cchmi.estimators.intrinsic import intrinsic_dimension
 from cchmi.estimators.select import AutoMIResult, mi
 from cchmi.info import info
 from cchmi.ops import KNOWN_BACKENDS, available_backends, get_num_threads, set_num_threads
 from cchmi.plot import plot_cch
 from cchmi.results import MIResult, PermutationResult, load_result
 
-_LAZY = {"neural_mi", "NeuralMI", "latent_mi"}
+_LAZY = {"neural_mi", "NeuralMI", "latent_mi", "diffusion_mi"}
 
 
 def __getattr__(name: str):
@@ -70,6 +76,8 @@ __all__ = [
     "__version__",
     "mi",
     "AutoMIResult",
+    "compressed_mi",
+    "intrinsic_dimension",
     "ksg_mi",
     "ksg_mi_batch",
     "mixed_mi",
@@ -83,6 +91,7 @@ __all__ = [
     "neural_mi",
     "NeuralMI",
     "latent_mi",
+    "diffusion_mi",
     "KSG",
     "MixedMI",
     "KLEntropy",

@@ -39,6 +39,38 @@ def test_auto_rules_follow_the_table(n, dim_x, dim_y, labels, torch_ok, with_int
     assert rule[1] == choice and rule[2] in reason and reason.startswith(f"{n:,} rows")
 
 
+@pytest.mark.parametrize("n,dim_x,dim_y,labels,expected", [
+    (2048, 64, 64, False, "compressed"),
+    (2048, 33, 2, False, "compressed"),
+    (2047, 64, 64, False, "ksg-extrapolated"),  # halves of 1024 rows, the extrapolation's minimum
+    (5000, 32, 32, False, "ksg-extrapolated"),  # not wide
+    (5000, 64, 0, True, "ksg-extrapolated"),  # labels
+])
+def test_auto_rules_with_low_intrinsic_dimension(n, dim_x, dim_y, labels, expected):
+    choice, reason = select.mi_auto_estimator(n, dim_x, dim_y, labels, True, True, low_intrinsic=True)
+    rule = next(r for r in select.MI_AUTO_RULES if f"[rule '{r[0]}'" in reason)
+    assert rule[1] == choice and rule[2] in reason and reason.startswith(f"{n:,} rows")
+
+
+def test_auto_compresses_wide_samples_of_low_intrinsic_dimension_only():
+    """A 2+2-dim Gaussian (1 nat) embedded linearly in 64 + 64 columns: compress-then-kNN, with the
+    measured intrinsic dimensions in the reason; a full-rank 64+64 Gaussian goes on to the
+    extrapolation and its self-consistency checks."""
+    from cchmi.data.hd_tasks import gauss_dense
+
+    g = correlated_gaussian(2400, 2, 2, mi=1.0, random_state=3)
+    rng = np.random.default_rng(4)
+    r = cchmi.mi(g.x @ rng.standard_normal((2, 64)), g.y @ rng.standard_normal((2, 64)), confidence=0.9)
+    assert r.estimator.startswith("pca-ksg1") and "(TwoNN intrinsic dimension x 1.9, y 2.1)" in r.choice_reason
+    assert abs(r.estimate - g.mi) < 0.2 and r.reliability.reliable  # measured 1.046 (halves of 1200 rows)
+    full = gauss_dense(64, 2.0).sample(2400, 0)
+    r = cchmi.mi(full.x, full.y)
+    assert r.estimator == "ksg1-extrapolated" and "[rule 'otherwise'" in r.choice_reason
+    assert "intrinsic dimension x" in r.choice_reason and r.reliability.checks is not None
+    with pytest.raises(ValueError, match="for labels use 'ksg'"):
+        cchmi.mi(full.x, np.arange(2400) % 3, labels=True, estimator="compressed")
+
+
 def test_docstring_table_is_the_rules_table():
     lines = [line.strip() for line in select.mi.__doc__.splitlines()]
     for condition, estimator, _ in select.MI_AUTO_RULES:

@@ -15,6 +15,8 @@ MI_WORDS = {
                          "Ross's estimate of I(X; labels) extrapolated to n -> inf (its dimension bias removed)"),
     "neural": ("a neural bound (SMILE, a critic trained on half the rows)",
                "a probe's held-out bound (softmax regression trained on half the rows)"),
+    "compressed": ("compress-then-kNN (PCA fitted on one half of the rows, KSG-1 extrapolated on the other, "
+                   "cross-fitted)", "not for labels"),
 }
 """What each choice of :func:`cchmi.mi` is, in words: (for I(X; Y), for I(X; labels))."""
 

@@ -92,9 +92,16 @@ def test_summaries_of_the_older_trainer_are_rerun(tmp_path):
     for key in ("teacher_rows", "budget", "val_accuracy", "predictors"):
         del old[key]
     path.write_text(json.dumps(old))
-    with pytest.warns(RuntimeWarning, match="older trainer .no teacher_rows, budget, val_accuracy, predictors"):
+    with pytest.warns(RuntimeWarning, match="older trainer .schema 1: no teacher_rows, budget, val_accuracy, "
+                                            "predictors.*teacher trained on the student's rows"):
         run_experiment(TINY, tmp_path, progress=False)
     assert "teacher_rows" in json.loads(path.read_text())
+    old = json.loads(path.read_text())
+    del old["regime"]  # schema 2: predictors on validation + test rows
+    path.write_text(json.dumps(old))
+    with pytest.warns(RuntimeWarning, match="schema 2: no regime.*predictors read the test rows"):
+        run_experiment(TINY, tmp_path, progress=False)
+    assert "regime" in json.loads(path.read_text())
 
 
 def _full_disk(monkeypatch, after: int):

@@ -35,8 +35,10 @@ def read_summary(out, job: dict) -> tuple[dict | None, str]:
             raise ValueError(f"job.key is not {job['key']}")
         if schema_version(summary) < SCHEMA_VERSION:
             older = [key for key in CURRENT_SUMMARY_KEYS if key not in summary]
-            raise ValueError(f"written by an older trainer (no {', '.join(older)}), whose teacher trained on the "
-                             "student's rows")
+            why = {1: "whose teacher trained on the student's rows",
+                   2: "whose predictors read the test rows that score the gain"}[schema_version(summary)]
+            raise ValueError(f"written by an older trainer (schema {schema_version(summary)}: no "
+                             f"{', '.join(older)}), {why}")
     except FileNotFoundError:
         return None, ""
     except (OSError, ValueError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors

@@ -14,8 +14,11 @@ with a timeout; the one call it makes is timed cold, which is indicative only.
 
 Summary per (n, method) over every (task, seed) run, first in the report: the mean absolute error,
 its ratio to KSG-1's (``REFERENCE``) on the runs where both returned (the issue's goal for
-:func:`cchmi.mi`: at most half of KSG-1's at n = 5000), and, for methods that report a 95%
-interval (cchmi.mi), its coverage of the true MI. For the extrapolated estimates of cchmi.mi
+:func:`cchmi.mi`: at most half of KSG-1's at n = 5000), and, for methods that report an
+interval (cchmi.mi: 95%; bench/peers.HD_METHODS: 90%), its coverage of the true MI. For the runs of the high-dimensional suite, the
+issue's goals per method (:func:`goal_summary`: error over truths in [0.5, 10] nats, 90% interval
+coverage, the unreliability flag's hits and false alarms, the ratio to the best peer) and a table of
+every run (:func:`run_table`). For the extrapolated estimates of cchmi.mi
 (every run whose estimator was "...-extrapolated"), the report also gives the coverage their
 intervals would have had with MODEL_SPREAD = c (bench/_harness.py: ``widened_coverage``).
 
@@ -82,13 +85,16 @@ def run_accuracy(tasks: list[Task], sizes: list[int], seeds: int, *, method_list
                     value, seconds, status, d = peers.call_details(method, task, s, device, timeout, warmup=False)
                     low, high = d.get("ci_low", math.nan), d.get("ci_high", math.nan)
                     interval = math.isfinite(low) and math.isfinite(high)
+                    level = d.get("confidence", peers.INTERVAL_LEVEL)
                     rows.append({"task": task.name, "kind": task.kind, "dims": f"{task.dim_x}+{task.dim_y}", "n": n,
                                  "seed": seed, "method": method[0], "estimate": value, "truth": task.mi,
                                  "error": value - task.mi, "seconds": seconds, "status": status,
                                  "ran": d.get("estimator", ""), "ci_low": low, "ci_high": high,
-                                 "confidence": peers.INTERVAL_LEVEL if interval else math.nan,
+                                 "confidence": level if interval else math.nan,
                                  "covered": int(low <= task.mi <= high) if interval else "",
-                                 "bias": d.get("bias", math.nan), "model_spread": d.get("model_spread", math.nan)})
+                                 "bias": d.get("bias", math.nan), "model_spread": d.get("model_spread", math.nan),
+                                 "flag": d.get("flag", ""), "reasons": d.get("reasons", ""), "note": d.get("note", ""),
+                                 "version": peers.version_of(method)})
     return rows
 
 
@@ -151,7 +157,7 @@ def method_table(summary: list[dict]) -> str:
              f"{s['covered']}/{s['interval_runs']} ({s['covered'] / s['interval_runs']:.2f})" if s["interval_runs"]
              else "-", fmt(s["median_seconds"], ".3g")] for s in summary]
     return markdown_table(["n", "method", "runs ok", "tasks", "mean abs error [nats]", f"ratio to {REFERENCE}",
-                           "95% interval coverage", "median s"], rows)
+                           "interval coverage", "median s"], rows)
 
 
 def calibration_rows(rows: list[dict]) -> dict[str, list[dict]]:
@@ -206,20 +212,162 @@ def plot_accuracy(summary: list[dict], folder: Path) -> list[Path]:
     return paths
 
 
+GOAL_TRUTH = (0.5, 10.0)
+"""Truths (nats) of the runs the issue's goals are scored on."""
+
+GOAL_MAE, GOAL_MEDIAN_REL, GOAL_COVERAGE, GOAL_FLAG_ERROR, GOAL_FALSE_ALARMS, GOAL_PEER_RATIO = (
+    0.3, 0.10, (0.85, 0.95), 0.25, 0.10, 0.8)
+"""The goals of the high-dimensional issue: mean absolute error (nats) and median relative error at
+most these, 90% intervals covering on a share in this range, the flag raised on every run whose
+relative error exceeds GOAL_FLAG_ERROR and on at most GOAL_FALSE_ALARMS of the others, and a mean
+absolute error at most GOAL_PEER_RATIO x the best peer's on the same runs."""
+
+
+def _rel(r: dict) -> float:
+    return abs(r["error"]) / r["truth"]
+
+
+def goal_summary(rows: list[dict]) -> list[dict]:
+    """Per (n, method), over its runs with truth in GOAL_TRUTH: runs, ok (returned a number), the
+    statuses of the others, the mean absolute error and the median relative error of the ok runs,
+    the interval coverage (covered / runs with an interval, and their level(s)), the flag's hits
+    (flagged runs among those with relative error above GOAL_FLAG_ERROR, of those) and false alarms
+    (flagged among the others), and, for cchmi's methods, the best peer (bench/peers.is_peer) on the
+    runs both returned: its name, the runs, and the ratio of the method's mean absolute error to the
+    peer's there (the peer with the smallest mean absolute error on those runs)."""
+    scored = [r for r in rows if GOAL_TRUTH[0] <= r["truth"] <= GOAL_TRUTH[1]]
+    ok_runs = [r for r in scored if r["status"] == "ok" and math.isfinite(r["error"])]
+    groups: dict = {}
+    for r in scored:
+        groups.setdefault((r["n"], r["method"]), []).append(r)
+    peer_errors: dict = {}
+    for r in ok_runs:
+        if peers.is_peer(r["method"]):
+            peer_errors.setdefault(r["method"], {})[(r["task"], r["n"], r["seed"])] = abs(r["error"])
+    out = []
+    for (n, method), rs in groups.items():
+        ok = [r for r in rs if r["status"] == "ok" and math.isfinite(r["error"])]
+        with_ci = [r for r in ok if r["covered"] != ""]
+        flagged = [r for r in ok if r.get("flag") in ("reliable", "unreliable")]
+        bad = [r for r in flagged if _rel(r) > GOAL_FLAG_ERROR]
+        good = [r for r in flagged if _rel(r) <= GOAL_FLAG_ERROR]
+        candidates = []  # (peer's mean abs error, ratio, peer, runs) on the runs both returned
+        for peer, errors in ({} if peers.is_peer(method) else peer_errors).items():
+            common = [r for r in ok if (r["task"], n, r["seed"]) in errors]
+            if common:
+                peer_mae = float(np.mean([errors[(r["task"], n, r["seed"])] for r in common]))
+                mae = float(np.mean([abs(r["error"]) for r in common]))
+                candidates.append((peer_mae, mae / peer_mae if peer_mae > 0 else math.inf, peer, len(common)))
+        best = min(candidates, default=(math.nan, math.nan, "", 0))
+        out.append({
+            "n": n, "method": method, "runs": len(rs), "ok": len(ok),
+            "other": ", ".join(f"{k} {v}" for k, v in sorted(_status_counts(rs).items())),
+            "mae": float(np.mean([abs(r["error"]) for r in ok])) if ok else math.nan,
+            "median_rel": float(np.median([_rel(r) for r in ok])) if ok else math.nan,
+            "interval_runs": len(with_ci), "covered": sum(int(r["covered"]) for r in with_ci),
+            "levels": sorted({float(r["confidence"]) for r in with_ci}),
+            "flag_runs": len(flagged), "bad": len(bad), "hits": sum(r["flag"] == "unreliable" for r in bad),
+            "good": len(good), "false_alarms": sum(r["flag"] == "unreliable" for r in good),
+            "peer_ratio": best[1], "best_peer": best[2], "peer_runs": best[3],
+        })
+    out.sort(key=lambda g: (g["n"], peers.is_peer(g["method"]), g["method"]))
+    return out
+
+
+def _status_counts(rows: list[dict]) -> dict[str, int]:
+    """How many of `rows` did not return a number, by status (a timeout's or an error's first word)."""
+    counts: dict = {}
+    for r in rows:
+        if r["status"] != "ok":
+            key = str(r["status"]).split(":")[0].split(" >")[0]
+            counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def _met(ok: bool | None) -> str:
+    return "n/a" if ok is None else ("met" if ok else "not met")
+
+
+def goal_table(goals: list[dict]) -> str:
+    """Markdown: :func:`goal_summary` with each goal met / not met (n/a where nothing was measured)."""
+    body = []
+    for g in goals:
+        cov = g["covered"] / g["interval_runs"] if g["interval_runs"] else math.nan
+        level = "/".join(f"{c:.0%}" for c in g["levels"])
+        body.append([
+            g["n"], g["method"], f"{g['ok']}/{g['runs']}" + (f" ({g['other']})" if g["other"] else ""),
+            fmt(g["mae"], ".3f") + f" ({_met(g['mae'] <= GOAL_MAE if g['ok'] else None)})",
+            fmt(g["median_rel"], ".1%") + f" ({_met(g['median_rel'] <= GOAL_MEDIAN_REL if g['ok'] else None)})",
+            (f"{g['covered']}/{g['interval_runs']} = {cov:.2f} at {level} "
+             f"({_met(GOAL_COVERAGE[0] <= cov <= GOAL_COVERAGE[1] if g['levels'] == [0.9] else None)})")
+            if g["interval_runs"] else "-",
+            (f"{g['hits']}/{g['bad']} hits, {g['false_alarms']}/{g['good']} false alarms "
+             f"({_met(g['hits'] == g['bad'] and g['false_alarms'] <= GOAL_FALSE_ALARMS * g['good'])})")
+            if g["flag_runs"] else "-",
+            f"{g['peer_ratio']:.2f} vs {g['best_peer']} ({g['peer_runs']} runs; "
+            f"{_met(g['peer_ratio'] <= GOAL_PEER_RATIO)})" if g["best_peer"] else "-",
+        ])
+    return markdown_table(["n", "method", "runs ok", f"mean abs error [nats] (goal <= {GOAL_MAE:g})",
+                           f"median rel error (goal <= {GOAL_MEDIAN_REL:.0%})",
+                           f"interval coverage (goal {GOAL_COVERAGE[0]:.0%}-{GOAL_COVERAGE[1]:.0%} at 90%)",
+                           f"flag: error > {GOAL_FLAG_ERROR:.0%} flagged / others flagged "
+                           f"(goal all / <= {GOAL_FALSE_ALARMS:.0%})",
+                           f"ratio to the best peer (goal <= {GOAL_PEER_RATIO:g})"], body)
+
+
+REASON_CHARS = 70
+"""Characters of the flag's first reason shown in the per-run table (the CSV has every reason)."""
+
+
+def run_table(rows: list[dict]) -> str:
+    """Markdown: one line per run (task, dims, n, method, truth, estimate, error, interval with its
+    level and whether it covers, flag and its first reason, seconds, status and note)."""
+    body = []
+    for r in sorted(rows, key=lambda r: (r["task"], r["n"], r["seed"], r["method"])):
+        interval = (f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}] ({r['confidence']:.0%})"
+                    if r["covered"] != "" else "-")
+        reasons = str(r.get("reasons") or "")
+        flag = r.get("flag") or "-"
+        if reasons:
+            flag += ": " + (reasons[:REASON_CHARS] + "..." if len(reasons) > REASON_CHARS else reasons)
+        status = str(r["status"])
+        note = str(r.get("note") or "")
+        body.append([r["task"], r["dims"], r["n"], r["method"], f"{r['truth']:.3f}", fmt(r["estimate"], ".3f"),
+                     fmt(r["error"], "+.3f"), interval, {1: "yes", 0: "no"}.get(r["covered"], "-"), flag,
+                     fmt(r["seconds"], ".3g"), status + (f": {note}" if note and note not in status else "")])
+    return markdown_table(["task", "dims", "n", "method", "true MI", "estimate", "error", "interval", "covers",
+                           "flag", "seconds", "status"], body)
+
+
+def _hd_names() -> set[str]:
+    return {t.name for t in hd_suite()}
+
+
 def report_text(rows: list[dict], commands: str) -> str:
     """The report's Markdown: `commands` (the line naming the run's commands), the summary per
-    method, the MODEL_SPREAD calibration (when there are extrapolated estimates with intervals), the
-    table per task."""
+    method, for rows of the high-dimensional suite the issue's goals per method (:func:`goal_table`)
+    and the table of every run (:func:`run_table`), the MODEL_SPREAD calibration (when there are
+    extrapolated estimates with intervals), the table per task."""
+    hd = _hd_names()
+    hd_rows = [r for r in rows if r["task"] in hd]
     parts = [commands,
              f"Per n and method, over every (task, seed) run: mean absolute error; its ratio to {REFERENCE}'s on "
              "the runs where both returned (the goal for cchmi.mi: at most 0.5 at n = 5000); coverage of the "
-             "true MI by the 95% intervals of the methods that report one.",
+             "true MI by the intervals of the methods that report one (95%; 90% for the methods named so).",
              method_table(method_summary(rows))]
+    if hd_rows:
+        parts += [f"The issue's goals on the high-dimensional suite's runs with truth in [{GOAL_TRUTH[0]:g}, "
+                  f"{GOAL_TRUTH[1]:g}] nats, per n and method (met / not met on these runs; n/a where nothing was "
+                  "measured). The flag column counts runs whose result carries the unreliability flag (cchmi.mi).",
+                  goal_table(goal_summary(hd_rows)),
+                  "Every run of the high-dimensional suite (the flag's first reason shortened; every reason is in "
+                  "the CSV's `reasons` column, the version of the package that ran in `version`):",
+                  run_table(hd_rows)]
     groups = calibration_rows(rows)
     if groups:
         parts += ["Calibration of MODEL_SPREAD (cchmi/estimators/extrapolate.py): coverage of the extrapolated "
-                  "estimates' 95% intervals had the power law's error been c x |correction| instead of the "
-                  "MODEL_SPREAD they ran with (the estimator that ran was '...-extrapolated').",
+                  "estimates' intervals (at each run's level) had the power law's error been c x |correction| "
+                  "instead of the MODEL_SPREAD they ran with (the estimator that ran was '...-extrapolated').",
                   calibration_table(groups)]
     parts.append(accuracy_table(summarise_accuracy(rows)))
     return "\n\n".join(parts)

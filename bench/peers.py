@@ -18,13 +18,21 @@ natural log units (NPEET's default is bits: base=e is passed) and the same sampl
   neighbourhoods are (5, 10); it pins NumPy < 2, so it cannot share an environment with NumPy 2);
 * latentmi ``lmi.estimate(x, y)`` (continuous; slow, accuracy only; latentmi 0.1.3 refers to
   ``np.NaN``, gone in NumPy 2, so ``np.NaN = np.nan`` is set in its process first);
+* torch-mist ``estimate_mi((x, y), estimator="smile", test_data=...)`` (continuous): its default
+  estimator (SMILE, tau 5, joint critic with one hidden layer of 128), its defaults for the rest (batch
+  128, up to 5,000 iterations, Adam, early stopping on the 10% of the training rows it holds out); the
+  last fifth of the rows is the test set it reports on (without one it estimates on its training rows);
 * SciPy (speed only): KSG-1 written by hand with ``cKDTree(p=inf)`` and ``workers=-1``, the fastest
   thing a user can write with SciPy's compiled tree, using every core like cchmi.
 
 cchmi's own methods include :func:`cchmi.mi` with each of its estimators (``MI_METHODS``), called
 with ``confidence=0.95`` and its default ``random_state``: they return a dict (estimate, interval,
-the estimator that ran, the bias correction and :data:`cchmi.estimators.extrapolate.MODEL_SPREAD`)
-instead of a number, which :func:`call_details` passes back from the forked process.
+its level, the estimator that ran, the bias correction, :data:`cchmi.estimators.extrapolate.MODEL_SPREAD`
+and the unreliability flag with its reasons) instead of a number, which :func:`call_details` passes
+back from the forked process. ``HD_METHODS``, for the high-dimensional suite, ask for 90% intervals
+(the issue's coverage goal is stated for them) and add compressed_mi (a refusal above its intrinsic
+dimension threshold is the status "refused", with the reason as the note) and diffusion_mi; each row
+records the version of the package that ran (:func:`version_of`).
 
 Every call runs in its own forked process (:func:`call`), killed after ``timeout`` seconds; the
 peers' modules are imported before (:func:`preload`), so no time includes an import.
@@ -66,22 +74,58 @@ def cchmi_neural(x, y, labels=False, device=None):
 INTERVAL_LEVEL = 0.95
 """Level of the intervals asked of the methods that report one (cchmi.mi)."""
 
+HD_LEVEL = 0.90
+"""Level of the intervals of ``HD_METHODS`` (the issue's coverage goal: 90% intervals)."""
 
-def cchmi_mi(estimator: str):
-    """cchmi.mi(x, y, labels=..., estimator=estimator, confidence=INTERVAL_LEVEL) as a dict: estimate,
-    ci_low, ci_high (NaN without an interval), the estimator that ran, the bias correction (NaN for
-    estimators without one) and the MODEL_SPREAD its interval used (NaN unless extrapolated)."""
+
+def _interval(r) -> dict:
+    """The interval entries of a result dict from an MIResult `r`: ci_low, ci_high (NaN without one),
+    confidence (NaN without one)."""
+    none = r.ci_low is None or r.ci_high is None
+    return {"ci_low": math.nan if none else r.ci_low, "ci_high": math.nan if none else r.ci_high,
+            "confidence": math.nan if none else r.confidence}
+
+
+def cchmi_mi(estimator: str, confidence: float = INTERVAL_LEVEL):
+    """cchmi.mi(x, y, labels=..., estimator=estimator, confidence=confidence) as a dict: estimate,
+    ci_low, ci_high (NaN without an interval), confidence, the estimator that ran, the bias correction
+    (NaN for estimators without one), the MODEL_SPREAD its interval used (NaN unless extrapolated),
+    and the unreliability flag: "unreliable" or "reliable" with the reasons joined by "; "."""
     def run(x, y, labels=False, device=None):
         import cchmi
         from cchmi.estimators import extrapolate
 
-        r = cchmi.mi(x, y, labels=labels, estimator=estimator, confidence=INTERVAL_LEVEL, device=device)
+        r = cchmi.mi(x, y, labels=labels, estimator=estimator, confidence=confidence, device=device)
         extrapolated = r.estimator.endswith("-extrapolated")
-        return {"estimate": r.estimate, "ci_low": math.nan if r.ci_low is None else r.ci_low,
-                "ci_high": math.nan if r.ci_high is None else r.ci_high, "estimator": r.estimator,
+        flag = {} if r.reliability is None else {
+            "flag": "reliable" if r.reliability.reliable else "unreliable", "reasons": "; ".join(r.reliability.reasons)}
+        return {"estimate": r.estimate, **_interval(r), "estimator": r.estimator,
                 "bias": math.nan if r.bias is None else r.bias,
-                "model_spread": extrapolate.MODEL_SPREAD if extrapolated else math.nan}
+                "model_spread": extrapolate.MODEL_SPREAD if extrapolated else math.nan, **flag}
     return run
+
+
+def cchmi_compressed(x, y, labels=False, device=None):
+    """cchmi.estimators.compress.compressed_mi with a HD_LEVEL interval, as a dict; its refusal (a
+    side's intrinsic dimension above MAX_INTRINSIC) is status "refused" with the reason as the note."""
+    from cchmi.estimators.compress import compressed_mi
+
+    try:
+        r = compressed_mi(x, y, confidence=HD_LEVEL)
+    except ValueError as exc:
+        if "compressed_mi refuses" not in str(exc):
+            raise
+        return {"estimate": math.nan, "status": "refused", "note": str(exc)}
+    return {"estimate": r.estimate, **_interval(r), "estimator": r.estimator, "bias": r.bias,
+            "note": f"intrinsic {r.intrinsic_x.value:.3g}+{r.intrinsic_y.value:.3g}, {r.dims_x}+{r.dims_y} components"}
+
+
+def cchmi_diffusion(x, y, labels=False, device=None):
+    """cchmi.neural.diffusion.diffusion_mi (its defaults) with a HD_LEVEL interval, as a dict."""
+    from cchmi.neural.diffusion import diffusion_mi
+
+    r = diffusion_mi(x, y, confidence=HD_LEVEL, device=device)
+    return {"estimate": r.estimate, **_interval(r), "estimator": r.estimator}
 
 
 # -- peers ----------------------------------------------------------------------------------------
@@ -131,6 +175,20 @@ def latentmi(x, y, labels=False, device=None):
     return float(np.nanmean(pmi))
 
 
+TEST_SHARE = 0.2
+"""Share of the rows (the last ones) that torch-mist reports its estimate on."""
+
+
+def torch_mist(x, y, labels=False, device=None):
+    from torch_mist import estimate_mi
+
+    n_test = max(1, int(round(TEST_SHARE * len(x))))
+    xs, ys = (np.ascontiguousarray(a, dtype=np.float32) for a in (x, y))
+    value = estimate_mi(data=(xs[:-n_test], ys[:-n_test]), test_data=(xs[-n_test:], ys[-n_test:]),
+                        estimator="smile", device=device or "cpu", verbose=False, logger=False)
+    return float(value)
+
+
 def scipy_ksg(x, y, labels=False, device=None):
     from scipy.spatial import cKDTree
     from scipy.special import digamma
@@ -168,9 +226,37 @@ PEERS = [
     ("infomeasure", "infomeasure", infomeasure, _continuous),
     ("benchmark-mi (bmi)", "bmi", bmi, _continuous),
 ]
-SLOW_PEERS = [("latentmi", "latentmi", latentmi, _continuous)]
+SLOW_PEERS = [("latentmi", "latentmi", latentmi, _continuous),
+              ("torch-mist SMILE", "torch_mist", torch_mist, _continuous)]
 BY_HAND = [("SciPy cKDTree", "scipy", scipy_ksg, _continuous)]
-ALL_METHODS = CCHMI_METHODS + NEURAL_METHODS + MI_METHODS + PEERS + SLOW_PEERS + BY_HAND
+HD_METHODS = [
+    ("cchmi.mi auto 90%", "cchmi", cchmi_mi("auto", HD_LEVEL), lambda t: True),
+    ("cchmi.mi ksg-extrapolated 90%", "cchmi", cchmi_mi("ksg-extrapolated", HD_LEVEL), lambda t: True),
+    ("cchmi compressed_mi 90%", "cchmi", cchmi_compressed, _continuous),
+    ("cchmi.mi neural 90%", "torch", cchmi_mi("neural", HD_LEVEL), lambda t: True),
+    ("cchmi diffusion_mi 90%", "torch", cchmi_diffusion, _continuous),
+]
+"""cchmi's estimators for the high-dimensional suite, with HD_LEVEL intervals."""
+ALL_METHODS = CCHMI_METHODS + NEURAL_METHODS + MI_METHODS + HD_METHODS + PEERS + SLOW_PEERS + BY_HAND
+
+_DISTRIBUTION = {"sklearn": "scikit-learn", "npeet_plus": "npeet-plus", "bmi": "benchmark-mi",
+                 "torch_mist": "torch-mist", "torch": "cchmi", "numpy": "numpy"}
+"""The distribution behind a method's module, where its name differs from the module's."""
+
+
+def version_of(method) -> str:
+    """The installed version of the package a method runs (cchmi's for cchmi's methods), "" if none."""
+    from importlib import metadata
+
+    try:
+        return metadata.version(_DISTRIBUTION.get(method[1], method[1]))
+    except metadata.PackageNotFoundError:
+        return ""
+
+
+def is_peer(name: str) -> bool:
+    """Whether the method named `name` is a peer's (not one of cchmi's own)."""
+    return not name.startswith("cchmi")
 
 
 def by_name(names: list[str]) -> list:
@@ -190,7 +276,7 @@ def installed(module: str) -> bool:
 # Imported in the parent before any forked call, so that no timing includes an import.
 _PRELOAD = {"sklearn": "sklearn.feature_selection", "npeet_plus": "npeet_plus", "ennemi": "ennemi", "bmi": "bmi",
             "infomeasure": "infomeasure", "latentmi": "latentmi.lmi", "torch": "cchmi.neural",
-            "scipy": "scipy.spatial"}
+            "torch_mist": "torch_mist", "scipy": "scipy.spatial"}
 
 
 def preload(method_list: list) -> None:
@@ -208,7 +294,8 @@ def call(method, task, s, device, timeout: float, warmup: bool) -> tuple[float, 
 
 def call_details(method, task, s, device, timeout: float, warmup: bool) -> tuple[float, float, str, dict]:
     """:func:`call` and, for a method that returns a dict (cchmi.mi's), that dict from the timed
-    call (empty for the others and for calls that did not return)."""
+    call (empty for the others and for calls that did not return); a dict's "status" (e.g. "refused")
+    replaces "ok"."""
     _, module, fn, supports = method
     if not installed(module):
         return math.nan, math.nan, "not installed", {}
@@ -218,4 +305,4 @@ def call_details(method, task, s, device, timeout: float, warmup: bool) -> tuple
     t = run_with_timeout(lambda: fn(s.x, s.y, labels, device), timeout, warmup=warmup)
     details = t.value if isinstance(t.value, dict) else {}
     value = details.get("estimate", t.value)
-    return (math.nan if value is None else value), t.median, t.status, details
+    return (math.nan if value is None else value), t.median, details.get("status", t.status), details

@@ -181,6 +181,65 @@ def test_method_summary_mae_ratio_and_coverage(bench):
     assert "| 100 | m | 3/4 | 3 | 0.167 | 0.33 (2 runs) | 1/2 (0.50) |" in table
 
 
+def _refuses(x, y, labels, device):
+    return {"estimate": math.nan, "status": "refused", "note": "compressed_mi refuses: too wide"}
+
+
+def _flagged(x, y, labels, device):
+    return {"estimate": 0.7, "ci_low": 0.55, "ci_high": 0.75, "confidence": 0.9, "flag": "unreliable",
+            "reasons": "a check failed"}
+
+
+def test_refusals_flags_levels_and_versions_are_row_columns(bench):
+    """A dict's status ("refused") replaces "ok" with its note; its interval level, flag and reasons
+    reach the row; every row names the version of the package that ran."""
+    accuracy = bench("bench_accuracy")
+    task = Task("toy", "toy", "continuous", 1, 1, 0.5, lambda n, seed: catalogue()["gauss-1x1-1"].sample(n, seed))
+    methods = [("refuses", "numpy", _refuses, lambda t: True), ("flagged", "numpy", _flagged, lambda t: True)]
+    refused, flagged = accuracy.run_accuracy([task], [100], 1, method_list=methods, timeout=60, progress=False)
+    assert refused["status"] == "refused" and refused["note"].startswith("compressed_mi refuses")
+    assert math.isnan(refused["estimate"]) and refused["covered"] == "" and refused["flag"] == ""
+    assert flagged["confidence"] == 0.9 and flagged["covered"] == 0 and flagged["flag"] == "unreliable"
+    assert flagged["reasons"] == "a check failed" and flagged["version"] == np.__version__
+
+
+def _goal_row(task, method, error, truth=2.0, flag="", covered="", status="ok"):
+    return {"task": task, "dims": "64+64", "n": 5000, "seed": 0, "method": method, "truth": truth,
+            "estimate": truth + error, "error": error, "seconds": 1.0, "status": status, "flag": flag, "reasons": "",
+            "note": "", "covered": covered, "confidence": 0.9 if covered != "" else math.nan,
+            "ci_low": truth - 0.1, "ci_high": truth + 0.1}
+
+
+def test_goal_summary_scores_the_issue_goals(bench):
+    """Truths outside [0.5, 10] are not scored; the flag's hits are flagged runs among those over 25%
+    relative error, its false alarms flagged runs among the others; the best peer is the one with the
+    smallest error on the runs both returned, and the ratio is taken there."""
+    accuracy = bench("bench_accuracy")
+    rows = [
+        _goal_row("a", "cchmi m", 0.2, flag="reliable", covered=1),
+        _goal_row("b", "cchmi m", -1.0, flag="unreliable", covered=0),  # 50% off, flagged: a hit
+        _goal_row("c", "cchmi m", 0.1, flag="unreliable", covered=1),  # 5% off, flagged: a false alarm
+        _goal_row("d", "cchmi m", 0.0, status="refused"),
+        _goal_row("e", "cchmi m", 5.0, truth=20.0, flag="reliable"),  # truth above 10: not scored
+        _goal_row("a", "peer p", 0.4), _goal_row("b", "peer p", 0.8),
+        _goal_row("a", "peer q", 1.0), _goal_row("b", "peer q", 1.0), _goal_row("c", "peer q", 0.0),
+    ]
+    goals = {g["method"]: g for g in accuracy.goal_summary(rows)}
+    m = goals["cchmi m"]
+    assert (m["runs"], m["ok"], m["other"]) == (4, 3, "refused 1")
+    assert m["mae"] == pytest.approx(1.3 / 3) and m["median_rel"] == pytest.approx(0.1)
+    assert (m["interval_runs"], m["covered"], m["levels"]) == (3, 2, [0.9])
+    assert (m["bad"], m["hits"], m["good"], m["false_alarms"]) == (1, 1, 2, 1)
+    # peer p on a, b: mean 0.6 (m there: 0.6); peer q on a, b, c: mean 2/3 (m there: 1.3/3)
+    assert m["best_peer"] == "peer p" and m["peer_runs"] == 2 and m["peer_ratio"] == pytest.approx(1.0)
+    assert goals["peer p"]["best_peer"] == ""
+    table = accuracy.goal_table(accuracy.goal_summary(rows))
+    assert "| 5000 | cchmi m | 3/4 (refused 1) | 0.433 (not met) | 10.0% (met) | 2/3 = 0.67 at 90% (not met) |" in table
+    assert "1/1 hits, 1/2 false alarms (not met) | 1.00 vs peer p (2 runs; not met) |" in table
+    assert "| d | 64+64 | 5000 | cchmi m | 2.000 | 2.000 | +0.000 | - | - | - | 1 | refused |" in (
+        accuracy.run_table(rows))
+
+
 def test_widened_coverage_swaps_the_model_spread(bench):
     """The reported s.e. carries MODEL_SPREAD * correction in quadrature; the table replaces it by c."""
     harness = bench("_harness")

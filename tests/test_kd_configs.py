@@ -26,7 +26,7 @@ from cchmi.distill.sweep import config as sweep_config  # noqa: E402
 CONFIGS = Path(__file__).resolve().parents[1] / "cchmi" / "distill" / "configs"
 # The CCH issue's configs and their job counts (sweep points x view pairs x seeds), as their headers say.
 ISSUE_CONFIGS = {
-    "primary_digits.toml": 300,  # 15 pairs x 20 seeds
+    "primary_digits.toml": 600,  # 15 pairs x 2 N x 20 seeds
     "primary_emoji.toml": 240,  # 12 pairs x 20 seeds
     "primary_omics.toml": 400,  # 20 pairs x 20 seeds
     "knobs_digits.toml": 200,  # 5 p x 2 pairs x 20 seeds

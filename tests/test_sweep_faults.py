@@ -410,7 +410,7 @@ def test_bundled_configs_still_validate():
     # The sweeps' and the demos' sizes (their files state them); gpu/: sized for a GPU.
     assert counts == {"digits": 1800, "digits_cpu": 900, "synthetic": 240, "fashion": 1200, "demo_digits": 64,
                       "demo_synthetic": 64, "demo_primary_digits": 30, "demo_primary_emoji": 20,
-                      "primary_digits": 300, "primary_emoji": 240, "primary_omics": 400, "knobs_digits": 200,
+                      "primary_digits": 600, "primary_emoji": 240, "primary_omics": 400, "knobs_digits": 200,
                       "knobs_nuisance_digits": 160, "transfer_digits": 200, "transfer_repair_digits": 120,
                       "gpu/emoji_cnn": 600, "gpu/fashion_70k": 1200}
 

@@ -25,7 +25,7 @@ KNOWN_KEYS = {
     # The CCH issue's configs (issue 29), as first written, before any of their runs.
     "knobs_digits": (200, "16fcf553d334be96", "7e41e6623bda45ef", "2ea4205abe593ff6"),
     "knobs_nuisance_digits": (160, "7d843ca71a8f81be", "ffb75a560bce72e5", "69b7e66e5c785fa1"),
-    "primary_digits": (300, "37531fb6bbb2204d", "6247d1fd2cc63970", "115229fb66f8e189"),
+    "primary_digits": (600, "37531fb6bbb2204d", "431d8fac5cc4fdb7", "6da7d1da8a00be01"),  # N = 40 added
     "primary_emoji": (240, "0e78be714aefb0c8", "6a31177e355ceaa4", "c5b41a2306cab958"),
     "primary_omics": (400, "eb274febcb92b2c0", "9e8d7ed2154f0750", "d13cd99ca9e0334e"),
     "transfer_digits": (200, "cd98a5f1ba170559", "5e5cf60670e602db", "0de61b29d5a27937"),  # 5 pairs, cut before a run

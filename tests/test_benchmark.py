@@ -212,8 +212,8 @@ def _goal_row(task, method, error, truth=2.0, flag="", covered="", status="ok"):
 
 def test_goal_summary_scores_the_issue_goals(bench):
     """Truths outside [0.5, 10] are not scored; the flag's hits are flagged runs among those over 25%
-    relative error, its false alarms flagged runs among the others; the best peer is the one with the
-    smallest error on the runs both returned, and the ratio is taken there."""
+    relative error, its false alarms flagged runs among the others; each peer's ratio is taken on the
+    runs both returned, and the goal against the largest (the peer that did best there)."""
     accuracy = bench("bench_accuracy")
     rows = [
         _goal_row("a", "cchmi m", 0.2, flag="reliable", covered=1),
@@ -232,10 +232,13 @@ def test_goal_summary_scores_the_issue_goals(bench):
     assert (m["bad"], m["hits"], m["good"], m["false_alarms"]) == (1, 1, 2, 1)
     # peer p on a, b: mean 0.6 (m there: 0.6); peer q on a, b, c: mean 2/3 (m there: 1.3/3)
     assert m["best_peer"] == "peer p" and m["peer_runs"] == 2 and m["peer_ratio"] == pytest.approx(1.0)
+    assert [(p, runs) for _, p, runs in m["peers"]] == [("peer p", 2), ("peer q", 3)]
+    assert m["peers"][1][0] == pytest.approx(0.65)
     assert goals["peer p"]["best_peer"] == ""
     table = accuracy.goal_table(accuracy.goal_summary(rows))
-    assert "| 5000 | cchmi m | 3/4 (refused 1) | 0.433 (not met) | 10.0% (met) | 2/3 = 0.67 at 90% (not met) |" in table
-    assert "1/1 hits, 1/2 false alarms (not met) | 1.00 vs peer p (2 runs; not met) |" in table
+    assert ("| 5000 | 64+64 | cchmi m | 3/4 (refused 1) | 0.433 (not met on the 3 runs that returned) | 10.0% (met on "
+            "the 3 runs that returned) | 2/3 = 0.67 at 90% (not met) |" in table)
+    assert "false alarms (not met) | 1.00 vs peer p (2 runs), 0.65 vs peer q (3 runs) (not met) |" in table
     assert "| d | 64+64 | 5000 | cchmi m | 2.000 | 2.000 | +0.000 | - | - | - | 1 | refused |" in (
         accuracy.run_table(rows))
 

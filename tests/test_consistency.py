@@ -144,3 +144,16 @@ def test_cch_checks_both_terms_for_a_continuous_target():
     for term in ("I(T; S)", "I(S; Y)"):
         assert set(r.reliability.checks[term]) == {*consistency.CHECK_NAMES, "seconds"}
     assert all(reason.startswith(("I(T; S): ", "I(S; Y): ")) for reason in r.reliability.reasons)
+
+
+def test_the_flag_does_not_depend_on_asking_for_an_interval():
+    """hd-gauss-dense-64-0.5 (truth 0.5) at n = 5000: the extrapolation gave 0.02, flagged without an
+    interval and "reliable" with confidence=0.9, whose interval (the model's error included) was
+    +/- 0.86 wide and widened every check's tolerance."""
+    from cchmi.data.hd_tasks import gauss_dense
+
+    s = gauss_dense(64, 0.5).sample(5000, 0)
+    plain = cchmi.mi(s.x, s.y, estimator="ksg-extrapolated")
+    interval = cchmi.mi(s.x, s.y, estimator="ksg-extrapolated", confidence=0.9)
+    assert plain.estimate == interval.estimate < 0.1
+    assert not plain.reliability.reliable and not interval.reliability.reliable

@@ -68,7 +68,7 @@ from cchmi._scaling import standardise
 from cchmi._torch import resolve_device
 from cchmi.estimators.base import ParamsMixin
 from cchmi.estimators.interval import unit_name
-from cchmi.neural.estimator import check_protocol, repeated, split_rows
+from cchmi.neural.estimator import check_protocol, split_rows, with_protocol
 from cchmi.neural.training import EarlyStopping, Position, fit
 from cchmi.results import MIResult
 
@@ -306,13 +306,8 @@ def diffusion_mi(
             val_fraction=val_fraction, test_fraction=test_fraction, device=device, random_state=seed,
             confidence=confidence, base=base, progress=progress)[0]
 
-    if repeats == 1 and not extrapolate:
-        return once(x, y, random_state)
-    xa, ya = V.as_samples(x, "x"), V.as_samples(y, "y")
-    V.same_length(x=xa, y=ya)
-    return repeated(once, xa, ya, repeats=repeats, extrapolate=extrapolate,
-                    random_state=V.as_int(random_state, "random_state", 0),
-                    confidence=V.check_confidence(confidence))
+    return with_protocol(once, x, y, repeats=repeats, extrapolate=extrapolate, random_state=random_state,
+                         confidence=confidence)
 
 
 class DiffusionMI(ParamsMixin):

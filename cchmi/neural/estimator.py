@@ -128,6 +128,18 @@ def check_protocol(repeats, extrapolate) -> int:
     return V.as_int(repeats, "repeats", 1)
 
 
+def with_protocol(fit_once: Callable[[np.ndarray, np.ndarray, int], MIResult], x, y, *, repeats: int,
+                  extrapolate: bool, random_state, confidence) -> MIResult:
+    """``fit_once(x, y, random_state)`` itself (the single run, as without the protocol) when
+    repeats == 1 and not extrapolate, else :func:`repeated` on the validated samples."""
+    if repeats == 1 and not extrapolate:
+        return fit_once(x, y, random_state)
+    xa, ya = V.as_samples(x, "x"), V.as_samples(y, "y")
+    V.same_length(x=xa, y=ya)
+    return repeated(fit_once, xa, ya, repeats=repeats, extrapolate=extrapolate,
+                    random_state=V.as_int(random_state, "random_state", 0), confidence=V.check_confidence(confidence))
+
+
 def repeated(fit_once: Callable[[np.ndarray, np.ndarray, int], MIResult], x: np.ndarray, y: np.ndarray, *,
              repeats: int, extrapolate: bool, random_state: int, confidence: float | None) -> RepeatedMIResult:
     """The protocol (module docstring) around ``fit_once(x_rows, y_rows, seed) -> MIResult``: R
@@ -472,13 +484,8 @@ def neural_mi(
             test_fraction=test_fraction, fused=fused, device=device, random_state=seed, confidence=confidence,
             base=base, progress=progress, gather_negatives=gather_negatives)[0]
 
-    if repeats == 1 and not extrapolate:
-        return once(x, y, random_state)
-    xa, ya = V.as_samples(x, "x"), V.as_samples(y, "y")
-    V.same_length(x=xa, y=ya)
-    return repeated(once, xa, ya, repeats=repeats, extrapolate=extrapolate,
-                    random_state=V.as_int(random_state, "random_state", 0),
-                    confidence=V.check_confidence(confidence))
+    return with_protocol(once, x, y, repeats=repeats, extrapolate=extrapolate, random_state=random_state,
+                         confidence=confidence)
 
 
 class NeuralMI(ParamsMixin):

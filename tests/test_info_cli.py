@@ -353,10 +353,10 @@ def test_cli_demo_says_how_long_it_takes(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
     monkeypatch.setattr(os, "getloadavg", lambda: (0.1, 0.1, 0.1))
     assert main(["demo", "--out", str(tmp_path / "idle"), "--no-progress"]) == 0
-    assert "50 of 50 runs to train: about 2 minute(s) with --jobs 2 on 2 idle cores." in capsys.readouterr().out
+    assert "50 of 50 runs to train: about 1 minute(s) with --jobs 2 on 2 idle cores." in capsys.readouterr().out
     monkeypatch.setattr(os, "getloadavg", lambda: (4.0, 4.0, 4.0))
     assert main(["demo", "--out", str(tmp_path / "busy"), "--no-progress"]) == 0
-    assert "this machine is busy (load 4.0 on 2 cores): expect about 3x that, 6 minutes" in capsys.readouterr().out
+    assert "this machine is busy (load 4.0 on 2 cores): expect about 3x that, 4 minutes" in capsys.readouterr().out
     bar = Progress(128, "demo_digits")
     bar.step(count=32)
     assert "demo_digits [" in capsys.readouterr().err.splitlines()[-1]

@@ -167,6 +167,19 @@ def device_backend(request):
 
 # The smallest sweep the experiment runner allows: two one-epoch jobs on 100 synthetic rows
 # (tests/test_sweep_faults.py, tests/test_executors.py).
+def toy_multiview(n: int, seed: int = 0):
+    """A two-view, three-class MultiView ("teacher": 2 informative columns, "student": 2 noisier
+    ones and a noise column) for the KD trainer's tests."""
+    from cchmi.data.multiview import MultiView
+
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % 3
+    z = rng.standard_normal((n, 2)) + labels[:, None] * np.array([1.5, -1.0])
+    views = {"teacher": (z + 0.3 * rng.standard_normal((n, 2))).astype(np.float32),
+             "student": np.hstack([z + rng.standard_normal((n, 2)), rng.standard_normal((n, 1))]).astype(np.float32)}
+    return MultiView("toy", views, labels, "toy task")
+
+
 TINY_SWEEP = {
     "name": "tiny",
     "seeds": 1,

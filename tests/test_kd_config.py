@@ -10,7 +10,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from cchmi.data.multiview import MultiView  # noqa: E402
+from conftest import toy_multiview  # noqa: E402
 from cchmi.distill import KDConfig, RunSummary, TrainConfig, run_kd  # noqa: E402
 from cchmi.distill.config import Budget, CCHSettings, KDOptions, SplitConfig  # noqa: E402
 from cchmi.distill.predictors import GAP_PREDICTORS, LABEL_PREDICTORS  # noqa: E402
@@ -32,12 +32,7 @@ SUMMARY_KEYS = ["dataset", "teacher_view", "student_view", "pairing", "p", "seed
 
 
 def toy(n=240, seed=0):
-    rng = np.random.default_rng(seed)
-    labels = np.arange(n) % 3
-    z = rng.standard_normal((n, 2)) + labels[:, None] * np.array([1.5, -1.0])
-    views = {"teacher": (z + 0.3 * rng.standard_normal((n, 2))).astype(np.float32),
-             "student": np.hstack([z + rng.standard_normal((n, 2)), rng.standard_normal((n, 1))]).astype(np.float32)}
-    return MultiView("toy", views, labels, "toy task")
+    return toy_multiview(n, seed)
 
 
 def test_keywords_and_sections_build_the_same_config():

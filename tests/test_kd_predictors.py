@@ -17,8 +17,9 @@ import cchmi.distill.apriori as apriori  # noqa: E402
 import cchmi.distill.predictors as predictors  # noqa: E402
 import cchmi.distill.trainer as trainer  # noqa: E402
 import cchmi.distill.training as training  # noqa: E402
-from cchmi.data.multiview import MultiView, load_mfeat  # noqa: E402
+from cchmi.data.multiview import load_mfeat  # noqa: E402
 from cchmi.distill import TrainConfig, run_kd  # noqa: E402
+from conftest import toy_multiview  # noqa: E402
 from cchmi.distill.config import SplitConfig  # noqa: E402
 from cchmi.distill.predictors import random_predictor  # noqa: E402
 from cchmi.distill.rows import pairings, split_indices  # noqa: E402
@@ -30,12 +31,7 @@ STEPS = TrainConfig(steps=20, eval_every=5, hidden=16, batch_size=16, patience=3
 
 
 def toy(n=300, seed=0):
-    rng = np.random.default_rng(seed)
-    labels = np.arange(n) % 3
-    z = rng.standard_normal((n, 2)) + labels[:, None] * np.array([1.5, -1.0])
-    views = {"teacher": (z + 0.3 * rng.standard_normal((n, 2))).astype(np.float32),
-             "student": np.hstack([z + rng.standard_normal((n, 2)), rng.standard_normal((n, 1))]).astype(np.float32)}
-    return MultiView("toy", views, labels, "toy task")
+    return toy_multiview(n, seed)
 
 
 class Spy:

@@ -21,6 +21,7 @@ if not torch.cuda.is_available():  # before triton is imported: its kernels then
 
 import torch.distributed as dist  # noqa: E402
 import torch.multiprocessing as mp  # noqa: E402
+from _dist_worker import exit_without_teardown  # noqa: E402
 
 import cchmi  # noqa: E402
 from cchmi.data import correlated_gaussian  # noqa: E402
@@ -269,15 +270,16 @@ def _worker(rank, world, port, m):
             local = cchmi.neural_mi(s.x, s.y, batch_size=20, **TRAIN)
             gathered = cchmi.neural_mi(s.x, s.y, batch_size=20, gather_negatives=True, **TRAIN)
             assert gathered.estimate == local.estimate and gathered.stderr == local.stderr
-            return
-        _check_ddp(rank, world, m)
-        a, b = _pair(m + rank, m + rank, 3, seed=rank)  # unequal local batches
-        with pytest.raises(ValueError, match=r"same local batch on every rank, got sizes \[%d, %d" % (m, m + 1)):
-            bound_from_stats("infonce", a, b, gather_negatives=True)
+        else:
+            _check_ddp(rank, world, m)
+            a, b = _pair(m + rank, m + rank, 3, seed=rank)  # unequal local batches
+            with pytest.raises(ValueError, match=r"same local batch on every rank, got sizes \[%d, %d" % (m, m + 1)):
+                bound_from_stats("infonce", a, b, gather_negatives=True)
         if world == 2:
             _check_training(rank, world, batch_size=13)
     finally:
         dist.destroy_process_group()
+    exit_without_teardown()
 
 
 @pytest.mark.slow

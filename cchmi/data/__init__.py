@@ -15,7 +15,7 @@ from importlib import resources
 import numpy as np
 
 from cchmi import _validate as V
-from cchmi.data.cch_tasks import CCHTask, cch_tasks
+from cchmi.data.cch_tasks import CCHTask, cch_tasks, hd_cch_tasks
 from cchmi.data.emoji import load_emoji
 from cchmi.data.omics import load_miniacc
 from cchmi.data.views import add_degraded_view, degraded_view, with_view

@@ -29,6 +29,30 @@ Families (T in R^dim_t, S in R^dim_s):
   (``asinh`` or ``half_cube`` a|a|^(1/2) per coordinate, as in :mod:`cchmi.data`, or ``rotate``, one
   random orthogonal mixing per block, fixed per task). MI is invariant under such maps, so the truth
   is the base task's; the samples are not.
+
+The high-dimensional suite (``cch_tasks(suite="hd")``, :func:`hd_cch_tasks`) puts the catalogue's
+low-dimensional problems at D columns per side (:data:`HD_CCH_DIMS`: 64 to 512), from the rows of
+``HD_BASE_ROWS`` (eight tasks with at most 8 columns per side, gaps of both signs and one near 0)
+and ``HD_GAUSS_ROWS``. Families:
+
+* ``lifted`` (``lift<D>-<base name>``): the base task's T and S each pushed through its own fixed
+  injective smooth map R^K -> R^D (:class:`cchmi.data.hd_tasks.Lift`, K the base side's columns,
+  drawn from the task's name), Y unchanged. MI is invariant under an injective (measurable, with a
+  measurable inverse on its image) map of either argument, so I(f(T); g(S)) = I(T; S) and
+  I(g(S); Y) = I(S; Y): the truth is the base task's. Each side lies on a curved manifold of the
+  base's dimension (1 to 8) in R^D: the setting where reducing the dimension before a kNN estimate
+  can work.
+* ``padded`` (``pad<D>-<base name>``): the base task's T and S each followed by D - K independent
+  N(0, 1) columns (drawn after the base sample from the same generator, independent of everything
+  else), then mixed by a fixed random rotation per side (drawn from the name). Independent columns
+  add nothing: I((T, E); (S, E')) = I(T; S) when (E, E') is independent of (T, S) and E of E'
+  (chain rule), likewise for I(S; Y), and a rotation is invertible: the truth is the base task's.
+  The samples have the full dimension D, so a kNN estimate is not to be trusted there (a CCH
+  verdict should be "undecided").
+* ``gauss`` at D per side: rows of ``HD_GAUSS_ROWS`` (the construction of ``gauss`` above with
+  dim_t = dim_s = D), their I(T; S) on all D coordinate pairs (dense) or on 8 (sparse), Y continuous
+  with 1 to 4 columns; truth by the determinant formula (slogdet of the (2 D + dim_y)-square
+  covariance).
 """
 
 from __future__ import annotations
@@ -94,6 +118,44 @@ MAPPED_ROWS = (
 
 TRANSFORMS = ("asinh", "half_cube", "rotate")
 
+SUITES = ("catalogue", "hd")
+"""The task lists of :func:`cch_tasks`: the catalogue (the tables above) and the high-dimensional suite."""
+
+HD_CCH_DIMS = (64, 128, 256, 512)
+"""Columns per side of the high-dimensional suite's tasks."""
+
+# (family, row index in that family's table): the base tasks of the lifted and padded families (at most 8
+# columns per side); the true gap in the comment, in nats.
+HD_BASE_ROWS = (
+    ("gauss", 2),  # +1.00 (1x1)
+    ("gauss", 3),  # -1.00 (1x1)
+    ("gauss", 6),  # -0.50 (4x4)
+    ("gauss", 7),  # +0.50 (8x8)
+    ("gauss", 5),  # +0.02 (2x2)
+    ("classes", 0),  # -0.34 (1x1)
+    ("classes", 3),  # +0.30 (2x4)
+    ("classes", 5),  # -0.70 (8x8, priors)
+)
+
+# (dim_y, i_ts, i_sy, k_ts or None for all D pairs, private): GAUSS_ROWS with dim_t = dim_s = D.
+HD_GAUSS_ROWS = (
+    (1, 1.00, 0.50, None, 0.0),  # dense, +0.5
+    (2, 0.50, 1.00, None, 0.3),  # dense, -0.5
+    (1, 2.00, 1.00, 8, 0.0),  # sparse, +1.0
+    (4, 1.00, 1.50, 8, 0.0),  # sparse, -0.5
+)
+
+HD_CCH_QUICK_TASKS = (
+    "lift64-cch-gauss-1x1y1-ts1.2-sy0.2-k1-p0",
+    "lift64-cch-classes4-8x8-sep2-rho0.5622-a0-prior",
+    "pad64-cch-gauss-1x1y1-ts0.1-sy1.1-k1-p0.5",
+    "pad64-cch-classes5-2x4-sep1.5-rho0.7133-a1",
+    "cch-gauss-64x64y1-ts1-sy0.5-k64-p0",
+    "cch-gauss-64x64y4-ts1-sy1.5-k8-p0",
+)
+"""A few tasks of the high-dimensional suite at 64 columns per side, gaps of both signs in every family
+(``cchmi bench cch --suite hd --quick``)."""
+
 
 @dataclass(frozen=True)
 class Truth:
@@ -110,10 +172,11 @@ class Truth:
 @dataclass(frozen=True)
 class CCHTask:
     """One (T, S, Y) problem of the catalogue. ``params`` is its row of the family's table (for
-    ``mapped``: the transform and the base task). The truth is computed on first use and cached."""
+    ``mapped``: the transform and the base task; for ``lifted`` and ``padded``: the columns per side
+    and the base task). The truth is computed on first use and cached."""
 
     name: str
-    family: str  # "gauss", "classes" or "mapped"
+    family: str  # "gauss", "classes", "mapped", "lifted" or "padded"
     dim_t: int
     dim_s: int
     dim_y: int  # columns of Y; 0 when Y is a vector of labels
@@ -121,7 +184,7 @@ class CCHTask:
     params: tuple
 
     def truth(self) -> Truth:
-        if self.family == "mapped":
+        if self.family in DERIVED:
             return self.params[1].truth()
         return _gauss_truth(self.params) if self.family == "gauss" else _classes_truth(self.params, N_MC, 0)
 
@@ -152,6 +215,10 @@ class CCHTask:
             return _gauss_sample(self.params, n, rng)
         if self.family == "classes":
             return _classes_sample(self.params, n, rng)
+        if self.family == "lifted":
+            return _lifted_sample(self, n, random_state)
+        if self.family == "padded":
+            return _padded_sample(self, n, rng)
         transform, base = self.params
         t, s, y = base.sample(n, random_state)
         map_rng = np.random.default_rng(zlib.crc32(self.name.encode()))
@@ -300,6 +367,48 @@ def _apply(a: np.ndarray, transform: str, rng) -> np.ndarray:
     return a @ (q * np.sign(np.diag(r)))
 
 
+# -- high-dimensional versions: lifts and padding -------------------------------------------------
+
+
+DERIVED = ("mapped", "lifted", "padded")
+"""Families whose ``params`` are (map, base task) and whose truth is the base task's."""
+
+
+@functools.lru_cache(maxsize=4)
+def _lifts(name: str, dim_t: int, dim_s: int, dim: int):
+    """The fixed lifts (T's from dim_t, S's from dim_s columns to dim) of the lifted task `name`."""
+    from cchmi.data.hd_tasks import Lift, _task_rng  # here: cchmi.data.hd_tasks imports cchmi.data
+
+    return Lift.draw(dim_t, dim, _task_rng(name, 0)), Lift.draw(dim_s, dim, _task_rng(name, 1))
+
+
+@functools.lru_cache(maxsize=4)
+def _pad_rotations(name: str, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """The fixed rotations (T's, S's) of the padded task `name`."""
+    from cchmi.data.hd_tasks import _rotation, _task_rng
+
+    return _rotation(dim, _task_rng(name, 0)), _rotation(dim, _task_rng(name, 1))
+
+
+def _lifted_sample(task: CCHTask, n: int, random_state) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The base task's sample with T and S lifted; Y unchanged."""
+    dim, base = task.params
+    t, s, y = base.sample(n, random_state)
+    lift_t, lift_s = _lifts(task.name, base.dim_t, base.dim_s, dim)
+    return lift_t(t), lift_s(s), y
+
+
+def _padded_sample(task: CCHTask, n: int, rng) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The base task's sample drawn from rng (the arrays base.sample(n, seed) gives for the seed rng
+    came from), each side padded with independent N(0, 1) columns drawn next from rng, then rotated."""
+    dim, base = task.params
+    t, s, y = base.sample(n, rng)
+    rot_t, rot_s = _pad_rotations(task.name, dim)
+    t = np.hstack([t, rng.standard_normal((n, dim - base.dim_t))]) @ rot_t.T
+    s = np.hstack([s, rng.standard_normal((n, dim - base.dim_s))]) @ rot_s.T
+    return t, s, y
+
+
 # -- the catalogue ------------------------------------------------------------------------------
 
 
@@ -315,9 +424,17 @@ def _classes_task(row: tuple) -> CCHTask:
     return CCHTask(name, "classes", dim_t, dim_s, 0, n_classes, row)
 
 
-def cch_tasks() -> list[CCHTask]:
-    """Every CCH task of the catalogue (built from the tables; truths are computed on first use)."""
-    base = {"gauss": [_gauss_task(r) for r in GAUSS_ROWS], "classes": [_classes_task(r) for r in CLASS_ROWS]}
+def _base_tasks() -> dict[str, list[CCHTask]]:
+    return {"gauss": [_gauss_task(r) for r in GAUSS_ROWS], "classes": [_classes_task(r) for r in CLASS_ROWS]}
+
+
+def cch_tasks(suite: str = "catalogue") -> list[CCHTask]:
+    """Every CCH task of `suite` (:data:`SUITES`): "catalogue", the tables GAUSS_ROWS, CLASS_ROWS and
+    MAPPED_ROWS, or "hd", :func:`hd_cch_tasks` at :data:`HD_CCH_DIMS`. Truths are computed on first use."""
+    V.choice(suite, "suite", SUITES)
+    if suite == "hd":
+        return hd_cch_tasks()
+    base = _base_tasks()
     mapped = []
     for transform, family, index in MAPPED_ROWS:
         if transform not in TRANSFORMS:
@@ -326,3 +443,19 @@ def cch_tasks() -> list[CCHTask]:
         mapped.append(CCHTask(f"{transform}-{b.name}", "mapped", b.dim_t, b.dim_s, b.dim_y, b.n_classes,
                               (transform, b)))
     return base["gauss"] + base["classes"] + mapped
+
+
+def hd_cch_tasks(dims=HD_CCH_DIMS) -> list[CCHTask]:
+    """The high-dimensional suite at each of `dims` columns per side (each >= 9: more than the base
+    tasks' 8), in that order; at each: the ``lifted`` and the ``padded`` version of every base task of
+    HD_BASE_ROWS, then the ``gauss`` rows of HD_GAUSS_ROWS. Truths in nats, computed on first use."""
+    dims = [V.as_int(d, "dims", 9) for d in dims]
+    base = _base_tasks()
+    bases = [base[family][index] for family, index in HD_BASE_ROWS]
+    tasks = []
+    for d in dims:
+        for family, prefix in (("lifted", "lift"), ("padded", "pad")):
+            tasks += [CCHTask(f"{prefix}{d}-{b.name}", family, d, d, b.dim_y, b.n_classes, (d, b)) for b in bases]
+        tasks += [_gauss_task((d, d, dim_y, i_ts, i_sy, d if k_ts is None else k_ts, private))
+                  for dim_y, i_ts, i_sy, k_ts, private in HD_GAUSS_ROWS]
+    return tasks

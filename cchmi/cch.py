@@ -40,10 +40,11 @@ from cchmi.estimators import interval
 from cchmi.estimators.cch_terms import TERM_ESTIMATORS, CCHSample, CCHStreams, CCHTerms, term_estimator
 from cchmi.estimators.choice import AUTO_RULES as AUTO_RULES  # re-exported: the rules' public name
 from cchmi.estimators.choice import MEASURED_DIMS as MEASURED_DIMS
-from cchmi.estimators.choice import auto_estimator, unchecked_labels_reason, unmeasured_reason
+from cchmi.estimators.choice import auto_estimator, cch_wants_compression, unchecked_labels_reason, unmeasured_reason
 from cchmi.estimators.consistency import CHECKS, knn_estimate, run_checks, wanted
 from cchmi.estimators.options import KnnOptions
 from cchmi.estimators.reliability import Reliability
+from cchmi.estimators.select import low_intrinsic_dimension
 from cchmi.results import ResultIO
 
 ESTIMATORS = TERM_ESTIMATORS + ("auto",)
@@ -241,16 +242,32 @@ def cch(teacher, student, labels, opts: CCHOptions) -> CCHResult:
           (S, labels)), trained on a stratified ``fit_fraction`` of the rows (0.5 by default; a fifth
           of them for early stopping) and applied to the others, where both terms and the interval
           are estimated. Discrete labels only.
+        * "compressed": compress-then-kNN (:class:`cchmi.estimators.cch_terms.CompressedTerms`): on a
+          stratified ``fit_fraction`` (0.3) of the rows each side is standardised, its TwoNN
+          intrinsic dimension measured (:func:`cchmi.intrinsic_dimension`; a side above
+          :data:`cchmi.estimators.compress.MAX_INTRINSIC` = 8 is refused by name) and its principal
+          axes fitted; on the other rows both terms are the "ksg-extrapolated" terms of 3 x the
+          rounded intrinsic dimension components per side, with the bias exponents of the intrinsic
+          dimensions. For wide representations that lie near a low-dimensional manifold.
         * "auto": the first matching row of :data:`AUTO_RULES` (the choice and its reason are in
-          ``choice_reason``; n is the rows the estimates use, after ``pca``):
+          ``choice_reason``; n is the rows the estimates use, after ``pca``; the TwoNN intrinsic
+          dimension is measured on at most 5,000 rows of each side, standardised, only where the
+          first rule's other conditions hold, and written in ``choice_reason``):
 
-          ======================================  ==================
-          condition                               estimator
-          ======================================  ==================
-          d_t > 32 or d_s > 32                    ksg
-          n < 1024 (512 without an interval)      ksg
-          n >= 1024 (512 without an interval)     ksg-extrapolated
-          ======================================  ==================
+          ============================================================================  ================
+          condition                                                                     estimator
+          ============================================================================  ================
+          d_t > 32 or d_s > 32, TwoNN dims <= 8, n >= 1500 (750 without an interval)    compressed
+          d_t > 32 or d_s > 32                                                          ksg
+          n < 1024 (512 without an interval)                                            ksg
+          n >= 1024 (512 without an interval)                                           ksg-extrapolated
+          ============================================================================  ================
+
+          The first rule applies without ``pca`` only; "TwoNN dims" is each side's.
+
+          If the compression is refused on the fit rows (their TwoNN reading above 8 where all
+          the rows' was not), the plain kNN terms run on every column with the checks below, and
+          ``choice_reason`` says so.
 
           Past 32 dimensions a side (:data:`MEASURED_DIMS`; see the table below: no estimator
           here was reliable there) the kNN terms between continuous sides are checked for
@@ -336,7 +353,12 @@ def cch(teacher, student, labels, opts: CCHOptions) -> CCHResult:
         if pca is not None:
             dims_used = (min(pca, ta.shape[1]), min(pca, sa.shape[1]))
             n_used = n - round((fit_fraction or 0.3) * n)
-        estimator, reason = auto_estimator(n_used, *dims_used, opts.confidence is not None)
+        low, measured = False, None
+        if pca is None and cch_wants_compression(n, *dims_used, opts.confidence is not None):
+            low, measured = low_intrinsic_dimension(ta, sa, opts.random_state, names=("teacher", "student"))
+        estimator, reason = auto_estimator(n_used, *dims_used, opts.confidence is not None, low_intrinsic=low)
+        if measured is not None:
+            reason = f"{reason} ({measured})"
     knn = opts.knn_options()
     streams = CCHStreams.spawn(opts.random_state)
     strategy = term_estimator(estimator, pca=pca, fit_fraction=fit_fraction, embed_dim=opts.embed_dim,
@@ -390,7 +412,7 @@ def _result(terms: CCHTerms, opts: KnnOptions, *, reps, pca, reason, seconds,
         lo, hi = gap - z * se[2], gap + z * se[2]
     bias = terms.bias
     if terms.fallback is not None:
-        reason += f"; the extrapolation could not run, so the plain kNN terms did: {terms.fallback}"
+        reason += f"; {terms.fallback}"
     dropped = None
     if opts.confidence is not None and se is None:
         dropped = (f"an interval was asked for (confidence={opts.confidence:g}) and the estimators could not give "

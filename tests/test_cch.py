@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 
 import numpy as np
@@ -302,10 +303,15 @@ def test_extrapolation_moves_the_gap_towards_the_truth():
     (1024, 32, 32, True, "ksg-extrapolated"),
     (10_000, 64, 64, True, "ksg"),  # outside the measured dimensions: plain, marked unreliable (issue 25)
     (10_000, 33, 4, False, "ksg"),
+    ((1500, True), 64, 4, True, "compressed"),  # (n, low intrinsic dimension)
+    ((1499, True), 64, 4, True, "ksg"),  # too few rows for the fit part and the extrapolation
+    ((750, True), 33, 33, False, "compressed"),
+    ((10_000, True), 32, 32, True, "ksg-extrapolated"),  # not wide: the diagnostic does not matter
 ])
 def test_auto_rules_follow_the_table(n, dim_t, dim_s, with_interval, expected):
     module = sys.modules["cchmi.cch"]  # the module: the name cchmi.cch is the function
-    choice, reason = module.auto_estimator(n, dim_t, dim_s, with_interval)
+    n, low = n if isinstance(n, tuple) else (n, False)
+    choice, reason = module.auto_estimator(n, dim_t, dim_s, with_interval, low_intrinsic=low)
     assert choice == expected and f"{n:,} rows of {dim_t}+{dim_s} dimensions" in reason
     lines = [line.strip() for line in module.cch.__doc__.splitlines()]
     for condition, estimator, _ in module.AUTO_RULES:
@@ -344,3 +350,64 @@ def test_rank_teachers_puts_unreliable_results_after_the_reliable_ones():
     assert r_second.gap > r_first.gap  # the wide teacher's gap is larger, but it cannot be trusted
     assert (first, second) == ("weak", "wide") and ranking.best == "weak"
     assert r_first.reliability.reliable and not r_second.reliability.reliable and r_second.verdict == "undecided"
+
+
+# -- compress-then-kNN (issue 24) ------------------------------------------------------------------
+
+
+def lifted_sample(n, dim, random_state=0):
+    """The catalogue's 1+1-dimensional Gaussian task with gap +1 nat (I(T; S) 1.2, I(S; Y) 0.2,
+    Y continuous), each side lifted injectively to `dim` columns (the hd suite's Lift), and the
+    same task's sides padded with independent noise to `dim` columns and rotated: the same truths,
+    intrinsic dimension 1 against `dim`."""
+    from cchmi.data.hd_tasks import Lift, _rotation
+
+    task = next(t for t in cch_tasks() if t.name == "cch-gauss-1x1y1-ts1.2-sy0.2-k1-p0")
+    t, s, y = task.sample(n, random_state)
+    rng = np.random.default_rng(1)
+    lifted = Lift.draw(1, dim, rng)(t), Lift.draw(1, dim, rng)(s)
+    padded = tuple(np.hstack([a, rng.standard_normal((n, dim - 1))]) @ _rotation(dim, rng).T for a in (t, s))
+    return lifted, padded, y, task.truth()
+
+
+def test_compressed_terms_recover_a_gap_on_wide_sides_of_low_intrinsic_dimension():
+    (t, s), _, y, truth = lifted_sample(1600, 48)
+    r = cchmi.cch(t, s, y, labels_kind="continuous", estimator="compressed", n_subsamples=6)
+    assert (r.estimator_ts, r.estimator_sy) == ("pca-ksg1-extrapolated", "pca-ksg1-extrapolated")
+    assert r.n == 1600 - 480 and r.dims == (3, 3)  # 30% of the rows fit the PCA; 3 x intrinsic dimension 1
+    assert "on 3+3 principal components (teacher + student; TwoNN intrinsic dimension 1.0 and 1.0)" in r.interval_note
+    assert r.gap_ci_low < truth.gap < r.gap_ci_high and r.verdict == "distil" and r.reliability.reliable
+
+
+def test_compressed_refuses_a_side_of_high_intrinsic_dimension_and_pca():
+    _, (t, s), y, _ = lifted_sample(1600, 40)
+    with pytest.raises(ValueError, match=r"estimator='compressed' refuses: the intrinsic dimension of teacher is"):
+        cchmi.cch(t, s, y, labels_kind="continuous", estimator="compressed")
+    with pytest.raises(ValueError, match="pca does not apply to estimator='compressed'"):
+        cchmi.cch(t, s, y, labels_kind="continuous", estimator="compressed", pca=4)
+
+
+def test_auto_compresses_wide_sides_of_low_intrinsic_dimension_only():
+    (t, s), (tp, sp), y, truth = lifted_sample(1600, 40)
+    low = cchmi.cch(t, s, y, labels_kind="continuous", estimator="auto", n_subsamples=6)
+    assert low.estimator_ts == "pca-ksg1-extrapolated" and "[rule 'd_t > 32 or d_s > 32, TwoNN" in low.choice_reason
+    assert re.search(r"\(TwoNN intrinsic dimension teacher 1\.\d, student 1\.\d\)$", low.choice_reason)
+    high = cchmi.cch(tp, sp, y, labels_kind="continuous", estimator="auto", n_subsamples=6)
+    assert high.estimator_ts == "ksg1" and "[rule 'd_t > 32 or d_s > 32' of" in high.choice_reason
+    assert high.verdict == "undecided" and not high.reliability.reliable  # the checks catch the lost I(T; S)
+    few = cchmi.cch(t[:1000], s[:1000], y[:1000], labels_kind="continuous", estimator="auto", n_subsamples=6)
+    assert few.estimator_ts == "ksg1" and "TwoNN" not in few.choice_reason  # below 1500 rows: not measured
+
+
+def test_compressed_under_auto_falls_back_to_the_checked_plain_terms_when_the_fit_rows_refuse():
+    from cchmi.estimators import cch_terms
+    from cchmi.estimators.options import KnnOptions
+
+    (t, s), _, y, _ = lifted_sample(1600, 40)
+    sample, opts = cch_terms.CCHSample(t, s, y=y), KnnOptions(confidence=None).validated(("jitter",))
+    refused = cch_terms.CompressedTerms(max_intrinsic=0.5, fallback=True).terms(sample, opts,
+                                                                                 cch_terms.CCHStreams.spawn(0))
+    assert refused.names == ("ksg1", "ksg1") and refused.dims == (40, 40) and refused.sides[0] is t
+    assert refused.fallback.startswith("the compression was refused on the fit rows, so the plain kNN terms ran")
+    with pytest.raises(ValueError, match="estimator='compressed' refuses"):
+        cch_terms.CompressedTerms(max_intrinsic=0.5).terms(sample, opts, cch_terms.CCHStreams.spawn(0))

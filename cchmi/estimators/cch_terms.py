@@ -8,7 +8,9 @@ Each estimator is an object with ``terms(sample, opts, streams) -> CCHTerms`` (t
   (:func:`cchmi.estimators.extrapolate.extrapolate_estimate`, "ksg-extrapolated");
 * :class:`LatentTerms`: the kNN terms on learned embeddings (:func:`cchmi.neural.latent.embed`);
 * :class:`NeuralTerms`: the SMILE bound for I(T; S) and the probe bound
-  (:func:`cchmi.estimators.probe.probe_mi`) for I(S; Y).
+  (:func:`cchmi.estimators.probe.probe_mi`) for I(S; Y);
+* :class:`CompressedTerms`: the extrapolated kNN terms on a few principal components of each side,
+  gated by its intrinsic dimension (compress-then-kNN, :mod:`cchmi.estimators.compress`).
 
 The kNN terms are prepared by :func:`cchmi.estimators.problem.prepare`, the student and the
 target with one random stream and the teacher with another (:class:`CCHStreams`), so that the
@@ -30,7 +32,9 @@ from cchmi import _validate as V
 from cchmi._extras import require
 from cchmi._scaling import standardise
 from cchmi.estimators import interval
+from cchmi.estimators.compress import MAX_INTRINSIC, default_dims, pca_basis, too_high
 from cchmi.estimators.extrapolate import MODEL_SPREAD, extrapolate_estimate, obstacle, refuse
+from cchmi.estimators.intrinsic import intrinsic_dimension
 from cchmi.estimators.ksg import ksg_nats
 from cchmi.estimators.mixed import class_sizes, mixed_nats
 from cchmi.estimators.options import KnnOptions
@@ -85,8 +89,8 @@ class CCHTerms:
     stderr: standard errors of (i_ts, i_sy, gap) (None without an interval); bias: the corrections
     added to (i_ts, i_sy) (None for estimators without one); names: the estimator of each term;
     dims: (teacher, student) dimensions the terms used; n: rows of the estimates; k: neighbours (0
-    for learned bounds); note: what the interval covers; fallback: why the plain kNN terms ran in
-    place of the extrapolated ones that estimator="auto" chose (None: they did not); unreliable:
+    for learned bounds); note: what the interval covers; fallback: what ran in place of what
+    estimator="auto" chose, and why (None: what it chose ran); unreliable:
     the reasons the terms cannot be trusted (empty: none found), e.g. I(S; Y) above H(Y); sides:
     the (teacher, student, continuous target or None) arrays the kNN terms were estimated on (after
     ``pca``), for :func:`cchmi.cch`'s self-consistency checks (None for the learned estimators).
@@ -121,7 +125,8 @@ class TermEstimator(Protocol):
 
 
 def knn_terms(sample: CCHSample, opts: KnnOptions, streams: CCHStreams, *, extrapolated: bool = False,
-              fallback: bool = False, student_for_labels: np.ndarray | None = None) -> CCHTerms:
+              fallback: bool = False, student_for_labels: np.ndarray | None = None,
+              bias_dims: tuple[int, int] | None = None) -> CCHTerms:
     """KSG-1 of I(T; S) and Ross (KSG-1 for a continuous Y) of I(S; Y) on one preparation, with the
     half-sample interval of both and of their gap (stratified by label); ``extrapolated``: both
     terms extrapolated to n -> inf, D the non-constant columns each term searches in. Where the
@@ -129,7 +134,8 @@ def knn_terms(sample: CCHSample, opts: KnnOptions, streams: CCHStreams, *, extra
     too small classes) it is refused, or with ``fallback`` (estimator="auto") the plain terms run
     and ``CCHTerms.fallback`` says why. A Ross term above the labels' entropy is recorded in
     ``CCHTerms.unreliable``. student_for_labels: a second student array for I(S; Y) (the latent
-    estimator embeds the student once per term)."""
+    estimator embeds the student once per term). bias_dims: the dimensions D of the two terms' bias
+    exponents 2 / D (default: the non-constant columns each term searches in)."""
     samples = {"student": sample.student, "teacher": sample.teacher}
     if student_for_labels is not None:
         samples["student_for_labels"] = student_for_labels
@@ -171,7 +177,9 @@ def knn_terms(sample: CCHSample, opts: KnnOptions, streams: CCHStreams, *, extra
         return () if reason is None else (reason,)
 
     names = ("ksg1", "ross" if yp is None else "ksg1")
-    common = dict(dims=(tp.shape[1], sp.shape[1]), n=n, k=k, backend=be.name, fallback=fell_back)
+    common = dict(dims=(tp.shape[1], sp.shape[1]), n=n, k=k, backend=be.name,
+                  fallback=None if fell_back is None else
+                  f"the extrapolation could not run, so the plain kNN terms did: {fell_back}")
     with_interval = dict(n_subsamples=opts.n_subsamples) if opts.confidence is not None else {}
     if not extrapolated:
         values = core(None)
@@ -180,8 +188,9 @@ def knn_terms(sample: CCHSample, opts: KnnOptions, streams: CCHStreams, *, extra
             interval.warn_if_no_spread(with_interval["stderr"])
         return CCHTerms(values[0], values[1], names, note=JACKKNIFE_NOTE, **common, **with_interval,
                         unreliable=ceiling(values[1], with_interval.get("stderr")))
-    dims_searched = [informative_dims(sample.teacher) + informative_dims(sample.student),
-                     informative_dims(sample.student) + (0 if sample.y is None else informative_dims(sample.y))]
+    dims_searched = list(bias_dims) if bias_dims is not None else [
+        informative_dims(sample.teacher) + informative_dims(sample.student),
+        informative_dims(sample.student) + (0 if sample.y is None else informative_dims(sample.y))]
     est = extrapolate_estimate(lambda rows: core(rows)[:2], n, dims_searched, p.rng,
                                strata=codes, confidence=opts.confidence, n_subsamples=opts.n_subsamples,
                                difference=True)
@@ -244,6 +253,56 @@ class LatentTerms:
                              **options)
         terms = knn_terms(sample.subset(rows, zt, zs), opts, streams, student_for_labels=zs_labels)
         return dataclasses.replace(terms, names=tuple("latent-" + name for name in terms.names))
+
+
+@dataclass(frozen=True)
+class CompressedTerms:
+    """Compress-then-kNN terms ("compressed", the procedure of
+    :func:`cchmi.estimators.compress.compressed_mi` for both terms): on a held-out `fit_fraction` of
+    the rows (stratified by label) each of the teacher and the student is standardised, its TwoNN
+    intrinsic dimension measured (a side above `max_intrinsic` is refused: ValueError naming it) and
+    its principal axes fitted; the other rows are projected on 3 x the rounded intrinsic dimension
+    components per side (at most those holding 99.9% of its variance), and there the kNN terms are
+    extrapolated to n -> inf with the bias exponents 2 / D, D the sides' rounded intrinsic
+    dimensions (plus a continuous target's columns for I(S; Y)), not the components' number. With
+    ``fallback`` (estimator="auto"), a side refused on the fit rows gets the plain kNN terms on all
+    the rows and columns, and the compressed sample the plain terms where the extrapolation cannot
+    run; without it both are refused."""
+
+    fit_fraction: float = 0.3
+    fallback: bool = False
+    max_intrinsic: float = MAX_INTRINSIC
+
+    def terms(self, sample: CCHSample, opts: KnnOptions, streams: CCHStreams) -> CCHTerms:
+        fit, rows = held_out_split(sample.codes, sample.n, self.fit_fraction, streams.split)
+        seed = int(streams.split.integers(2**31))
+        projected, intrinsic, kept = [], [], []
+        for name, a in (("teacher", sample.teacher), ("student", sample.student)):
+            z = standardise(a, fit, np.float64)
+            diagnostic = intrinsic_dimension(z[fit], random_state=seed, name=name)
+            reason = too_high(name, diagnostic, self.max_intrinsic)
+            if reason is not None and self.fallback:
+                terms = knn_terms(sample, opts, streams, fallback=True)
+                refused = "the compression was refused on the fit rows, so the plain kNN terms ran on every column: "
+                return dataclasses.replace(terms, sides=(sample.teacher, sample.student, sample.y),
+                                           fallback=refused + reason)
+            if reason is not None:
+                raise ValueError(f"estimator='compressed' refuses: {reason} (measured on the {fit.size} rows of "
+                                 f"fit_fraction={self.fit_fraction:g}); kNN after compression is biased there "
+                                 "(cchmi.estimators.compress: the measurements)")
+            basis, share = pca_basis(z[fit])
+            m = default_dims(diagnostic, share)
+            projected.append(z[rows] @ basis[:m].T)
+            intrinsic.append(diagnostic.value)
+            kept.append(m)
+        rounded = [max(1, round(v)) for v in intrinsic]
+        bias_dims = (rounded[0] + rounded[1], rounded[1] + (0 if sample.y is None else informative_dims(sample.y)))
+        terms = knn_terms(sample.subset(rows, *projected), opts, streams, extrapolated=True, fallback=self.fallback,
+                          bias_dims=bias_dims)
+        note = (f"{terms.note}; on {kept[0]}+{kept[1]} principal components (teacher + student; TwoNN intrinsic "
+                f"dimension {intrinsic[0]:.1f} and {intrinsic[1]:.1f}) fitted on {fit.size} held-out rows")
+        return dataclasses.replace(terms, names=tuple("pca-" + name for name in terms.names), note=note,
+                                   sides=(*projected, sample.y))
 
 
 NEURAL_BATCH = 256
@@ -327,7 +386,7 @@ class NeuralTerms:
                         **with_interval)
 
 
-TERM_ESTIMATORS = ("ksg", "latent", "ksg-extrapolated", "neural")
+TERM_ESTIMATORS = ("ksg", "latent", "ksg-extrapolated", "neural", "compressed")
 """The estimators :func:`term_estimator` builds (cch's "auto" chooses among them first)."""
 
 
@@ -339,6 +398,11 @@ def term_estimator(name: str, *, pca: int | None, fit_fraction: float | None, em
     where it cannot run."""
     if name in ("latent", "neural") and pca is not None:
         raise ValueError(f"pca applies to the kNN estimators only (estimator={name!r} learns its own functions)")
+    if name == "compressed" and pca is not None:
+        raise ValueError("pca does not apply to estimator='compressed' (it keeps 3 x the intrinsic dimension "
+                         "components per side); use estimator='ksg-extrapolated' with pca=")
+    if name == "compressed":
+        return CompressedTerms(fit_fraction or 0.3, fallback)
     if name == "latent" and not discrete:
         raise ValueError("estimator='latent' needs discrete labels (labels_kind='discrete')")
     if name == "neural":

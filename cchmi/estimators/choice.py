@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+from cchmi.estimators.compress import MAX_INTRINSIC
+
 MI_WORDS = {
     "ksg": ("the plain kNN estimate (KSG-1)", "the plain kNN estimate (Ross's estimator of I(X; labels))"),
     "ksg-extrapolated": ("the KSG-1 estimate extrapolated to n -> inf (its dimension bias removed)",
@@ -25,6 +27,8 @@ CCH_WORDS = {
     "ksg-extrapolated": "the kNN terms extrapolated to n -> inf (KSG-1 and Ross, their dimension bias removed)",
     "neural": "neural bounds (SMILE for I(T; S), a probe for I(S; Y))",
     "latent": "the kNN terms on learned embeddings",
+    "compressed": ("compress-then-kNN terms (PCA of each side fitted on held-out rows, the kNN terms extrapolated "
+                   "along the intrinsic dimensions)"),
 }
 """What each choice of :func:`cchmi.cch` is, in words."""
 
@@ -53,7 +57,16 @@ Wider kNN estimates between continuous samples are checked for self-consistency
 where a check fails; wider results no check covers (labels terms, the learned estimators,
 ``checks="none"``) are marked unreliable unchecked (:func:`unmeasured_reason`)."""
 
+COMPRESSED_MIN_ROWS = (1500, 750)
+"""Rows (with an interval, without) from which cch's "auto" tries compress-then-kNN: the
+extrapolation needs 1024 (512) rows after the fit part, 30% of the rows by default."""
+
 AUTO_RULES = (
+    (f"d_t > {MEASURED_DIMS} or d_s > {MEASURED_DIMS}, TwoNN dims <= {MAX_INTRINSIC:g}, n >= {COMPRESSED_MIN_ROWS[0]} "
+     f"({COMPRESSED_MIN_ROWS[1]} without an interval)", "compressed",
+     "both sides' TwoNN intrinsic dimension at most the threshold (rows tied: not measured, the rule does not "
+     "apply); on the CCH hd catalogue's lifted tasks (bench/results/cch_hd) compress-then-kNN got the sign "
+     "of the gap and the intervals where the kNN terms on the wide sides cannot"),
     (f"d_t > {MEASURED_DIMS} or d_s > {MEASURED_DIMS}", "ksg",
      "outside the dimensions the rules were measured on: past 64 joint dimensions no estimator here was reliable "
      "(KSG's sign right on 2 of 8 gaps, the extrapolation's gap error 0.71 nats), so the terms are checked for "
@@ -69,13 +82,23 @@ AUTO_RULES = (
 the number of rows the estimates will use (after ``pca``'s held-out rows)."""
 
 
-def auto_estimator(n: int, dim_t: int, dim_s: int, interval: bool) -> tuple[str, str]:
+def cch_wants_compression(n: int, dim_t: int, dim_s: int, interval: bool) -> bool:
+    """Whether the compressed rule of :data:`AUTO_RULES` is worth its diagnostic: a side wider than
+    :data:`MEASURED_DIMS` and rows enough for the fit part and the extrapolation."""
+    return max(dim_t, dim_s) > MEASURED_DIMS and n >= COMPRESSED_MIN_ROWS[0 if interval else 1]
+
+
+def auto_estimator(n: int, dim_t: int, dim_s: int, interval: bool, low_intrinsic: bool = False) -> tuple[str, str]:
     """(estimator, reason) by :data:`AUTO_RULES` for n rows of dim_t + dim_s dimensions, with an
-    interval or without."""
-    if max(dim_t, dim_s) > MEASURED_DIMS:
+    interval or without; low_intrinsic: both sides' TwoNN intrinsic dimension is at most
+    :data:`~cchmi.estimators.compress.MAX_INTRINSIC` and no row is tied (measured by the caller
+    where :func:`cch_wants_compression`)."""
+    if low_intrinsic and cch_wants_compression(n, dim_t, dim_s, interval):
         rule = AUTO_RULES[0]
+    elif max(dim_t, dim_s) > MEASURED_DIMS:
+        rule = AUTO_RULES[1]
     else:
-        rule = AUTO_RULES[1] if n < (1024 if interval else 512) else AUTO_RULES[2]
+        rule = AUTO_RULES[2] if n < (1024 if interval else 512) else AUTO_RULES[3]
     return rule[1], explain_choice(rule, "cchmi.cch.AUTO_RULES", n, (dim_t, dim_s), cch=True)
 
 

@@ -125,15 +125,17 @@ def mi_auto_estimator(n: int, dim_x: int, dim_y: int, labels: bool, torch_availa
     return rule[1], explain_choice(rule, "cchmi.estimators.select.MI_AUTO_RULES", n, (dim_x, dim_y), labels=labels)
 
 
-def low_intrinsic_dimension(xa: np.ndarray, ya: np.ndarray, random_state) -> tuple[bool, str]:
+def low_intrinsic_dimension(xa: np.ndarray, ya: np.ndarray, random_state,
+                            names: tuple[str, str] = ("x", "y")) -> tuple[bool, str]:
     """(whether both sides' TwoNN intrinsic dimension, standardised, on at most 5000 rows, is at
-    most MAX_INTRINSIC, the values as text). Tied rows, which TwoNN refuses, count as not low."""
+    most MAX_INTRINSIC, the values as text, the sides called `names`). Tied rows, which TwoNN
+    refuses, count as not low."""
     from cchmi._scaling import standardise
     from cchmi.estimators.intrinsic import intrinsic_dimension
 
     seed = int(V.as_rng(random_state).integers(2**31))
     values = []
-    for name, a in (("x", xa), ("y", ya)):
+    for name, a in zip(names, (xa, ya)):
         try:
             z = standardise(a, np.arange(a.shape[0]), dtype=np.float64)
             values.append((name, intrinsic_dimension(z, random_state=seed, name=name).value))

@@ -5,7 +5,10 @@ this way, results go to bench/results/cch_estimators/).
     python -m bench.bench_cch --n 2000,10000 --seeds 3  # every task, every setting
 
 The catalogue is :func:`cchmi.data.cch_tasks` ((T, S, Y) problems with I(T; S), I(S; Y) and the gap
-I(T; S) - I(S; Y) known). Tasks with a continuous Y (``n_classes`` 0, the jointly Gaussian ones) are
+I(T; S) - I(S; Y) known); ``suite="hd"`` (``--suite hd``) runs its high-dimensional suite instead
+(:func:`cchmi.data.hd_cch_tasks`: low-dimensional tasks lifted or padded to 64-512 columns per side,
+and Gaussians at those dims), ``dims`` (``--dims 64,128``) keeps the tasks whose larger side has one
+of those dims. Tasks with a continuous Y (``n_classes`` 0, the jointly Gaussian ones) are
 given to ``cch`` with ``labels_kind="continuous"``; where the installed ``cch`` has no such
 parameter, they are left out and named in the report as not applicable. A setting is an estimator
 of ``cchmi.cch.ESTIMATORS`` (read when the script runs, so new estimators are benchmarked without
@@ -45,6 +48,16 @@ the row, swapped for c, the correction being hypot(bias_ts, bias_sy), as cch com
 the truth's Monte Carlo slack as in the coverage above). Both are in the report of every run and
 of ``report_only``.
 
+Runs of the high-dimensional suite get two more tables first (:func:`hd_tables`), for its goal:
+the sign of the gap right in >= 95% of the runs with |true gap| >= 0.1 nats, or the verdict
+"undecided", and never a confident wrong verdict. Per setting, n, hardware and family (lifted,
+padded, gauss, all), then also per D (the larger of dim T and dim S: 64, 128, 256, 512): the runs
+with |true gap| >= 0.1, those of them with the sign right, "undecided", either of the two, and
+with a wrong verdict; wrong verdicts on the runs with |true gap| < 0.1 (their sign is known too:
+the truths are closed forms or have Monte Carlo errors far below it); coverage, MAE of the gap,
+median seconds; and the goal: met when the sign is right or the verdict undecided in >= 95% of the
+runs with |true gap| >= 0.1 and no run has a wrong verdict.
+
 The rules were derived on the rule seeds 1000 and 1001 (``seed_offset``), in-sample for them:
 that run is kept apart from the held-out runs (seeds 0, 1, ...) in
 bench/results/cch_estimators/rules/ (command in :data:`RULES_COMMAND`).
@@ -64,8 +77,9 @@ from pathlib import Path
 
 import numpy as np
 
+from cchmi import _validate as V
 from cchmi._progress import Progress
-from cchmi.data.cch_tasks import CCHTask, cch_tasks
+from cchmi.data.cch_tasks import HD_CCH_DIMS, HD_CCH_QUICK_TASKS, SUITES, CCHTask, cch_tasks, hd_cch_tasks
 
 from ._harness import RESULTS, calibration_table, fmt, markdown_table, run_with_timeout, write_report
 
@@ -162,10 +176,39 @@ def _takes_continuous() -> bool:
     return "labels_kind" in inspect.signature(cch_module.cch).parameters
 
 
-def applicable_tasks() -> dict[str, CCHTask]:
-    """The catalogue's tasks that cch() takes, by name: all of them when it has ``labels_kind``,
-    else those with class labels."""
-    return {t.name: t for t in cch_tasks() if t.n_classes > 0 or _takes_continuous()}
+def applicable_tasks(suite: str = "catalogue") -> dict[str, CCHTask]:
+    """The tasks of `suite` (:data:`cchmi.data.cch_tasks.SUITES`) that cch() takes, by name: all of
+    them when it has ``labels_kind``, else those with class labels."""
+    return {t.name: t for t in cch_tasks(suite) if t.n_classes > 0 or _takes_continuous()}
+
+
+def select_tasks(suite: str = "catalogue", *, quick: bool = False, tasks: list[str] | None = None,
+                 dims: list[int] | None = None) -> list[CCHTask]:
+    """The tasks a run of `suite` takes: `tasks` (names in it), else its quick subset with `quick`
+    (QUICK_TASKS, or HD_CCH_QUICK_TASKS for "hd"), else every task cch() takes; with `dims`, only
+    those whose larger side (max of dim T, dim S) has one of these dims. A ValueError names an unknown
+    task, a continuous-Y task this cch() cannot take, or dims that leave no task."""
+    V.choice(suite, "suite", SUITES)
+    catalogue = applicable_tasks(suite)
+    every = {t.name for t in cch_tasks(suite)}
+    quick_names = HD_CCH_QUICK_TASKS if suite == "hd" else QUICK_TASKS
+    names = tasks or ([t for t in quick_names if t in catalogue] if quick else list(catalogue))
+    unknown = [t for t in names if t not in every]
+    if unknown:
+        raise ValueError(f"unknown CCH task(s) {', '.join(unknown)} in suite {suite!r}; tasks: {', '.join(catalogue)}")
+    continuous = [t for t in names if t not in catalogue]
+    if continuous:
+        raise ValueError(f"tasks: {', '.join(continuous)} have continuous Y, which this cch() does not take "
+                         "(no labels_kind parameter)")
+    chosen = [catalogue[t] for t in names]
+    if dims is not None:
+        wanted = {V.as_int(d, "dims", 1) for d in dims}
+        chosen = [t for t in chosen if max(t.dim_t, t.dim_s) in wanted]
+        if not chosen:
+            have = sorted({max(catalogue[t].dim_t, catalogue[t].dim_s) for t in names})
+            raise ValueError(f"dims: no task of the selection has its larger side in {sorted(wanted)}; "
+                             f"its dims: {', '.join(map(str, have))}")
+    return chosen
 
 
 def _call(setting: Setting, task: CCHTask, t, s, y, seed: int, extra: dict) -> dict:
@@ -319,8 +362,9 @@ def goal_rows(summary: list[dict]) -> list[dict]:
     return out
 
 
-def cch_table(summary: list[dict], skipped: list[str]) -> str:
-    """Markdown: the goals, then the summary per setting, n, hardware and band."""
+def cch_table(summary: list[dict], skipped: list[str], show_goals: bool = True) -> str:
+    """Markdown: the goals (the catalogue's, left out without `show_goals`), then the summary per
+    setting, n, hardware and band."""
     goals = [[g["setting"], g["hardware"],
               _rate(g["sign_right"], g["signed_runs"], g["sign_accuracy"]) + f" on {g['signed_tasks']} tasks",
               _interval(g), g["sign_goal"],
@@ -342,6 +386,8 @@ def cch_table(summary: list[dict], skipped: list[str]) -> str:
              markdown_table(["setting", "n", "hardware", "band", "runs ok", "tasks", "sign right", "Wilson 95%",
                              "wrong verdicts", "MAE I(T;S)", "MAE I(S;Y)", "MAE gap", "coverage", "median s",
                              "note"], rows)]
+    if not show_goals:
+        parts = parts[2:]
     if skipped:
         parts.append(f"Not applicable ({len(skipped)} catalogue tasks with continuous Y; this cch takes class labels "
                      "only): " + ", ".join(skipped) + ".")
@@ -381,6 +427,89 @@ def rule_tables(rows: list[dict]) -> str:
                   "MODEL_SPREAD the run used (the truth's Monte Carlo slack as in the coverage above).",
                   calibration_table(groups)]
     return "\n\n".join(parts)
+
+
+HD_FAMILIES = ("lifted", "padded", "gauss")
+"""The families of the high-dimensional suite, in the order of :func:`hd_tables`."""
+
+
+def hd_rows(rows: list[dict]) -> list[dict]:
+    """The rows of tasks of the high-dimensional suite (at HD_CCH_DIMS or any dims the rows have)."""
+    larger = {max(r["dim_t"], r["dim_s"]) for r in rows}
+    names = {t.name for t in hd_cch_tasks(sorted(set(HD_CCH_DIMS) | {d for d in larger if d > 8}))}
+    return [r for r in rows if r["task"] in names]
+
+
+def summarise_hd(rows: list[dict]) -> list[dict]:
+    """Per (setting, n, hardware, family, D) of the high-dimensional suite's rows, family also "all"
+    and D (max of dim T, dim S) also "all": the counts of the module docstring's hd tables."""
+    undecided = cch_module.VERDICTS[2]
+    groups: dict = {}
+    for r in rows:
+        for family in (r["family"], "all"):
+            for dim in (str(max(r["dim_t"], r["dim_s"])), "all"):
+                groups.setdefault((r["setting"], r["n"], r["hardware"], family, dim), []).append(r)
+    out = []
+    for (setting, n, hardware, family, dim), rs in groups.items():
+        ok = [r for r in rs if r["status"] == "ok"]
+        signed = [r for r in ok if abs(r["true_gap"]) >= SIGN_MIN_GAP]
+        right = [np.sign(r["gap"]) == np.sign(r["true_gap"]) for r in signed]
+        held = [r["verdict"] == undecided for r in signed]
+        fine = sum(a or b for a, b in zip(right, held))
+        wrong = sum(_wrong_verdict(r) for r in signed)
+        wrong_near = sum(_wrong_verdict(r) for r in ok if abs(r["true_gap"]) < SIGN_MIN_GAP)
+        with_ci = [r for r in ok if math.isfinite(r["ci_low"]) and math.isfinite(r["ci_high"])]
+        share = fine / len(signed) if signed else math.nan
+        goal = ("not measured" if not signed else
+                "met" if share >= GOAL_SIGN and wrong + wrong_near == 0 else "not met")
+        failed = sorted({r["status"] for r in rs if r["status"] != "ok"})
+        out.append({
+            "setting": setting, "n": n, "hardware": hardware, "family": family, "dims": dim, "runs": len(rs),
+            "ok": len(ok), "tasks": len({r["task"] for r in rs}), "signed_runs": len(signed),
+            "sign_right": int(sum(right)), "sign_accuracy": sum(right) / len(signed) if signed else math.nan,
+            "undecided": int(sum(held)), "right_or_undecided": int(fine),
+            "share": share, "wrong_verdicts": int(wrong), "wrong_near_zero": int(wrong_near),
+            "interval_runs": len(with_ci), "covered": sum(covers(r) for r in with_ci),
+            "coverage": sum(covers(r) for r in with_ci) / len(with_ci) if with_ci else math.nan,
+            "mae_gap": float(np.mean([abs(r["gap"] - r["true_gap"]) for r in ok])) if ok else math.nan,
+            "median_seconds": float(np.median([r["seconds"] for r in ok])) if ok else math.nan,
+            "goal": goal, "status": "ok" if not failed else "; ".join(failed)[:80],
+        })
+    families = {f: i for i, f in enumerate((*HD_FAMILIES, "all"))}
+    out.sort(key=lambda s: (s["setting"], s["n"], s["hardware"], s["dims"] == "all",
+                            int(s["dims"]) if s["dims"] != "all" else 0, families.get(s["family"], -1), s["family"]))
+    return out
+
+
+def hd_tables(rows: list[dict]) -> str:
+    """Markdown: the high-dimensional suite's goal per setting, n, hardware and family (every D), then
+    per D and family (module docstring)."""
+    summary = summarise_hd(rows)
+    header = ["setting", "n", "hardware", "family", "D", "runs ok", "tasks", "signed runs", "sign right",
+              "undecided", "right or undecided", "wrong verdicts", "wrong near 0", "coverage", "MAE gap",
+              "median s", "goal", "note"]
+
+    def cells(s):
+        return [s["setting"], s["n"], s["hardware"], s["family"], s["dims"], f"{s['ok']}/{s['runs']}", s["tasks"],
+                s["signed_runs"], _rate(s["sign_right"], s["signed_runs"], s["sign_accuracy"]),
+                s["undecided"] if s["signed_runs"] else "-",
+                _rate(s["right_or_undecided"], s["signed_runs"], s["share"]),
+                s["wrong_verdicts"] if s["signed_runs"] else "-", s["wrong_near_zero"],
+                _rate(s["covered"], s["interval_runs"], s["coverage"]), fmt(s["mae_gap"], ".3f"),
+                fmt(s["median_seconds"], ".3g"), s["goal"], "" if s["status"] == "ok" else s["status"]]
+
+    glance = [cells(s) for s in summary if s["dims"] == "all"]
+    by_dims = [cells(s) for s in summary if s["dims"] != "all"]
+    return "\n\n".join([
+        f"High-dimensional suite (64-512 columns per side): goal: the sign of the gap right, or the verdict "
+        f"\"{cch_module.VERDICTS[2]}\", in >= {GOAL_SIGN:.0%} of the runs with |true gap| >= {SIGN_MIN_GAP} nats, and "
+        "no wrong verdict (an interval wholly on the wrong side of 0) in any run. Signed runs: those with |true "
+        f"gap| >= {SIGN_MIN_GAP}; sign right, undecided, right or undecided and wrong verdicts count among them; "
+        f"wrong near 0: wrong verdicts on the runs with |true gap| < {SIGN_MIN_GAP}. Per setting, n, hardware and "
+        "family, every D together:",
+        markdown_table(header, glance),
+        "Per D (the larger of dim T, dim S) and family:",
+        markdown_table(header, by_dims)])
 
 
 def plot_cch(rows: list[dict], summary: list[dict], folder: Path) -> list[Path]:
@@ -438,13 +567,16 @@ def plot_cch(rows: list[dict], summary: list[dict], folder: Path) -> list[Path]:
     return paths
 
 
-def command_line(sizes, seeds, settings, tasks, device, backend, timeout, quick, seed_offset=0) -> str:
+def command_line(sizes, seeds, settings, tasks, device, backend, timeout, quick, seed_offset=0, suite="catalogue",
+                 dims=None) -> str:
     """The `cchmi bench cch` command that reproduces a run (for the report's header)."""
-    parts = ["cchmi", "bench", "cch"] + (["--quick"] if quick else [])
+    parts = ["cchmi", "bench", "cch"] + (["--suite", suite] if suite != "catalogue" else [])
+    parts += ["--quick"] if quick else []
     parts += ["--n", ",".join(map(str, sizes)), "--seeds", str(seeds)]
     parts += ["--seed-offset", str(seed_offset)] if seed_offset else []
     parts += ["--estimators", *(s.label for s in settings)]
     parts += ["--tasks", ",".join(tasks)] if tasks else []
+    parts += ["--dims", ",".join(map(str, dims))] if dims else []
     parts += ["--device", str(device)] if device is not None else []
     parts += ["--backend", backend] if backend != "auto" else []
     return shlex.join(parts + ["--timeout", f"{timeout:g}"])
@@ -472,6 +604,7 @@ def report_from_csv(out: Path) -> str:
     if not rows:
         raise ValueError(f"out: {out}/cch.csv has no rows")
     summary = summarise_cch(rows)
+    high = hd_rows(rows)
     machines = sorted({f"{r['cpu']} ({r['cores']} cores, {r['threads']} threads){', ' + r['gpu'] if r['gpu'] else ''}"
                        for r in rows})
     commands = sorted({r.get("command") or "(not recorded)" for r in rows})
@@ -479,11 +612,14 @@ def report_from_csv(out: Path) -> str:
     header = (f"cchmi bench cch: {len(rows)} runs, {dates[0]} to {dates[-1]} UTC, cchmi "
               f"{', '.join(sorted({r['cchmi'] for r in rows}))} (git {', '.join(sorted({r['git'] for r in rows}))}); "
               f"machines: {'; '.join(machines)}")
-    missing = {t.name for t in cch_tasks()} - {r["task"] for r in rows}
-    table = ("Commands: " + "; ".join(f"`{c}`" for c in commands) + "\n\n" + cch_table(summary, []) + "\n\n"
-             + rule_tables(rows))
-    if missing:
-        table += f"\n\nCatalogue tasks without a run here: {', '.join(sorted(missing))}."
+    run = {r["task"] for r in rows}
+    table = ("Commands: " + "; ".join(f"`{c}`" for c in commands) + "\n\n" + (hd_tables(high) + "\n\n" if high else "")
+             + cch_table(summary, [], show_goals=len(high) < len(rows)) + "\n\n" + rule_tables(rows))
+    for suite, label, present in (("catalogue", "Catalogue", len(high) < len(rows)),
+                                  ("hd", "High-dimensional suite", bool(high))):
+        missing = {t.name for t in cch_tasks(suite)} - run
+        if present and missing:
+            table += f"\n\n{label} tasks without a run here: {', '.join(sorted(missing))}."
     Path(out, "cch.md").write_text(f"# {header}\n\n{table}\n")
     plot_cch(rows, summary, Path(out))
     return f"{header}\n\n{table}\n\nwritten to {out}/: cch.md, PNG plots (from every row of cch.csv)"
@@ -492,35 +628,30 @@ def report_from_csv(out: Path) -> str:
 def main_cch(out: Path, *, quick: bool, sizes: list[int] | None = None, seeds: int | None = None,
              estimators: list[str] | None = None, tasks: list[str] | None = None, device=None,
              backend: str = "auto", timeout: float = 300.0, progress: bool = True, report_only: bool = False,
-             seed_offset: int = 0) -> str:
+             seed_offset: int = 0, suite: str = "catalogue", dims: list[int] | None = None) -> str:
     """`cchmi bench cch`: runs, writes cch.csv (appended), cch.md, cch_sign.png and cch_gap.png to
-    `out`, returns the printed text. Defaults: every task cch takes, n = 2,000, 10,000 and 100,000,
-    3 seeds from seed_offset (0), :func:`default_settings`; quick: QUICK_TASKS, n = 2,000, 2 seeds.
-    report_only: run nothing, rebuild the report from every row of out/cch.csv (:func:`report_from_csv`)."""
+    `out`, returns the printed text. Defaults: every task of `suite` ("catalogue" or "hd") that cch
+    takes, n = 2,000, 10,000 and 100,000, 3 seeds from seed_offset (0), :func:`default_settings`;
+    quick: the suite's quick tasks, n = 2,000, 2 seeds; dims: only the tasks whose larger side has
+    one of these dims (:func:`select_tasks`). report_only: run nothing, rebuild the report from every
+    row of out/cch.csv (:func:`report_from_csv`)."""
     if report_only:
         return report_from_csv(out)
     if isinstance(seed_offset, bool) or not isinstance(seed_offset, int) or seed_offset < 0:
         raise ValueError(f"seed_offset must be an integer >= 0, got {seed_offset!r}")
-    catalogue = applicable_tasks()
-    every = {t.name for t in cch_tasks()}
-    names = tasks or ([t for t in QUICK_TASKS if t in catalogue] if quick else list(catalogue))
-    unknown = [t for t in names if t not in every]
-    if unknown:
-        raise ValueError(f"unknown CCH task(s) {', '.join(unknown)}; tasks: {', '.join(catalogue)}")
-    continuous = [t for t in names if t not in catalogue]
-    if continuous:
-        raise ValueError(f"tasks: {', '.join(continuous)} have continuous Y, which this cch() does not take "
-                         "(no labels_kind parameter)")
+    chosen = select_tasks(suite, quick=quick, tasks=tasks, dims=dims)
     sizes = sizes or ([2000] if quick else [2000, 10_000, 100_000])
     seeds = seeds or (2 if quick else 3)
     settings = [parse_setting(e) for e in estimators] if estimators else default_settings()
-    rows = run_cch([catalogue[t] for t in names], sizes, seeds, settings, timeout=timeout, device=device,
-                   backend=backend, progress=progress, seed_offset=seed_offset)
+    rows = run_cch(chosen, sizes, seeds, settings, timeout=timeout, device=device, backend=backend,
+                   progress=progress, seed_offset=seed_offset)
     summary = summarise_cch(rows)
-    skipped = sorted(every - set(catalogue)) if tasks is None else []
-    command = command_line(sizes, seeds, settings, tasks, device, backend, timeout, quick, seed_offset)
+    skipped = sorted({t.name for t in cch_tasks(suite)} - set(applicable_tasks(suite))) if tasks is None else []
+    command = command_line(sizes, seeds, settings, tasks, device, backend, timeout, quick, seed_offset, suite, dims)
     rows = [{**r, "command": command} for r in rows]
-    table = f"Command: `{command}`\n\n{cch_table(summary, skipped)}\n\n{rule_tables(rows)}"
+    hd = hd_tables(rows) + "\n\n" if suite == "hd" else ""
+    table = (f"Command: `{command}`\n\n{hd}{cch_table(summary, skipped, show_goals=suite != 'hd')}\n\n"
+             f"{rule_tables(rows)}")
     return write_report(out, "cch", rows, table, lambda folder: plot_cch(rows, summary, folder))
 
 

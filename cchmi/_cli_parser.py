@@ -57,9 +57,22 @@ def _accuracy_task_help() -> str:
 
 
 def _cch_task_help() -> str:
-    from cchmi.data.cch_tasks import cch_tasks
+    from cchmi.data.cch_tasks import HD_CCH_QUICK_TASKS, cch_tasks
 
-    return f"comma-separated task names (default: all, with --quick a subset): {_listed(t.name for t in cch_tasks())}"
+    return (f"comma-separated task names (default: all, with --quick a subset): "
+            f"{_listed(t.name for t in cch_tasks())}. --suite hd (with --quick {_listed(HD_CCH_QUICK_TASKS)}): "
+            f"{_listed(t.name for t in cch_tasks('hd'))}")
+
+
+def _dims(text: str) -> list[int]:
+    """--dims of `cchmi bench cch`: comma-separated columns per side, each >= 1."""
+    try:
+        dims = [int(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be comma-separated integers, got {text!r}") from None
+    if min(dims) < 1:
+        raise argparse.ArgumentTypeError(f"dims must be >= 1, got {text}")
+    return dims
 
 
 def _add_demo(commands, sub) -> None:
@@ -174,8 +187,14 @@ def _add_bench(commands, sub) -> None:
     crit = suites.add_parser("cch", parents=[common, runs], help="every cch estimator setting on the CCH tasks",
                              description="Every cch estimator setting on the CCH tasks of cchmi.data.cch_tasks: sign "
                                          "of the gap, errors, interval coverage.")
+    crit.add_argument("--suite", choices=("catalogue", "hd"), default="catalogue",
+                      help="the task list: catalogue (cchmi.data.cch_tasks) or hd (its tasks lifted or padded to "
+                           "64-512 columns per side, and Gaussians there: cchmi.data.hd_cch_tasks); default catalogue")
     tasks = crit.add_argument("--tasks", default=None)
     crit.lazy_help[tasks] = _cch_task_help
+    crit.add_argument("--dims", type=_dims, default=None,
+                      help="comma-separated columns per side, e.g. 64,128: only the tasks whose larger side has one "
+                           "of them (default: every task)")
     crit.add_argument("--n", type=sizes, default=None,
                       help="comma-separated sample sizes (default 2000,10000,100000, with --quick 2000)")
     crit.add_argument("--estimators", nargs="+", default=None, metavar="SETTING",

@@ -264,7 +264,8 @@ def _run_bench(args) -> int:
         text = _bench_module("bench_cch").main_cch(
             out, quick=args.quick, sizes=args.n, seeds=args.seeds, estimators=args.estimators,
             tasks=args.tasks.split(",") if args.tasks else None, device=args.device, backend=args.backend,
-            timeout=args.timeout, progress=progress, report_only=args.report_only, seed_offset=args.seed_offset)
+            timeout=args.timeout, progress=progress, report_only=args.report_only, seed_offset=args.seed_offset,
+            suite=args.suite, dims=args.dims)
     else:
         text = _bench_module("bench_ksg").main_speed(out, quick=args.quick, timeout=args.timeout, progress=progress)
     print(text)

@@ -341,8 +341,9 @@ CCH_TASK = "cch-classes2-1x1-sep2-rho0-a0"  # true gap -0.336 nats
 
 
 def _cch_row(setting="s", n=100, gap=-0.3, low=-0.4, high=-0.2, true_gap=-0.336, true_se=0.001, dims=(1, 1),
-             status="ok", verdict="do not distil", task="a"):
-    return {"task": task, "setting": setting, "n": n, "hardware": "cpu", "dim_t": dims[0], "dim_s": dims[1],
+             status="ok", verdict="do not distil", task="a", family="classes"):
+    return {"task": task, "family": family, "setting": setting, "n": n, "hardware": "cpu", "dim_t": dims[0],
+            "dim_s": dims[1],
             "i_ts": 0.1, "i_sy": 0.1 - gap, "gap": gap, "true_i_ts": 0.0, "true_i_sy": -true_gap, "true_gap": true_gap,
             "true_gap_se": true_se, "ci_low": low, "ci_high": high, "confidence": 0.95, "verdict": verdict,
             "seconds": 1.0, "status": status}
@@ -466,6 +467,62 @@ def test_cch_failures_are_rows(bench, monkeypatch):
         b.main_cch(Path("unused"), quick=True, tasks=["nope"], progress=False)
 
 
+def test_cch_hd_suite_selection_and_command(bench, monkeypatch):
+    b = bench("bench_cch")
+    monkeypatch.setattr(b.cch_module, "cch", _takes_labels_kind)
+    assert [t.name for t in b.select_tasks()] == list(b.applicable_tasks())  # the catalogue, as before
+    assert [t.name for t in b.select_tasks(quick=True)] == list(b.QUICK_TASKS)
+    assert [t.name for t in b.select_tasks("hd", quick=True)] == list(b.HD_CCH_QUICK_TASKS)
+    at_128 = b.select_tasks("hd", dims=[128])
+    assert len(at_128) == 20 and {(t.dim_t, t.dim_s) for t in at_128} == {(128, 128)}
+    assert {t.family for t in at_128} == {"lifted", "padded", "gauss"}
+    assert len(b.select_tasks("hd")) == 80
+    assert len(b.select_tasks(dims=[64])) == 7  # the catalogue's with a side of 64: 64x16, 16x64, 64x64 (5)
+    with pytest.raises(ValueError, match="dims: no task of the selection has its larger side in .7."):
+        b.select_tasks("hd", dims=[7])
+    with pytest.raises(ValueError, match="suite must be one of 'catalogue', 'hd'; got 'bogus'"):
+        b.select_tasks("bogus")
+    with pytest.raises(ValueError, match="unknown CCH task.s. cch-classes2-1x1-sep2-rho0-a0 in suite 'hd'"):
+        b.select_tasks("hd", tasks=[CCH_TASK])
+    text = b.command_line([300], 1, [b.parse_setting("ksg")], None, None, "auto", 60, True, suite="hd", dims=[64, 128])
+    assert text == "cchmi bench cch --suite hd --quick --n 300 --seeds 1 --estimators ksg --dims 64,128 --timeout 60"
+    monkeypatch.setattr(b.cch_module, "cch", _crashes)  # no labels_kind: the continuous-Y tasks are left out
+    assert {t.family for t in b.select_tasks("hd", dims=[64])} == {"lifted", "padded"}
+
+
+def test_cch_hd_summary_by_family_and_dims(bench):
+    b = bench("bench_cch")
+    rows = [
+        _cch_row(task="a", family="lifted", dims=(64, 64)),  # right, decided, covered
+        _cch_row(task="b", family="lifted", dims=(64, 64), gap=0.1, low=-0.4, high=0.6, verdict="undecided"),
+        _cch_row(task="c", family="padded", dims=(128, 128), gap=0.2, low=0.1, high=0.3, verdict="distil"),  # wrong
+        _cch_row(task="d", family="gauss", dims=(64, 64), true_gap=0.02, gap=-0.2, low=-0.3, high=-0.1),  # near 0
+        _cch_row(task="e", family="padded", dims=(128, 128), gap=math.nan, status="timeout > 1 s"),
+    ]
+    summary = {(s["family"], s["dims"]): s for s in b.summarise_hd(rows)}
+    assert [(s["family"], s["dims"]) for s in b.summarise_hd(rows)] == [
+        ("lifted", "64"), ("gauss", "64"), ("all", "64"), ("padded", "128"), ("all", "128"),
+        ("lifted", "all"), ("padded", "all"), ("gauss", "all"), ("all", "all")]
+    lifted = summary["lifted", "64"]
+    assert (lifted["signed_runs"], lifted["sign_right"], lifted["undecided"]) == (2, 1, 1)
+    assert lifted["right_or_undecided"] == 2
+    assert (lifted["wrong_verdicts"], lifted["covered"], lifted["goal"]) == (0, 2, "met")
+    padded = summary["padded", "all"]
+    assert (padded["runs"], padded["ok"], padded["wrong_verdicts"], padded["goal"]) == (2, 1, 1, "not met")
+    assert "timeout" in padded["status"]
+    gauss = summary["gauss", "all"]
+    assert (gauss["signed_runs"], gauss["wrong_near_zero"], gauss["goal"]) == (0, 1, "not measured")
+    total = summary["all", "all"]
+    assert (total["signed_runs"], total["right_or_undecided"], total["wrong_verdicts"], total["wrong_near_zero"],
+            total["goal"]) == (3, 2, 1, 1, "not met")
+    text = b.hd_tables(rows)
+    assert "| s | 100 | cpu | lifted | all | 2/2 | 2 | 2 | 1/2 (50%) | 1 | 2/2 (100%) | 0 | 0 | 2/2 (100%) |" in text
+    assert "| s | 100 | cpu | padded | 128 | 1/2 | 2 | 1 | 0/1 (0%) | 0 | 0/1 (0%) | 1 | 0 |" in text
+    summary = b.summarise_cch(rows)  # the catalogue's goals (dims <= 32, n = 10,000): left out for the hd suite only
+    assert "(no run at n = 10,000: goals not measured)" in b.cch_table(summary, [])
+    assert "Goals at n" not in b.cch_table(summary, [], show_goals=False)
+
+
 CCH_SCRIPT = """
 import json, sys
 from pathlib import Path
@@ -524,3 +581,28 @@ def test_cli_bench_cch_end_to_end(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "cchmi", "bench", "cch", "--n", "1"], capture_output=True, text=True,
                          timeout=120, cwd=tmp_path, env=env)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_cli_bench_cch_hd_suite(tmp_path):
+    """`cchmi bench cch --suite hd` on one lifted task at 64 dims per side, n = 300: the high-dimensional
+    tables, the command, and the suite's list of tasks without a run in the rebuilt report."""
+    if not BENCH.is_dir():
+        pytest.skip("no bench/ folder: not a source checkout")
+    out, task = tmp_path / "hd", "lift64-cch-classes2-1x1-sep2-rho0-a0"
+    run = subprocess.run([sys.executable, "-m", "cchmi", "bench", "cch", "--suite", "hd", "--quick", "--n", "300",
+                          "--seeds", "1", "--estimators", "ksg", "--tasks", task, "--dims", "64", "--timeout", "60",
+                          "--out", str(out), "--no-progress"], capture_output=True, text=True, timeout=300,
+                         cwd=tmp_path, env=dict(os.environ))
+    assert run.returncode == 0, run.stderr
+    command = f"cchmi bench cch --suite hd --quick --n 300 --seeds 1 --estimators ksg --tasks {task} --dims 64"
+    assert command in run.stdout
+    assert "High-dimensional suite (64-512 columns per side)" in run.stdout and "Goals at n" not in run.stdout
+    for family, dim in (("lifted", "all"), ("all", "all"), ("lifted", "64"), ("all", "64")):
+        assert f"| ksg | 300 | cpu | {family} | {dim} | 1/1 | 1 | 1 |" in run.stdout
+    assert "| ksg | 300 | cpu | >32 | 1/1 |" in run.stdout
+    again = subprocess.run([sys.executable, "-m", "cchmi", "bench", "cch", "--report-only", "--out", str(out)],
+                           capture_output=True, text=True, timeout=300, cwd=tmp_path, env=dict(os.environ))
+    assert again.returncode == 0, again.stderr
+    assert "| ksg | 300 | cpu | lifted | 64 | 1/1 | 1 | 1 |" in again.stdout
+    assert "High-dimensional suite tasks without a run here: cch-gauss-128x128y1" in again.stdout
+    assert "Catalogue tasks without a run here" not in again.stdout

@@ -174,7 +174,7 @@ def test_predictor_report_pooled_and_per_regime(tmp_path):
     assert report["predictors"]["cch_gap_logits"]["regimes"]["250"]["agree"] == 0
     assert report["predictors"]["label_mi_gap"]["agreement"] is None
     text = (tmp_path / "report.md").read_text()
-    assert text.count("no predictor beats teacher accuracy or the majority sign") == 3 * 2  # pooled + 2 regimes
+    assert text.count("no predictor beats teacher-minus-student accuracy or the majority sign") == 3 * 2  # pooled + 2 regimes
     assert "### budget.student_labels_per_class = 250" in text and "selected" not in text
 
 

@@ -25,7 +25,9 @@ def number(value) -> float:
 
 def predictor_values(summary: dict) -> dict:
     """name -> value of each of :data:`PREDICTORS` for one run (nan where the run has none); older
-    summaries without "predictors" give the CCH gap of their representation and teacher accuracy."""
+    summaries without "predictors" (schema 1) give the CCH gap of their representation and the
+    teacher-minus-student accuracy as they recorded it, on the test rows that also score the gain
+    (schema 3 takes it from validation rows): kept so old result folders still report."""
     if "predictors" in summary:
         given = summary["predictors"]
         return {name: number(given[name]["value"]) if name in given else math.nan for name in PREDICTORS}

@@ -172,8 +172,9 @@ def predictor_table(stats: dict, regime: str | None = None, markdown: bool = Fal
 
 
 def beats_baselines(stats: dict, regime: str | None = None, markdown: bool = False, width: int | None = None) -> str:
-    """Plain sentences: which predictors beat teacher accuracy and the majority sign (point
-    estimates: sign agreement, then AUROC), or that none does."""
+    """Plain sentences: which predictors beat the teacher-minus-student accuracy (TEACHER_PREDICTOR,
+    on validation rows) and the majority sign (point estimates: sign agreement, then AUROC), or
+    that none does."""
     def get(name, key):
         st = stats[name] if regime is None else stats[name]["regimes"][regime]
         return st[key]
@@ -192,13 +193,13 @@ def beats_baselines(stats: dict, regime: str | None = None, markdown: bool = Fal
                          "each sign); nothing to compare.")
             continue
         bar = max(base.values())
-        against = " and ".join(f"{'teacher accuracy' if b == TEACHER_PREDICTOR else 'the majority sign'} "
+        against = " and ".join(f"{'teacher-minus-student accuracy' if b == TEACHER_PREDICTOR else 'the majority sign'} "
                                f"{fmt(v, '.2f')}" for b, v in base.items())
         winners = [n for n in candidates if _defined(get(n, key)) and get(n, key) > bar]
         if not winners:
             best = max(candidates, key=lambda n: get(n, key) if _defined(get(n, key)) else -math.inf, default=None)
             best_text = f" (best: {best} {fmt(get(best, key), '.2f')})" if best else ""
-            lines.append(f"- {label}: no predictor beats teacher accuracy or the majority sign{best_text}; "
+            lines.append(f"- {label}: no predictor beats teacher-minus-student accuracy or the majority sign{best_text}; "
                          f"against {against}.")
             continue
         for n in winners:

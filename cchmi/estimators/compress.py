@@ -83,7 +83,7 @@ def too_high(name: str, diagnostic: IntrinsicDimension, max_intrinsic: float) ->
     `max_intrinsic`), or None."""
     if diagnostic.value <= max_intrinsic:
         return None
-    return (f"the intrinsic dimension of {name} is {diagnostic.value:.3g} (TwoNN, {diagnostic.confidence:.0%} "
+    return (f"the intrinsic dimension of {name} is {diagnostic.value:.2f} (TwoNN, {diagnostic.confidence:.0%} "
             f"interval [{diagnostic.ci_low:.3g}, {diagnostic.ci_high:.3g}], {diagnostic.n} rows of "
             f"{diagnostic.columns} columns), above max_intrinsic={max_intrinsic:g}")
 

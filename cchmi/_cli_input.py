@@ -130,15 +130,25 @@ def executor_option(text: str) -> tuple[str, object]:
         return key, value
 
 
-def sizes(text: str) -> list[int]:
-    """--n: comma-separated sample sizes, each >= 2."""
+def _integers(text: str, what: str, low: int) -> list[int]:
+    """Comma-separated integers, each >= `low` (an argparse type error naming `what` otherwise)."""
     try:
-        sizes = [int(v) for v in text.split(",")]
+        values = [int(v) for v in text.split(",")]
     except ValueError:
         raise argparse.ArgumentTypeError(f"must be comma-separated integers, got {text!r}") from None
-    if min(sizes) < 2:
-        raise argparse.ArgumentTypeError(f"sizes must be >= 2, got {text}")
-    return sizes
+    if min(values) < low:
+        raise argparse.ArgumentTypeError(f"{what} must be >= {low}, got {text}")
+    return values
+
+
+def sizes(text: str) -> list[int]:
+    """--n: comma-separated sample sizes, each >= 2."""
+    return _integers(text, "sizes", 2)
+
+
+def dims(text: str) -> list[int]:
+    """--dims of `cchmi bench cch`: comma-separated columns per side, each >= 1."""
+    return _integers(text, "dims", 1)
 
 
 def positive_seconds(text: str) -> float:

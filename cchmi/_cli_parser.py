@@ -8,6 +8,7 @@ import argparse
 from cchmi._cli_input import (
     bundled_configs,
     devices,
+    dims,
     executor_option,
     log_base,
     non_negative_int,
@@ -62,17 +63,6 @@ def _cch_task_help() -> str:
     return (f"comma-separated task names (default: all, with --quick a subset): "
             f"{_listed(t.name for t in cch_tasks())}. --suite hd (with --quick {_listed(HD_CCH_QUICK_TASKS)}): "
             f"{_listed(t.name for t in cch_tasks('hd'))}")
-
-
-def _dims(text: str) -> list[int]:
-    """--dims of `cchmi bench cch`: comma-separated columns per side, each >= 1."""
-    try:
-        dims = [int(v) for v in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be comma-separated integers, got {text!r}") from None
-    if min(dims) < 1:
-        raise argparse.ArgumentTypeError(f"dims must be >= 1, got {text}")
-    return dims
 
 
 def _add_demo(commands, sub) -> None:
@@ -192,7 +182,7 @@ def _add_bench(commands, sub) -> None:
                            "64-512 columns per side, and Gaussians there: cchmi.data.hd_cch_tasks); default catalogue")
     tasks = crit.add_argument("--tasks", default=None)
     crit.lazy_help[tasks] = _cch_task_help
-    crit.add_argument("--dims", type=_dims, default=None,
+    crit.add_argument("--dims", type=dims, default=None,
                       help="comma-separated columns per side, e.g. 64,128: only the tasks whose larger side has one "
                            "of them (default: every task)")
     crit.add_argument("--n", type=sizes, default=None,

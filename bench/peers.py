@@ -121,11 +121,14 @@ def cchmi_compressed(x, y, labels=False, device=None):
 
 
 def cchmi_diffusion(x, y, labels=False, device=None):
-    """cchmi.neural.diffusion.diffusion_mi (its defaults) with a HD_LEVEL interval, as a dict."""
+    """cchmi.neural.diffusion.diffusion_mi (its defaults: the permuted-Y control included) with a
+    HD_LEVEL interval, as a dict: the flag from the control, its floor as the note."""
     from cchmi.neural.diffusion import diffusion_mi
 
     r = diffusion_mi(x, y, confidence=HD_LEVEL, device=device)
-    return {"estimate": r.estimate, **_interval(r), "estimator": r.estimator}
+    return {"estimate": r.estimate, **_interval(r), "estimator": r.estimator,
+            "flag": "reliable" if r.reliability.reliable else "unreliable", "reasons": "; ".join(r.reliability.reasons),
+            "note": f"permuted-Y control {r.floor:.4g} nats"}
 
 
 # -- peers ----------------------------------------------------------------------------------------

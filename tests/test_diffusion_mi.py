@@ -1,5 +1,6 @@
 """Diffusion MI (cchmi.neural.diffusion): the integral's weighting with the exact Gaussian denoisers,
-shapes, seeded determinism, argument errors, and a trained estimate on a 64+64-dim Gaussian."""
+shapes, seeded determinism, argument errors, the permuted-Y control and its flag, and a trained
+estimate on a 64+64-dim Gaussian."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ torch = pytest.importorskip("torch")
 
 from cchmi.data import correlated_gaussian  # noqa: E402
 from cchmi.neural import DiffusionMI, diffusion_mi  # noqa: E402
-from cchmi.neural.diffusion import _row_terms  # noqa: E402
+from cchmi.neural.diffusion import CONTROL_SEED, FLOOR_SHARE, DiffusionMIResult, _row_terms, floor_reason  # noqa: E402
+from cchmi.results import MIResult, load_result  # noqa: E402
 
 # Tolerances (reasons):
 EXACT_SE = 4.0  # exact denoisers: the Monte Carlo estimate within 4 standard errors of the truth (the
@@ -22,6 +24,7 @@ TRAINED_BAND = (1.5, 2.3)  # truth 2 nats, 64+64 dims rotated, n=3000, 80 epochs
 #                            size (an underfit conditional denoiser pulls toward 0), hence wider below
 
 FAST = dict(hidden=16, layers=1, epochs=2, patience=1, n_levels=4, batch_size=64)
+SMALL = dict(hidden=64, layers=2, epochs=60, patience=10, n_levels=8)  # trains in about a second here
 
 
 class ExactGaussianDenoiser(torch.nn.Module):
@@ -106,3 +109,48 @@ def test_trained_estimate_on_64_dim_gaussian():
     s = correlated_gaussian(3000, 64, 64, mi=2.0, transform="rotate", random_state=0)
     r = diffusion_mi(s.x, s.y, epochs=80, patience=10, device="cpu", random_state=0)
     assert TRAINED_BAND[0] < r.estimate < TRAINED_BAND[1]
+
+
+def test_control_is_the_same_fit_on_permuted_y():
+    """The floor is exactly diffusion_mi on X and Y's rows permuted by the control's seed, with the same
+    split and seeds; the control leaves the estimate itself unchanged."""
+    s = correlated_gaussian(400, 3, 2, mi=1.0, random_state=0)
+    r = diffusion_mi(s.x, s.y, device="cpu", random_state=3, **FAST)
+    assert isinstance(r, DiffusionMIResult) and r.floor is not None and r.reliability is not None
+    plain = diffusion_mi(s.x, s.y, device="cpu", random_state=3, control=False, **FAST)
+    assert type(plain) is MIResult and plain.estimate == r.estimate and plain.stderr == r.stderr
+    perm = np.random.default_rng(3 + CONTROL_SEED).permutation(400)
+    assert diffusion_mi(s.x, s.y[perm], device="cpu", random_state=3, control=False, **FAST).estimate == r.floor
+    assert load_result(r.to_json()) == r
+    est = DiffusionMI(random_state=3, device="cpu", **FAST).fit(s.x, s.y)
+    assert isinstance(est.result_, DiffusionMIResult) and (est.mi_, est.result_.floor) == (r.estimate, r.floor)
+
+
+@pytest.mark.parametrize("estimate, floor, flagged", [(1.0, FLOOR_SHARE, False), (1.0, 0.3, True),
+                                                      (2.0, -0.1, False), (0.0, 0.01, True), (-0.2, 0.0, True)])
+def test_floor_reason_threshold(estimate, floor, flagged):
+    reason = floor_reason(estimate, floor, "nats")
+    assert (reason is not None) == flagged
+    if flagged:
+        assert "permuted-Y control" in reason and (("% of the estimate" in reason) == (estimate > 0))
+
+
+def test_flag_raised_without_dependence_and_not_on_a_strong_one():
+    """A constructed failure (independent 8+8-dim samples: whatever the network reads in y is noise)
+    is flagged; a strong dependence in 2+2 dims (3 nats) is not (measured floors: 0.156 of an
+    estimate of 0.140; 0.017 of 0.913)."""
+    rng = np.random.default_rng(0)
+    null = diffusion_mi(rng.normal(size=(800, 8)), rng.normal(size=(800, 8)), device="cpu", **SMALL)
+    assert not null.reliability.reliable and "permuted-Y control" in null.reliability.reasons[0]
+    assert "permuted-Y control" in str(null)
+    s = correlated_gaussian(2000, 2, 2, mi=3.0, random_state=0)
+    strong = diffusion_mi(s.x, s.y, device="cpu", **SMALL)
+    assert strong.reliability.reliable and strong.floor < FLOOR_SHARE * strong.estimate
+
+
+def test_control_argument():
+    s = correlated_gaussian(300, 3, 2, mi=1.0, random_state=0)
+    with pytest.raises(TypeError, match="control must be"):
+        diffusion_mi(s.x, s.y, device="cpu", control="yes", **FAST)
+    with pytest.raises(ValueError, match="control=True runs with the single run only"):
+        diffusion_mi(s.x, s.y, device="cpu", control=True, repeats=2, **FAST)

@@ -12,7 +12,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from cchmi.data import correlated_gaussian  # noqa: E402
-from cchmi.neural import diffusion_mi, latent_mi, neural_mi  # noqa: E402
+from cchmi.neural import DiffusionMIResult, diffusion_mi, latent_mi, neural_mi  # noqa: E402
 from cchmi.neural.estimator import REPEAT_STRIDE, RepeatedMIResult, repeated, t_quantile  # noqa: E402
 from cchmi.results import MIResult, load_result  # noqa: E402
 
@@ -73,7 +73,7 @@ def test_extrapolation_by_hand():
 @pytest.mark.parametrize("fn, fast", ESTIMATORS)
 def test_default_is_the_single_run_and_repeats_widen(sample, fn, fast):
     single = fn(sample.x, sample.y, **fast)
-    assert type(single) is MIResult
+    assert type(single) is (DiffusionMIResult if fn is diffusion_mi else MIResult)  # diffusion: with its control
     assert fn(sample.x, sample.y, repeats=1, extrapolate=False, **fast).estimate == single.estimate
     r = fn(sample.x, sample.y, repeats=3, **fast)
     assert isinstance(r, RepeatedMIResult) and r.repeats == 3 and r.n_subsamples == 3

@@ -19,9 +19,9 @@ require("torch", "torch", "cchmi.neural (neural_mi, NeuralMI, latent_mi, cch(est
 
 from cchmi.neural.bounds import BOUNDS
 from cchmi.neural.critics import CRITICS
-from cchmi.neural.diffusion import DiffusionMI, diffusion_mi
+from cchmi.neural.diffusion import DiffusionMI, DiffusionMIResult, diffusion_mi
 from cchmi.neural.estimator import NeuralMI, neural_mi
 from cchmi.neural.latent import latent_mi
 
 __all__ = ["neural_mi", "NeuralMI", "latent_mi", "BOUNDS", "CRITICS"]
-__all__ += ["diffusion_mi", "DiffusionMI"]
+__all__ += ["diffusion_mi", "DiffusionMI", "DiffusionMIResult"]

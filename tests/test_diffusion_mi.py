@@ -56,6 +56,25 @@ def test_weighting_with_exact_denoisers(mi):
     assert abs(terms.mean() - mi) < EXACT_SE * se
 
 
+def test_cross_fit_form_with_exact_denoisers():
+    """With a partner the square becomes the inner product of the two gaps at the same draws: the
+    same network as partner gives the square exactly; a partner of half the gap gives half."""
+    s = correlated_gaussian(500, 4, 4, mi=2.0, random_state=2)
+    rho = math.sqrt(-math.expm1(-2 * 2.0 / 4))
+    args = (torch.as_tensor(s.x), torch.as_tensor(s.y), np.arange(500))
+    kw = dict(n_levels=8, log_snr=(-10.0, 12.0), seed=0)
+    exact = ExactGaussianDenoiser(rho)
+    square = _row_terms(exact, *args, **kw)
+    np.testing.assert_array_equal(_row_terms(exact, *args, partner=exact, **kw), square)
+
+    class Half(torch.nn.Module):
+        def forward(self, xt, lam, y, c):
+            u = exact(xt, lam, y, torch.zeros_like(c))
+            return u + 0.5 * c[:, None] * (exact(xt, lam, y, c) - u)
+
+    np.testing.assert_allclose(_row_terms(exact, *args, partner=Half(), **kw), 0.5 * square, rtol=1e-12)
+
+
 def test_result_fields_and_determinism():
     s = correlated_gaussian(300, 3, 2, mi=1.0, random_state=0)
     a = diffusion_mi(s.x, s.y, device="cpu", random_state=3, **FAST)

@@ -217,9 +217,12 @@ def _train(X: torch.Tensor, Y: torch.Tensor, train: np.ndarray, val: np.ndarray,
 
 
 def _row_terms(model: Denoiser, X: torch.Tensor, Y: torch.Tensor, rows: np.ndarray, *, n_levels: int,
-               log_snr: tuple[float, float], seed: int, chunk: int = 4096) -> np.ndarray:
+               log_snr: tuple[float, float], seed: int, chunk: int = 4096,
+               partner: Denoiser | None = None) -> np.ndarray:
     """Each row's Monte Carlo estimate (nats) of 1/2 int |eps_hat_c - eps_hat_u|^2 d lam over the
-    range: n_levels stratified log-SNRs, one noise draw each."""
+    range: n_levels stratified log-SNRs, one noise draw each. With a `partner` (a second denoiser,
+    trained on other rows), the square is the inner product of the two networks' gaps at the same
+    draws: the cross-fit form, whose noise parts are independent and average out (module docstring)."""
     dev = X.device
     low, high = log_snr
     noise = torch.Generator(device=dev).manual_seed(seed)
@@ -235,8 +238,12 @@ def _row_terms(model: Denoiser, X: torch.Tensor, Y: torch.Tensor, rows: np.ndarr
             rep = r.repeat_interleave(n_levels)
             xt = _noised(X[rep], lam, torch.randn(rep.numel(), X.shape[1], generator=noise, device=dev))
             ones = torch.ones_like(lam)
-            diff = model(xt, lam, Y[rep], ones) - model(xt, lam, Y[rep], 0 * ones)
-            sq = diff.double().square().sum(1).reshape(m, n_levels)
+            diff = (model(xt, lam, Y[rep], ones) - model(xt, lam, Y[rep], 0 * ones)).double()
+            if partner is not None:
+                sq = (diff * (partner(xt, lam, Y[rep], ones) - partner(xt, lam, Y[rep], 0 * ones))).sum(1)
+            else:
+                sq = diff.square().sum(1)
+            sq = sq.reshape(m, n_levels)
             out.append((0.5 * (high - low) * sq.mean(1)).cpu().numpy())
     return np.concatenate(out)
 

@@ -25,7 +25,8 @@ their intervals would have had with MODEL_SPREAD = c (bench/_harness.py: ``widen
 The rules of ``cchmi.mi(estimator="auto")`` were derived on the rule seed 1000, so that run is
 in-sample for "cchmi.mi auto"; it is kept apart from the held-out runs (seeds 0, 1, ...) in
 bench/results/accuracy/rules/ (command in :data:`RULES_COMMAND`). Every run appends its rows to
-accuracy.csv; ``report_only`` rebuilds accuracy.md and the plots from all of them.
+accuracy.csv; ``report_only`` rebuilds accuracy.md and the plots from all of them (a rerun of the
+same task, n, seed and method superseding the earlier row: :func:`latest_runs`).
 """
 
 from __future__ import annotations
@@ -441,16 +442,25 @@ def read_rows(path: Path) -> list[dict]:
     return rows
 
 
+def latest_runs(rows: list[dict]) -> list[dict]:
+    """The last row (in file order: run order) of each (task, n, seed, method): a rerun of the same
+    run, after a fix, supersedes the earlier one instead of counting the same sample twice."""
+    last = {(r["task"], r["n"], r["seed"], r["method"]): i for i, r in enumerate(rows)}
+    return [r for i, r in enumerate(rows) if last[(r["task"], r["n"], r["seed"], r["method"])] == i]
+
+
 def report_from_csv(out: Path) -> str:
     """Rewrites accuracy.md and the plots in `out` from every row of out/accuracy.csv (several runs
     together, each command named), without running anything; returns the text."""
-    rows = read_rows(Path(out) / "accuracy.csv")
-    if not rows:
+    every = read_rows(Path(out) / "accuracy.csv")
+    if not every:
         raise ValueError(f"out: {out}/accuracy.csv has no rows")
+    rows = latest_runs(every)
     commands = sorted({r.get("command") or "(not recorded)" for r in rows})
     dates = sorted(r["date"] for r in rows)
     machines = sorted({f"{r['cpu']} ({r['cores']} cores){', ' + r['gpu'] if r.get('gpu') else ''}" for r in rows})
-    header = (f"cchmi bench accuracy: {len(rows)} rows, {dates[0]} to {dates[-1]} UTC, cchmi "
+    rerun = f" ({len(every) - len(rows)} earlier rows superseded by reruns)" if len(every) > len(rows) else ""
+    header = (f"cchmi bench accuracy: {len(rows)} rows{rerun}, {dates[0]} to {dates[-1]} UTC, cchmi "
               f"{', '.join(sorted({r['cchmi'] for r in rows}))} (git {', '.join(sorted({r['git'] for r in rows}))}); "
               f"machines: {'; '.join(machines)}")
     table = report_text(rows, "Commands: " + "; ".join(f"`{c}`" for c in commands))

@@ -144,6 +144,12 @@ def test_interval_methods_and_seed_offset(bench, tmp_path):
                                   progress=False, report_only=True)  # from the CSV, numbers parsed again
     assert "| 100 | interval | 2/2 | 1 | 0.050 | - | 2/2 (1.00) |" in text and "Commands: `cmd`" in text
     assert "| interval, n = 100 | 2 |" in (tmp_path / "accuracy.md").read_text()
+    rerun = [{**r, "estimate": r["estimate"] + 1, "error": r["error"] + 1} if r["method"] == "interval" else r
+             for r in rows]  # the same runs again (error -0.05 now +0.95): they supersede the first ones
+    harness.append_csv("accuracy", [{**harness.machine(), **r, "command": "cmd"} for r in rerun], folder=tmp_path)
+    text = accuracy.main_accuracy(tmp_path, quick=True, seeds=None, tasks=None, neural=False, device=None, timeout=1,
+                                  progress=False, report_only=True)
+    assert "4 rows (4 earlier rows superseded by reruns)" in text and "| 100 | interval | 2/2 | 1 | 0.950 |" in text
     methods = ["cchmi KSG-1 / Ross", "cchmi.mi auto"]
     text = accuracy.command_line([5000], 1, 1000, methods, None, False, False, None, 900)
     assert text == ("cchmi bench accuracy --n 5000 --seeds 1 --seed-offset 1000 --methods 'cchmi KSG-1 / Ross' "

@@ -8,6 +8,10 @@ The op tests run on every backend through the ``op_backend`` fixture: cpu, numpy
 triton (under TRITON_INTERPRET=1, set here once, before anything imports Triton, on machines with
 no NVIDIA device), the CUDA kernels under the block emulator (``cuda-emulated``: cchmi._cuda's own
 bindings compiled over tests/cuda/emulate.h, on CPU tensors) and faiss.
+
+Property tests (hypothesis) draw their examples from a fixed seed per test (``derandomize``) and keep
+no example database: a run is reproducible, and CI cannot fail on a draw no earlier run made
+(``HYPOTHESIS_PROFILE=random`` draws fresh examples, to hunt for failures locally).
 """
 
 from __future__ import annotations
@@ -22,6 +26,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+try:
+    from hypothesis import settings as hypothesis_settings
+except ImportError:  # a machine without the test extra (bench/gpu_check.sh's) runs the tests that need none
+    pass
+else:
+    hypothesis_settings.register_profile("fixed", derandomize=True, database=None)
+    hypothesis_settings.register_profile("random", database=None)
+    hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "fixed"))
 
 ROOT = Path(__file__).resolve().parents[1]
 if not Path("/dev/nvidiactl").exists():  # no NVIDIA driver: Triton kernels run in its interpreter

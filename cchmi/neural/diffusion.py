@@ -41,17 +41,18 @@ The floor, and the permuted-Y control. A denoiser that has learned nothing about
 c = 1 and c = 0 outputs that differ: it uses y as noise (fitted to the training rows' accidental
 pairing), and |eps_hat_c - eps_hat_u|^2 counts that disagreement at every log-SNR of the range, so
 the estimate has a positive floor. Measured with Y's rows permuted (true MI 0; 64+64 dims, n = 5000,
-the defaults): 0.8-1.2 nats on Gaussians, 3.6-12 on data near a low-dimensional manifold
+the defaults): 0.78-1.17 nats on Gaussians, 3.4-13 on data near a low-dimensional manifold
 (bench/README.md, "The diffusion estimator's floor"). ``control`` (on by default for the single run)
 fits the same denoiser, on the same split and seeds, to X and a seeded permutation of Y's rows; its
 estimate is the result's ``floor``, and a floor above :data:`FLOOR_SHARE` of the estimate marks the
 result unreliable (``reliability``): the floor alone could then account for more than the 25% error
 the flag is meant to catch. The floor is reported, not subtracted: the permuted fit's use of y is not
 the paired fit's (where y carries signal the network spends capacity on it), so estimate - floor is
-no estimate (-1.8 nats of a true 2 on a 1-dimensional lift). Training two denoisers on disjoint
-halves of the rows and averaging the product of their gaps removes the floor (0.007 nats on the
-permuted Gaussian) but shows how little of the gap the denoisers learn at this size (0.5 of 2 nats,
-1.6 of 8): the single-network estimate's closeness on Gaussians is floor plus an underfit gap.
+no estimate (-2.4 nats of a true 2 on a 1-dimensional lift). Training two denoisers on disjoint
+halves of the rows and averaging the inner product of their gaps (``_row_terms`` with a partner)
+removes the floor where it is noise (within 0.05 nats of 0 on the permuted Gaussians) but shows how
+little of the gap the denoisers learn at this size (0.42 of 2 nats, 1.74 of 8): the single-network
+estimate's closeness on Gaussians is a floor plus an underfit gap.
 
 Early stopping: the validation denoising loss flattens while the gap between the two denoisers is
 still being learned (the gap is a small part of the loss), and a network stopped early underestimates;

@@ -192,13 +192,19 @@ TEST_SHARE = 0.2
 """Share of the rows (the last ones) that torch-mist reports its estimate on."""
 
 
+def _split(x, y):
+    """(x_train, y_train, x_test, y_test) as float32 arrays: the last TEST_SHARE of the rows are the test set."""
+    n_test = max(1, int(round(TEST_SHARE * len(x))))
+    xs, ys = (np.ascontiguousarray(a, dtype=np.float32) for a in (x, y))
+    return xs[:-n_test], ys[:-n_test], xs[-n_test:], ys[-n_test:]
+
+
 def torch_mist(x, y, labels=False, device=None):
     from torch_mist import estimate_mi
 
-    n_test = max(1, int(round(TEST_SHARE * len(x))))
-    xs, ys = (np.ascontiguousarray(a, dtype=np.float32) for a in (x, y))
-    value = estimate_mi(data=(xs[:-n_test], ys[:-n_test]), test_data=(xs[-n_test:], ys[-n_test:]),
-                        estimator="smile", device=device or "cpu", verbose=False, logger=False)
+    x_train, y_train, x_test, y_test = _split(x, y)
+    value = estimate_mi(data=(x_train, y_train), test_data=(x_test, y_test), estimator="smile",
+                        device=device or "cpu", verbose=False, logger=False)
     return float(value)
 
 
@@ -207,13 +213,6 @@ MINDE_EPOCHS = 80
 
 MMG_EPOCHS = 150
 """Epochs diffusion-mi's MMG trains for (it has no default length; see :func:`diffusion_mi_mmg`)."""
-
-
-def _split(x, y):
-    """(x_train, y_train, x_test, y_test) as float32 arrays: the last TEST_SHARE of the rows are the test set."""
-    n_test = max(1, int(round(TEST_SHARE * len(x))))
-    xs, ys = (np.ascontiguousarray(a, dtype=np.float32) for a in (x, y))
-    return xs[:-n_test], ys[:-n_test], xs[-n_test:], ys[-n_test:]
 
 
 def _lightning_fit(model, *data):
@@ -316,7 +315,7 @@ HD_METHODS = [
 ALL_METHODS = CCHMI_METHODS + NEURAL_METHODS + MI_METHODS + HD_METHODS + PEERS + SLOW_PEERS + BY_HAND
 
 _DISTRIBUTION = {"sklearn": "scikit-learn", "npeet_plus": "npeet-plus", "bmi": "benchmark-mi",
-                 "torch_mist": "torch-mist", "torch": "cchmi", "numpy": "numpy"}
+                 "torch_mist": "torch-mist", "dmi": "diffusion-mi", "torch": "cchmi", "numpy": "numpy"}
 """The distribution behind a method's module, where its name differs from the module's."""
 
 
@@ -352,7 +351,7 @@ def installed(module: str) -> bool:
 # Imported in the parent before any forked call, so that no timing includes an import.
 _PRELOAD = {"sklearn": "sklearn.feature_selection", "npeet_plus": "npeet_plus", "ennemi": "ennemi", "bmi": "bmi",
             "infomeasure": "infomeasure", "latentmi": "latentmi.lmi", "torch": "cchmi.neural",
-            "torch_mist": "torch_mist", "scipy": "scipy.spatial"}
+            "torch_mist": "torch_mist", "dmi": "dmi.estimators", "scipy": "scipy.spatial"}
 
 
 def preload(method_list: list) -> None:

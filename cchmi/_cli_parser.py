@@ -215,7 +215,8 @@ def _add_mi(commands, sub, backend_help: str) -> None:
                     help="KSG variant of --estimator ksg: 1 or 2 (default 1)")
     mi.add_argument("--labels", action="store_true", help="y holds discrete labels")
     mi.add_argument("--estimator", default=default["estimator"], choices=MI_ESTIMATORS,
-                    help=f"{_listed(MI_ESTIMATORS)} (default {default['estimator']}; neural needs cchmi[torch])")
+                    help=f"{_listed(MI_ESTIMATORS)} (default {default['estimator']}; neural and diffusion need "
+                         "cchmi[torch])")
     mi.add_argument("--device", default=default["device"], help="torch device of the neural estimators, e.g. cpu, cuda")
     mi.add_argument("--base", type=log_base, default=default["base"], help="logarithm base (default e: nats; 2: bits)")
     mi.add_argument("--confidence", type=open_unit, default=default["confidence"],

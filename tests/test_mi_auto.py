@@ -32,6 +32,13 @@ EXACT = 1e-12  # the same estimator on the same prepared arrays: identical numbe
     (50_000, 16, 17, False, True, True, "ksg-extrapolated"),
     (50_000, 16, 16, False, False, True, "ksg-extrapolated"),  # no torch
     (50_000, 2, 2, False, True, True, "ksg"),
+    (10_000, 64, 64, False, True, True, "diffusion"),  # wide, at most 64 a side, many rows: the diffusion estimate
+    (10_000, 33, 2, False, True, False, "diffusion"),
+    (9_999, 64, 64, False, True, True, "ksg-extrapolated"),  # its floor is too high below 10,000 rows
+    (10_000, 65, 64, False, True, True, "ksg-extrapolated"),  # and past 64 columns
+    (10_000, 32, 32, False, True, True, "ksg-extrapolated"),  # not wide
+    (10_000, 64, 64, False, False, True, "ksg-extrapolated"),  # no torch
+    (10_000, 64, 0, True, True, True, "ksg-extrapolated"),  # labels
 ])
 def test_auto_rules_follow_the_table(n, dim_x, dim_y, labels, torch_ok, with_interval, expected):
     choice, reason = select.mi_auto_estimator(n, dim_x, dim_y, labels, torch_ok, with_interval)
@@ -45,6 +52,7 @@ def test_auto_rules_follow_the_table(n, dim_x, dim_y, labels, torch_ok, with_int
     (2047, 64, 64, False, "ksg-extrapolated"),  # halves of 1024 rows, the extrapolation's minimum
     (5000, 32, 32, False, "ksg-extrapolated"),  # not wide
     (5000, 64, 0, True, "ksg-extrapolated"),  # labels
+    (10_000, 64, 64, False, "compressed"),  # before the diffusion rule
 ])
 def test_auto_rules_with_low_intrinsic_dimension(n, dim_x, dim_y, labels, expected):
     choice, reason = select.mi_auto_estimator(n, dim_x, dim_y, labels, True, True, low_intrinsic=True)
@@ -69,6 +77,32 @@ def test_auto_compresses_wide_samples_of_low_intrinsic_dimension_only():
     assert "intrinsic dimension x" in r.choice_reason and r.reliability.checks is not None
     with pytest.raises(ValueError, match="for labels use 'ksg'"):
         cchmi.mi(full.x, np.arange(2400) % 3, labels=True, estimator="compressed")
+
+
+def test_auto_takes_the_diffusion_estimate_with_its_control(monkeypatch):
+    """10,000 rows of a full-rank 40+40-dim Gaussian: the diffusion rule (after the intrinsic dimension
+    ruled compression out), diffusion_mi with its control, whose floor is recorded and decides the
+    flag; the kNN checks do not run. diffusion_mi is shrunk to a few seconds (its defaults take minutes)."""
+    import cchmi.neural
+    from cchmi.neural.diffusion import floor_reason
+
+    real = cchmi.neural.diffusion_mi
+    calls = []
+
+    def small(*args, **kwargs):
+        calls.append(kwargs)
+        return real(*args, **{**kwargs, "hidden": 16, "layers": 1, "epochs": 2, "patience": 1, "n_levels": 4})
+
+    monkeypatch.setattr(cchmi.neural, "diffusion_mi", small)
+    s = correlated_gaussian(10_000, 40, 40, mi=1.0, transform="rotate", random_state=0)
+    r = cchmi.mi(s.x, s.y, confidence=0.9)
+    assert r.estimator == "diffusion" and "[rule 'widest side 33-64" in r.choice_reason
+    assert "intrinsic dimension x" in r.choice_reason and calls[0]["control"] is True
+    floor = r.reliability.checks["permuted-Y control"]["floor"]
+    assert list(r.reliability.reasons) == [x for x in [floor_reason(r.estimate, floor, "nats")] if x]
+    assert r.ci_low < r.estimate < r.ci_high and "test rows" in r.interval_note
+    with pytest.raises(ValueError, match="for labels use 'ksg'"):
+        cchmi.mi(s.x, np.arange(10_000) % 3, labels=True, estimator="diffusion")
 
 
 def test_docstring_table_is_the_rules_table():

@@ -19,6 +19,8 @@ MI_WORDS = {
                "a probe's held-out bound (softmax regression trained on half the rows)"),
     "compressed": ("compress-then-kNN (PCA fitted on one half of the rows, KSG-1 extrapolated on the other, "
                    "cross-fitted)", "not for labels"),
+    "diffusion": ("the diffusion estimate (a denoiser of x trained with and without y, checked by the same fit on y's "
+                  "rows permuted)", "not for labels"),
 }
 """What each choice of :func:`cchmi.mi` is, in words: (for I(X; Y), for I(X; labels))."""
 

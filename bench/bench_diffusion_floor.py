@@ -25,11 +25,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ._harness import append_csv, machine, markdown_table, versions
 from cchmi._scaling import standardise
 from cchmi.data.hd_tasks import hd_suite
 from cchmi.neural.diffusion import CONTROL_SEED, _row_terms, _train, diffusion_mi
 from cchmi.neural.estimator import split_rows
+
+from ._harness import append_csv, machine, markdown_table, versions
 
 DEFAULTS = dict(hidden=256, layers=3, log_snr=(-10.0, 12.0), p_uncond=0.5, batch_size=256, epochs=300, lr=1e-3,
                 patience=50)

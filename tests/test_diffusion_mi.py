@@ -13,8 +13,13 @@ torch = pytest.importorskip("torch")
 
 from cchmi.data import correlated_gaussian  # noqa: E402
 from cchmi.neural import DiffusionMI, diffusion_mi  # noqa: E402
-from cchmi.neural.diffusion import CONTROL_SEED, FLOOR_SHARE, DiffusionMIResult, floor_reason  # noqa: E402
-from cchmi.neural.diffusion import _row_terms  # noqa: E402
+from cchmi.neural.diffusion import (  # noqa: E402
+    CONTROL_SEED,
+    FLOOR_SHARE,
+    DiffusionMIResult,
+    _row_terms,  # noqa: E402
+    floor_reason,
+)
 from cchmi.results import MIResult, load_result  # noqa: E402
 
 # Tolerances (reasons):

@@ -17,7 +17,7 @@ from cchmi.neural.diffusion import (  # noqa: E402
     CONTROL_SEED,
     FLOOR_SHARE,
     DiffusionMIResult,
-    _row_terms,  # noqa: E402
+    _row_terms,
     floor_reason,
 )
 from cchmi.results import MIResult, load_result  # noqa: E402
